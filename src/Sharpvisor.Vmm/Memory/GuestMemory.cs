@@ -1,0 +1,93 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Sharpvisor.Kvm;
+
+namespace Sharpvisor.Vmm.Memory;
+
+/// <summary>
+/// Guest RAM: a sorted set of non-overlapping regions. Every access is bounds-checked against one region;
+/// an access that crosses a region boundary or touches the MMIO hole throws <see cref="GuestMemoryException"/>.
+/// The guest may change memory at any moment, so callers read a value once into a copy and validate the copy.
+/// </summary>
+public sealed class GuestMemory : IDisposable
+{
+    private readonly GuestRegion[] _regions;
+
+    private GuestMemory(GuestRegion[] regions) => _regions = regions;
+
+    public IReadOnlyList<GuestRegion> Regions => _regions;
+
+    /// <summary>Total bytes of RAM over all regions.</summary>
+    public ulong TotalSize => _regions.Aggregate(0UL, (sum, r) => sum + r.Size);
+
+    /// <summary>Maps anonymous host memory for each (start, size) range; ranges must not overlap.</summary>
+    public static GuestMemory Create(IEnumerable<(GuestAddress Start, ulong Size)> ranges)
+    {
+        var sorted = ranges.OrderBy(r => r.Start).ToArray();
+        for (var i = 1; i < sorted.Length; i++)
+        {
+            if (sorted[i - 1].Start.Value + sorted[i - 1].Size > sorted[i].Start.Value)
+            {
+                throw new ArgumentException($"guest memory ranges overlap at {sorted[i].Start}", nameof(ranges));
+            }
+        }
+
+        var regions = new List<GuestRegion>(sorted.Length);
+        try
+        {
+            foreach (var (start, size) in sorted)
+            {
+                regions.Add(new GuestRegion(start, HostMemoryMapping.CreateAnonymous(size)));
+            }
+        }
+        catch
+        {
+            regions.ForEach(r => r.Mapping.Dispose());
+            throw;
+        }
+
+        return new GuestMemory([.. regions]);
+    }
+
+    public bool IsValid(GuestAddress address, ulong length) => FindRegion(address, length) is not null;
+
+    /// <summary>A span over guest RAM. Valid only while this object lives; never hand it to another thread that outlives the VM.</summary>
+    public unsafe Span<byte> GetSpan(GuestAddress address, int length)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        var region = FindRegion(address, (ulong)length) ?? throw new GuestMemoryException(address, (ulong)length);
+        // SAFETY: FindRegion proved [address, address+length) lies inside one live mapping of region.Size bytes.
+        return new Span<byte>((byte*)region.Mapping.Address + (nint)(address.Value - region.Start.Value), length);
+    }
+
+    public void Read(GuestAddress address, Span<byte> destination) => GetSpan(address, destination.Length).CopyTo(destination);
+
+    public void Write(GuestAddress address, ReadOnlySpan<byte> source) => source.CopyTo(GetSpan(address, source.Length));
+
+    public T Read<T>(GuestAddress address)
+        where T : unmanaged => MemoryMarshal.Read<T>(GetSpan(address, Unsafe.SizeOf<T>()));
+
+    public void Write<T>(GuestAddress address, T value)
+        where T : unmanaged => MemoryMarshal.Write(GetSpan(address, Unsafe.SizeOf<T>()), in value);
+
+    public void Dispose()
+    {
+        foreach (var region in _regions)
+        {
+            region.Mapping.Dispose();
+        }
+    }
+
+    private GuestRegion? FindRegion(GuestAddress address, ulong length)
+    {
+        foreach (var region in _regions)
+        {
+            if (region.Contains(address, length))
+            {
+                return region;
+            }
+        }
+
+        return null;
+    }
+}
