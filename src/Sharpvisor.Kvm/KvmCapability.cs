@@ -1,0 +1,36 @@
+namespace Sharpvisor.Kvm;
+
+/// <summary>KVM_CAP_* numbers from &lt;linux/kvm.h&gt; that Sharpvisor asks about.</summary>
+public enum KvmCapability
+{
+    Irqchip = 0,
+    Hlt = 1,
+    UserMemory = 3,
+    SetTssAddr = 4,
+    ExtCpuid = 7,
+    NrVcpus = 9,
+    NrMemslots = 10,
+    Pit = 11,
+    MpState = 14,
+    SyncMmu = 16,
+    IrqRouting = 25,
+    Irqfd = 32,
+    Pit2 = 33,
+    Ioeventfd = 36,
+    SetIdentityMapAddr = 37,
+    AdjustClock = 39,
+    VcpuEvents = 41,
+    Xsave = 55,
+    TscControl = 60,
+    GetTscKhz = 61,
+    MaxVcpus = 66,
+    TscDeadlineTimer = 72,
+    KvmclockCtrl = 76,
+    SignalMsi = 77,
+    ReadonlyMem = 81,
+    SplitIrqchip = 121,
+    MaxVcpuId = 128,
+    X2apicApi = 129,
+    ImmediateExit = 136,
+    DirtyLogRing = 192,
+}

@@ -1,0 +1,111 @@
+using Sharpvisor.Kvm.Interop;
+
+namespace Sharpvisor.Kvm;
+
+/// <summary>A VM fd: memory slots, the in-kernel interrupt controllers and timers, interrupt injection, vCPUs.</summary>
+public sealed class KvmVm : IDisposable
+{
+    public const uint KVM_MEM_LOG_DIRTY_PAGES = 1;
+    public const uint KVM_MEM_READONLY = 2;
+    public const uint KVM_PIT_SPEAKER_DUMMY = 1;
+    public const uint KVM_IRQFD_FLAG_DEASSIGN = 1;
+    public const uint KVM_IOEVENTFD_FLAG_DATAMATCH = 1;
+    public const uint KVM_IOEVENTFD_FLAG_PIO = 2;
+    public const uint KVM_IOEVENTFD_FLAG_DEASSIGN = 4;
+
+    private readonly FileDescriptorHandle _fd;
+    private readonly int _vcpuMmapSize;
+
+    internal KvmVm(FileDescriptorHandle fd, int vcpuMmapSize)
+    {
+        _fd = fd;
+        _vcpuMmapSize = vcpuMmapSize;
+    }
+
+    public int CheckExtension(KvmCapability capability) =>
+        Ioctl.Call(_fd, KvmIoctls.KVM_CHECK_EXTENSION, (nint)capability, "KVM_CHECK_EXTENSION");
+
+    public void SetUserMemoryRegion(uint slot, ulong guestPhysicalAddress, ulong size, nint hostAddress, uint flags = 0)
+    {
+        var region = new kvm_userspace_memory_region
+        {
+            slot = slot,
+            flags = flags,
+            guest_phys_addr = guestPhysicalAddress,
+            memory_size = size,
+            userspace_addr = (ulong)hostAddress,
+        };
+        Ioctl.Call(_fd, KvmIoctls.KVM_SET_USER_MEMORY_REGION, ref region, "KVM_SET_USER_MEMORY_REGION");
+    }
+
+    /// <summary>Three pages of guest-physical space KVM needs for real-mode emulation on Intel; must not overlap RAM.</summary>
+    public void SetTssAddress(ulong address) => Ioctl.Call(_fd, KvmIoctls.KVM_SET_TSS_ADDR, (nint)address, "KVM_SET_TSS_ADDR");
+
+    public void SetIdentityMapAddress(ulong address)
+    {
+        var value = address;
+        Ioctl.Call(_fd, KvmIoctls.KVM_SET_IDENTITY_MAP_ADDR, ref value, "KVM_SET_IDENTITY_MAP_ADDR");
+    }
+
+    /// <summary>In-kernel PIC pair, IOAPIC and per-vCPU local APICs. Must precede vCPU creation.</summary>
+    public void CreateIrqchip() => Ioctl.Call(_fd, KvmIoctls.KVM_CREATE_IRQCHIP, 0, "KVM_CREATE_IRQCHIP");
+
+    public void CreatePit2(uint flags = KVM_PIT_SPEAKER_DUMMY)
+    {
+        var config = new kvm_pit_config { flags = flags };
+        Ioctl.Call(_fd, KvmIoctls.KVM_CREATE_PIT2, ref config, "KVM_CREATE_PIT2");
+    }
+
+    /// <summary>Drives a GSI of the in-kernel irqchip (with default routing, ISA IRQ n is GSI n).</summary>
+    public void SetIrqLine(uint gsi, bool level)
+    {
+        var irq = new kvm_irq_level { irq = gsi, level = level ? 1u : 0u };
+        Ioctl.Call(_fd, KvmIoctls.KVM_IRQ_LINE, ref irq, "KVM_IRQ_LINE");
+    }
+
+    public void SignalMsi(ulong address, uint data)
+    {
+        var msi = new kvm_msi { address_lo = (uint)address, address_hi = (uint)(address >> 32), data = data };
+        Ioctl.Call(_fd, KvmIoctls.KVM_SIGNAL_MSI, ref msi, "KVM_SIGNAL_MSI");
+    }
+
+    /// <summary>Makes a write to <paramref name="eventFd"/> raise <paramref name="gsi"/> without a trip through user space.</summary>
+    public void AssignIrqfd(EventFd eventFd, uint gsi, bool deassign = false)
+    {
+        ArgumentNullException.ThrowIfNull(eventFd);
+        var irqfd = new kvm_irqfd { fd = (uint)eventFd.Handle.Fd, gsi = gsi, flags = deassign ? KVM_IRQFD_FLAG_DEASSIGN : 0 };
+        Ioctl.Call(_fd, KvmIoctls.KVM_IRQFD, ref irqfd, "KVM_IRQFD");
+    }
+
+    /// <summary>Makes a guest write to <paramref name="address"/> signal <paramref name="eventFd"/> instead of exiting to user space.</summary>
+    public void AssignIoeventfd(EventFd eventFd, ulong address, uint length, bool pio, ulong? dataMatch = null, bool deassign = false)
+    {
+        ArgumentNullException.ThrowIfNull(eventFd);
+        var flags = (pio ? KVM_IOEVENTFD_FLAG_PIO : 0) | (dataMatch.HasValue ? KVM_IOEVENTFD_FLAG_DATAMATCH : 0) | (deassign ? KVM_IOEVENTFD_FLAG_DEASSIGN : 0);
+        var ioeventfd = new kvm_ioeventfd
+        {
+            datamatch = dataMatch ?? 0,
+            addr = address,
+            len = length,
+            fd = eventFd.Handle.Fd,
+            flags = flags,
+        };
+        Ioctl.Call(_fd, KvmIoctls.KVM_IOEVENTFD, ref ioeventfd, "KVM_IOEVENTFD");
+    }
+
+    public KvmVcpu CreateVcpu(uint id)
+    {
+        var fd = new FileDescriptorHandle(Ioctl.Call(_fd, KvmIoctls.KVM_CREATE_VCPU, (nint)id, $"KVM_CREATE_VCPU {id}"));
+        try
+        {
+            return new KvmVcpu(this, fd, id, _vcpuMmapSize);
+        }
+        catch
+        {
+            fd.Dispose();
+            throw;
+        }
+    }
+
+    public void Dispose() => _fd.Dispose();
+}
