@@ -1,6 +1,83 @@
+using Sharpvisor.Cli.Commands;
+using Sharpvisor.Kvm;
+using Sharpvisor.Vmm.Arch.X86;
+using Sharpvisor.Vmm.Machine;
+
 namespace Sharpvisor.Cli;
 
 internal static class Program
 {
-    private static int Main(string[] args) => args.Length == 0 ? 0 : 2;
+    public const string Usage = """
+        usage: sharpvisor <command> [options]
+
+        commands:
+          run        boot a VM (with no --kernel: the built-in test guest's 'hello' scenario)
+          host-info  show what this host's KVM offers
+          help       show this text
+
+        sharpvisor run [--kernel PATH] [--initrd PATH] [--cmdline STR] [--cpus N] [--memory SIZE]
+                       [--serial stdio|file:PATH|none] [--on-reboot stop|restart] [--kvm PATH]
+          --kernel     a PVH ELF kernel (default: the built-in test guest)
+          --initrd     an initial ramdisk, passed as PVH module 0
+          --cmdline    kernel command line (built-in guest: the scenario, default 'hello')
+          --cpus       number of vCPUs (default 1)
+          --memory     RAM size: 128M, 4G, 64G; a bare number is MiB (default 128M)
+          --serial     where COM1 goes (default stdio; with a terminal, Ctrl-A x quits)
+          --on-reboot  what a guest reset does (default stop)
+          --kvm        the KVM device (default /dev/kvm)
+        The exit status is the guest's: a write of v to port 0xf4 exits with (v << 1) | 1, as QEMU's
+        isa-debug-exit does; 0 after a guest reset or power-off; 1 on a VMM or guest failure; 2 on a usage error.
+        """;
+
+    private static int Main(string[] args)
+    {
+        try
+        {
+            return args.Length == 0
+                ? Fail(ExitCodes.Usage, "no command given (try 'sharpvisor help')")
+                : args[0] switch
+                {
+                    "run" => RunCommand.Execute(args[1..]),
+                    "host-info" => HostInfoCommand.Execute(args[1..]),
+                    "help" or "--help" or "-h" => PrintUsage(),
+                    _ => Fail(ExitCodes.Usage, $"unknown command '{args[0]}' (try 'sharpvisor help')"),
+                };
+        }
+        catch (UsageException e)
+        {
+            return Fail(ExitCodes.Usage, e.Message);
+        }
+        catch (VmConfigException e)
+        {
+            return Fail(ExitCodes.Usage, e.Message);
+        }
+        catch (BootException e)
+        {
+            return Fail(ExitCodes.Usage, e.Message);
+        }
+        catch (KvmException e)
+        {
+            return Fail(ExitCodes.RuntimeError, e.Message);
+        }
+        catch (IOException e)
+        {
+            return Fail(ExitCodes.RuntimeError, e.Message);
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            return Fail(ExitCodes.RuntimeError, e.Message);
+        }
+    }
+
+    public static int Fail(int code, string message)
+    {
+        Console.Error.WriteLine($"sharpvisor: error: {message}");
+        return code;
+    }
+
+    private static int PrintUsage()
+    {
+        Console.Out.WriteLine(Usage);
+        return ExitCodes.Success;
+    }
 }

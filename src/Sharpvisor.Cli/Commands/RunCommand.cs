@@ -1,0 +1,98 @@
+using System.Runtime.InteropServices;
+using Sharpvisor.Vmm.Machine;
+
+namespace Sharpvisor.Cli.Commands;
+
+/// <summary><c>sharpvisor run</c>: boots one VM in this process and exits with the guest's status.</summary>
+internal static class RunCommand
+{
+    private static readonly HashSet<string> ValueOptions =
+        ["--kernel", "--initrd", "--cmdline", "--cpus", "--memory", "--serial", "--on-reboot", "--kvm"];
+
+    private static readonly HashSet<string> FlagOptions = [];
+
+    public static int Execute(string[] args)
+    {
+        var options = new ArgumentReader(args, ValueOptions, FlagOptions);
+        var kernelPath = options.Get("--kernel");
+        var kernel = kernelPath is null ? BuiltInGuest.Load() : ReadInput(kernelPath, "--kernel");
+        var initrdPath = options.Get("--initrd");
+        var onReboot = options.Get("--on-reboot") switch
+        {
+            null or "stop" => RebootAction.Stop,
+            "restart" => RebootAction.Restart,
+            var other => throw new UsageException($"--on-reboot '{other}' must be stop or restart"),
+        };
+
+        using var console = SerialConsole.Create(options.Get("--serial") ?? "stdio");
+        var config = new VmConfig
+        {
+            Kernel = kernel,
+            KernelDescription = kernelPath is null ? "built-in test guest" : $"kernel {kernelPath}",
+            Initrd = initrdPath is null ? null : ReadInput(initrdPath, "--initrd"),
+            CommandLine = options.Get("--cmdline") ?? (kernelPath is null ? BuiltInGuest.DefaultScenario : ""),
+            Cpus = options.GetInt("--cpus", 1),
+            MemoryBytes = options.Get("--memory") is { } memory ? SizeParser.Parse(memory, "--memory") : VmConfig.DefaultMemory,
+            SerialOutput = console.Output,
+            OnReboot = onReboot,
+            KvmPath = options.Get("--kvm") ?? Kvm.KvmSystem.DefaultPath,
+        };
+
+        using var hostStop = new CancellationTokenSource();
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+
+        while (true)
+        {
+            StopReason reason;
+            using (var machine = Machine.Create(config))
+            {
+                console.Attach(machine);
+                reason = machine.Run(hostStop.Token);
+            }
+
+            if (reason.Kind == StopKind.GuestReboot && config.OnReboot == RebootAction.Restart && !hostStop.IsCancellationRequested)
+            {
+                continue;
+            }
+
+            console.Output?.Flush();
+            if (reason.Kind is StopKind.GuestCrash or StopKind.VmmError)
+            {
+                Console.Error.WriteLine($"sharpvisor: {reason.Description}");
+            }
+
+            return reason.ExitStatus;
+        }
+
+        void Stop(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            hostStop.Cancel();
+        }
+    }
+
+    private static byte[] ReadInput(string path, string option)
+    {
+        try
+        {
+            return File.ReadAllBytes(path);
+        }
+        catch (FileNotFoundException)
+        {
+            throw new UsageException($"{option} {path}: no such file");
+        }
+        catch (DirectoryNotFoundException)
+        {
+            throw new UsageException($"{option} {path}: no such file");
+        }
+        catch (UnauthorizedAccessException)
+        {
+            throw new UsageException($"{option} {path}: permission denied");
+        }
+        catch (IOException e)
+        {
+            throw new UsageException($"{option} {path}: {e.Message}");
+        }
+    }
+}

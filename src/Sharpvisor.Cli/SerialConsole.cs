@@ -1,0 +1,141 @@
+using Sharpvisor.Kvm;
+using Sharpvisor.Vmm.Machine;
+
+namespace Sharpvisor.Cli;
+
+/// <summary>
+/// Connects COM1 to the host: output to stdout or a file, input from stdin. With a terminal on stdin it
+/// switches the terminal to raw mode (restored on dispose) and reserves Ctrl-A x to quit, as QEMU does.
+/// </summary>
+internal sealed class SerialConsole : IDisposable
+{
+    private const byte EscapeByte = 0x01; // Ctrl-A
+    private const byte QuitAfterEscape = (byte)'x';
+
+    private readonly Stream? _input;
+    private readonly TerminalRawMode? _rawMode;
+    private Machine? _machine;
+    private Thread? _inputThread;
+    private bool _escapePending; // only touched by the input thread
+
+    private SerialConsole(Stream? output, Stream? input, TerminalRawMode? rawMode)
+    {
+        Output = output;
+        _input = input;
+        _rawMode = rawMode;
+    }
+
+    public Stream? Output { get; }
+
+    public static SerialConsole Create(string spec)
+    {
+        if (spec == "none")
+        {
+            return new SerialConsole(null, null, null);
+        }
+
+        if (spec == "stdio")
+        {
+            var rawMode = TerminalRawMode.TryEnter(0);
+            return new SerialConsole(Console.OpenStandardOutput(), Console.OpenStandardInput(), rawMode);
+        }
+
+        if (spec.StartsWith("file:", StringComparison.Ordinal) && spec.Length > "file:".Length)
+        {
+            var path = spec["file:".Length..];
+            try
+            {
+                return new SerialConsole(new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read), null, null);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new UsageException($"--serial file:{path}: cannot create the file: {e.Message}");
+            }
+        }
+
+        throw new UsageException($"--serial '{spec}' must be stdio, file:PATH or none");
+    }
+
+    /// <summary>Feeds host input to this machine's UART from now on (called again after a guest reboot).</summary>
+    public void Attach(Machine machine)
+    {
+        Volatile.Write(ref _machine, machine);
+        if (_input is not null && _inputThread is null)
+        {
+            _inputThread = new Thread(PumpInput) { Name = "serial-input", IsBackground = true };
+            _inputThread.Start();
+        }
+    }
+
+    public void Dispose()
+    {
+        Output?.Flush();
+        _rawMode?.Dispose();
+        if (Output is FileStream file)
+        {
+            file.Dispose();
+        }
+    }
+
+    private void PumpInput()
+    {
+        var buffer = new byte[256];
+        while (true)
+        {
+            int read;
+            try
+            {
+                read = _input!.Read(buffer);
+            }
+            catch (IOException)
+            {
+                return;
+            }
+
+            if (read <= 0)
+            {
+                return; // end of input: the guest just sees no more bytes
+            }
+
+            var bytes = buffer.AsSpan(0, read);
+            if (_rawMode is not null)
+            {
+                bytes = FilterEscapes(bytes);
+            }
+
+            Volatile.Read(ref _machine)?.Serial.QueueInput(bytes, CancellationToken.None);
+        }
+    }
+
+    /// <summary>Removes Ctrl-A sequences: Ctrl-A x quits, Ctrl-A Ctrl-A sends one Ctrl-A.</summary>
+    private Span<byte> FilterEscapes(Span<byte> bytes)
+    {
+        var kept = 0;
+        foreach (var b in bytes)
+        {
+            if (_escapePending)
+            {
+                _escapePending = false;
+                if (b == QuitAfterEscape)
+                {
+                    Volatile.Read(ref _machine)?.RequestStop(StopReason.Host("quit from the console (Ctrl-A x)"));
+                    continue;
+                }
+
+                if (b != EscapeByte)
+                {
+                    continue;
+                }
+            }
+            else if (b == EscapeByte)
+            {
+                _escapePending = true;
+                continue;
+            }
+
+            bytes[kept++] = b;
+        }
+
+        return bytes[..kept];
+    }
+}

@@ -1,0 +1,182 @@
+using Sharpvisor.Kvm;
+using Sharpvisor.Kvm.Interop;
+using Sharpvisor.Vmm.Bus;
+using Sharpvisor.Vmm.Memory;
+
+namespace Sharpvisor.Vmm.Machine;
+
+/// <summary>
+/// One vCPU's thread: KVM_RUN in a loop, each exit turned into one bus dispatch or a stop request.
+/// The only exits that reach here with an in-kernel irqchip are I/O the VMM emulates and failures.
+/// </summary>
+internal sealed class VcpuRunner
+{
+    private const uint KVM_SYSTEM_EVENT_SHUTDOWN = 1;
+    private const uint KVM_SYSTEM_EVENT_RESET = 2;
+    private const uint KVM_SYSTEM_EVENT_CRASH = 3;
+
+    private readonly KvmVcpu _vcpu;
+    private readonly IoBus _pio;
+    private readonly IoBus _mmio;
+    private readonly GuestMemory _memory;
+    private readonly IVcpuHost _host;
+    private readonly long[] _exitCounts = new long[64];
+    private nuint _threadId;
+
+    public VcpuRunner(KvmVcpu vcpu, IoBus pio, IoBus mmio, GuestMemory memory, IVcpuHost host)
+    {
+        _vcpu = vcpu;
+        _pio = pio;
+        _mmio = mmio;
+        _memory = memory;
+        _host = host;
+    }
+
+    public uint Id => _vcpu.Id;
+
+    public Thread? Thread { get; private set; }
+
+    /// <summary>Exits seen so far, by KVM exit reason number (for metrics).</summary>
+    public long ExitCount(VcpuExitReason reason) => Interlocked.Read(ref _exitCounts[(int)reason & 63]);
+
+    public long TotalExits => _exitCounts.Sum();
+
+    public void Start()
+    {
+        Thread = new Thread(Loop) { Name = $"vcpu{_vcpu.Id}", IsBackground = true };
+        Thread.Start();
+    }
+
+    /// <summary>Makes KVM_RUN return now (or at once when next entered). Safe from any thread.</summary>
+    public void Kick()
+    {
+        _vcpu.RequestImmediateExit();
+        var thread = Volatile.Read(ref _threadId);
+        if (thread != 0)
+        {
+            VcpuThreadSignal.Kick(thread);
+        }
+    }
+
+    private void Loop()
+    {
+        Volatile.Write(ref _threadId, VcpuThreadSignal.CurrentThread());
+        try
+        {
+            while (!_host.StopRequested)
+            {
+                if (!_vcpu.Run())
+                {
+                    continue; // interrupted: look at the stop flag again
+                }
+
+                var reason = _vcpu.Exit.Reason;
+                Interlocked.Increment(ref _exitCounts[(int)reason & 63]);
+                HandleExit(reason);
+            }
+        }
+        catch (Exception e) when (e is KvmException or GuestMemoryException or InvalidOperationException or ArgumentException)
+        {
+            _host.RequestStop(StopReason.Error($"vCPU {_vcpu.Id}: {e.Message}"));
+        }
+        finally
+        {
+            Volatile.Write(ref _threadId, 0);
+        }
+    }
+
+    private void HandleExit(VcpuExitReason reason)
+    {
+        var exit = _vcpu.Exit;
+        switch (reason)
+        {
+            case VcpuExitReason.Io:
+                DispatchIo(exit);
+                break;
+            case VcpuExitReason.Mmio:
+                if (exit.MmioIsWrite)
+                {
+                    _mmio.Write(exit.MmioAddress, exit.MmioData);
+                }
+                else
+                {
+                    _mmio.Read(exit.MmioAddress, exit.MmioData);
+                }
+
+                break;
+            case VcpuExitReason.Intr:
+                break;
+            case VcpuExitReason.Hlt:
+                // Only without an in-kernel LAPIC; nothing can wake this vCPU again.
+                _host.RequestStop(StopReason.Crash(Diagnose("halted (KVM_EXIT_HLT) with no way to wake up")));
+                break;
+            case VcpuExitReason.Shutdown:
+                _host.RequestStop(StopReason.Crash(Diagnose("triple fault (KVM_EXIT_SHUTDOWN)")));
+                break;
+            case VcpuExitReason.FailEntry:
+                _host.RequestStop(StopReason.Crash(Diagnose(
+                    $"KVM could not enter the guest (KVM_EXIT_FAIL_ENTRY, hardware reason 0x{exit.FailEntry.hardware_entry_failure_reason:x})")));
+                break;
+            case VcpuExitReason.InternalError:
+                _host.RequestStop(StopReason.Crash(Diagnose(DescribeInternalError(exit))));
+                break;
+            case VcpuExitReason.SystemEvent:
+                _host.RequestStop(exit.SystemEventType switch
+                {
+                    KVM_SYSTEM_EVENT_SHUTDOWN => StopReason.PowerOff(),
+                    KVM_SYSTEM_EVENT_RESET => StopReason.Reboot(),
+                    KVM_SYSTEM_EVENT_CRASH => StopReason.Crash(Diagnose("guest reported a crash (KVM_SYSTEM_EVENT_CRASH)")),
+                    var other => StopReason.Crash(Diagnose($"unknown system event {other}")),
+                });
+                break;
+            default:
+                _host.RequestStop(StopReason.Crash(Diagnose($"unexpected exit {reason} ({(uint)reason})")));
+                break;
+        }
+    }
+
+    private void DispatchIo(VcpuExit exit)
+    {
+        var io = exit.Io;
+        var data = exit.IoData;
+        int size = io.size;
+        for (var offset = 0; offset + size <= data.Length; offset += size)
+        {
+            var slice = data.Slice(offset, size);
+            if (io.direction == kvm_run_io.KVM_EXIT_IO_OUT)
+            {
+                _pio.Write(io.port, slice);
+            }
+            else
+            {
+                _pio.Read(io.port, slice);
+            }
+        }
+    }
+
+    private static string DescribeInternalError(VcpuExit exit)
+    {
+        var suberror = exit.InternalSuberror;
+        var what = suberror switch
+        {
+            1 => "emulation failure: KVM's instruction emulator cannot execute the instruction at rip",
+            2 => "simultaneous exceptions",
+            3 => "delivery event failed",
+            4 => "unexpected exit during event delivery",
+            _ => "internal error",
+        };
+        var data = exit.InternalData;
+        var extra = data.Length == 0 ? "" : " data=[" + string.Join(' ', data.Select(d => $"0x{d:x}")) + "]";
+        return $"KVM_EXIT_INTERNAL_ERROR suberror {suberror} ({what}){extra}";
+    }
+
+    private string Diagnose(string headline) => ExitDiagnostic.Describe(_vcpu, _memory, headline);
+}
+
+/// <summary>What a vCPU thread needs from its machine: the shared stop flag and a way to stop everything.</summary>
+internal interface IVcpuHost
+{
+    bool StopRequested { get; }
+
+    void RequestStop(StopReason reason);
+}

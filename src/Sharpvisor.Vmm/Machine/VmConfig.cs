@@ -1,0 +1,36 @@
+namespace Sharpvisor.Vmm.Machine;
+
+/// <summary>What to do when the guest asks for a reset.</summary>
+public enum RebootAction
+{
+    Stop,
+    Restart,
+}
+
+/// <summary>Everything needed to build one VM. Checked against the host when the machine is built.</summary>
+public sealed record VmConfig
+{
+    public const ulong DefaultMemory = 128UL << 20;
+
+    /// <summary>The kernel image (a PVH ELF) and a name for it in messages.</summary>
+    public required byte[] Kernel { get; init; }
+
+    public string KernelDescription { get; init; } = "kernel";
+
+    public byte[]? Initrd { get; init; }
+
+    public string CommandLine { get; init; } = "";
+
+    public int Cpus { get; init; } = 1;
+
+    public ulong MemoryBytes { get; init; } = DefaultMemory;
+
+    /// <summary>Where the guest's COM1 output goes; null discards it.</summary>
+    public Stream? SerialOutput { get; init; }
+
+    public RebootAction OnReboot { get; init; } = RebootAction.Stop;
+
+    public TimeProvider Clock { get; init; } = TimeProvider.System;
+
+    public string KvmPath { get; init; } = Sharpvisor.Kvm.KvmSystem.DefaultPath;
+}
