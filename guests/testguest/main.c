@@ -193,6 +193,7 @@ static const struct {
     { "smp", run_smp },
     { "memory", run_memory },
     { "serial-echo", run_serial_echo },
+    { "reboot", run_reboot },
 };
 
 void kmain(struct hvm_start_info *si)

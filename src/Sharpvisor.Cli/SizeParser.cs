@@ -16,7 +16,7 @@ internal static class SizeParser
         }
 
         var suffix = s[suffixStart..].ToUpperInvariant();
-        if (suffix.Length > 0)
+        if (suffixStart > 0 && suffix.Length > 0)
         {
             unit = suffix switch
             {

@@ -8,9 +8,48 @@ internal static class SharpvisorProcess
 {
     public static string ExecutablePath => Path.Combine(AppContext.BaseDirectory, "sharpvisor");
 
-    public static async Task<ProcessResult> RunAsync(IEnumerable<string> args, string? stdin = null, TimeSpan? timeout = null)
+    public static Task<ProcessResult> RunAsync(IEnumerable<string> args, string? stdin = null, TimeSpan? timeout = null) =>
+        ProcessRunner.RunAsync(ExecutablePath, args, stdin, timeout);
+
+    /// <summary>Runs until <paramref name="done"/> holds for the output so far, then sends SIGTERM and waits for the exit.</summary>
+    public static async Task<ProcessResult> RunUntilAsync(IEnumerable<string> args, Func<string, bool> done, TimeSpan? timeout = null)
     {
-        var info = new ProcessStartInfo(ExecutablePath)
+        using var process = ProcessRunner.Start(ExecutablePath, args);
+        process.StandardInput.Close();
+        var stdout = new StringBuilder();
+        var stderr = process.StandardError.ReadToEndAsync();
+        var deadline = Stopwatch.StartNew();
+        var buffer = new char[4096];
+        while (!done(stdout.ToString()))
+        {
+            if (deadline.Elapsed > (timeout ?? TimeSpan.FromMinutes(2)))
+            {
+                process.Kill(entireProcessTree: true);
+                throw new TimeoutException($"condition not met; output so far:\n{stdout}");
+            }
+
+            var read = await process.StandardOutput.ReadAsync(buffer);
+            if (read == 0)
+            {
+                break;
+            }
+
+            stdout.Append(buffer, 0, read);
+        }
+
+        ProcessRunner.Terminate(process);
+        stdout.Append(await process.StandardOutput.ReadToEndAsync());
+        await process.WaitForExitAsync();
+        return new ProcessResult(process.ExitCode, stdout.ToString(), await stderr);
+    }
+}
+
+/// <summary>Starts processes with redirected streams and a time limit.</summary>
+internal static class ProcessRunner
+{
+    public static Process Start(string file, IEnumerable<string> args)
+    {
+        var info = new ProcessStartInfo(file)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -22,7 +61,13 @@ internal static class SharpvisorProcess
             info.ArgumentList.Add(arg);
         }
 
-        using var process = Process.Start(info)!;
+        return Process.Start(info)!;
+    }
+
+    public static async Task<ProcessResult> RunAsync(string file, IEnumerable<string> args, string? stdin = null, TimeSpan? timeout = null)
+    {
+        var limit = timeout ?? TimeSpan.FromMinutes(2);
+        using var process = Start(file, args);
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         if (stdin is not null)
@@ -32,7 +77,7 @@ internal static class SharpvisorProcess
         }
 
         process.StandardInput.Close();
-        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromMinutes(2));
+        using var cts = new CancellationTokenSource(limit);
         try
         {
             await process.WaitForExitAsync(cts.Token);
@@ -41,10 +86,17 @@ internal static class SharpvisorProcess
         {
             process.Kill(entireProcessTree: true);
             await process.WaitForExitAsync();
-            throw new TimeoutException($"sharpvisor {string.Join(' ', info.ArgumentList)} did not exit within {timeout}\nstdout:\n{await stdout}\nstderr:\n{await stderr}");
+            throw new TimeoutException($"{file} {string.Join(' ', args)} did not exit within {limit}\nstdout:\n{await stdout}\nstderr:\n{await stderr}");
         }
 
         return new ProcessResult(process.ExitCode, await stdout, await stderr);
+    }
+
+    /// <summary>SIGTERM, the polite stop a supervisor sends.</summary>
+    public static void Terminate(Process process)
+    {
+        using var kill = Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        kill.WaitForExit();
     }
 }
 

@@ -124,6 +124,11 @@ public sealed class Uart16550 : IBusDevice
                     return;
                 }
 
+                if (_hostQueue.Count < _hostQueueCapacity)
+                {
+                    continue;
+                }
+
                 cancellationToken.ThrowIfCancellationRequested();
                 Monitor.Wait(_lock);
             }

@@ -1,0 +1,131 @@
+namespace Sharpvisor.Integration.Tests;
+
+/// <summary>
+/// Every bad input gives exactly one line on stderr starting "sharpvisor: error:", the documented exit
+/// code (2 usage, 1 runtime), and never a stack trace.
+/// </summary>
+public sealed class BadInputTests
+{
+    [Fact]
+    public async Task MissingKvmDeviceIsARuntimeError()
+    {
+        var result = await SharpvisorProcess.RunAsync(["run", "--kvm", "/nonexistent/kvm"]);
+        AssertOneLineError(result, 1, "/nonexistent/kvm does not exist");
+    }
+
+    [Fact]
+    public async Task KvmDeviceWithoutPermissionIsARuntimeError()
+    {
+        // A file the test makes unreadable stands in for /dev/kvm owned by another group. Root ignores
+        // mode bits, so drop to nobody through setpriv when running as root.
+        var path = Path.Combine(Path.GetTempPath(), $"sharpvisor-kvm-{Guid.NewGuid():N}");
+        await File.WriteAllTextAsync(path, "");
+        File.SetUnixFileMode(path, UnixFileMode.None);
+        try
+        {
+            var result = Environment.UserName == "root"
+                ? await ProcessRunner.RunAsync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", SharpvisorProcess.ExecutablePath, "host-info", "--kvm", path])
+                : await SharpvisorProcess.RunAsync(["host-info", "--kvm", path]);
+            AssertOneLineError(result, 1, $"no permission to open {path}");
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public async Task MissingKernelIsAUsageError()
+    {
+        var result = await SharpvisorProcess.RunAsync(["run", "--kernel", "/nonexistent/vmlinux"]);
+        AssertOneLineError(result, 2, "--kernel /nonexistent/vmlinux: no such file");
+    }
+
+    [Fact]
+    public async Task NonElfKernelIsAUsageError()
+    {
+        var path = Path.GetTempFileName();
+        await File.WriteAllTextAsync(path, "this is not an ELF file, just some text long enough to have a header");
+        try
+        {
+            var result = await SharpvisorProcess.RunAsync(["run", "--kernel", path]);
+            AssertOneLineError(result, 2, "not an ELF file");
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public async Task ElfWithoutPvhNoteIsAUsageError()
+    {
+        // gcc's own output: a valid x86-64 ELF executable with no XEN_ELFNOTE_PHYS32_ENTRY note.
+        var dir = Directory.CreateTempSubdirectory("sharpvisor-nopvh-").FullName;
+        try
+        {
+            var source = Path.Combine(dir, "k.c");
+            var elf = Path.Combine(dir, "k.elf");
+            await File.WriteAllTextAsync(source, "void _start(void) { for (;;) __asm__ volatile(\"hlt\"); }\n");
+            var gcc = await ProcessRunner.RunAsync("gcc", ["-static", "-nostdlib", "-no-pie", "-Wl,-Ttext=0x200000", "-o", elf, source]);
+            Assert.True(gcc.ExitCode == 0, gcc.ToString());
+            var result = await SharpvisorProcess.RunAsync(["run", "--kernel", elf]);
+            AssertOneLineError(result, 2, "no PVH entry point");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData("0", "--cpus 0 is out of range")]
+    [InlineData("100000", "--cpus 100000 is out of range")]
+    [InlineData("two", "--cpus 'two' is not a whole number")]
+    public async Task BadCpuCountIsAUsageError(string cpus, string message)
+    {
+        var result = await SharpvisorProcess.RunAsync(["run", "--cpus", cpus]);
+        AssertOneLineError(result, 2, message);
+    }
+
+    [Theory]
+    [InlineData("1000000T", "exceeds")]
+    [InlineData("8M", "below the minimum")]
+    [InlineData("lots", "is not a size")]
+    [InlineData("12Q", "unknown size suffix")]
+    public async Task BadMemorySizeIsAUsageError(string memory, string message)
+    {
+        var result = await SharpvisorProcess.RunAsync(["run", "--memory", memory]);
+        AssertOneLineError(result, 2, message);
+    }
+
+    [Fact]
+    public async Task CommandLineThatDoesNotFitIsAUsageError()
+    {
+        var result = await SharpvisorProcess.RunAsync(["run", "--cmdline", new string('x', 70_000)]);
+        AssertOneLineError(result, 2, "command line");
+    }
+
+    [Theory]
+    [InlineData(new[] { "frobnicate" }, "unknown command 'frobnicate'")]
+    [InlineData(new[] { "run", "--bogus" }, "unknown option '--bogus'")]
+    [InlineData(new[] { "run", "--kernel" }, "--kernel needs a value")]
+    [InlineData(new[] { "run", "--serial", "tcp:1234" }, "--serial 'tcp:1234' must be stdio, file:PATH or none")]
+    [InlineData(new[] { "run", "--on-reboot", "explode" }, "--on-reboot 'explode' must be stop or restart")]
+    [InlineData(new string[0], "no command given")]
+    public async Task BadCommandLinesAreUsageErrors(string[] args, string message)
+    {
+        var result = await SharpvisorProcess.RunAsync(args);
+        AssertOneLineError(result, 2, message);
+    }
+
+    private static void AssertOneLineError(ProcessResult result, int exitCode, string fragment)
+    {
+        Assert.True(result.ExitCode == exitCode, result.ToString());
+        var lines = result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(lines.Length == 1, "expected exactly one line on stderr:\n" + result);
+        Assert.StartsWith("sharpvisor: error: ", lines[0], StringComparison.Ordinal);
+        Assert.Contains(fragment, lines[0], StringComparison.Ordinal);
+        Assert.DoesNotContain(" at ", result.Stderr, StringComparison.Ordinal);
+    }
+}
