@@ -81,6 +81,7 @@ extern volatile u64 pit_ticks, apic_ticks, uart_irqs;
 /* ---- scenarios ---- */
 const char *run_hello(void);
 const char *run_reboot(void);
+const char *run_triple_fault(void);
 const char *run_timer(void);
 const char *run_smp(void);
 const char *run_memory(void);

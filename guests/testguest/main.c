@@ -194,6 +194,7 @@ static const struct {
     { "memory", run_memory },
     { "serial-echo", run_serial_echo },
     { "reboot", run_reboot },
+    { "triple-fault", run_triple_fault },
 };
 
 void kmain(struct hvm_start_info *si)

@@ -104,6 +104,19 @@ public sealed class TestGuestScenarioTests
     }
 
     [KvmFact]
+    public async Task TripleFaultIsReportedWithRegistersAndTheInstructionBytesAtRip()
+    {
+        var result = await SharpvisorProcess.RunAsync(["run", "--cmdline", "triple-fault"]);
+        Assert.True(result.ExitCode == 1, result.ToString());
+        Assert.Contains("triple-fault: loading an empty IDT and executing ud2", result.Stdout, StringComparison.Ordinal);
+        Assert.Contains("sharpvisor: vCPU 0: triple fault (KVM_EXIT_SHUTDOWN)", result.Stderr, StringComparison.Ordinal);
+        Assert.Matches(@"rip\s*=[0-9a-f]{16}", result.Stderr);
+        Assert.Contains("mode: 64-bit", result.Stderr, StringComparison.Ordinal);
+        // ud2 is 0f 0b: the dump must show the instruction that faulted, read through the guest's page tables.
+        Assert.Matches(@"code at rip \(physical 0x[0-9a-f]+\): 0f 0b", result.Stderr);
+    }
+
+    [KvmFact]
     public async Task SerialOutputCanGoToAFile()
     {
         var path = Path.Combine(Path.GetTempPath(), $"sharpvisor-serial-{Guid.NewGuid():N}.log");
