@@ -44,8 +44,27 @@ static inline void cpu_relax(void) { __asm__ volatile("pause" ::: "memory"); }
 static inline u32 lapic_read(u32 reg) { return mmio_read32(LAPIC_BASE + reg); }
 static inline void lapic_write(u32 reg, u32 v) { mmio_write32(LAPIC_BASE + reg, v); }
 
+/* ---- I/O APIC (MMIO at its conventional base; indirect IOREGSEL/IOWIN) ---- */
+#define IOAPIC_BASE     0xfec00000UL
+#define IOAPIC_REGSEL   0x00
+#define IOAPIC_WIN      0x10
+#define IOAPIC_VER      0x01        /* bits 23:16 = index of the last redirection entry */
+#define IOAPIC_RTE_LO(pin) (0x10 + 2 * (pin))
+#define IOAPIC_RTE_HI(pin) (0x11 + 2 * (pin))
+/* ISA IRQ -> I/O APIC pin: identity except IRQ0 (PIT), which arrives on pin 2
+ * (the usual interrupt source override; QEMU's user-space I/O APIC and the
+ * Sharpvisor VMM's split irqchip wire it so). KVM's in-kernel I/O APIC under
+ * its default GSI routing (no KVM_SET_GSI_ROUTING; e.g. QEMU microvm with
+ * kernel-irqchip=on) delivers GSI 0 on pin 0 instead: timer accepts that as a
+ * reported fallback (see README). */
+#define IOAPIC_PIN_PIT      2
+#define IOAPIC_PIN_PIT_GSI0 0
+#define IOAPIC_PIN_COM1     4
+
 /* ---- interrupt vectors used by the guest ---- */
-#define VEC_PIC_BASE   0x20 /* 8259 master IRQ0..7 -> 0x20..0x27, slave -> 0x28..0x2f */
+#define VEC_PIT        0x20 /* ISA IRQ0 through I/O APIC pin 2 */
+#define VEC_PIT_GSI0   0x21 /* ISA IRQ0 through I/O APIC pin 0 (fallback) */
+#define VEC_COM1       0x24 /* ISA IRQ4 through I/O APIC pin 4 */
 #define VEC_APIC_TIMER 0x30
 #define VEC_SPURIOUS   0xff
 
@@ -73,10 +92,13 @@ __attribute__((noreturn)) void halt_forever(void);
 
 /* ---- interrupts (intr.c) ---- */
 void idt_init(void);
-void pic_init(u8 master_unmask);       /* bit n set = IRQn unmasked (slave stays masked) */
-void pic_mask_all(void);
-void lapic_enable(int extint_lint0);
+void pic_mask_all(void);                /* masks every 8259 line (harmless if there is no PIC) */
+void lapic_enable(int bsp_lints);       /* on the BSP: LINT0 masked, LINT1 = NMI */
+int ioapic_init(void);                  /* 0 if absent; else masks every redirection entry */
+void ioapic_route(u32 pin, u8 vector);  /* edge, active high, fixed, physical dest = this CPU */
+void ioapic_mask(u32 pin);
 extern volatile u64 pit_ticks, apic_ticks, uart_irqs;
+extern volatile u64 pit_ticks_pin0;    /* the part of pit_ticks that came on pin 0 */
 
 /* ---- scenarios ---- */
 const char *run_hello(void);

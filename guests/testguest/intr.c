@@ -1,8 +1,10 @@
-/* intr.c - IDT, 8259 PIC, local APIC set-up and the C interrupt dispatcher.
+/* intr.c - IDT, local APIC and I/O APIC set-up and the C interrupt dispatcher.
  *
- * Device IRQs take the path that works on both QEMU and a plain KVM in-kernel
- * irqchip with default GSI routing (GSI n -> PIC pin n): 8259 PIC remapped to
- * 0x20/0x28, its INTR output taken by the BSP's LAPIC LINT0 programmed ExtINT. */
+ * Device IRQs go through the I/O APIC only (split irqchip: local APICs in the
+ * kernel, I/O APIC and PIT in the VMM, no 8259 PIC): ISA IRQ0 (PIT) on pin 2
+ * (pin 0 accepted as a fallback, see timer.c), IRQ4 (COM1) on pin 4, edge-triggered, fixed delivery to the BSP. The 8259
+ * lines are masked anyway and LINT0 stays masked, so a PIC, if there is one,
+ * can never deliver. EOI goes to the local APIC only (edge: no I/O APIC EOI). */
 #include "guest.h"
 
 struct frame {   /* layout pushed by isr.S, lowest address first */
@@ -21,7 +23,7 @@ struct idt_entry {
 static struct idt_entry idt[256] __attribute__((aligned(16)));
 extern const u64 isr_table[49], isr_spurious_stub;
 
-volatile u64 pit_ticks, apic_ticks, uart_irqs;
+volatile u64 pit_ticks, apic_ticks, uart_irqs, pit_ticks_pin0;
 
 static void idt_set(u32 vec, u64 handler)
 {
@@ -40,35 +42,67 @@ void idt_init(void)
     __asm__ volatile("lidt %0" : : "m"(idtr));
 }
 
-void pic_init(u8 master_unmask)
-{
-    outb(0x20, 0x11); outb(0xa0, 0x11);   /* ICW1: edge, cascade, ICW4 follows */
-    outb(0x21, VEC_PIC_BASE);             /* ICW2: vector bases */
-    outb(0xa1, VEC_PIC_BASE + 8);
-    outb(0x21, 0x04); outb(0xa1, 0x02);   /* ICW3: slave on IRQ2 */
-    outb(0x21, 0x01); outb(0xa1, 0x01);   /* ICW4: 8086 mode, normal EOI */
-    outb(0x21, (u8)~master_unmask);       /* OCW1: masks */
-    outb(0xa1, 0xff);
-}
-
+/* OCW1 only (no ICW sequence): sets the interrupt mask register. Writes to
+ * ports with nothing behind them are ignored, so this is harmless without a PIC. */
 void pic_mask_all(void)
 {
     outb(0x21, 0xff);
     outb(0xa1, 0xff);
 }
 
-/* Software-enable the LAPIC. On the BSP LINT0 becomes ExtINT so the PIC's
- * output reaches the CPU (after reset LINT0 is masked, which would block it). */
-void lapic_enable(int extint_lint0)
+/* Software-enable the LAPIC. On the BSP LINT0 (the 8259's INTR in virtual-wire
+ * mode) is explicitly masked - no ExtINT path - and LINT1 is the NMI input. */
+void lapic_enable(int bsp_lints)
 {
     lapic_write(LAPIC_SVR, 0x100 | VEC_SPURIOUS);
     lapic_write(LAPIC_TPR, 0);
     lapic_write(LAPIC_LVT_TIMER, 0x10000);        /* masked until a scenario wants it */
     lapic_write(LAPIC_LVT_ERR, 0x10000);
-    if (extint_lint0) {
-        lapic_write(LAPIC_LVT_LINT0, 0x700);      /* ExtINT, unmasked */
+    if (bsp_lints) {
+        lapic_write(LAPIC_LVT_LINT0, 0x10000);    /* masked */
         lapic_write(LAPIC_LVT_LINT1, 0x400);      /* NMI */
     }
+}
+
+static u32 ioapic_read(u32 index)
+{
+    mmio_write32(IOAPIC_BASE + IOAPIC_REGSEL, index);
+    return mmio_read32(IOAPIC_BASE + IOAPIC_WIN);
+}
+
+static void ioapic_write(u32 index, u32 v)
+{
+    mmio_write32(IOAPIC_BASE + IOAPIC_REGSEL, index);
+    mmio_write32(IOAPIC_BASE + IOAPIC_WIN, v);
+}
+
+/* Reads the version register: all ones (nothing decodes the address) or fewer
+ * than 5 redirection entries (no pin 4; also catches reads of 0) = absent.
+ * Otherwise masks every entry, whatever state the VMM left them in. */
+int ioapic_init(void)
+{
+    u32 ver = ioapic_read(IOAPIC_VER);
+    u32 max_rte = (ver >> 16) & 0xff;
+    if (ver == 0xffffffff || max_rte < IOAPIC_PIN_COM1)
+        return 0;
+    for (u32 pin = 0; pin <= max_rte; pin++)
+        ioapic_mask(pin);
+    return 1;
+}
+
+/* Destination first, then the low half (which unmasks), so the entry is never
+ * live with a stale destination. Fixed delivery, physical destination mode,
+ * active high, edge-triggered: everything but the vector is zero. */
+void ioapic_route(u32 pin, u8 vector)
+{
+    u32 dest = lapic_read(LAPIC_ID) >> 24;
+    ioapic_write(IOAPIC_RTE_HI(pin), dest << 24);
+    ioapic_write(IOAPIC_RTE_LO(pin), vector);
+}
+
+void ioapic_mask(u32 pin)
+{
+    ioapic_write(IOAPIC_RTE_LO(pin), 0x10000);
 }
 
 void isr_dispatch(struct frame *f)
@@ -76,18 +110,18 @@ void isr_dispatch(struct frame *f)
     u64 v = f->vector;
     if (v < 32)
         fail("exception %u at rip 0x%x error 0x%x", v, f->rip, f->error);
-    if (v == VEC_APIC_TIMER) {
+    if (v == VEC_SPURIOUS)
+        return;                                   /* spurious: no EOI by definition */
+    if (v == VEC_APIC_TIMER)
         apic_ticks++;
-        lapic_write(LAPIC_EOI, 0);
-    } else if (v == VEC_SPURIOUS || v == VEC_PIC_BASE + 7) {
-        /* spurious: no EOI by definition (a real IRQ7 is never unmasked here) */
-    } else if (v >= VEC_PIC_BASE && v < VEC_PIC_BASE + 16) {
-        if (v == VEC_PIC_BASE + 0)
-            pit_ticks++;
-        else if (v == VEC_PIC_BASE + 4)
-            uart_irqs++;
-        if (v >= VEC_PIC_BASE + 8)
-            outb(0xa0, 0x20);
-        outb(0x20, 0x20);                         /* non-specific EOI */
-    }
+    else if (v == VEC_PIT)
+        pit_ticks++;
+    else if (v == VEC_PIT_GSI0)
+        pit_ticks++, pit_ticks_pin0++;
+    else if (v == VEC_COM1)
+        uart_irqs++;
+    /* Every other vector came through the LAPIC too: EOI it all the same
+     * (an EOI with no in-service bit set is ignored). Edge-triggered I/O APIC
+     * entries need no EOI of their own. */
+    lapic_write(LAPIC_EOI, 0);
 }

@@ -93,6 +93,54 @@ public sealed class KvmVm : IDisposable
         Ioctl.Call(_fd, KvmIoctls.KVM_IOEVENTFD, ref ioeventfd, "KVM_IOEVENTFD");
     }
 
+    /// <summary>KVM_ENABLE_CAP on the VM with up to four arguments.</summary>
+    public unsafe void EnableCapability(KvmCapability capability, params ReadOnlySpan<ulong> args)
+    {
+        if (args.Length > 4)
+        {
+            throw new ArgumentException("KVM_ENABLE_CAP takes at most four arguments", nameof(args));
+        }
+
+        var enable = new kvm_enable_cap { cap = (uint)capability };
+        for (var i = 0; i < args.Length; i++)
+        {
+            enable.args[i] = args[i];
+        }
+
+        Ioctl.Call(_fd, KvmIoctls.KVM_ENABLE_CAP, ref enable, $"KVM_ENABLE_CAP {capability}");
+    }
+
+    /// <summary>
+    /// Local APICs in the kernel, I/O APIC and PIC in user space (KVM_CAP_SPLIT_IRQCHIP), with
+    /// <paramref name="ioapicPins"/> GSIs reserved for the user-space I/O APIC. Must precede vCPU creation.
+    /// </summary>
+    public void CreateSplitIrqchip(uint ioapicPins) => EnableCapability(KvmCapability.SplitIrqchip, ioapicPins);
+
+    /// <summary>Replaces the whole GSI routing table (KVM_SET_GSI_ROUTING) with MSI routes.</summary>
+    public unsafe void SetMsiRoutes(ReadOnlySpan<(uint Gsi, ulong Address, uint Data)> routes)
+    {
+        var buffer = new byte[sizeof(kvm_irq_routing) + (routes.Length * sizeof(kvm_irq_routing_entry))];
+        // SAFETY: the pinned buffer holds the header plus exactly routes.Length entries, which nr announces.
+        fixed (byte* p = buffer)
+        {
+            ((kvm_irq_routing*)p)->nr = (uint)routes.Length;
+            var entries = new Span<kvm_irq_routing_entry>(p + sizeof(kvm_irq_routing), routes.Length);
+            for (var i = 0; i < routes.Length; i++)
+            {
+                entries[i] = new kvm_irq_routing_entry
+                {
+                    gsi = routes[i].Gsi,
+                    type = kvm_irq_routing_entry.KVM_IRQ_ROUTING_MSI,
+                    msi_address_lo = (uint)routes[i].Address,
+                    msi_address_hi = (uint)(routes[i].Address >> 32),
+                    msi_data = routes[i].Data,
+                };
+            }
+
+            Ioctl.Call(_fd, KvmIoctls.KVM_SET_GSI_ROUTING, (nint)p, "KVM_SET_GSI_ROUTING");
+        }
+    }
+
     public KvmVcpu CreateVcpu(uint id)
     {
         var fd = new FileDescriptorHandle(Ioctl.Call(_fd, KvmIoctls.KVM_CREATE_VCPU, (nint)id, $"KVM_CREATE_VCPU {id}"));

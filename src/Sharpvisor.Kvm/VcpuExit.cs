@@ -75,6 +75,9 @@ public sealed unsafe class VcpuExit
 
     public uint SystemEventType => Union<kvm_run_system_event>()->type;
 
+    /// <summary>The vector of a KVM_EXIT_IOAPIC_EOI (split irqchip, level-triggered interrupt acknowledged).</summary>
+    public byte EoiVector => Union<kvm_run_eoi>()->vector;
+
     public ulong HardwareExitReason => *Union<ulong>();
 
     public bool IfFlag => Run->if_flag != 0;

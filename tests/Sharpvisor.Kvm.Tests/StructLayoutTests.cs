@@ -11,10 +11,15 @@ namespace Sharpvisor.Kvm.Tests;
 /// </summary>
 public sealed class StructLayoutTests
 {
-    // C# flattens nested C structs; these map a flattened C# field to its C member path.
-    private static readonly Dictionary<string, string> NestedPrefixes = new()
+    // C# flattens nested C structs: a field starting with a prefix maps to that C member path.
+    private static readonly Dictionary<string, (string Prefix, string CPath)[]> NestedPrefixes = new()
     {
-        ["kvm_vcpu_events"] = "exception_|interrupt_|nmi_|smi_|triple_fault_",
+        ["kvm_vcpu_events"] =
+        [
+            ("exception_", "exception."), ("interrupt_", "interrupt."), ("nmi_", "nmi."),
+            ("smi_", "smi."), ("triple_fault_", "triple_fault."),
+        ],
+        ["kvm_irq_routing_entry"] = [("msi_", "u.msi."), ("u_pad_tail", "u.pad[4]")],
     };
 
     // Fields whose name merely starts like a nested prefix but are top-level in C.
@@ -28,6 +33,7 @@ public sealed class StructLayoutTests
         [typeof(kvm_run_fail_entry)] = "fail_entry",
         [typeof(kvm_run_internal)] = "internal",
         [typeof(kvm_run_system_event)] = "system_event",
+        [typeof(kvm_run_eoi)] = "eoi",
     };
 
     [Fact]
@@ -131,11 +137,11 @@ public sealed class StructLayoutTests
             return field.TrimStart('@');
         }
 
-        foreach (var prefix in prefixes.Split('|'))
+        foreach (var (prefix, cPath) in prefixes)
         {
             if (field.StartsWith(prefix, StringComparison.Ordinal))
             {
-                return prefix.TrimEnd('_') + "." + field[prefix.Length..];
+                return cPath.EndsWith('.') ? cPath + field[prefix.Length..] : cPath;
             }
         }
 

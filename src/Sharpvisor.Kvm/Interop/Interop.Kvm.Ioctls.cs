@@ -33,6 +33,8 @@ public static unsafe class KvmIoctls
     public static readonly nuint KVM_IRQFD = Iow<kvm_irqfd>(0x76);
     public static readonly nuint KVM_CREATE_PIT2 = Iow<kvm_pit_config>(0x77);
     public static readonly nuint KVM_IOEVENTFD = Iow<kvm_ioeventfd>(0x79);
+    public static readonly nuint KVM_SET_GSI_ROUTING = Iow<kvm_irq_routing>(0x6a);
+    public static readonly nuint KVM_ENABLE_CAP = Iow<kvm_enable_cap>(0xa3);
     public static readonly nuint KVM_SIGNAL_MSI = Iow<kvm_msi>(0xa5);
 
     // vCPU ioctls.

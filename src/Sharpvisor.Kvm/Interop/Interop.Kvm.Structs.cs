@@ -271,3 +271,45 @@ public unsafe struct kvm_run_system_event
     public uint ndata;
     public fixed ulong data[16];
 }
+
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct kvm_enable_cap
+{
+    public uint cap;
+    public uint flags;
+    public fixed ulong args[4];
+    public fixed byte pad[64];
+}
+
+/// <summary>Header of the variable-length <c>struct kvm_irq_routing</c>; entries follow it.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct kvm_irq_routing
+{
+    public uint nr;
+    public uint flags;
+}
+
+/// <summary><c>struct kvm_irq_routing_entry</c> with its union flattened to the MSI member (u.msi).</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct kvm_irq_routing_entry
+{
+    public const uint KVM_IRQ_ROUTING_IRQCHIP = 1;
+    public const uint KVM_IRQ_ROUTING_MSI = 2;
+
+    public uint gsi;
+    public uint type;
+    public uint flags;
+    public uint pad;
+    public uint msi_address_lo;
+    public uint msi_address_hi;
+    public uint msi_data;
+    public uint msi_devid;
+    public fixed uint u_pad_tail[4];
+}
+
+/// <summary><c>kvm_run.eoi</c> (KVM_EXIT_IOAPIC_EOI): a level-triggered vector the guest acknowledged.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct kvm_run_eoi
+{
+    public byte vector;
+}

@@ -2,6 +2,7 @@ using Sharpvisor.Kvm;
 using Sharpvisor.Kvm.Interop;
 using Sharpvisor.Vmm.Arch.X86;
 using Sharpvisor.Vmm.Bus;
+using Sharpvisor.Vmm.Devices.Interrupts;
 using Sharpvisor.Vmm.Devices.Legacy;
 using Sharpvisor.Vmm.Memory;
 
@@ -19,7 +20,9 @@ public sealed class Machine : IVcpuHost, IDisposable
     private const ulong TssAddress = 0xFFFB_D000;
     private const ulong IdentityMapAddress = 0xFFFB_C000;
 
-    private const uint SerialIrq = 4;
+    // ISA IRQ 4 (COM1) on I/O APIC pin 4; ISA IRQ 0 (PIT) on pin 2, the PC's usual interrupt source override.
+    private const int SerialPin = 4;
+    private const int TimerPin = 2;
 
     private readonly KvmSystem _kvm;
     private readonly KvmVm _vm;
@@ -36,7 +39,8 @@ public sealed class Machine : IVcpuHost, IDisposable
         Memory = memory;
         PortIo = new IoBus("port I/O");
         Mmio = new IoBus("MMIO");
-        Serial = new Uart16550(new KvmInterruptLine(vm, SerialIrq), config.SerialOutput);
+        IoApic = new IoApic(new KvmMsiSink(vm));
+        Serial = new Uart16550(IoApic.Pin(SerialPin), config.SerialOutput);
     }
 
     public VmConfig Config { get; }
@@ -48,6 +52,8 @@ public sealed class Machine : IVcpuHost, IDisposable
     public IoBus Mmio { get; }
 
     public Uart16550 Serial { get; }
+
+    public IoApic IoApic { get; }
 
     public bool StopRequested => Volatile.Read(ref _stopReason) is not null;
 
@@ -69,8 +75,9 @@ public sealed class Machine : IVcpuHost, IDisposable
             vm = kvm.CreateVm();
             vm.SetTssAddress(TssAddress);
             vm.SetIdentityMapAddress(IdentityMapAddress);
-            vm.CreateIrqchip();
-            vm.CreatePit2();
+            // Only the local APICs live in the kernel; the I/O APIC and PIT are ours. Creating and tearing
+            // down KVM's in-kernel PIC/IOAPIC/PIT costs tens of milliseconds per VM (docs/benchmarks.md).
+            vm.CreateSplitIrqchip(IoApic.PinCount);
 
             memory = GuestMemory.Create(layout.RamRanges);
             for (var slot = 0; slot < memory.Regions.Count; slot++)
@@ -155,8 +162,11 @@ public sealed class Machine : IVcpuHost, IDisposable
         _stopped.Dispose();
     }
 
+    public void EndOfInterrupt(byte vector) => IoApic.EndOfInterrupt(vector);
+
     private void AddLegacyDevices()
     {
+        Mmio.Register(IoApic.DefaultBase, IoApic.RangeLength, IoApic);
         PortIo.Register(0x3F8, 8, Serial);
         PortIo.Register(0x60, 5, new I8042Controller(() => RequestStop(StopReason.Reboot())));
         PortIo.Register(0x70, 2, new CmosRtc(Config.Clock));
@@ -193,7 +203,7 @@ public sealed class Machine : IVcpuHost, IDisposable
                 throw new KvmException($"KVM refused some of the boot MSRs on vCPU {id}", 0);
             }
 
-            vcpu.SetLapic(LocalApicSetup.Configure(vcpu.GetLapic(), bootProcessor: id == 0));
+            vcpu.SetLapic(LocalApicSetup.Configure(vcpu.GetLapic()));
             vcpu.SetFpu(VcpuBootState.InitialFpu());
             if (id == 0)
             {

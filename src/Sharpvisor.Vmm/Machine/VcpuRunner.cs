@@ -106,6 +106,9 @@ internal sealed class VcpuRunner
                 break;
             case VcpuExitReason.Intr:
                 break;
+            case VcpuExitReason.IoapicEoi:
+                _host.EndOfInterrupt(exit.EoiVector);
+                break;
             case VcpuExitReason.Hlt:
                 // Only without an in-kernel LAPIC; nothing can wake this vCPU again.
                 _host.RequestStop(StopReason.Crash(Diagnose("halted (KVM_EXIT_HLT) with no way to wake up")));
@@ -179,4 +182,7 @@ internal interface IVcpuHost
     bool StopRequested { get; }
 
     void RequestStop(StopReason reason);
+
+    /// <summary>A level-triggered vector was acknowledged (split irqchip): the user-space I/O APIC decides what next.</summary>
+    void EndOfInterrupt(byte vector);
 }

@@ -1,6 +1,6 @@
 using Sharpvisor.Kvm;
 
-namespace Sharpvisor.Integration.Tests;
+namespace Sharpvisor.Tests.Shared;
 
 /// <summary>
 /// A test that boots a guest on /dev/kvm. Without a usable /dev/kvm it is skipped on a developer's machine,
