@@ -1,3 +1,4 @@
+using Microsoft.Win32.SafeHandles;
 using Sharpvisor.Kvm;
 using Sharpvisor.Vmm.Machine;
 
@@ -36,8 +37,12 @@ internal sealed class SerialConsole : IDisposable
 
         if (spec == "stdio")
         {
+            // Plain file streams over fds 0 and 1, not System.Console's: on a terminal, Console's stdin stream
+            // runs its own line editor and echo, which would fight the raw mode the guest needs.
             var rawMode = TerminalRawMode.TryEnter(0);
-            return new SerialConsole(Console.OpenStandardOutput(), Console.OpenStandardInput(), rawMode);
+            var output = new FileStream(new SafeFileHandle(1, ownsHandle: false), FileAccess.Write, bufferSize: 0);
+            var input = new FileStream(new SafeFileHandle(0, ownsHandle: false), FileAccess.Read, bufferSize: 0);
+            return new SerialConsole(output, input, rawMode);
         }
 
         if (spec.StartsWith("file:", StringComparison.Ordinal) && spec.Length > "file:".Length)
