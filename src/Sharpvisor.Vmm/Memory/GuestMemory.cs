@@ -24,6 +24,15 @@ public sealed class GuestMemory : IDisposable
     public static GuestMemory Create(IEnumerable<(GuestAddress Start, ulong Size)> ranges)
     {
         var sorted = ranges.OrderBy(r => r.Start).ToArray();
+        foreach (var (start, size) in sorted)
+        {
+            // A range past 2^64 has no End, and its wrapped end would hide an overlap below.
+            if (size > ulong.MaxValue - start.Value)
+            {
+                throw new ArgumentException($"guest memory range {start}+0x{size:x} wraps past the end of the address space", nameof(ranges));
+            }
+        }
+
         for (var i = 1; i < sorted.Length; i++)
         {
             if (sorted[i - 1].Start.Value + sorted[i - 1].Size > sorted[i].Start.Value)
