@@ -67,6 +67,12 @@ internal static class Program
         {
             return Fail(ExitCodes.RuntimeError, e.Message);
         }
+#pragma warning disable CA1031 // the last line of defence: a user sees one line, never a stack trace
+        catch (Exception e)
+        {
+            return Fail(ExitCodes.RuntimeError, $"internal error: {e.GetType().Name}: {e.Message}");
+        }
+#pragma warning restore CA1031
     }
 
     public static int Fail(int code, string message)

@@ -30,6 +30,7 @@ public sealed class Machine : IVcpuHost, IDisposable
     private readonly List<VcpuRunner> _runners = [];
     private readonly ManualResetEventSlim _stopped = new();
     private StopReason? _stopReason;
+    private Pit8254? _pit;
 
     private Machine(VmConfig config, KvmSystem kvm, KvmVm vm, GuestMemory memory)
     {
@@ -151,6 +152,7 @@ public sealed class Machine : IVcpuHost, IDisposable
 
     public void Dispose()
     {
+        _pit?.Dispose();
         foreach (var vcpu in _vcpus)
         {
             vcpu.Dispose();
@@ -167,8 +169,13 @@ public sealed class Machine : IVcpuHost, IDisposable
     private void AddLegacyDevices()
     {
         Mmio.Register(IoApic.DefaultBase, IoApic.RangeLength, IoApic);
+        _pit = new Pit8254(IoApic.Pin(TimerPin), Config.Clock);
+        PortIo.Register(0x40, Pit8254.RangeLength, _pit);
+        PortIo.Register(0x61, SystemControlPortB.RangeLength, new SystemControlPortB(_pit));
         PortIo.Register(0x3F8, 8, Serial);
-        PortIo.Register(0x60, 5, new I8042Controller(() => RequestStop(StopReason.Reboot())));
+        var i8042 = new I8042Controller(() => RequestStop(StopReason.Reboot()));
+        PortIo.Register(0x60, 1, i8042);
+        PortIo.Register(0x64, 1, new BusWindow(i8042, I8042Controller.CommandPortOffset));
         PortIo.Register(0x70, 2, new CmosRtc(Config.Clock));
         PortIo.Register(0xF4, 4, new DebugExitPort(status => RequestStop(StopReason.GuestExit(status))));
     }
