@@ -52,7 +52,9 @@ internal sealed class VcpuRunner
     {
         _vcpu.RequestImmediateExit();
         var thread = Volatile.Read(ref _threadId);
-        if (thread != 0)
+        // A vCPU stopping the machine from its own exit handler is not in KVM_RUN: the flag is enough, and
+        // skipping the signal spares the runtime from starting thread-pool workers for its handler.
+        if (thread != 0 && Thread.CurrentThread != Thread)
         {
             VcpuThreadSignal.Kick(thread);
         }

@@ -51,6 +51,27 @@ public sealed class IoBusTests
     }
 
     [Fact]
+    public void BusWindowShowsOneDeviceAtASecondAddressWithShiftedOffsets()
+    {
+        // The i8042 layout: data at 0x60 (offset 0), command/status at 0x64 (offset 4), 0x61 belongs to someone else.
+        var bus = new IoBus("pio");
+        var i8042 = new RecordingDevice(0x20);
+        var portB = new RecordingDevice(0x40);
+        bus.Register(0x60, 1, i8042);
+        bus.Register(0x61, 1, portB);
+        bus.Register(0x64, 1, new BusWindow(i8042, 4));
+
+        Span<byte> data = stackalloc byte[1];
+        Assert.True(bus.Read(0x64, data));
+        Assert.Equal(0x20 + 4, data[0]);
+        Assert.True(bus.Write(0x64, [0xfe]));
+        Assert.True(bus.Write(0x61, [0x01]));
+
+        Assert.Equal([(false, 4UL), (true, 4UL)], i8042.Accesses.Select(a => (a.IsWrite, a.Offset)));
+        Assert.Equal((true, 0UL), portB.Accesses.Select(a => (a.IsWrite, a.Offset)).Single());
+    }
+
+    [Fact]
     public void WideAccessesReachTheDeviceWhole()
     {
         var bus = new IoBus("mmio");
