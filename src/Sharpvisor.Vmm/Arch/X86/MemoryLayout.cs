@@ -34,6 +34,7 @@ public readonly record struct E820Entry(GuestAddress Start, ulong Size, E820Type
 /// 0x09000-0x1FFFF  free
 /// 0x20000-0x2FFFF  kernel command line, NUL included
 /// 0x9FC00-0xFFFFF  EBDA, VGA window, option ROMs and BIOS: reported reserved
+/// 0xE0000-0xFFFFF  ACPI tables, RSDP first (where a legacy RSDP scan looks), inside the reserved BIOS area
 /// 0x100000-        kernel (PVH ELF segments must start at or above 1 MiB)
 /// </code>
 /// Every structure sits in its own page-aligned slot so a later structure can grow without moving the others,
@@ -98,6 +99,14 @@ public sealed class MemoryLayout
 
     /// <summary>At 128 KiB: clear of every fixed structure above, with 64 KiB of room before anything else.</summary>
     public static readonly GuestAddress CommandLine = new(0x2_0000);
+
+    /// <summary>
+    /// The BIOS area, 128 KiB, holds the ACPI tables: reserved in the e820 map so the guest never reuses it, and
+    /// the range a guest without a boot-protocol RSDP pointer scans. A 1024-vCPU MADT needs about 14 KiB.
+    /// </summary>
+    public static readonly GuestAddress AcpiTables = new(0xE_0000);
+
+    public const ulong AcpiTablesSize = 0x2_0000;
 
     private static readonly GuestAddress HighRamStart = new(MmioHoleEnd);
 
