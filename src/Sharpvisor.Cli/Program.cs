@@ -17,7 +17,7 @@ internal static class Program
 
         sharpvisor run [--kernel PATH] [--initrd PATH] [--cmdline STR] [--cpus N] [--memory SIZE]
                        [--serial stdio|file:PATH|none] [--on-reboot stop|restart] [--kvm PATH]
-          --kernel     a PVH ELF kernel (default: the built-in test guest)
+          --kernel     a PVH ELF kernel or a bzImage (default: the built-in test guest)
           --initrd     an initial ramdisk, passed as PVH module 0
           --cmdline    kernel command line (built-in guest: the scenario, default 'hello')
           --cpus       number of vCPUs (default 1)

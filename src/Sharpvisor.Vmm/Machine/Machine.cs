@@ -1,6 +1,7 @@
 using Sharpvisor.Kvm;
 using Sharpvisor.Kvm.Interop;
 using Sharpvisor.Vmm.Arch.X86;
+using Sharpvisor.Vmm.Arch.X86.Linux;
 using Sharpvisor.Vmm.Bus;
 using Sharpvisor.Vmm.Devices.Interrupts;
 using Sharpvisor.Vmm.Devices.Legacy;
@@ -71,7 +72,7 @@ public sealed class Machine : IVcpuHost, IDisposable
         {
             var supportedCpuid = kvm.GetSupportedCpuid().Select(ToCpuidEntry).ToArray();
             var layout = HostLimits.CheckAndLayOut(config, kvm, supportedCpuid);
-            var elf = ElfImage.Parse(config.Kernel, config.KernelDescription);
+            var kernelImage = ParseKernel(config);
 
             vm = kvm.CreateVm();
             vm.SetTssAddress(TssAddress);
@@ -91,7 +92,7 @@ public sealed class Machine : IVcpuHost, IDisposable
             try
             {
                 machine.AddLegacyDevices();
-                var entry = machine.LoadKernel(elf, layout);
+                var entry = machine.LoadKernel(kernelImage, layout);
                 machine.CreateVcpus(supportedCpuid, entry);
                 return machine;
             }
@@ -180,7 +181,36 @@ public sealed class Machine : IVcpuHost, IDisposable
         PortIo.Register(0xF4, 4, new DebugExitPort(status => RequestStop(StopReason.GuestExit(status))));
     }
 
-    private GuestAddress LoadKernel(ElfImage elf, MemoryLayout layout)
+    /// <summary>A PVH ELF when the file starts with the ELF magic, otherwise a bzImage (whose parser names both on failure).</summary>
+    private static object ParseKernel(VmConfig config) =>
+        config.Kernel.AsSpan().StartsWith((ReadOnlySpan<byte>)[0x7F, (byte)'E', (byte)'L', (byte)'F'])
+            ? ElfImage.Parse(config.Kernel, config.KernelDescription)
+            : BzImage.Parse(config.Kernel, config.KernelDescription);
+
+    private GuestAddress LoadKernel(object kernelImage, MemoryLayout layout) => kernelImage switch
+    {
+        ElfImage elf => LoadPvhKernel(elf, layout),
+        BzImage bzImage => LoadBzImage(bzImage, layout),
+        _ => throw new ArgumentException("not a kernel image", nameof(kernelImage)),
+    };
+
+    private GuestAddress LoadBzImage(BzImage image, MemoryLayout layout)
+    {
+        var kernel = BzImageLoader.Load(image, Memory, layout);
+        var gdt = VcpuBootState.LongModeGdt();
+        for (var i = 0; i < gdt.Length; i++)
+        {
+            Memory.Write(MemoryLayout.BootGdt + (ulong)(i * 8), gdt[i]);
+        }
+
+        _pageTableRoot = IdentityPageTables.Write(Memory, MemoryLayout.PageTableArea);
+        var bootParams = new BootParams { CommandLine = Config.CommandLine, Initrd = Config.Initrd ?? ReadOnlyMemory<byte>.Empty };
+        _startInfoAddress = bootParams.WriteTo(Memory, layout, image, kernel);
+        _linux64Entry = true;
+        return kernel.Entry64;
+    }
+
+    private GuestAddress LoadPvhKernel(ElfImage elf, MemoryLayout layout)
     {
         var kernel = PvhLoader.Load(elf, Memory);
         var gdt = VcpuBootState.BootGdt();
@@ -194,7 +224,12 @@ public sealed class Machine : IVcpuHost, IDisposable
         return kernel.EntryPoint;
     }
 
+    // The PVH start info, or for a bzImage the zero page.
     private GuestAddress _startInfoAddress;
+
+    private bool _linux64Entry;
+
+    private GuestAddress _pageTableRoot;
 
     private void CreateVcpus(CpuidEntry[] supportedCpuid, GuestAddress entry)
     {
@@ -214,8 +249,16 @@ public sealed class Machine : IVcpuHost, IDisposable
             vcpu.SetFpu(VcpuBootState.InitialFpu());
             if (id == 0)
             {
-                vcpu.SetSregs(VcpuBootState.ForPvhEntry(vcpu.GetSregs(), MemoryLayout.BootGdt.Value));
-                vcpu.SetRegs(VcpuBootState.ForPvhEntry(entry.Value, _startInfoAddress.Value));
+                if (_linux64Entry)
+                {
+                    vcpu.SetSregs(VcpuBootState.ForLinux64Entry(vcpu.GetSregs(), MemoryLayout.BootGdt.Value, _pageTableRoot.Value));
+                    vcpu.SetRegs(VcpuBootState.ForLinux64Entry(entry.Value, _startInfoAddress.Value));
+                }
+                else
+                {
+                    vcpu.SetSregs(VcpuBootState.ForPvhEntry(vcpu.GetSregs(), MemoryLayout.BootGdt.Value));
+                    vcpu.SetRegs(VcpuBootState.ForPvhEntry(entry.Value, _startInfoAddress.Value));
+                }
             }
 
             _runners.Add(new VcpuRunner(vcpu, PortIo, Mmio, Memory, this));

@@ -25,13 +25,14 @@ public readonly record struct E820Entry(GuestAddress Start, ulong Size, E820Type
 /// Low memory (below 1 MiB) holds the VMM's boot structures at fixed addresses:
 /// <code>
 /// 0x00000-0x00FFF  real-mode IVT and BIOS data area: left alone, guests still probe the BDA
-/// 0x01000-0x04FFF  page tables area, free for the identity map a 64-bit (Linux boot protocol) entry will need
+/// 0x01000-0x04FFF  free
 /// 0x05000-0x05FFF  boot GDT
 /// 0x06000-0x06037  PVH hvm_start_info
 /// 0x06040-0x06FFF  PVH memory map (up to MaxMemmapEntries entries)
 /// 0x07000-0x07FFF  PVH module list (the initrd)
 /// 0x08000-0x08FFF  zero page (Linux boot_params) for the bzImage boot protocol
-/// 0x09000-0x1FFFF  free
+/// 0x09000-0x0EFFF  identity-mapping page tables for the bzImage 64-bit entry: PML4, PDPT, 4 page directories
+/// 0x0F000-0x1FFFF  free
 /// 0x20000-0x2FFFF  kernel command line, NUL included
 /// 0x9FC00-0xFFFFF  EBDA, VGA window, option ROMs and BIOS: reported reserved
 /// 0xE0000-0xFFFFF  ACPI tables, RSDP first (where a legacy RSDP scan looks), inside the reserved BIOS area
@@ -60,7 +61,8 @@ public sealed class MemoryLayout
     /// <summary>Start of extended memory. Everything below is the VMM's or the legacy PC's; kernels load at or above it.</summary>
     public const ulong KernelMinimumAddress = 0x10_0000;
 
-    public const ulong PageTableAreaSize = 0x4000;
+    /// <summary>Room for <see cref="IdentityPageTables"/>: PML4, PDPT and four page directories mapping 4 GiB.</summary>
+    public const ulong PageTableAreaSize = 0x6000;
 
     public const ulong BootGdtSize = PageSize;
 
@@ -84,7 +86,11 @@ public sealed class MemoryLayout
     /// </summary>
     public const ulong MaxCommandLineSize = 0x1_0000;
 
-    public static readonly GuestAddress PageTableArea = new(0x1000);
+    /// <summary>
+    /// After the zero page rather than at 0x1000: six pages do not fit below the GDT at 0x5000, and the structures
+    /// the PVH boot already uses stay where they are.
+    /// </summary>
+    public static readonly GuestAddress PageTableArea = new(0x9000);
 
     public static readonly GuestAddress BootGdt = new(0x5000);
 

@@ -4,7 +4,8 @@ namespace Sharpvisor.Vmm.Arch.X86;
 
 /// <summary>
 /// The register state a vCPU starts in. The boot vCPU enters a PVH kernel in 32-bit protected mode with
-/// paging off and flat segments (the PVH ABI); application processors keep KVM's reset state and wait
+/// paging off and flat segments (the PVH ABI), or a bzImage at its 64-bit entry in long mode with identity-mapped
+/// paging (the Linux 64-bit boot protocol); application processors keep KVM's reset state and wait
 /// for INIT/SIPI from the guest, as on real hardware.
 /// </summary>
 public static class VcpuBootState
@@ -16,6 +17,10 @@ public static class VcpuBootState
 
     private const ulong Cr0ProtectionEnable = 1UL << 0;
     private const ulong Cr0ExtensionType = 1UL << 4;
+    private const ulong Cr0Paging = 1UL << 31;
+    private const ulong Cr4PhysicalAddressExtension = 1UL << 5;
+    private const ulong EferLongModeEnable = 1UL << 8;
+    private const ulong EferLongModeActive = 1UL << 10;
 
     /// <summary>The 5 descriptors of the boot GDT, in the layout the PVH entry's segment registers describe.</summary>
     public static ulong[] BootGdt() =>
@@ -25,6 +30,20 @@ public static class VcpuBootState
         0x00CF_9B00_0000_FFFF, // 0x10: 32-bit code, base 0, limit 4 GiB, execute/read, accessed
         0x00CF_9300_0000_FFFF, // 0x18: 32-bit data, base 0, limit 4 GiB, read/write, accessed
         0x0000_8B00_0000_0067, // 0x20: 32-bit busy TSS, base 0, limit 0x67 (VMX entry requires a usable TR)
+    ];
+
+    /// <summary>
+    /// The boot GDT for the Linux 64-bit entry: the same selectors, but 0x10 is 64-bit code (__BOOT_CS) and 0x18
+    /// flat data (__BOOT_DS), as boot.rst requires; the TSS descriptor at 0x20 is 16 bytes long in long mode.
+    /// </summary>
+    public static ulong[] LongModeGdt() =>
+    [
+        0,
+        0,
+        0x00AF_9B00_0000_FFFF, // 0x10: 64-bit code (L=1, D=0), base 0, limit 4 GiB, execute/read, accessed
+        0x00CF_9300_0000_FFFF, // 0x18: data, base 0, limit 4 GiB, read/write, accessed
+        0x0000_8B00_0000_0067, // 0x20: 64-bit busy TSS, base 0, limit 0x67 (VMX entry requires a usable TR)
+        0,                     // 0x28: upper half of the TSS descriptor (base bits 63:32)
     ];
 
     /// <summary>Segment and control registers for the PVH 32-bit entry, starting from the vCPU's reset state.</summary>
@@ -49,6 +68,40 @@ public static class VcpuBootState
         sregs.efer = 0;
         return sregs;
     }
+
+    /// <summary>
+    /// Segment and control registers for the Linux 64-bit entry: long mode with paging through the identity map
+    /// at <paramref name="pageTableRoot"/> (the PML4), CS = __BOOT_CS with L=1, the other segments __BOOT_DS.
+    /// <paramref name="gdtAddress"/> must hold <see cref="LongModeGdt"/>.
+    /// </summary>
+    public static kvm_sregs ForLinux64Entry(kvm_sregs reset, ulong gdtAddress, ulong pageTableRoot)
+    {
+        var sregs = reset;
+        var code = FlatSegment(CodeSelector, type: 0xB) with { l = 1, db = 0 };
+        var data = FlatSegment(DataSelector, type: 0x3);
+        sregs.cs = code;
+        sregs.ds = data;
+        sregs.es = data;
+        sregs.fs = data;
+        sregs.gs = data;
+        sregs.ss = data;
+        sregs.tr = new kvm_segment { @base = 0, limit = 0x67, selector = TssSelector, type = 0xB, present = 1 };
+        sregs.gdt = new kvm_dtable { @base = gdtAddress, limit = (ushort)((LongModeGdt().Length * 8) - 1) };
+        sregs.idt = new kvm_dtable { @base = 0, limit = 0 };
+        sregs.cr0 = Cr0ProtectionEnable | Cr0ExtensionType | Cr0Paging;
+        sregs.cr3 = pageTableRoot;
+        sregs.cr4 = Cr4PhysicalAddressExtension;
+        sregs.efer = EferLongModeEnable | EferLongModeActive;
+        return sregs;
+    }
+
+    /// <summary>General registers for the Linux 64-bit entry: RSI carries the zero page (boot_params) address.</summary>
+    public static kvm_regs ForLinux64Entry(ulong entry, ulong zeroPageAddress) => new()
+    {
+        rip = entry,
+        rsi = zeroPageAddress,
+        rflags = 0x2, // bit 1 is reserved and always set; interrupts off, as the protocol requires
+    };
 
     /// <summary>General registers for the PVH entry: EBX carries the hvm_start_info address.</summary>
     public static kvm_regs ForPvhEntry(ulong entry, ulong startInfoAddress) => new()
