@@ -104,6 +104,9 @@ extern volatile u64 pit_ticks_pin0;    /* the part of pit_ticks that came on pin
 const char *run_hello(void);
 const char *run_reboot(void);
 const char *run_triple_fault(void);
+const char *run_breakpoint(void);
+extern volatile u64 breakpoint_hits, breakpoint_rip;
+extern volatile int breakpoint_armed;
 const char *run_timer(void);
 const char *run_smp(void);
 const char *run_memory(void);

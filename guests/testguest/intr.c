@@ -108,6 +108,11 @@ void ioapic_mask(u32 pin)
 void isr_dispatch(struct frame *f)
 {
     u64 v = f->vector;
+    if (v == 3 && breakpoint_armed) {             /* the breakpoint scenario's int3 */
+        breakpoint_hits++;
+        breakpoint_rip = f->rip;
+        return;
+    }
     if (v < 32)
         fail("exception %u at rip 0x%x error 0x%x", v, f->rip, f->error);
     if (v == VEC_SPURIOUS)

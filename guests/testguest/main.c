@@ -195,6 +195,7 @@ static const struct {
     { "serial-echo", run_serial_echo },
     { "reboot", run_reboot },
     { "triple-fault", run_triple_fault },
+    { "breakpoint", run_breakpoint },
 };
 
 void kmain(struct hvm_start_info *si)

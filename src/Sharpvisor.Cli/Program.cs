@@ -17,6 +17,7 @@ internal static class Program
 
         sharpvisor run [--kernel PATH] [--initrd PATH] [--cmdline STR] [--cpus N] [--memory SIZE]
                        [--serial stdio|file:PATH|none] [--on-reboot stop|restart] [--kvm PATH]
+                       [--emulation-workarounds on|off]
           --kernel     a PVH ELF kernel or a bzImage (default: the built-in test guest)
           --initrd     an initial ramdisk, passed as PVH module 0
           --cmdline    kernel command line (built-in guest: the scenario, default 'hello')
@@ -25,6 +26,9 @@ internal static class Program
           --serial     where COM1 goes (default stdio; with a terminal, Ctrl-A x quits)
           --on-reboot  what a guest reset does (default stop)
           --kvm        the KVM device (default /dev/kvm)
+          --emulation-workarounds
+                       on hosts whose KVM emulates instructions (PVM): complete int3/fwait for the guest
+                       and give Linux guests arguments that avoid the rest (default on)
         The exit status is the guest's: a write of v to port 0xf4 exits with (v << 1) | 1, as QEMU's
         isa-debug-exit does; 0 after a guest reset or power-off; 1 on a VMM or guest failure; 2 on a usage error.
         """;

@@ -6,7 +6,7 @@ namespace Sharpvisor.Kvm;
 /// A vCPU fd and its mmap'ed kvm_run page. Holds its VM object so the VM cannot be collected while a vCPU
 /// runs. All calls except <see cref="RequestImmediateExit"/> belong to the one thread that runs this vCPU.
 /// </summary>
-public sealed unsafe class KvmVcpu : IDisposable
+public sealed unsafe class KvmVcpu : IVcpuState, IDisposable
 {
     public const uint KVM_MP_STATE_RUNNABLE = 0;
     public const uint KVM_MP_STATE_UNINITIALIZED = 1;

@@ -49,7 +49,7 @@ public sealed class BadInputTests
         try
         {
             var result = await SharpvisorProcess.RunAsync(["run", "--kernel", path]);
-            AssertOneLineError(result, 2, "not an ELF file");
+            AssertOneLineError(result, 2, "is neither a PVH ELF nor a bzImage");
         }
         finally
         {

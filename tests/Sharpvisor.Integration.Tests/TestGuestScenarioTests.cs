@@ -120,6 +120,31 @@ public sealed class TestGuestScenarioTests
     }
 
     [KvmFact]
+    public async Task Int3RaisesBreakpointAndFwaitCompletes()
+    {
+        // On a PVM host KVM's emulator stops on both; the VMM's emulation assist completes them.
+        var result = await SharpvisorProcess.RunAsync(["run", "--cmdline", "breakpoint"]);
+        AssertPassed(result, "breakpoint");
+        Assert.Contains("breakpoint: int3 raised #BP, return address 0x", result.Stdout, StringComparison.Ordinal);
+        Assert.Contains("breakpoint: fwait completed", result.Stdout, StringComparison.Ordinal);
+    }
+
+    [KvmFact]
+    public async Task WithoutWorkaroundsAnEmulationFailureNamesTheInstruction()
+    {
+        var result = await SharpvisorProcess.RunAsync(["run", "--cmdline", "breakpoint", "--emulation-workarounds", "off"]);
+        if (!Directory.Exists("/sys/module/kvm_pvm"))
+        {
+            AssertPassed(result, "breakpoint"); // hardware runs int3 itself
+            return;
+        }
+
+        Assert.True(result.ExitCode == 1, result.ToString());
+        Assert.Contains("KVM_EXIT_INTERNAL_ERROR suberror 1 (emulation failure", result.Stderr, StringComparison.Ordinal);
+        Assert.Matches(@"code at rip \(physical 0x[0-9a-f]+\): cc ", result.Stderr);
+    }
+
+    [KvmFact]
     public async Task SerialOutputCanGoToAFile()
     {
         var path = Path.Combine(Path.GetTempPath(), $"sharpvisor-serial-{Guid.NewGuid():N}.log");

@@ -7,7 +7,7 @@ namespace Sharpvisor.Cli.Commands;
 internal static class RunCommand
 {
     private static readonly HashSet<string> ValueOptions =
-        ["--kernel", "--initrd", "--cmdline", "--cpus", "--memory", "--serial", "--on-reboot", "--kvm"];
+        ["--kernel", "--initrd", "--cmdline", "--cpus", "--memory", "--serial", "--on-reboot", "--kvm", "--emulation-workarounds"];
 
     private static readonly HashSet<string> FlagOptions = [];
 
@@ -36,6 +36,12 @@ internal static class RunCommand
             SerialOutput = console.Output,
             OnReboot = onReboot,
             KvmPath = options.Get("--kvm") ?? Kvm.KvmSystem.DefaultPath,
+            EmulationWorkarounds = options.Get("--emulation-workarounds") switch
+            {
+                null or "on" => true,
+                "off" => false,
+                var other => throw new UsageException($"--emulation-workarounds '{other}' must be on or off"),
+            },
         };
 
         using var hostStop = new CancellationTokenSource();

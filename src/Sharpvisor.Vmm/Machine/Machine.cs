@@ -1,8 +1,11 @@
 using Sharpvisor.Kvm;
 using Sharpvisor.Kvm.Interop;
 using Sharpvisor.Vmm.Arch.X86;
-using Sharpvisor.Vmm.Arch.X86.Linux;
+using Sharpvisor.Vmm.Arch.X86.Acpi;
+using Sharpvisor.Vmm.Arch.X86.Boot;
+using Sharpvisor.Vmm.Arch.X86.Emulation;
 using Sharpvisor.Vmm.Bus;
+using Sharpvisor.Vmm.Devices.Acpi;
 using Sharpvisor.Vmm.Devices.Interrupts;
 using Sharpvisor.Vmm.Devices.Legacy;
 using Sharpvisor.Vmm.Memory;
@@ -42,6 +45,7 @@ public sealed class Machine : IVcpuHost, IDisposable
         PortIo = new IoBus("port I/O");
         Mmio = new IoBus("MMIO");
         IoApic = new IoApic(new KvmMsiSink(vm));
+        EmulationAssist = config.EmulationWorkarounds ? new EmulationAssist() : null;
         Serial = new Uart16550(IoApic.Pin(SerialPin), config.SerialOutput);
     }
 
@@ -56,6 +60,9 @@ public sealed class Machine : IVcpuHost, IDisposable
     public Uart16550 Serial { get; }
 
     public IoApic IoApic { get; }
+
+    /// <summary>Completes instructions an emulating KVM (PVM) cannot; null when the workarounds are off.</summary>
+    public EmulationAssist? EmulationAssist { get; }
 
     public bool StopRequested => Volatile.Read(ref _stopReason) is not null;
 
@@ -72,7 +79,7 @@ public sealed class Machine : IVcpuHost, IDisposable
         {
             var supportedCpuid = kvm.GetSupportedCpuid().Select(ToCpuidEntry).ToArray();
             var layout = HostLimits.CheckAndLayOut(config, kvm, supportedCpuid);
-            var kernelImage = ParseKernel(config);
+            var kernel = KernelImage.Parse(config.Kernel, config.KernelDescription);
 
             vm = kvm.CreateVm();
             vm.SetTssAddress(TssAddress);
@@ -92,7 +99,8 @@ public sealed class Machine : IVcpuHost, IDisposable
             try
             {
                 machine.AddLegacyDevices();
-                var entry = machine.LoadKernel(kernelImage, layout);
+                var rsdp = new AcpiTableBuilder(config.Cpus).WriteTo(memory);
+                var entry = kernel.Load(memory, layout, new BootInputs(CommandLineFor(config, kernel), config.Initrd ?? ReadOnlyMemory<byte>.Empty, rsdp));
                 machine.CreateVcpus(supportedCpuid, entry);
                 return machine;
             }
@@ -167,6 +175,16 @@ public sealed class Machine : IVcpuHost, IDisposable
 
     public void EndOfInterrupt(byte vector) => IoApic.EndOfInterrupt(vector);
 
+    /// <summary>The guest's command line: a Linux guest on an emulating host also gets the PVM workaround arguments.</summary>
+    public static string CommandLineFor(VmConfig config, KernelImage kernel)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(kernel);
+        return config.EmulationWorkarounds && kernel.IsLinux && HostVirtualization.Detect() == VirtualizationKind.PvmEmulation
+            ? PvmKernelArguments.AppendTo(config.CommandLine)
+            : config.CommandLine;
+    }
+
     private void AddLegacyDevices()
     {
         Mmio.Register(IoApic.DefaultBase, IoApic.RangeLength, IoApic);
@@ -179,59 +197,21 @@ public sealed class Machine : IVcpuHost, IDisposable
         PortIo.Register(0x64, 1, new BusWindow(i8042, I8042Controller.CommandPortOffset));
         PortIo.Register(0x70, 2, new CmosRtc(Config.Clock));
         PortIo.Register(0xF4, 4, new DebugExitPort(status => RequestStop(StopReason.GuestExit(status))));
+        PortIo.Register(AcpiPmRegisters.PortBase, AcpiPmRegisters.RangeLength, new AcpiPmDevice(
+            powerOff: () => RequestStop(StopReason.PowerOff()),
+            reset: () => RequestStop(StopReason.Reboot())));
     }
 
     /// <summary>A PVH ELF when the file starts with the ELF magic, otherwise a bzImage (whose parser names both on failure).</summary>
-    private static object ParseKernel(VmConfig config) =>
-        config.Kernel.AsSpan().StartsWith((ReadOnlySpan<byte>)[0x7F, (byte)'E', (byte)'L', (byte)'F'])
-            ? ElfImage.Parse(config.Kernel, config.KernelDescription)
-            : BzImage.Parse(config.Kernel, config.KernelDescription);
 
-    private GuestAddress LoadKernel(object kernelImage, MemoryLayout layout) => kernelImage switch
-    {
-        ElfImage elf => LoadPvhKernel(elf, layout),
-        BzImage bzImage => LoadBzImage(bzImage, layout),
-        _ => throw new ArgumentException("not a kernel image", nameof(kernelImage)),
-    };
 
-    private GuestAddress LoadBzImage(BzImage image, MemoryLayout layout)
-    {
-        var kernel = BzImageLoader.Load(image, Memory, layout);
-        var gdt = VcpuBootState.LongModeGdt();
-        for (var i = 0; i < gdt.Length; i++)
-        {
-            Memory.Write(MemoryLayout.BootGdt + (ulong)(i * 8), gdt[i]);
-        }
 
-        _pageTableRoot = IdentityPageTables.Write(Memory, MemoryLayout.PageTableArea);
-        var bootParams = new BootParams { CommandLine = Config.CommandLine, Initrd = Config.Initrd ?? ReadOnlyMemory<byte>.Empty };
-        _startInfoAddress = bootParams.WriteTo(Memory, layout, image, kernel);
-        _linux64Entry = true;
-        return kernel.Entry64;
-    }
-
-    private GuestAddress LoadPvhKernel(ElfImage elf, MemoryLayout layout)
-    {
-        var kernel = PvhLoader.Load(elf, Memory);
-        var gdt = VcpuBootState.BootGdt();
-        for (var i = 0; i < gdt.Length; i++)
-        {
-            Memory.Write(MemoryLayout.BootGdt + (ulong)(i * 8), gdt[i]);
-        }
-
-        var startInfo = new PvhStartInfo { CommandLine = Config.CommandLine, Initrd = Config.Initrd ?? ReadOnlyMemory<byte>.Empty };
-        _startInfoAddress = startInfo.WriteTo(Memory, layout, kernel);
-        return kernel.EntryPoint;
-    }
 
     // The PVH start info, or for a bzImage the zero page.
-    private GuestAddress _startInfoAddress;
 
-    private bool _linux64Entry;
 
-    private GuestAddress _pageTableRoot;
 
-    private void CreateVcpus(CpuidEntry[] supportedCpuid, GuestAddress entry)
+    private void CreateVcpus(CpuidEntry[] supportedCpuid, BootEntry entry)
     {
         for (var id = 0; id < Config.Cpus; id++)
         {
@@ -249,19 +229,11 @@ public sealed class Machine : IVcpuHost, IDisposable
             vcpu.SetFpu(VcpuBootState.InitialFpu());
             if (id == 0)
             {
-                if (_linux64Entry)
-                {
-                    vcpu.SetSregs(VcpuBootState.ForLinux64Entry(vcpu.GetSregs(), MemoryLayout.BootGdt.Value, _pageTableRoot.Value));
-                    vcpu.SetRegs(VcpuBootState.ForLinux64Entry(entry.Value, _startInfoAddress.Value));
-                }
-                else
-                {
-                    vcpu.SetSregs(VcpuBootState.ForPvhEntry(vcpu.GetSregs(), MemoryLayout.BootGdt.Value));
-                    vcpu.SetRegs(VcpuBootState.ForPvhEntry(entry.Value, _startInfoAddress.Value));
-                }
+                vcpu.SetSregs(entry.SegmentRegisters(vcpu.GetSregs()));
+                vcpu.SetRegs(entry.Registers);
             }
 
-            _runners.Add(new VcpuRunner(vcpu, PortIo, Mmio, Memory, this));
+            _runners.Add(new VcpuRunner(vcpu, PortIo, Mmio, Memory, this, EmulationAssist));
         }
     }
 

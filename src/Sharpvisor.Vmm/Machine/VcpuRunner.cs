@@ -1,5 +1,6 @@
 using Sharpvisor.Kvm;
 using Sharpvisor.Kvm.Interop;
+using Sharpvisor.Vmm.Arch.X86.Emulation;
 using Sharpvisor.Vmm.Bus;
 using Sharpvisor.Vmm.Memory;
 
@@ -14,17 +15,20 @@ internal sealed class VcpuRunner
     private const uint KVM_SYSTEM_EVENT_SHUTDOWN = 1;
     private const uint KVM_SYSTEM_EVENT_RESET = 2;
     private const uint KVM_SYSTEM_EVENT_CRASH = 3;
+    private const uint KVM_INTERNAL_ERROR_EMULATION = 1;
 
     private readonly KvmVcpu _vcpu;
     private readonly IoBus _pio;
     private readonly IoBus _mmio;
     private readonly GuestMemory _memory;
     private readonly IVcpuHost _host;
+    private readonly EmulationAssist? _assist;
     private readonly long[] _exitCounts = new long[64];
     private nuint _threadId;
 
-    public VcpuRunner(KvmVcpu vcpu, IoBus pio, IoBus mmio, GuestMemory memory, IVcpuHost host)
+    public VcpuRunner(KvmVcpu vcpu, IoBus pio, IoBus mmio, GuestMemory memory, IVcpuHost host, EmulationAssist? assist)
     {
+        _assist = assist;
         _vcpu = vcpu;
         _pio = pio;
         _mmio = mmio;
@@ -123,7 +127,7 @@ internal sealed class VcpuRunner
                     $"KVM could not enter the guest (KVM_EXIT_FAIL_ENTRY, hardware reason 0x{exit.FailEntry.hardware_entry_failure_reason:x})")));
                 break;
             case VcpuExitReason.InternalError:
-                _host.RequestStop(StopReason.Crash(Diagnose(DescribeInternalError(exit))));
+                HandleInternalError(exit);
                 break;
             case VcpuExitReason.SystemEvent:
                 _host.RequestStop(exit.SystemEventType switch
@@ -137,6 +141,21 @@ internal sealed class VcpuRunner
             default:
                 _host.RequestStop(StopReason.Crash(Diagnose($"unexpected exit {reason} ({(uint)reason})")));
                 break;
+        }
+    }
+
+    private void HandleInternalError(VcpuExit exit)
+    {
+        if (exit.InternalSuberror != KVM_INTERNAL_ERROR_EMULATION || _assist is null)
+        {
+            _host.RequestStop(StopReason.Crash(Diagnose(DescribeInternalError(exit))));
+            return;
+        }
+
+        var outcome = _assist.TryComplete(_vcpu, _memory);
+        if (!outcome.Completed)
+        {
+            _host.RequestStop(StopReason.Crash(Diagnose($"{DescribeInternalError(exit)}\n  {outcome.Description}")));
         }
     }
 

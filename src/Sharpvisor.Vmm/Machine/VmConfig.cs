@@ -32,5 +32,11 @@ public sealed record VmConfig
 
     public TimeProvider Clock { get; init; } = TimeProvider.System;
 
+    /// <summary>
+    /// On hosts whose KVM emulates instructions (PVM): complete the instructions it cannot (int3, fwait) and
+    /// give Linux guests the kernel arguments that avoid the rest. Harmless on hardware virtualization.
+    /// </summary>
+    public bool EmulationWorkarounds { get; init; } = true;
+
     public string KvmPath { get; init; } = Sharpvisor.Kvm.KvmSystem.DefaultPath;
 }
