@@ -49,18 +49,7 @@ public static class VcpuBootState
     /// <summary>Segment and control registers for the PVH 32-bit entry, starting from the vCPU's reset state.</summary>
     public static kvm_sregs ForPvhEntry(kvm_sregs reset, ulong gdtAddress)
     {
-        var sregs = reset;
-        var code = FlatSegment(CodeSelector, type: 0xB);
-        var data = FlatSegment(DataSelector, type: 0x3);
-        sregs.cs = code;
-        sregs.ds = data;
-        sregs.es = data;
-        sregs.fs = data;
-        sregs.gs = data;
-        sregs.ss = data;
-        sregs.tr = new kvm_segment { @base = 0, limit = 0x67, selector = TssSelector, type = 0xB, present = 1 };
-        sregs.gdt = new kvm_dtable { @base = gdtAddress, limit = (ushort)((BootGdt().Length * 8) - 1) };
-        sregs.idt = new kvm_dtable { @base = 0, limit = 0 };
+        var sregs = WithFlatSegments(reset, FlatSegment(CodeSelector, type: 0xB), gdtAddress, BootGdt().Length);
         // Caches on (CD and NW clear), protection on, paging off: what the PVH ABI promises.
         sregs.cr0 = Cr0ProtectionEnable | Cr0ExtensionType;
         sregs.cr3 = 0;
@@ -76,8 +65,19 @@ public static class VcpuBootState
     /// </summary>
     public static kvm_sregs ForLinux64Entry(kvm_sregs reset, ulong gdtAddress, ulong pageTableRoot)
     {
-        var sregs = reset;
         var code = FlatSegment(CodeSelector, type: 0xB) with { l = 1, db = 0 };
+        var sregs = WithFlatSegments(reset, code, gdtAddress, LongModeGdt().Length);
+        sregs.cr0 = Cr0ProtectionEnable | Cr0ExtensionType | Cr0Paging;
+        sregs.cr3 = pageTableRoot;
+        sregs.cr4 = Cr4PhysicalAddressExtension;
+        sregs.efer = EferLongModeEnable | EferLongModeActive;
+        return sregs;
+    }
+
+    /// <summary>Both entries: the given code segment, flat data everywhere else, the boot TSS, the GDT, no IDT.</summary>
+    private static kvm_sregs WithFlatSegments(kvm_sregs reset, kvm_segment code, ulong gdtAddress, int gdtEntries)
+    {
+        var sregs = reset;
         var data = FlatSegment(DataSelector, type: 0x3);
         sregs.cs = code;
         sregs.ds = data;
@@ -86,12 +86,8 @@ public static class VcpuBootState
         sregs.gs = data;
         sregs.ss = data;
         sregs.tr = new kvm_segment { @base = 0, limit = 0x67, selector = TssSelector, type = 0xB, present = 1 };
-        sregs.gdt = new kvm_dtable { @base = gdtAddress, limit = (ushort)((LongModeGdt().Length * 8) - 1) };
+        sregs.gdt = new kvm_dtable { @base = gdtAddress, limit = (ushort)((gdtEntries * 8) - 1) };
         sregs.idt = new kvm_dtable { @base = 0, limit = 0 };
-        sregs.cr0 = Cr0ProtectionEnable | Cr0ExtensionType | Cr0Paging;
-        sregs.cr3 = pageTableRoot;
-        sregs.cr4 = Cr4PhysicalAddressExtension;
-        sregs.efer = EferLongModeEnable | EferLongModeActive;
         return sregs;
     }
 
