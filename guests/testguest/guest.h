@@ -111,6 +111,10 @@ const char *run_timer(void);
 const char *run_smp(void);
 const char *run_memory(void);
 const char *run_serial_echo(void);
+const char *run_acpi(void);
+const char *run_acpi_poweroff(void);
+const char *run_acpi_reset(void);
+extern u64 acpi_rsdp_paddr;            /* hvm_start_info.rsdp_paddr (0 = none given) */
 
 /* ---- symbols from boot.S / linker.ld ---- */
 extern u64 pml4[512];

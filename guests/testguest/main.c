@@ -196,6 +196,9 @@ static const struct {
     { "reboot", run_reboot },
     { "triple-fault", run_triple_fault },
     { "breakpoint", run_breakpoint },
+    { "acpi", run_acpi },
+    { "acpi-poweroff", run_acpi_poweroff },
+    { "acpi-reset", run_acpi_reset },
 };
 
 void kmain(struct hvm_start_info *si)
@@ -204,6 +207,7 @@ void kmain(struct hvm_start_info *si)
         fail("bad hvm_start_info magic 0x%x", (u64)si->magic);
 
     parse_cmdline((const char *)si->cmdline_paddr);
+    acpi_rsdp_paddr = si->rsdp_paddr;   /* in the structure from version 0 on */
     scenario = argc ? argv[0] : "hello";
     /* Enabling the FIFOs flushes the receiver, which would drop input that
      * arrived before we got here; serial-echo stays in 16450 mode instead. */

@@ -144,6 +144,43 @@ public sealed class TestGuestScenarioTests
         Assert.Matches(@"code at rip \(physical 0x[0-9a-f]+\): cc ", result.Stderr);
     }
 
+    [KvmTheory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(16)]
+    public async Task AcpiTablesCheckOutAndTheMadtListsEveryVcpu(int cpus)
+    {
+        var result = await SharpvisorProcess.RunAsync(["run", "--cpus", $"{cpus}", "--cmdline", $"acpi cpus={cpus}"]);
+        AssertPassed(result, "acpi");
+        Assert.Contains("acpi: rsdp at 0xe0000 (from hvm_start_info) revision 2", result.Stdout, StringComparison.Ordinal);
+        Assert.Contains($"acpi: madt {cpus} cpus, ioapic at 0xfec00000", result.Stdout, StringComparison.Ordinal);
+        Assert.Contains("acpi: madt irq 0 -> gsi 2", result.Stdout, StringComparison.Ordinal);
+        Assert.Contains("acpi: dsdt \\_S5 SLP_TYP 5", result.Stdout, StringComparison.Ordinal);
+    }
+
+    [KvmFact]
+    public async Task AcpiPowerOffEndsTheVmWithStatusZero()
+    {
+        var result = await SharpvisorProcess.RunAsync(["run", "--cpus", "2", "--cmdline", "acpi-poweroff"]);
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("acpi-poweroff: writing SLP_TYP 5 to sleep control 0x600", result.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("FAIL", result.Stdout, StringComparison.Ordinal);
+    }
+
+    [KvmFact]
+    public async Task AcpiResetRestartsTheVmWhenConfigured()
+    {
+        var stopped = await SharpvisorProcess.RunAsync(["run", "--cmdline", "acpi-reset"]);
+        Assert.True(stopped.ExitCode == 0, stopped.ToString());
+        Assert.Contains("acpi-reset: writing 0x1 to reset register 0x602", stopped.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("FAIL", stopped.Stdout, StringComparison.Ordinal);
+
+        var restarted = await SharpvisorProcess.RunUntilAsync(
+            ["run", "--cmdline", "acpi-reset", "--on-reboot", "restart"],
+            stdout => CountOf(stdout, "acpi-reset: writing") >= 3);
+        Assert.True(CountOf(restarted.Stdout, "acpi-reset: writing") >= 3, restarted.ToString());
+    }
+
     [KvmFact]
     public async Task SerialOutputCanGoToAFile()
     {
