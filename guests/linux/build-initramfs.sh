@@ -4,6 +4,7 @@
 # devtmpfs, prints SHARPVISOR-INIT-OK, the CPU count and memory, and powers off.
 #
 # Output: ${SHARPVISOR_CACHE:-$HOME/.cache/sharpvisor}/initramfs/<hash>/initramfs.cpio.gz
+# (and the same archive uncompressed, initramfs.cpio, beside it)
 # where <hash> covers this script (and so the /init it writes) and the
 # busybox-static package version. Needs root (it creates /dev/console).
 # The last line printed is the path of the archive.
@@ -87,14 +88,17 @@ chmod 0755 "$root/init"
 find "$root" -exec touch -h -d @0 {} +
 ( cd "$root" && find . -mindepth 1 -print0 | LC_ALL=C sort -z \
     | cpio --null -o -H newc -R 0:0 --reproducible --quiet ) \
-    | gzip -9 -n > "$stage/initramfs.cpio.gz"
+    > "$stage/initramfs.cpio"
+gzip -9 -n < "$stage/initramfs.cpio" > "$stage/initramfs.cpio.gz"
 gzip -t "$stage/initramfs.cpio.gz"
 printf 'hash=%s\nbusybox_static_version=%s\nscript_sha256=%s\n' \
     "$hash" "$bb_version" "$(sha256sum < "$self" | cut -d' ' -f1)" > "$stage/build-info.txt"
 cp "$root/init" "$stage/init"
 
 mkdir -p "$out"
-mv "$stage/build-info.txt" "$stage/init" "$out/"
+# The uncompressed archive too: under the PVM emulator, inflating the gzip
+# archive is most of the time before /init (kernels take either).
+mv "$stage/build-info.txt" "$stage/init" "$stage/initramfs.cpio" "$out/"
 mv "$stage/initramfs.cpio.gz" "$img.tmp"
 mv "$img.tmp" "$img"
 log "$(du -h "$img" | cut -f1) archive, $(zcat "$img" | cpio -t --quiet | wc -l) entries"

@@ -89,7 +89,8 @@ kmake() { nice -n 10 make -C "$src" O="$obj" -j"$jobs" "$@"; }
 
 log "configuring: tinyconfig + config.fragment"
 kmake -s tinyconfig >&2
-"$src/scripts/kconfig/merge_config.sh" -m -O "$obj" "$obj/.config" "$fragment" >&2
+"$src/scripts/kconfig/merge_config.sh" -m -O "$obj" "$obj/.config" "$fragment" > "$stage/merge-config.log" 2>&1 \
+    || { cat "$stage/merge-config.log" >&2; exit 1; }
 kmake -s olddefconfig >&2
 
 # Every option line of the fragment must hold in the final .config.
@@ -131,16 +132,19 @@ alt="$src/arch/x86/kernel/alternative.c"
 grep -qE '^[[:space:]]*int3_selftest\(\);' "$alt" || { log "int3_selftest(); call not found in $alt"; exit 1; }
 sed -i -E 's|^([[:space:]]*)int3_selftest\(\);|\1/* int3_selftest(); -- removed for the Sharpvisor noint3 variant */|' "$alt"
 kmake vmlinux bzImage > "$stage/build-noint3.log" 2>&1 || { tail -n 50 "$stage/build-noint3.log" >&2; exit 1; }
-if nm "$obj/vmlinux" | grep -q ' int3_selftest$'; then
+if nm "$obj/vmlinux" | grep -c ' int3_selftest$' > /dev/null; then
     log "noint3 variant still has int3_selftest"; exit 1
 fi
 cp "$obj/vmlinux" "$stage/vmlinux-noint3"
 cp "$obj/arch/x86/boot/bzImage" "$stage/bzImage-noint3"
 t3=$(date +%s)
 
-readelf -n "$stage/vmlinux" | grep -q 'Xen.*0x00000012' \
-    || readelf -n "$stage/vmlinux" | grep -qi 'PHYS32_ENTRY' \
-    || { log "vmlinux has no PVH (XEN_ELFNOTE_PHYS32_ENTRY) note"; exit 1; }
+# The PVH entry point is a "Xen" ELF note of type 0x12 (XEN_ELFNOTE_PHYS32_ENTRY).
+for f in vmlinux vmlinux-noint3; do
+    notes="$(readelf -n "$stage/$f")"
+    grep -E '^[[:space:]]*Xen[[:space:]]' <<< "$notes" | grep -iE '0x00000012|PHYS32' > /dev/null \
+        || { log "$f has no PVH (XEN_ELFNOTE_PHYS32_ENTRY) note"; exit 1; }
+done
 
 {
     printf 'hash=%s\nlinux_source_version=%s\n' "$hash" "$src_version"

@@ -18,16 +18,13 @@ internal static class SharpvisorProcess
         process.StandardInput.Close();
         var stdout = new StringBuilder();
         var stderr = process.StandardError.ReadToEndAsync();
-        var deadline = Stopwatch.StartNew();
+        var limit = timeout ?? TimeSpan.FromMinutes(2);
+        // Killing the process on time-out ends a read that would otherwise wait forever for output.
+        using var deadline = new CancellationTokenSource(limit);
+        using var killOnDeadline = deadline.Token.Register(() => process.Kill(entireProcessTree: true));
         var buffer = new char[4096];
         while (!done(stdout.ToString()))
         {
-            if (deadline.Elapsed > (timeout ?? TimeSpan.FromMinutes(2)))
-            {
-                process.Kill(entireProcessTree: true);
-                throw new TimeoutException($"condition not met; output so far:\n{stdout}");
-            }
-
             var read = await process.StandardOutput.ReadAsync(buffer);
             if (read == 0)
             {
@@ -37,7 +34,16 @@ internal static class SharpvisorProcess
             stdout.Append(buffer, 0, read);
         }
 
-        ProcessRunner.Terminate(process);
+        if (deadline.IsCancellationRequested)
+        {
+            throw new TimeoutException($"condition not met within {limit}; output so far:\n{stdout}\nstderr:\n{await stderr}");
+        }
+
+        if (!process.HasExited)
+        {
+            ProcessRunner.Terminate(process);
+        }
+
         stdout.Append(await process.StandardOutput.ReadToEndAsync());
         await process.WaitForExitAsync();
         return new ProcessResult(process.ExitCode, stdout.ToString(), await stderr);

@@ -1,0 +1,56 @@
+using System.Collections.Concurrent;
+
+namespace Sharpvisor.Integration.Tests;
+
+/// <summary>
+/// The Linux guest images the slow tests boot, made by the scripts in guests/linux and cached outside the
+/// repository (keyed by a hash of their inputs), so only the first run on a machine builds a kernel.
+/// </summary>
+internal static class LinuxImages
+{
+    private static readonly ConcurrentDictionary<string, Lazy<Task<string>>> Outputs = new(StringComparer.Ordinal);
+
+    public static string RepositoryRoot { get; } = FindRepositoryRoot();
+
+    /// <summary>Our kernel's output directory (vmlinux, bzImage, ...).</summary>
+    public static Task<string> KernelDirectoryAsync() => RunScriptAsync("build-kernel.sh");
+
+    /// <summary>
+    /// The uncompressed initramfs the script writes beside its gzip one: on an emulating host the kernel
+    /// spends minutes gunzipping 1 MiB, time the tests need not wait for.
+    /// </summary>
+    public static async Task<string> InitramfsAsync()
+    {
+        var gzip = await RunScriptAsync("build-initramfs.sh");
+        var plain = Path.ChangeExtension(gzip, null);
+        return File.Exists(plain) ? plain : gzip;
+    }
+
+    /// <summary>Debian's packaged kernel's output directory.</summary>
+    public static Task<string> DebianKernelDirectoryAsync() => RunScriptAsync("fetch-debian-kernel.sh");
+
+    /// <summary>Runs a script once per test run and returns the path it prints as its last line.</summary>
+    private static Task<string> RunScriptAsync(string script) =>
+        Outputs.GetOrAdd(script, name => new Lazy<Task<string>>(async () =>
+        {
+            var path = Path.Combine(RepositoryRoot, "guests", "linux", name);
+            var result = await ProcessRunner.RunAsync("bash", [path], timeout: TimeSpan.FromMinutes(30));
+            Assert.True(result.ExitCode == 0, $"{name} failed:\n{result}");
+            var last = result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Last();
+            Assert.True(File.Exists(last) || Directory.Exists(last), $"{name} printed '{last}', which does not exist");
+            return last;
+        })).Value;
+
+    private static string FindRepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Sharpvisor.slnx")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new InvalidOperationException("cannot find the repository root (Sharpvisor.slnx) above " + AppContext.BaseDirectory);
+    }
+}
