@@ -78,6 +78,30 @@ public sealed class BadInputTests
         }
     }
 
+    [Fact]
+    public async Task TruncatedBzImageIsAUsageError()
+    {
+        // A boot sector and setup header that announce a 64-bit bzImage, cut off right after the header.
+        var image = new byte[0x400];
+        image[0x1F1] = 1; // setup_sects: one sector of setup code follows the boot sector
+        image[0x1FE] = 0x55;
+        image[0x1FF] = 0xAA;
+        "HdrS"u8.CopyTo(image.AsSpan(0x202));
+        image[0x206] = 0x0F; // protocol 2.15
+        image[0x207] = 0x02;
+        var path = Path.GetTempFileName();
+        await File.WriteAllBytesAsync(path, image);
+        try
+        {
+            var result = await SharpvisorProcess.RunAsync(["run", "--kernel", path]);
+            AssertOneLineError(result, 2, path);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
     [Theory]
     [InlineData("0", "--cpus 0 is out of range")]
     [InlineData("100000", "--cpus 100000 is out of range")]
