@@ -1,0 +1,276 @@
+using System.Runtime.InteropServices;
+using Sharpvisor.Vmm.Memory;
+
+namespace Sharpvisor.Vmm.Devices.Virtio.Queue;
+
+/// <summary>
+/// One available buffer, walked and checked: the device-readable segments first, then the device-writable ones.
+/// Every segment was proved to lie in guest RAM when the chain was walked, so the copy helpers cannot leave it.
+/// The bytes behind the segments still belong to the guest and may change at any moment: copy, then validate.
+/// </summary>
+public sealed class DescriptorChain
+{
+    /// <summary>Size of struct virtq_desc.</summary>
+    internal const int DescriptorSize = 16;
+
+    /// <summary>
+    /// An indirect table's next field is 16 bits, so entries past 65536 are unreachable; a longer table is refused
+    /// rather than walked, which also bounds the work one chain can cost.
+    /// </summary>
+    internal const int MaxIndirectEntries = 65536;
+
+    private readonly GuestSegment[] _readable;
+    private readonly GuestSegment[] _writable;
+
+    private DescriptorChain(ushort headIndex, GuestSegment[] readable, GuestSegment[] writable, uint readableLength, uint writableLength, int descriptorCount)
+    {
+        HeadIndex = headIndex;
+        _readable = readable;
+        _writable = writable;
+        ReadableLength = readableLength;
+        WritableLength = writableLength;
+        DescriptorCount = descriptorCount;
+    }
+
+    /// <summary>The descriptor index the driver put in the available ring; the device hands it back in <see cref="SplitVirtqueue.Push"/>.</summary>
+    public ushort HeadIndex { get; }
+
+    /// <summary>Device-readable segments in chain order. A zero-length descriptor contributes none.</summary>
+    public IReadOnlyList<GuestSegment> Readable => _readable;
+
+    /// <summary>Device-writable segments in chain order. A zero-length descriptor contributes none.</summary>
+    public IReadOnlyList<GuestSegment> Writable => _writable;
+
+    public uint ReadableLength { get; }
+
+    public uint WritableLength { get; }
+
+    /// <summary>Descriptors walked, counting an indirect descriptor and each entry of its table.</summary>
+    public int DescriptorCount { get; }
+
+    /// <summary>Copies readable bytes starting <paramref name="offset"/> bytes into the readable part; returns how many were copied.</summary>
+    public int CopyFromReadable(GuestMemory memory, Span<byte> destination, uint offset = 0)
+    {
+        ArgumentNullException.ThrowIfNull(memory);
+        var copied = 0;
+        foreach (var (address, length) in Slices(_readable, offset, destination.Length))
+        {
+            memory.Read(address, destination.Slice(copied, length));
+            copied += length;
+        }
+
+        return copied;
+    }
+
+    /// <summary>Copies bytes into the writable part starting <paramref name="offset"/> bytes in; returns how many fit.</summary>
+    public int CopyToWritable(GuestMemory memory, ReadOnlySpan<byte> source, uint offset = 0)
+    {
+        ArgumentNullException.ThrowIfNull(memory);
+        var copied = 0;
+        foreach (var (address, length) in Slices(_writable, offset, source.Length))
+        {
+            memory.Write(address, source.Slice(copied, length));
+            copied += length;
+        }
+
+        return copied;
+    }
+
+    /// <summary>Reads exactly <paramref name="destination"/>.Length readable bytes or throws <see cref="VirtqueueException"/>.</summary>
+    public void ReadExactly(GuestMemory memory, Span<byte> destination, uint offset = 0)
+    {
+        if (CopyFromReadable(memory, destination, offset) != destination.Length)
+        {
+            throw new VirtqueueException($"chain {HeadIndex}: wanted {destination.Length} readable bytes at offset {offset}, it has {ReadableLength}");
+        }
+    }
+
+    /// <summary>Pieces of at most <paramref name="count"/> bytes, <paramref name="offset"/> bytes into the segments.</summary>
+    private static IEnumerable<(GuestAddress Address, int Length)> Slices(GuestSegment[] segments, uint offset, int count)
+    {
+        ulong skip = offset;
+        var left = count;
+        foreach (var segment in segments)
+        {
+            if (left == 0)
+            {
+                yield break;
+            }
+
+            if (skip >= segment.Length)
+            {
+                skip -= segment.Length;
+                continue;
+            }
+
+            var length = (int)Math.Min((ulong)left, segment.Length - skip);
+            yield return (segment.Address + skip, length);
+            skip = 0;
+            left -= length;
+        }
+    }
+
+    /// <summary>
+    /// Walks the chain starting at <paramref name="headIndex"/> of the descriptor table. Each descriptor is read once
+    /// into a local copy; nothing is read outside RAM because every table is checked before its first read.
+    /// </summary>
+    internal static DescriptorChain Walk(GuestMemory memory, GuestAddress table, ushort queueSize, ushort headIndex, bool indirectAllowed)
+    {
+        if (headIndex >= queueSize)
+        {
+            throw new VirtqueueException($"head index {headIndex} is not below the queue size {queueSize}");
+        }
+
+        var readable = new List<GuestSegment>();
+        var writable = new List<GuestSegment>();
+        ulong readableLength = 0;
+        ulong writableLength = 0;
+        var tableEntries = (uint)queueSize;
+        uint index = headIndex;
+        var walkedInTable = 0u;
+        var inIndirect = false;
+        var sawWritable = false;
+        var total = 0;
+
+        while (true)
+        {
+            // A chain visiting more descriptors than its table holds must have visited one twice: a loop.
+            if (++walkedInTable > tableEntries)
+            {
+                throw new VirtqueueException(inIndirect
+                    ? $"chain {headIndex}: indirect chain longer than its table of {tableEntries} descriptors (a loop)"
+                    : $"chain {headIndex}: chain longer than the queue size {queueSize} (a loop)");
+            }
+
+            total++;
+            var descriptor = memory.Read<Descriptor>(table + ((ulong)index * DescriptorSize));
+            var flags = (DescriptorFlags)descriptor.flags;
+
+            if ((flags & DescriptorFlags.Indirect) != 0)
+            {
+                if (!indirectAllowed)
+                {
+                    throw new VirtqueueException($"chain {headIndex}: indirect descriptor {index} but INDIRECT_DESC was not negotiated");
+                }
+
+                if (inIndirect)
+                {
+                    throw new VirtqueueException($"chain {headIndex}: indirect descriptor {index} inside an indirect table");
+                }
+
+                if ((flags & DescriptorFlags.Next) != 0)
+                {
+                    throw new VirtqueueException($"chain {headIndex}: indirect descriptor {index} also has NEXT set");
+                }
+
+                if (descriptor.len == 0 || descriptor.len % DescriptorSize != 0)
+                {
+                    throw new VirtqueueException($"chain {headIndex}: indirect table length {descriptor.len} is not a positive multiple of {DescriptorSize}");
+                }
+
+                var entries = descriptor.len / DescriptorSize;
+                if (entries > MaxIndirectEntries)
+                {
+                    throw new VirtqueueException($"chain {headIndex}: indirect table of {entries} descriptors exceeds {MaxIndirectEntries}");
+                }
+
+                var indirectTable = new GuestAddress(descriptor.addr);
+                if (descriptor.addr % DescriptorSize != 0 || !memory.IsValid(indirectTable, descriptor.len))
+                {
+                    throw new VirtqueueException($"chain {headIndex}: indirect table [{indirectTable}, +0x{descriptor.len:x}) is misaligned or not inside guest RAM");
+                }
+
+                // The indirect descriptor's own WRITE flag means nothing (the device must ignore it).
+                table = indirectTable;
+                tableEntries = entries;
+                index = 0;
+                walkedInTable = 0;
+                inIndirect = true;
+                continue;
+            }
+
+            var isWrite = (flags & DescriptorFlags.Write) != 0;
+            if (isWrite)
+            {
+                sawWritable = true;
+                writableLength += descriptor.len;
+            }
+            else
+            {
+                if (sawWritable)
+                {
+                    throw new VirtqueueException($"chain {headIndex}: readable descriptor {index} after a writable one");
+                }
+
+                readableLength += descriptor.len;
+            }
+
+            if (readableLength + writableLength > uint.MaxValue)
+            {
+                throw new VirtqueueException($"chain {headIndex}: total buffer length exceeds 4 GiB");
+            }
+
+            if (descriptor.len != 0)
+            {
+                AddSegments(memory, isWrite ? writable : readable, new GuestAddress(descriptor.addr), descriptor.len, headIndex, index);
+            }
+
+            if ((flags & DescriptorFlags.Next) == 0)
+            {
+                break;
+            }
+
+            index = descriptor.next;
+            if (index >= tableEntries)
+            {
+                throw new VirtqueueException($"chain {headIndex}: next index {index} is outside a table of {tableEntries} descriptors");
+            }
+        }
+
+        return new DescriptorChain(headIndex, [.. readable], [.. writable], (uint)readableLength, (uint)writableLength, total);
+    }
+
+    /// <summary>Splits a buffer at region boundaries so each segment is one GuestMemory access; refuses any byte outside RAM.</summary>
+    private static void AddSegments(GuestMemory memory, List<GuestSegment> segments, GuestAddress address, uint length, ushort headIndex, uint index)
+    {
+        if (address.Value > ulong.MaxValue - length)
+        {
+            throw new VirtqueueException($"chain {headIndex}: descriptor {index} buffer {address}+0x{length:x} wraps past the end of the address space");
+        }
+
+        var start = address.Value;
+        ulong left = length;
+        while (left > 0)
+        {
+            GuestRegion? found = null;
+            foreach (var region in memory.Regions)
+            {
+                if (region.Contains(new GuestAddress(start), 1))
+                {
+                    found = region;
+                    break;
+                }
+            }
+
+            if (found is null)
+            {
+                throw new VirtqueueException($"chain {headIndex}: descriptor {index} buffer [{address}, +0x{length:x}) is not inside guest RAM");
+            }
+
+            var piece = Math.Min(left, found.End.Value - start);
+            segments.Add(new GuestSegment(new GuestAddress(start), (uint)piece));
+            start += piece;
+            left -= piece;
+        }
+    }
+
+    /// <summary>struct virtq_desc, little-endian like the x86 host, read in one piece so each field is seen once.</summary>
+    [StructLayout(LayoutKind.Sequential, Pack = 1)]
+    internal struct Descriptor
+    {
+        public ulong addr;
+        public uint len;
+        public ushort flags;
+        public ushort next;
+    }
+}

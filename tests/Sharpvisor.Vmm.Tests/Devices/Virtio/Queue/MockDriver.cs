@@ -1,0 +1,154 @@
+using Sharpvisor.Vmm.Devices.Virtio.Queue;
+using Sharpvisor.Vmm.Memory;
+
+namespace Sharpvisor.Vmm.Tests.Devices.Virtio.Queue;
+
+/// <summary>A buffer the mock driver offers: device-readable, or device-writable when <paramref name="Write"/>.</summary>
+internal readonly record struct Buffer(ulong Address, uint Length, bool Write = false);
+
+/// <summary>
+/// The driver half of a split virtqueue, written from the spec's driver rules, laying out rings in real guest memory.
+/// It hands out descriptors from a free list, publishes heads, reads used elements back, and offers raw writes so
+/// hostile tests can put anything anywhere.
+/// </summary>
+internal sealed class MockDriver
+{
+    public const ulong DescriptorTableAddress = 0x1000;
+    public const ulong AvailableRingAddress = 0x3000;
+    public const ulong UsedRingAddress = 0x4000;
+
+    private readonly GuestMemory _memory;
+    private readonly Stack<ushort> _free = new();
+    private readonly Dictionary<ushort, ushort[]> _chains = [];
+    private ushort _availableIndex;
+    private ushort _lastSeenUsed;
+
+    public MockDriver(GuestMemory memory, ushort size, ulong features = 0, ushort startIndex = 0)
+    {
+        _memory = memory;
+        Size = size;
+        Config = new SplitVirtqueueConfig(size, new GuestAddress(DescriptorTableAddress), new GuestAddress(AvailableRingAddress),
+            new GuestAddress(UsedRingAddress), features, startIndex, startIndex);
+        for (var i = size - 1; i >= 0; i--)
+        {
+            _free.Push((ushort)i);
+        }
+
+        // A driver zeroes the rings, then (for a restored queue) the indices already stand where they stood.
+        memory.GetSpan(new GuestAddress(AvailableRingAddress), (int)SplitVirtqueue.AvailableRingSize(size)).Clear();
+        memory.GetSpan(new GuestAddress(UsedRingAddress), (int)SplitVirtqueue.UsedRingSize(size)).Clear();
+        _availableIndex = startIndex;
+        _lastSeenUsed = startIndex;
+        memory.Write(new GuestAddress(AvailableRingAddress + 2), startIndex);
+        memory.Write(new GuestAddress(UsedRingAddress + 2), startIndex);
+    }
+
+    public ushort Size { get; }
+
+    public SplitVirtqueueConfig Config { get; }
+
+    public int FreeDescriptors => _free.Count;
+
+    public ushort UsedIndex => _memory.Read<ushort>(new GuestAddress(UsedRingAddress + 2));
+
+    public ushort UsedFlags => _memory.Read<ushort>(new GuestAddress(UsedRingAddress));
+
+    public ushort AvailableEvent => _memory.Read<ushort>(new GuestAddress(UsedRingAddress + 4 + (8UL * Size)));
+
+    public SplitVirtqueue CreateDevice() => new(_memory, Config);
+
+    /// <summary>Writes a chain of direct descriptors and queues its head (not yet visible: see <see cref="Kick"/>).</summary>
+    public ushort Add(params Buffer[] buffers)
+    {
+        var indices = new ushort[buffers.Length];
+        for (var i = 0; i < buffers.Length; i++)
+        {
+            indices[i] = _free.Pop();
+        }
+
+        for (var i = 0; i < buffers.Length; i++)
+        {
+            var last = i == buffers.Length - 1;
+            var flags = (buffers[i].Write ? DescriptorFlags.Write : DescriptorFlags.None) | (last ? DescriptorFlags.None : DescriptorFlags.Next);
+            WriteDescriptor(DescriptorTableAddress, indices[i], buffers[i].Address, buffers[i].Length, flags, last ? (ushort)0 : indices[i + 1]);
+        }
+
+        _chains[indices[0]] = indices;
+        PutAvailable(indices[0]);
+        return indices[0];
+    }
+
+    /// <summary>Writes an indirect table at <paramref name="table"/> and one descriptor pointing to it.</summary>
+    public ushort AddIndirect(ulong table, params Buffer[] buffers)
+    {
+        WriteIndirectTable(table, buffers);
+        var head = _free.Pop();
+        WriteDescriptor(DescriptorTableAddress, head, table, (uint)(16 * buffers.Length), DescriptorFlags.Indirect, 0);
+        _chains[head] = [head];
+        PutAvailable(head);
+        return head;
+    }
+
+    public void WriteIndirectTable(ulong table, params Buffer[] buffers)
+    {
+        for (var i = 0; i < buffers.Length; i++)
+        {
+            var last = i == buffers.Length - 1;
+            var flags = (buffers[i].Write ? DescriptorFlags.Write : DescriptorFlags.None) | (last ? DescriptorFlags.None : DescriptorFlags.Next);
+            WriteDescriptor(table, (ushort)i, buffers[i].Address, buffers[i].Length, flags, (ushort)(i + 1));
+        }
+    }
+
+    public void WriteDescriptor(ulong table, ushort index, ulong address, uint length, DescriptorFlags flags, ushort next)
+    {
+        var at = new GuestAddress(table + (16UL * index));
+        _memory.Write(at, address);
+        _memory.Write(at + 8, length);
+        _memory.Write(at + 12, (ushort)flags);
+        _memory.Write(at + 14, next);
+    }
+
+    /// <summary>Puts a head in the next available slot without publishing it.</summary>
+    public void PutAvailable(ushort head)
+    {
+        _memory.Write(new GuestAddress(AvailableRingAddress + 4 + (2UL * (ushort)(_availableIndex % Size))), head);
+        _availableIndex++;
+    }
+
+    /// <summary>Publishes everything added so far (writes avail->idx), as a driver does before notifying.</summary>
+    public void Kick() => _memory.Write(new GuestAddress(AvailableRingAddress + 2), _availableIndex);
+
+    /// <summary>Sets avail->idx to anything, for hostile tests.</summary>
+    public void SetAvailableIndex(ushort index) => _memory.Write(new GuestAddress(AvailableRingAddress + 2), index);
+
+    public void SetNoInterrupt(bool on) => _memory.Write(new GuestAddress(AvailableRingAddress), (ushort)(on ? 1 : 0));
+
+    public void SetUsedEvent(ushort index) => _memory.Write(new GuestAddress(AvailableRingAddress + 4 + (2UL * Size)), index);
+
+    public (uint Id, uint Length) UsedElement(ushort index)
+    {
+        var at = new GuestAddress(UsedRingAddress + 4 + (8UL * (ushort)(index % Size)));
+        return (_memory.Read<uint>(at), _memory.Read<uint>(at + 4));
+    }
+
+    /// <summary>Reads used elements the device published since the last call and frees their descriptors.</summary>
+    public List<(uint Id, uint Length)> TakeUsed()
+    {
+        var used = new List<(uint Id, uint Length)>();
+        var end = UsedIndex;
+        for (; _lastSeenUsed != end; _lastSeenUsed++)
+        {
+            var element = UsedElement(_lastSeenUsed);
+            used.Add(element);
+            if (_chains.Remove((ushort)element.Id, out var indices))
+            {
+                foreach (var index in indices)
+                {
+                    _free.Push(index);
+                }
+            }
+        }
+
+        return used;
+    }
+}
