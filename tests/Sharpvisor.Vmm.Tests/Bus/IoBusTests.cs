@@ -348,6 +348,69 @@ public sealed class IoBusTests
         Assert.Equal(0L, devices.Sum(d => d.BadOffsets));
     }
 
+    [Fact]
+    public void UnregisterReleasesOnlyTheOwnersRangeAndAllowsReclaiming()
+    {
+        var bus = new IoBus("mmio");
+        var a = new RecordingDevice(0x10);
+        var b = new RecordingDevice(0x20);
+        bus.Register(0x1000, 0x100, a);
+        bus.Register(0x2000, 0x100, b);
+
+        Assert.False(bus.Unregister(0x1000, b)); // not b's range
+        Assert.False(bus.Unregister(0x1004, a)); // not a range start
+        Assert.True(bus.Unregister(0x1000, a));
+        Assert.False(bus.Unregister(0x1000, a));
+
+        Span<byte> data = stackalloc byte[1];
+        Assert.False(bus.Read(0x1000, data));
+        Assert.Equal(0xff, data[0]);
+        Assert.True(bus.Read(0x2001, data));
+        bus.Register(0x1080, 0x100, b); // the freed space can be claimed again
+        Assert.True(bus.Read(0x1080, data));
+        Assert.Equal(0x20, data[0]);
+    }
+
+    [Fact]
+    public void TryRegisterRefusesOverlapsWrapsAndEmptyRangesWithoutThrowing()
+    {
+        var bus = new IoBus("mmio");
+        var a = new RecordingDevice(0x10);
+        Assert.True(bus.TryRegister(0x1000, 0x100, a));
+        Assert.False(bus.TryRegister(0x10ff, 0x10, a));
+        Assert.False(bus.TryRegister(0xff0, 0x11, a));
+        Assert.False(bus.TryRegister(0x5000, 0, a));
+        Assert.False(bus.TryRegister(ulong.MaxValue - 0xf, 0x20, a));
+        Assert.True(bus.TryRegister(0x1100, 0x10, a));
+    }
+
+    [Fact]
+    public async Task DispatchRunsWhileRangesComeAndGo()
+    {
+        var bus = new IoBus("mmio");
+        var fixedDevice = new RecordingDevice(0x10);
+        bus.Register(0, 0x10, fixedDevice);
+        var mover = Task.Run(() =>
+        {
+            var moving = new RecordingDevice(0x20);
+            for (var i = 0; i < 2000; i++)
+            {
+                var start = 0x100 + ((ulong)(i % 16) * 0x100);
+                bus.Register(start, 0x100, moving);
+                Assert.True(bus.Unregister(start, moving));
+            }
+        });
+
+        var data = new byte[1];
+        while (!mover.IsCompleted)
+        {
+            Assert.True(bus.Read(4, data));
+            Assert.Equal(0x14, data[0]);
+        }
+
+        await mover;
+    }
+
     /// <summary>Thread-safe: counts accesses and checks that each write's data equals its offset; reads echo the offset.</summary>
     private sealed class CountingDevice : IBusDevice
     {

@@ -52,6 +52,28 @@ public sealed class MemoryLayout
 
     public const ulong MmioHoleSize = MmioHoleEnd - MmioHoleStart;
 
+    /// <summary>
+    /// Start of the window the VMM places 32-bit PCI memory BARs in: the lower half of the MMIO hole,
+    /// [3 GiB, 3.5 GiB). The guest may move BARs elsewhere; this is only where they start.
+    /// </summary>
+    public const ulong PciMmioWindowStart = MmioHoleStart;
+
+    public const ulong PciMmioWindowSize = 0x2000_0000;
+
+    /// <summary>
+    /// The PCIe enhanced configuration (ECAM/MMCONFIG) window, right after the BAR window. ECAM gives each bus
+    /// 1 MiB (32 devices x 8 functions x 4 KiB); a full 256-bus window would take a quarter of the 1 GiB hole,
+    /// so it covers bus 0 only (<see cref="PciEcamBusCount"/>), which is all the root bus has. The MCFG table
+    /// names the same bus range. Free above it up to the I/O APIC at 0xFEC0_0000.
+    /// </summary>
+    public const ulong PciEcamBase = 0xE000_0000;
+
+    public const int PciEcamBusCount = 1;
+
+    public const ulong PciEcamBytesPerBus = 1UL << 20;
+
+    public const ulong PciEcamSize = PciEcamBusCount * PciEcamBytesPerBus;
+
     /// <summary>Below this, a Linux guest barely decompresses; a smaller value is almost always a typo.</summary>
     public const ulong MinimumRamSize = 16UL << 20;
 
