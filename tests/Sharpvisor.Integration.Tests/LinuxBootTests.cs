@@ -22,12 +22,8 @@ public sealed partial class LinuxBootTests
         var kernel = Path.Combine(await LinuxImages.KernelDirectoryAsync(), "vmlinux");
         var initramfs = await LinuxImages.InitramfsAsync();
 
-        var result = await SharpvisorProcess.RunUntilAsync(
-            ["run", "--kernel", kernel, "--initrd", initramfs, "--cpus", "2", "--memory", "256M", "--cmdline", Console],
-            output => output.Contains("Run /init as init process", StringComparison.Ordinal),
-            BootTimeout);
+        var result = await BootUntilAsync("Run /init as init process", "--kernel", kernel, "--initrd", initramfs, "--cpus", "2", "--memory", "256M");
 
-        Assert.Contains("Run /init as init process", result.Stdout, StringComparison.Ordinal);
         Assert.Contains("ACPI: Using ACPI (MADT) for SMP configuration information", result.Stdout, StringComparison.Ordinal);
         Assert.Contains("smp: Brought up 1 node, 2 CPUs", result.Stdout, StringComparison.Ordinal);
         Assert.Contains("Unpacking initramfs", result.Stdout, StringComparison.Ordinal);
@@ -39,13 +35,9 @@ public sealed partial class LinuxBootTests
     {
         var kernel = Path.Combine(await LinuxImages.DebianKernelDirectoryAsync(), "bzImage");
 
-        var result = await SharpvisorProcess.RunUntilAsync(
-            ["run", "--kernel", kernel, "--cpus", "2", "--memory", "512M", "--cmdline", Console],
-            output => output.Contains("smp: Brought up 1 node, 2 CPUs", StringComparison.Ordinal),
-            BootTimeout);
+        var result = await BootUntilAsync("smp: Brought up 1 node, 2 CPUs", "--kernel", kernel, "--cpus", "2", "--memory", "512M");
 
         Assert.Contains("ACPI: Using ACPI (MADT) for SMP configuration information", result.Stdout, StringComparison.Ordinal);
-        Assert.Contains("smp: Brought up 1 node, 2 CPUs", result.Stdout, StringComparison.Ordinal);
     }
 
     [KvmTheory]
@@ -57,10 +49,7 @@ public sealed partial class LinuxBootTests
         var kernel = Path.Combine(await LinuxImages.KernelDirectoryAsync(), "vmlinux");
 
         // The e820 map and the node's memory range print within the first seconds of boot.
-        var result = await SharpvisorProcess.RunUntilAsync(
-            ["run", "--kernel", kernel, "--memory", memory, "--cmdline", Console],
-            output => output.Contains("Initmem setup node 0", StringComparison.Ordinal),
-            BootTimeout);
+        var result = await BootUntilAsync("Initmem setup node 0", "--kernel", kernel, "--memory", memory);
 
         Assert.Equal(bytes, UsableRamSeen(result.Stdout) + ReservedLowMemory);
     }
@@ -70,13 +59,20 @@ public sealed partial class LinuxBootTests
     {
         var kernel = Path.Combine(await LinuxImages.KernelDirectoryAsync(), "vmlinux");
 
-        var result = await SharpvisorProcess.RunUntilAsync(
-            ["run", "--kernel", kernel, "--cpus", "16", "--memory", "256M", "--cmdline", Console],
-            output => output.Contains("smp: Brought up 1 node, 16 CPUs", StringComparison.Ordinal),
-            BootTimeout);
+        var result = await BootUntilAsync("smp: Brought up 1 node, 16 CPUs", "--kernel", kernel, "--cpus", "16", "--memory", "256M");
 
         Assert.Contains("smpboot: Allowing 16 CPUs, 0 hotplug CPUs", result.Stdout, StringComparison.Ordinal);
-        Assert.Contains("smp: Brought up 1 node, 16 CPUs", result.Stdout, StringComparison.Ordinal);
+    }
+
+    /// <summary>Boots with the serial console on and stops the VM once <paramref name="marker"/> was printed, which it asserts.</summary>
+    private static async Task<ProcessResult> BootUntilAsync(string marker, params string[] options)
+    {
+        var result = await SharpvisorProcess.RunUntilAsync(
+            ["run", .. options, "--cmdline", Console],
+            output => output.Contains(marker, StringComparison.Ordinal),
+            BootTimeout);
+        Assert.True(result.Stdout.Contains(marker, StringComparison.Ordinal), $"'{marker}' never appeared:\n{result}");
+        return result;
     }
 
     // 0x9FC00-0xFFFFF is reserved (EBDA and BIOS area) in the map the VMM gives, so RAM minus that is usable.
