@@ -9,8 +9,11 @@ namespace Sharpvisor.Integration.Tests;
 /// On such hosts no user space can run, so our kernel's success line is the kernel's own
 /// "Run /init as init process"; Debian's generic kernel stops on SIMD code during its initcalls
 /// (ENVIRONMENT.md), so for it the check is that ACPI and SMP bring-up complete.
+/// They run alone (no other test class in parallel): on a 2-core host whose KVM emulates every guest
+/// instruction, sharing the cores stretches a boot badly enough to starve the guest's own timers.
 /// </summary>
 [Trait("Category", "Slow")]
+[Collection(nameof(LinuxBootTests))]
 public sealed partial class LinuxBootTests
 {
     private const string Console = "console=ttyS0 earlyprintk=ttyS0 panic=-1";
@@ -96,3 +99,7 @@ public sealed partial class LinuxBootTests
     [GeneratedRegex(@"BIOS-e820: \[mem 0x([0-9a-f]+)-0x([0-9a-f]+)\] usable")]
     private static partial Regex E820Usable();
 }
+
+/// <summary>Keeps the Linux boots away from every other test class (see <see cref="LinuxBootTests"/>).</summary>
+[CollectionDefinition(nameof(LinuxBootTests), DisableParallelization = true)]
+public sealed class LinuxBootCollection;
