@@ -32,28 +32,7 @@ public sealed class VcpuBootStateTests
             new(s.@base, s.limit, s.type, s.s, s.dpl, s.present, s.avl, s.l, s.db, s.g);
     }
 
-    /// <summary>Roughly what KVM_GET_SREGS returns for a vCPU fresh from reset.</summary>
-    private static kvm_sregs ResetState()
-    {
-        var realMode = new kvm_segment { @base = 0, limit = 0xFFFF, selector = 0, type = 3, present = 1, s = 1 };
-        return new kvm_sregs
-        {
-            cs = realMode with { @base = 0xFFFF_0000, selector = 0xF000, type = 0xB },
-            ds = realMode,
-            es = realMode,
-            fs = realMode,
-            gs = realMode,
-            ss = realMode,
-            tr = new kvm_segment { limit = 0xFFFF, type = 0xB, present = 1 },
-            ldt = new kvm_segment { limit = 0xFFFF, type = 2, present = 1 },
-            gdt = new kvm_dtable { limit = 0xFFFF },
-            idt = new kvm_dtable { limit = 0xFFFF },
-            cr0 = 0x6000_0010, // CD | NW | ET
-            apic_base = 0xFEE0_0900,
-        };
-    }
-
-    private static kvm_sregs Entry() => VcpuBootState.ForPvhEntry(ResetState(), GdtAddress);
+    private static kvm_sregs Entry() => VcpuBootState.ForPvhEntry(VcpuResetState.Sregs(), GdtAddress);
 
     [Fact]
     public void ControlRegistersAreProtectedModeWithoutPaging()

@@ -9,26 +9,7 @@ public sealed class Linux64EntryStateTests
     private const ulong GdtAddress = 0x5000;
     private const ulong Pml4 = 0x9000;
 
-    private static kvm_sregs Reset()
-    {
-        var realMode = new kvm_segment { limit = 0xFFFF, type = 3, present = 1, s = 1 };
-        return new kvm_sregs
-        {
-            cs = realMode with { @base = 0xFFFF_0000, selector = 0xF000, type = 0xB },
-            ds = realMode,
-            es = realMode,
-            fs = realMode,
-            gs = realMode,
-            ss = realMode,
-            tr = new kvm_segment { limit = 0xFFFF, type = 0xB, present = 1 },
-            gdt = new kvm_dtable { limit = 0xFFFF },
-            idt = new kvm_dtable { limit = 0xFFFF },
-            cr0 = 0x6000_0010,
-            apic_base = 0xFEE0_0900,
-        };
-    }
-
-    private static kvm_sregs Entry() => VcpuBootState.ForLinux64Entry(Reset(), GdtAddress, Pml4);
+    private static kvm_sregs Entry() => VcpuBootState.ForLinux64Entry(VcpuResetState.Sregs(), GdtAddress, Pml4);
 
     [Fact]
     public void ControlRegistersAreLongModeWithPaging()
