@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using Sharpvisor.Kvm.Interop;
 
 namespace Sharpvisor.Kvm;
@@ -81,6 +80,4 @@ public sealed unsafe class VcpuExit
     public ulong HardwareExitReason => *Union<ulong>();
 
     public bool IfFlag => Run->if_flag != 0;
-
-    internal static int SizeOfRunHeader => Marshal.SizeOf<kvm_run>();
 }

@@ -21,7 +21,7 @@ internal static class HostInfoCommand
     {
         var options = new ArgumentReader(args, ValueOptions, new HashSet<string>());
         using var kvm = KvmSystem.Open(options.Get("--kvm") ?? KvmSystem.DefaultPath);
-        var cpuid = kvm.GetSupportedCpuid().Select(e => new CpuidEntry(e.function, e.index, e.flags, e.eax, e.ebx, e.ecx, e.edx)).ToArray();
+        var cpuid = HostLimits.SupportedCpuid(kvm);
         var kind = HostVirtualization.Detect();
         var physBits = HostLimits.PhysicalAddressBits(cpuid);
 
@@ -33,7 +33,7 @@ internal static class HostInfoCommand
             ("max vCPUs per VM", $"{kvm.MaxVcpus} (recommended {kvm.CheckExtension(KvmCapability.NrVcpus)})"),
             ("max vCPU id", kvm.CheckExtension(KvmCapability.MaxVcpuId).ToString(CultureInfo.InvariantCulture)),
             ("memory slots", kvm.CheckExtension(KvmCapability.NrMemslots).ToString(CultureInfo.InvariantCulture)),
-            ("guest physical address bits", $"{physBits} (up to {FormatBytes((1UL << physBits) - MemoryLayout.MmioHoleSize)} of guest RAM)"),
+            ("guest physical address bits", $"{physBits} (up to {ByteSize.Format((1UL << physBits) - MemoryLayout.MmioHoleSize)} of guest RAM)"),
             ("vCPU run page", $"{kvm.VcpuMmapSize} bytes"),
             ("supported CPUID leaves", cpuid.Length.ToString(CultureInfo.InvariantCulture)),
         };
@@ -56,7 +56,4 @@ internal static class HostInfoCommand
 
         return ExitCodes.Success;
     }
-
-    private static string FormatBytes(ulong bytes) =>
-        bytes >= 1UL << 40 ? $"{bytes >> 40} TiB" : bytes >= 1UL << 30 ? $"{bytes >> 30} GiB" : $"{bytes >> 20} MiB";
 }

@@ -26,6 +26,13 @@ public static class HostLimits
         }
     }
 
+    /// <summary>KVM_GET_SUPPORTED_CPUID as the CPUID table builder's entries.</summary>
+    public static CpuidEntry[] SupportedCpuid(KvmSystem kvm)
+    {
+        ArgumentNullException.ThrowIfNull(kvm);
+        return [.. kvm.GetSupportedCpuid().Select(e => new CpuidEntry(e.function, e.index, e.flags, e.eax, e.ebx, e.ecx, e.edx))];
+    }
+
     /// <summary>The guest-physical address width (MAXPHYADDR) from CPUID 0x80000008, 36 bits when absent.</summary>
     public static int PhysicalAddressBits(IReadOnlyList<CpuidEntry> supportedCpuid)
     {

@@ -77,7 +77,7 @@ public sealed class Machine : IVcpuHost, IDisposable
         GuestMemory? memory = null;
         try
         {
-            var supportedCpuid = kvm.GetSupportedCpuid().Select(ToCpuidEntry).ToArray();
+            var supportedCpuid = HostLimits.SupportedCpuid(kvm);
             var layout = HostLimits.CheckAndLayOut(config, kvm, supportedCpuid);
             var kernel = KernelImage.Parse(config.Kernel, config.KernelDescription);
 
@@ -236,8 +236,6 @@ public sealed class Machine : IVcpuHost, IDisposable
             _runners.Add(new VcpuRunner(vcpu, PortIo, Mmio, Memory, this, EmulationAssist));
         }
     }
-
-    private static CpuidEntry ToCpuidEntry(kvm_cpuid_entry2 e) => new(e.function, e.index, e.flags, e.eax, e.ebx, e.ecx, e.edx);
 
     private static kvm_cpuid_entry2 ToKvmCpuidEntry(CpuidEntry e) => new()
     {

@@ -1,7 +1,7 @@
 namespace Sharpvisor.Vmm.Arch.X86;
 
 /// <summary>Sizes in error messages, written the way a user would type them back (exact binary units only).</summary>
-internal static class ByteSize
+public static class ByteSize
 {
     private static readonly (ulong Unit, string Name)[] Units =
     [
