@@ -4,11 +4,12 @@ namespace Sharpvisor.Cli;
 
 /// <summary>
 /// A small GNU-style option reader: "--name value", "--name=value" and flags. Unknown options and
-/// missing values are usage errors naming the option.
+/// missing values are usage errors naming the option. A value option given twice keeps both: <see cref="Get"/>
+/// returns the last (as most tools do), <see cref="GetAll"/> every one in order (repeatable options like --disk).
 /// </summary>
 internal sealed class ArgumentReader
 {
-    private readonly Dictionary<string, string?> _values = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, List<string?>> _values = new(StringComparer.Ordinal);
 
     public ArgumentReader(string[] args, IReadOnlySet<string> valueOptions, IReadOnlySet<string> flagOptions)
     {
@@ -29,17 +30,17 @@ internal sealed class ArgumentReader
                     throw new UsageException($"{name} takes no value");
                 }
 
-                _values[name] = null;
+                Add(name, null);
             }
             else if (valueOptions.Contains(name))
             {
                 if (equals > 0)
                 {
-                    _values[name] = arg[(equals + 1)..];
+                    Add(name, arg[(equals + 1)..]);
                 }
                 else if (i + 1 < args.Length)
                 {
-                    _values[name] = args[++i];
+                    Add(name, args[++i]);
                 }
                 else
                 {
@@ -55,7 +56,9 @@ internal sealed class ArgumentReader
 
     public bool Has(string name) => _values.ContainsKey(name);
 
-    public string? Get(string name) => _values.GetValueOrDefault(name);
+    public string? Get(string name) => _values.TryGetValue(name, out var values) ? values[^1] : null;
+
+    public IReadOnlyList<string> GetAll(string name) => _values.TryGetValue(name, out var values) ? [.. values.OfType<string>()] : [];
 
     public int GetInt(string name, int defaultValue)
     {
@@ -68,5 +71,15 @@ internal sealed class ArgumentReader
         return int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value)
             ? value
             : throw new UsageException($"{name} '{text}' is not a whole number");
+    }
+
+    private void Add(string name, string? value)
+    {
+        if (!_values.TryGetValue(name, out var values))
+        {
+            _values[name] = values = [];
+        }
+
+        values.Add(value);
     }
 }

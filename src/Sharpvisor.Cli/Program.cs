@@ -17,7 +17,8 @@ internal static class Program
 
         sharpvisor run [--kernel PATH] [--initrd PATH] [--cmdline STR] [--cpus N] [--memory SIZE]
                        [--serial stdio|file:PATH|none] [--on-reboot stop|restart] [--kvm PATH]
-                       [--emulation-workarounds on|off]
+                       [--emulation-workarounds on|off] [--disk PATH[,readonly][,id=ID]]...
+                       [--net tap=NAME[,mac=XX:XX:XX:XX:XX:XX]]... [--console serial|virtio] [--rng]
           --kernel     a PVH ELF kernel or a bzImage (default: the built-in test guest)
           --initrd     an initial ramdisk, passed as PVH module 0
           --cmdline    kernel command line (built-in guest: the scenario, default 'hello')
@@ -29,6 +30,12 @@ internal static class Program
           --emulation-workarounds
                        on hosts whose KVM emulates instructions (PVM): complete int3/fwait for the guest
                        and give Linux guests arguments that avoid the rest (default on)
+          --disk       a raw disk image as virtio-blk (repeatable); readonly refuses guest writes,
+                       id= sets the serial the guest reads (default: the file name)
+          --net        a virtio-net NIC on TAP interface NAME, attached or created (repeatable);
+                       default MAC 02:73:76 plus three bytes from the name
+          --console    virtio adds hvc0 (virtio-console) on the same output; keyboard input goes to it
+          --rng        a virtio-rng device fed from the host's getrandom
         The exit status is the guest's: a write of v to port 0xf4 exits with (v << 1) | 1, as QEMU's
         isa-debug-exit does; 0 after a guest reset or power-off; 1 on a VMM or guest failure; 2 on a usage error.
         """;

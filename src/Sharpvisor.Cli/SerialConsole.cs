@@ -108,7 +108,7 @@ internal sealed class SerialConsole : IDisposable
                 bytes = FilterEscapes(bytes);
             }
 
-            Volatile.Read(ref _machine)?.Serial.QueueInput(bytes, CancellationToken.None);
+            Volatile.Read(ref _machine)?.QueueConsoleInput(bytes);
         }
     }
 

@@ -7,9 +7,10 @@ namespace Sharpvisor.Cli.Commands;
 internal static class RunCommand
 {
     private static readonly HashSet<string> ValueOptions =
-        ["--kernel", "--initrd", "--cmdline", "--cpus", "--memory", "--serial", "--on-reboot", "--kvm", "--emulation-workarounds"];
+        ["--kernel", "--initrd", "--cmdline", "--cpus", "--memory", "--serial", "--on-reboot", "--kvm", "--emulation-workarounds",
+         "--disk", "--net", "--console"];
 
-    private static readonly HashSet<string> FlagOptions = [];
+    private static readonly HashSet<string> FlagOptions = ["--rng"];
 
     public static int Execute(string[] args)
     {
@@ -42,6 +43,15 @@ internal static class RunCommand
                 "off" => false,
                 var other => throw new UsageException($"--emulation-workarounds '{other}' must be on or off"),
             },
+            Disks = [.. options.GetAll("--disk").Select(DeviceOptions.ParseDisk)],
+            Nics = [.. options.GetAll("--net").Select(DeviceOptions.ParseNet)],
+            VirtioConsole = options.Get("--console") switch
+            {
+                null or "serial" => false,
+                "virtio" => true,
+                var other => throw new UsageException($"--console '{other}' must be serial or virtio"),
+            },
+            VirtioRng = options.Has("--rng"),
         };
 
         using var hostStop = new CancellationTokenSource();

@@ -33,8 +33,10 @@ public sealed class Machine : IVcpuHost, IDisposable
     private readonly List<KvmVcpu> _vcpus = [];
     private readonly List<VcpuRunner> _runners = [];
     private readonly ManualResetEventSlim _stopped = new();
+    private readonly MsiRouter _msiRouter;
     private StopReason? _stopReason;
     private Pit8254? _pit;
+    private PciDevices? _pci;
 
     private Machine(VmConfig config, KvmSystem kvm, KvmVm vm, GuestMemory memory)
     {
@@ -44,7 +46,8 @@ public sealed class Machine : IVcpuHost, IDisposable
         Memory = memory;
         PortIo = new IoBus("port I/O");
         Mmio = new IoBus("MMIO");
-        IoApic = new IoApic(new KvmMsiSink(vm));
+        _msiRouter = new MsiRouter(vm, IoApic.PinCount);
+        IoApic = new IoApic(_msiRouter.DirectSink);
         EmulationAssist = config.EmulationWorkarounds ? new EmulationAssist() : null;
         Serial = new Uart16550(IoApic.Pin(SerialPin), config.SerialOutput);
     }
@@ -67,6 +70,22 @@ public sealed class Machine : IVcpuHost, IDisposable
     public bool StopRequested => Volatile.Read(ref _stopReason) is not null;
 
     public long TotalExits => _runners.Sum(r => r.TotalExits);
+
+    /// <summary>The virtio-pci functions, in slot order (empty without PCI devices).</summary>
+    public IReadOnlyList<Devices.Virtio.Transport.VirtioPciDevice> PciFunctions => _pci?.Functions ?? [];
+
+    /// <summary>Host keystrokes for the guest: to the virtio console when there is one, else to COM1.</summary>
+    public void QueueConsoleInput(ReadOnlySpan<byte> bytes)
+    {
+        if (_pci?.Console is { } console)
+        {
+            console.QueueInput(bytes);
+        }
+        else
+        {
+            Serial.QueueInput(bytes, CancellationToken.None);
+        }
+    }
 
     /// <summary>Builds the VM: memory, irqchip, PIT, devices, the kernel in RAM and every vCPU's boot state.</summary>
     public static Machine Create(VmConfig config)
@@ -99,7 +118,14 @@ public sealed class Machine : IVcpuHost, IDisposable
             try
             {
                 machine.AddLegacyDevices();
-                var rsdp = new AcpiTableBuilder(config.Cpus).WriteTo(memory);
+                var acpi = new AcpiTableBuilder(config.Cpus);
+                if (config.HasPciDevices)
+                {
+                    machine.AddPciDevices();
+                    acpi.AddTable(Mcfg.Build());
+                }
+
+                var rsdp = acpi.WriteTo(memory);
                 var entry = kernel.Load(memory, layout, new BootInputs(CommandLineFor(config, kernel), config.Initrd ?? ReadOnlyMemory<byte>.Empty, rsdp));
                 machine.CreateVcpus(supportedCpuid, entry);
                 return machine;
@@ -161,12 +187,15 @@ public sealed class Machine : IVcpuHost, IDisposable
 
     public void Dispose()
     {
+        // Device threads first: they touch guest memory until they are joined.
+        _pci?.Dispose();
         _pit?.Dispose();
         foreach (var vcpu in _vcpus)
         {
             vcpu.Dispose();
         }
 
+        _msiRouter.Dispose();
         _vm.Dispose();
         _kvm.Dispose();
         Memory.Dispose();
@@ -202,14 +231,11 @@ public sealed class Machine : IVcpuHost, IDisposable
             reset: () => RequestStop(StopReason.Reboot())));
     }
 
-    /// <summary>A PVH ELF when the file starts with the ELF magic, otherwise a bzImage (whose parser names both on failure).</summary>
-
-
-
-
-    // The PVH start info, or for a bzImage the zero page.
-
-
+    private void AddPciDevices()
+    {
+        var log = Config.Log ?? (message => Console.Error.WriteLine($"sharpvisor: {message}"));
+        _pci = PciDevices.Create(Config, PortIo, Mmio, Memory, _msiRouter, new KvmDoorbellRegistry(_vm), log);
+    }
 
     private void CreateVcpus(CpuidEntry[] supportedCpuid, BootEntry entry)
     {

@@ -39,4 +39,21 @@ public sealed record VmConfig
     public bool EmulationWorkarounds { get; init; } = true;
 
     public string KvmPath { get; init; } = Sharpvisor.Kvm.KvmSystem.DefaultPath;
+
+    /// <summary>virtio-blk disks, in PCI slot order.</summary>
+    public IReadOnlyList<DiskConfig> Disks { get; init; } = [];
+
+    /// <summary>virtio-net interfaces, in PCI slot order after the disks.</summary>
+    public IReadOnlyList<NetConfig> Nics { get; init; } = [];
+
+    /// <summary>A virtio console (hvc0) writing to <see cref="SerialOutput"/>; host input then goes to it instead of COM1.</summary>
+    public bool VirtioConsole { get; init; }
+
+    /// <summary>A virtio-rng device fed from the host's getrandom.</summary>
+    public bool VirtioRng { get; init; }
+
+    /// <summary>Where the VMM reports guest misbehaviour it survives (once per device and cause); null: standard error.</summary>
+    public Action<string>? Log { get; init; }
+
+    public bool HasPciDevices => Disks.Count > 0 || Nics.Count > 0 || VirtioConsole || VirtioRng;
 }

@@ -159,6 +159,10 @@ public sealed class MemoryLayout
             new(new GuestAddress(0), ConventionalMemoryEnd, E820Type.Ram),
             new(new GuestAddress(ConventionalMemoryEnd), KernelMinimumAddress - ConventionalMemoryEnd, E820Type.Reserved),
             new(new GuestAddress(KernelMinimumAddress), LowRamEnd.Value - KernelMinimumAddress, E820Type.Ram),
+
+            // Linux uses the ECAM window named by MCFG only if the firmware also reserves it (else it falls back
+            // to ports 0xCF8/0xCFC); reserving it costs nothing when there is no PCI bus.
+            new(new GuestAddress(PciEcamBase), PciEcamSize, E820Type.Reserved),
         };
         if (HighRamSize != 0)
         {

@@ -22,7 +22,7 @@ public sealed class MemoryLayoutTests
         Assert.Equal(new GuestAddress(128 * MiB), layout.LowRamEnd);
         Assert.Equal(0UL, layout.HighRamSize);
         Assert.Equal(
-            [(0UL, 0x9fc00UL, 1U), (0x9fc00UL, 0x60400UL, 2U), (0x100000UL, (128 * MiB) - 0x100000, 1U)],
+            [(0UL, 0x9fc00UL, 1U), (0x9fc00UL, 0x60400UL, 2U), (0x100000UL, (128 * MiB) - 0x100000, 1U), (0xe000_0000UL, MiB, 2U)],
             E820(layout));
     }
 
@@ -33,8 +33,9 @@ public sealed class MemoryLayoutTests
 
         Assert.Equal([(0UL, 0xc000_0000UL)], Ranges(layout));
         Assert.Equal(new GuestAddress(0xc000_0000), layout.RamEnd);
-        Assert.Equal((0x100000UL, 0xc000_0000UL - 0x100000, 1U), E820(layout)[^1]);
-        Assert.Equal(3, layout.E820Map.Count);
+        Assert.Equal((0x100000UL, 0xc000_0000UL - 0x100000, 1U), E820(layout)[^2]);
+        Assert.Equal((0xe000_0000UL, MiB, 2U), E820(layout)[^1]); // the PCI ECAM window
+        Assert.Equal(4, layout.E820Map.Count);
     }
 
     [Fact]
@@ -45,7 +46,7 @@ public sealed class MemoryLayoutTests
         Assert.Equal([(0UL, 0xc000_0000UL), (0x1_0000_0000UL, GiB)], Ranges(layout));
         Assert.Equal(new GuestAddress(0x1_4000_0000), layout.RamEnd);
         Assert.Equal(
-            [(0UL, 0x9fc00UL, 1U), (0x9fc00UL, 0x60400UL, 2U), (0x100000UL, 0xbff0_0000UL, 1U), (0x1_0000_0000UL, GiB, 1U)],
+            [(0UL, 0x9fc00UL, 1U), (0x9fc00UL, 0x60400UL, 2U), (0x100000UL, 0xbff0_0000UL, 1U), (0xe000_0000UL, MiB, 2U), (0x1_0000_0000UL, GiB, 1U)],
             E820(layout));
     }
 

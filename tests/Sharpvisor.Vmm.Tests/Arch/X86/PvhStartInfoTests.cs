@@ -39,10 +39,10 @@ public sealed class PvhStartInfoTests : IDisposable
         Assert.Equal(0x20000UL, U64(ebx + 24)); // cmdline_paddr
         Assert.Equal(0xe0000UL, U64(ebx + 32)); // rsdp_paddr
         Assert.Equal(0x6040UL, U64(ebx + 40)); // memmap_paddr
-        Assert.Equal(3U, U32(ebx + 48)); // memmap_entries
+        Assert.Equal(4U, U32(ebx + 48)); // memmap_entries
         Assert.Equal(0U, U32(ebx + 52)); // reserved
 
-        (ulong Addr, ulong Size, uint Type)[] expectedMap = [(0, 0x9fc00, 1), (0x9fc00, 0x60400, 2), (0x100000, 0x7f00000, 1)];
+        (ulong Addr, ulong Size, uint Type)[] expectedMap = [(0, 0x9fc00, 1), (0x9fc00, 0x60400, 2), (0x100000, 0x7f00000, 1), (0xe000_0000, 0x10_0000, 2)];
         for (var i = 0; i < expectedMap.Length; i++)
         {
             var entry = 0x6040UL + ((ulong)i * 24);
@@ -70,8 +70,8 @@ public sealed class PvhStartInfoTests : IDisposable
         Assert.Equal(0U, U32(ebx + 12));
         Assert.Equal(0UL, U64(ebx + 16));
         Assert.Equal(0UL, U64(ebx + 32));
-        Assert.Equal(4U, U32(ebx + 48));
-        Assert.Equal((0x1_0000_0000UL, GiB, 1U), (U64(0x6040 + 72), U64(0x6040 + 80), U32(0x6040 + 88)));
+        Assert.Equal(5U, U32(ebx + 48));
+        Assert.Equal((0x1_0000_0000UL, GiB, 1U), (U64(0x6040 + 96), U64(0x6040 + 104), U32(0x6040 + 112)));
         Assert.Equal(0, Read(0x20000, 1)[0]);
     }
 

@@ -82,18 +82,18 @@ public sealed class BootParamsTests : IDisposable
         Assert.Equal(0xE_0000UL, U64(ZeroPage + 0x70)); // acpi_rsdp_addr
         Assert.Equal(0, U8(ZeroPage + 0x1EF)); // sentinel
 
-        Assert.Equal(3, U8(ZeroPage + 0x1E8)); // e820_entries
-        (ulong Addr, ulong Size, uint Type)[] expected = [(0, 0x9FC00, 1), (0x9FC00, 0x60400, 2), (0x100000, 0x7F00000, 1)];
+        Assert.Equal(4, U8(ZeroPage + 0x1E8)); // e820_entries
+        (ulong Addr, ulong Size, uint Type)[] expected = [(0, 0x9FC00, 1), (0x9FC00, 0x60400, 2), (0x100000, 0x7F00000, 1), (0xE000_0000, 0x10_0000, 2)];
         for (var i = 0; i < expected.Length; i++)
         {
             var entry = ZeroPage + 0x2D0 + ((ulong)i * 20);
             Assert.Equal(expected[i], (U64(entry), U64(entry + 8), U32(entry + 16)));
         }
 
-        // Nothing else: past the header, past the third e820 entry, and the fields before 0x1F1 stay zero.
+        // Nothing else: past the header, past the fourth e820 entry, and the fields before 0x1F1 stay zero.
         var page = Read(ZeroPage, 4096);
         Assert.True(page.AsSpan(0x26C, 0x2D0 - 0x26C).IndexOfAnyExcept((byte)0) < 0);
-        Assert.True(page.AsSpan(0x2D0 + 60).IndexOfAnyExcept((byte)0) < 0);
+        Assert.True(page.AsSpan(0x2D0 + 80).IndexOfAnyExcept((byte)0) < 0);
         var before = page.AsSpan(0, 0x1F1).ToArray();
         foreach (var (offset, size) in new[] { (0x70, 8), (0xC0, 12), (0x1E8, 1) })
         {
@@ -114,13 +114,14 @@ public sealed class BootParamsTests : IDisposable
 
         new BootParams().WriteTo(_memory, layout, image, kernel);
 
-        Assert.Equal(4, U8(ZeroPage + 0x1E8));
-        var entries = Enumerable.Range(0, 4)
+        Assert.Equal(5, U8(ZeroPage + 0x1E8));
+        var entries = Enumerable.Range(0, 5)
             .Select(i => ZeroPage + 0x2D0 + ((ulong)i * 20))
             .Select(e => (Start: U64(e), End: U64(e) + U64(e + 8), Type: U32(e + 16)))
             .ToArray();
         Assert.Contains(entries, e => e.Type == 2 && e.Start <= 0xE_0000 && e.End >= 0x10_0000);
-        Assert.Equal((0x1_0000_0000UL, 0x1_4000_0000UL, 1U), entries[3]);
+        Assert.Equal((0xE000_0000UL, 0xE010_0000UL, 2U), entries[3]); // the PCI ECAM window
+        Assert.Equal((0x1_0000_0000UL, 0x1_4000_0000UL, 1U), entries[4]);
         Assert.DoesNotContain(entries, e => e.Type == 1 && e.Start < 0x10_0000 && e.End > 0xE_0000);
     }
 

@@ -1,0 +1,88 @@
+using System.Globalization;
+using Sharpvisor.Vmm.Machine;
+
+namespace Sharpvisor.Cli;
+
+/// <summary>Parses the device options of <c>run</c>: <c>--disk PATH[,readonly][,id=ID]</c> and <c>--net tap=NAME[,mac=XX:..]</c>.</summary>
+internal static class DeviceOptions
+{
+    public static DiskConfig ParseDisk(string spec)
+    {
+        var parts = spec.Split(',');
+        if (parts[0].Length == 0)
+        {
+            throw new UsageException($"--disk '{spec}' needs a file path");
+        }
+
+        var readOnly = false;
+        string? id = null;
+        foreach (var part in parts[1..])
+        {
+            if (part is "readonly" or "ro" or "readonly=on")
+            {
+                readOnly = true;
+            }
+            else if (part.StartsWith("id=", StringComparison.Ordinal) && part.Length > 3 && part.Length <= 23 && part[3..].All(c => c is >= ' ' and <= '~'))
+            {
+                id = part[3..];
+            }
+            else
+            {
+                throw new UsageException($"--disk '{spec}': unknown or invalid setting '{part}' (expected readonly or id=ID of 1-20 printable ASCII characters)");
+            }
+        }
+
+        return new DiskConfig(parts[0], readOnly, id);
+    }
+
+    public static NetConfig ParseNet(string spec)
+    {
+        string? tap = null;
+        byte[]? mac = null;
+        foreach (var part in spec.Split(','))
+        {
+            if (part.StartsWith("tap=", StringComparison.Ordinal))
+            {
+                tap = part[4..];
+                try
+                {
+                    Kvm.Host.TapDevice.ValidateName(tap);
+                }
+                catch (ArgumentException)
+                {
+                    throw new UsageException($"--net '{spec}': '{tap}' is not a valid interface name (1-15 letters, digits, '-', '_', '.')");
+                }
+            }
+            else if (part.StartsWith("mac=", StringComparison.Ordinal))
+            {
+                mac = ParseMac(part[4..]) ?? throw new UsageException($"--net '{spec}': mac '{part[4..]}' must be six hex bytes like 02:00:00:00:00:01, unicast");
+            }
+            else
+            {
+                throw new UsageException($"--net '{spec}': unknown setting '{part}' (expected tap=NAME[,mac=XX:XX:XX:XX:XX:XX])");
+            }
+        }
+
+        return tap is null ? throw new UsageException($"--net '{spec}' needs tap=NAME") : new NetConfig(tap, mac);
+    }
+
+    private static byte[]? ParseMac(string text)
+    {
+        var parts = text.Split(':');
+        if (parts.Length != 6)
+        {
+            return null;
+        }
+
+        var mac = new byte[6];
+        for (var i = 0; i < 6; i++)
+        {
+            if (parts[i].Length != 2 || !byte.TryParse(parts[i], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out mac[i]))
+            {
+                return null;
+            }
+        }
+
+        return (mac[0] & 1) == 0 ? mac : null; // a multicast source address is no NIC's address
+    }
+}

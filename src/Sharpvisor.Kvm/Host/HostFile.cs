@@ -1,0 +1,38 @@
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+using Sharpvisor.Kvm.Interop;
+
+namespace Sharpvisor.Kvm.Host;
+
+/// <summary>File calls .NET does not offer: a data-only durable flush and hole punching, for disk backends.</summary>
+public static class HostFile
+{
+    private const int EOPNOTSUPP = 95;
+
+    /// <summary>fdatasync(2): the written data (and the size, if it changed) reach stable storage.</summary>
+    public static void FlushData(SafeFileHandle file)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        Errno.Check(Libc.fdatasync((int)file.DangerousGetHandle()), "fdatasync");
+    }
+
+    /// <summary>Deallocates a range (reads return zeros afterwards); false when the file system cannot.</summary>
+    public static bool TryPunchHole(SafeFileHandle file, long offset, long length) =>
+        TryFallocate(file, Libc.FALLOC_FL_PUNCH_HOLE | Libc.FALLOC_FL_KEEP_SIZE, offset, length, "fallocate(PUNCH_HOLE)");
+
+    /// <summary>Zeroes a range without writing buffers; false when the file system cannot.</summary>
+    public static bool TryZeroRange(SafeFileHandle file, long offset, long length) =>
+        TryFallocate(file, Libc.FALLOC_FL_ZERO_RANGE | Libc.FALLOC_FL_KEEP_SIZE, offset, length, "fallocate(ZERO_RANGE)");
+
+    private static bool TryFallocate(SafeFileHandle file, int mode, long offset, long length, string operation)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        if (Libc.fallocate((int)file.DangerousGetHandle(), mode, offset, length) == 0)
+        {
+            return true;
+        }
+
+        var errno = Marshal.GetLastPInvokeError();
+        return errno == EOPNOTSUPP ? false : throw Errno.Create(operation, errno);
+    }
+}

@@ -1,0 +1,50 @@
+using System.Runtime.InteropServices;
+
+namespace Sharpvisor.Kvm.Interop;
+
+/// <summary>libc calls device backends need: waiting on several fds, durable flushes, file holes, TAP devices.</summary>
+internal static unsafe partial class Libc
+{
+    public const short POLLIN = 0x1;
+    public const short POLLERR = 0x8;
+    public const short POLLHUP = 0x10;
+    public const short POLLNVAL = 0x20;
+
+    public const int FALLOC_FL_KEEP_SIZE = 0x1;
+    public const int FALLOC_FL_PUNCH_HOLE = 0x2;
+    public const int FALLOC_FL_ZERO_RANGE = 0x10;
+
+    public const int O_NONBLOCK = 0x800;
+
+    /// <summary>_IOW('T', 202, int): attach this tun fd to an interface, creating it if needed.</summary>
+    public const nuint TUNSETIFF = 0x400454CA;
+    public const short IFF_TAP = 0x0002;
+    public const short IFF_NO_PI = 0x1000;
+    public const int IFNAMSIZ = 16;
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct PollFd
+    {
+        public int fd;
+        public short events;
+        public short revents;
+    }
+
+    /// <summary>struct ifreq as TUNSETIFF reads it: the name, then the flags in the union (40 bytes in all).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct IfReq
+    {
+        public fixed byte ifr_name[IFNAMSIZ];
+        public short ifr_flags;
+        public fixed byte pad[22];
+    }
+
+    [LibraryImport(Lib, EntryPoint = "poll", SetLastError = true)]
+    public static partial int poll(PollFd* fds, nuint nfds, int timeout);
+
+    [LibraryImport(Lib, EntryPoint = "fdatasync", SetLastError = true)]
+    public static partial int fdatasync(int fd);
+
+    [LibraryImport(Lib, EntryPoint = "fallocate", SetLastError = true)]
+    public static partial int fallocate(int fd, int mode, long offset, long len);
+}

@@ -1,0 +1,83 @@
+using Microsoft.Win32.SafeHandles;
+using Sharpvisor.Kvm.Host;
+
+namespace Sharpvisor.Vmm.Devices.Virtio.Block;
+
+/// <summary>
+/// A raw image file, opened once for the life of the VM and closed on dispose. A writable image is locked
+/// exclusively (flock) so two VMs cannot write one disk; a read-only one shares its lock with other readers.
+/// </summary>
+public sealed class RawFileBackend : IBlockBackend
+{
+    private const int ZeroChunk = 1 << 20;
+
+    private readonly SafeFileHandle _file;
+
+    private RawFileBackend(SafeFileHandle file, ulong size, bool readOnly)
+    {
+        _file = file;
+        Size = size;
+        ReadOnly = readOnly;
+    }
+
+    public ulong Size { get; }
+
+    public bool ReadOnly { get; }
+
+    /// <summary>Opens <paramref name="path"/>; IOException and UnauthorizedAccessException carry the reason.</summary>
+    public static RawFileBackend Open(string path, bool readOnly)
+    {
+        var file = File.OpenHandle(
+            path,
+            FileMode.Open,
+            readOnly ? FileAccess.Read : FileAccess.ReadWrite,
+            readOnly ? FileShare.Read : FileShare.None);
+        try
+        {
+            return new RawFileBackend(file, (ulong)RandomAccess.GetLength(file), readOnly);
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+    }
+
+    public void Read(long offset, Span<byte> destination)
+    {
+        while (!destination.IsEmpty)
+        {
+            var read = RandomAccess.Read(_file, destination, offset);
+            if (read == 0)
+            {
+                destination.Clear(); // the file shrank under us: past its end reads as zeros
+                return;
+            }
+
+            destination = destination[read..];
+            offset += read;
+        }
+    }
+
+    public void Write(long offset, ReadOnlySpan<byte> source) => RandomAccess.Write(_file, source, offset);
+
+    public void Flush() => HostFile.FlushData(_file);
+
+    public void Discard(long offset, long length) => HostFile.TryPunchHole(_file, offset, length);
+
+    public void WriteZeroes(long offset, long length)
+    {
+        if (HostFile.TryZeroRange(_file, offset, length))
+        {
+            return;
+        }
+
+        var zeros = new byte[(int)Math.Min(length, ZeroChunk)];
+        for (var done = 0L; done < length; done += zeros.Length)
+        {
+            RandomAccess.Write(_file, zeros.AsSpan(0, (int)Math.Min(zeros.Length, length - done)), offset + done);
+        }
+    }
+
+    public void Dispose() => _file.Dispose();
+}

@@ -1,0 +1,111 @@
+using System.Buffers.Binary;
+
+namespace Sharpvisor.Vmm.Devices.Virtio.Block;
+
+/// <summary>
+/// virtio-blk (virtio 1.2, 5.2) on an <see cref="IBlockBackend"/>: one request queue served by one device thread,
+/// so a slow disk stalls only that thread. Offers flush, discard and write-zeroes on writable disks, RO on
+/// read-only ones. The disk's size is fixed when the device is made.
+/// </summary>
+public sealed class VirtioBlock : IVirtioDevice
+{
+    public const int SizeMaxBit = 1;
+    public const int SegMaxBit = 2;
+    public const int ReadOnlyBit = 5;
+    public const int BlockSizeBit = 6;
+    public const int FlushBit = 9;
+    public const int DiscardBit = 13;
+    public const int WriteZeroesBit = 14;
+
+    public const ushort QueueSize = 256;
+
+    private const int ConfigSize = 0x3C;
+
+    private readonly IBlockBackend _disk;
+    private readonly string _id;
+    private readonly byte[] _config = new byte[ConfigSize];
+    private DeviceWorker? _worker;
+
+    public VirtioBlock(IBlockBackend disk, string id)
+    {
+        ArgumentNullException.ThrowIfNull(disk);
+        ArgumentNullException.ThrowIfNull(id);
+        _disk = disk;
+        _id = id;
+        DeviceFeatures = (1UL << SegMaxBit) | (1UL << BlockSizeBit) | (1UL << FlushBit)
+            | (disk.ReadOnly ? 1UL << ReadOnlyBit : (1UL << DiscardBit) | (1UL << WriteZeroesBit));
+
+        var config = _config.AsSpan();
+        BinaryPrimitives.WriteUInt64LittleEndian(config, disk.Size / BlockRequest.SectorSize); // capacity
+        BinaryPrimitives.WriteUInt32LittleEndian(config[0x0C..], QueueSize - 2);              // seg_max
+        BinaryPrimitives.WriteUInt32LittleEndian(config[0x14..], BlockRequest.SectorSize);    // blk_size
+        BinaryPrimitives.WriteUInt32LittleEndian(config[0x24..], BlockRequest.MaxDiscardSectors);
+        BinaryPrimitives.WriteUInt32LittleEndian(config[0x28..], BlockRequest.MaxDiscardSegments);
+        BinaryPrimitives.WriteUInt32LittleEndian(config[0x2C..], 1);                          // discard alignment
+        BinaryPrimitives.WriteUInt32LittleEndian(config[0x30..], BlockRequest.MaxDiscardSectors);
+        BinaryPrimitives.WriteUInt32LittleEndian(config[0x34..], BlockRequest.MaxDiscardSegments);
+        config[0x38] = 1; // write_zeroes_may_unmap
+    }
+
+    public VirtioDeviceType Type => VirtioDeviceType.Block;
+
+    public ulong DeviceFeatures { get; }
+
+    public IReadOnlyList<ushort> QueueMaxSizes { get; } = [QueueSize];
+
+    public int ConfigLength => ConfigSize;
+
+    /// <summary>Requests completed with any status; for metrics and tests.</summary>
+    public long Completed => Interlocked.Read(ref _completed);
+
+    private long _completed;
+
+    public void ReadConfig(int offset, Span<byte> data) => _config.AsSpan(offset, data.Length).CopyTo(data);
+
+    public void WriteConfig(int offset, ReadOnlySpan<byte> data)
+    {
+        // Only the writeback byte is writable in the spec, and only with CONFIG_WCE, which is not offered.
+    }
+
+    public void Activate(VirtioActivation activation)
+    {
+        ArgumentNullException.ThrowIfNull(activation);
+        if (activation.Queues[0] is not { } queue)
+        {
+            return;
+        }
+
+        _worker = new DeviceWorker("virtio-blk", activation, [queue.Doorbell], [], _ => Drain(queue));
+        _worker.Start();
+    }
+
+    public void Reset()
+    {
+        _worker?.Dispose();
+        _worker = null;
+    }
+
+    public void Dispose()
+    {
+        Reset();
+        _disk.Dispose();
+    }
+
+    private void Drain(VirtioQueue queue)
+    {
+        var ring = queue.Ring;
+        var memory = queue.Memory;
+        do
+        {
+            ring.DisableNotifications(memory);
+            while (ring.TryPop(memory, out var chain))
+            {
+                var written = BlockRequest.Execute(chain, memory, _disk, _id);
+                ring.Push(memory, chain.HeadIndex, written);
+                Interlocked.Increment(ref _completed);
+                queue.NotifyIfNeeded();
+            }
+        }
+        while (ring.EnableNotifications(memory));
+    }
+}

@@ -1,0 +1,157 @@
+using Sharpvisor.Kvm;
+
+namespace Sharpvisor.Vmm.Devices.Virtio.Console;
+
+/// <summary>
+/// virtio-console (virtio 1.2, 5.3) with a single port and no MULTIPORT: Linux's hvc0. What the guest transmits
+/// goes to <see cref="Output"/>; host input is buffered (up to <see cref="InputBufferLimit"/>, then dropped, as a
+/// UART drops overrun bytes) and handed over as the guest posts receive buffers.
+/// </summary>
+public sealed class VirtioConsole(Stream? output) : IVirtioDevice
+{
+    public const int InputBufferLimit = 64 * 1024;
+    private const int ReceiveQueue = 0;
+    private const int TransmitQueue = 1;
+    private const int MaxChunk = 64 * 1024;
+
+    private readonly Lock _inputLock = new();
+    private readonly Queue<byte> _input = new();
+    private readonly EventFd _inputReady = new(nonBlocking: true);
+    private readonly byte[] _chunk = new byte[MaxChunk];
+    private DeviceWorker? _worker;
+
+    public Stream? Output { get; } = output;
+
+    public VirtioDeviceType Type => VirtioDeviceType.Console;
+
+    public ulong DeviceFeatures => 0;
+
+    public IReadOnlyList<ushort> QueueMaxSizes { get; } = [64, 64];
+
+    /// <summary>cols, rows, max_nr_ports, emerg_wr: all zero without the features that give them meaning.</summary>
+    public int ConfigLength => 12;
+
+    public void ReadConfig(int offset, Span<byte> data) => data.Clear();
+
+    public void WriteConfig(int offset, ReadOnlySpan<byte> data)
+    {
+    }
+
+    /// <summary>Host keystrokes for the guest; safe from any thread.</summary>
+    public void QueueInput(ReadOnlySpan<byte> bytes)
+    {
+        lock (_inputLock)
+        {
+            foreach (var b in bytes[..Math.Min(bytes.Length, InputBufferLimit - _input.Count)])
+            {
+                _input.Enqueue(b);
+            }
+        }
+
+        _inputReady.Signal();
+    }
+
+    public void Activate(VirtioActivation activation)
+    {
+        ArgumentNullException.ThrowIfNull(activation);
+        var rx = activation.Queues[ReceiveQueue];
+        var tx = activation.Queues[TransmitQueue];
+        List<EventFd> doorbells = [];
+        if (rx is not null)
+        {
+            doorbells.Add(rx.Doorbell);
+        }
+
+        if (tx is not null)
+        {
+            doorbells.Add(tx.Doorbell);
+        }
+
+        _worker = new DeviceWorker("virtio-console", activation, doorbells, [_inputReady.Handle], _ =>
+        {
+            _inputReady.Wait();
+            if (tx is not null)
+            {
+                Transmit(tx);
+            }
+
+            if (rx is not null)
+            {
+                Receive(rx);
+            }
+        });
+        _worker.Start();
+    }
+
+    public void Reset()
+    {
+        _worker?.Dispose();
+        _worker = null;
+    }
+
+    public void Dispose()
+    {
+        Reset();
+        _inputReady.Dispose();
+    }
+
+    private void Transmit(VirtioQueue queue)
+    {
+        var ring = queue.Ring;
+        var memory = queue.Memory;
+        do
+        {
+            ring.DisableNotifications(memory);
+            while (ring.TryPop(memory, out var chain))
+            {
+                for (uint offset = 0; offset < chain.ReadableLength; offset += MaxChunk)
+                {
+                    var copied = chain.CopyFromReadable(memory, _chunk, offset);
+                    Output?.Write(_chunk, 0, copied);
+                }
+
+                Output?.Flush();
+                ring.Push(memory, chain.HeadIndex, 0);
+                queue.NotifyIfNeeded();
+            }
+        }
+        while (ring.EnableNotifications(memory));
+    }
+
+    private void Receive(VirtioQueue queue)
+    {
+        var ring = queue.Ring;
+        var memory = queue.Memory;
+        while (true)
+        {
+            int count;
+            lock (_inputLock)
+            {
+                count = Math.Min(_input.Count, MaxChunk);
+                if (count == 0)
+                {
+                    return;
+                }
+            }
+
+            if (!ring.TryPop(memory, out var chain))
+            {
+                ring.EnableNotifications(memory); // the next posted buffer rings the doorbell
+                return;
+            }
+
+            lock (_inputLock)
+            {
+                count = Math.Min(Math.Min(_input.Count, MaxChunk), (int)Math.Min(chain.WritableLength, (uint)MaxChunk));
+                for (var i = 0; i < count; i++)
+                {
+                    _chunk[i] = _input.Dequeue();
+                }
+            }
+
+            var written = chain.CopyToWritable(memory, _chunk.AsSpan(0, count));
+            ring.Push(memory, chain.HeadIndex, (uint)written);
+            queue.NotifyIfNeeded();
+        }
+    }
+}

@@ -1,0 +1,32 @@
+namespace Sharpvisor.Vmm.Devices.Virtio;
+
+/// <summary>
+/// A virtio device as its transport sees it. The device does not know the transport: it offers features,
+/// queues and a config area, is activated with the queues the driver set up, and is reset. Config accesses come
+/// from vCPU threads; the queues are served by the device's own threads between <see cref="Activate"/> and
+/// <see cref="Reset"/>.
+/// </summary>
+public interface IVirtioDevice : IDisposable
+{
+    VirtioDeviceType Type { get; }
+
+    /// <summary>Device-specific feature bits offered (the transport adds <see cref="VirtioFeatures.Common"/>).</summary>
+    ulong DeviceFeatures { get; }
+
+    /// <summary>The largest size of each queue; the count is the device's number of queues.</summary>
+    IReadOnlyList<ushort> QueueMaxSizes { get; }
+
+    /// <summary>Bytes of device-specific config space.</summary>
+    int ConfigLength { get; }
+
+    /// <summary>Reads config bytes at <paramref name="offset"/>; the transport keeps the access inside <see cref="ConfigLength"/>.</summary>
+    void ReadConfig(int offset, Span<byte> data);
+
+    void WriteConfig(int offset, ReadOnlySpan<byte> data);
+
+    /// <summary>The driver set DRIVER_OK: start serving the queues. Queues the driver did not enable are null.</summary>
+    void Activate(VirtioActivation activation);
+
+    /// <summary>Stops serving the queues; when it returns, no device thread touches guest memory any more.</summary>
+    void Reset();
+}

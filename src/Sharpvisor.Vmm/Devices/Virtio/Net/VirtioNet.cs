@@ -1,0 +1,189 @@
+using System.Buffers.Binary;
+
+namespace Sharpvisor.Vmm.Devices.Virtio.Net;
+
+/// <summary>
+/// virtio-net (virtio 1.2, 5.1) on an <see cref="INetBackend"/>: one receive and one transmit queue, a MAC address
+/// and link status, no offloads (so every frame carries a zeroed 12-byte virtio_net_hdr). When the guest has posted
+/// no receive buffers the device stops reading the backend, leaving frames queued on the host side
+/// (backpressure), and resumes when the guest posts some.
+/// </summary>
+public sealed class VirtioNet : IVirtioDevice
+{
+    public const int MacBit = 5;
+    public const int StatusBit = 16;
+    public const int HeaderSize = 12;
+    public const ushort QueueSize = 256;
+
+    /// <summary>Largest frame moved either way: 64 KiB covers any MTU a guest can set without offloads.</summary>
+    public const int MaxFrame = 65536;
+
+    private const int ReceiveQueue = 0;
+    private const int TransmitQueue = 1;
+    private const int ConfigSize = 10;
+    private const ushort LinkUp = 1;
+
+    private readonly INetBackend _backend;
+    private readonly byte[] _config = new byte[ConfigSize];
+    private readonly byte[] _frame = new byte[HeaderSize + MaxFrame];
+    private int _pendingLength;
+    private DeviceWorker? _worker;
+    private long _rxFrames;
+    private long _txFrames;
+    private long _txDropped;
+
+    public VirtioNet(INetBackend backend, ReadOnlySpan<byte> mac)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        if (mac.Length != 6)
+        {
+            throw new ArgumentException("a MAC address has 6 bytes", nameof(mac));
+        }
+
+        _backend = backend;
+        mac.CopyTo(_config);
+        BinaryPrimitives.WriteUInt16LittleEndian(_config.AsSpan(6), LinkUp);
+        BinaryPrimitives.WriteUInt16LittleEndian(_config.AsSpan(8), 1); // max_virtqueue_pairs
+    }
+
+    public VirtioDeviceType Type => VirtioDeviceType.Net;
+
+    public ulong DeviceFeatures => (1UL << MacBit) | (1UL << StatusBit);
+
+    public IReadOnlyList<ushort> QueueMaxSizes { get; } = [QueueSize, QueueSize];
+
+    public int ConfigLength => ConfigSize;
+
+    public long ReceivedFrames => Interlocked.Read(ref _rxFrames);
+
+    public long TransmittedFrames => Interlocked.Read(ref _txFrames);
+
+    public long TransmitDropped => Interlocked.Read(ref _txDropped);
+
+    public void ReadConfig(int offset, Span<byte> data) => _config.AsSpan(offset, data.Length).CopyTo(data);
+
+    public void WriteConfig(int offset, ReadOnlySpan<byte> data)
+    {
+        // The MAC is writable only with VIRTIO_NET_F_CTRL_MAC_ADDR on legacy devices; nothing here is.
+    }
+
+    public void Activate(VirtioActivation activation)
+    {
+        ArgumentNullException.ThrowIfNull(activation);
+        var rx = activation.Queues[ReceiveQueue];
+        var tx = activation.Queues[TransmitQueue];
+        _pendingLength = 0;
+        if (rx is null || tx is null)
+        {
+            return;
+        }
+
+        const int rxSource = 0, txSource = 1, backendSource = 2;
+        DeviceWorker? worker = null;
+        worker = new DeviceWorker("virtio-net", activation, [rx.Doorbell, tx.Doorbell], [_backend.ReadableHandle], source =>
+        {
+            if (source == txSource)
+            {
+                Transmit(tx);
+            }
+
+            if (source is rxSource or backendSource)
+            {
+                // Paused while the guest has no buffers; the rx doorbell resumes it.
+                worker!.Pause(backendSource, !Receive(rx));
+            }
+        });
+        _worker = worker;
+        _worker.Start();
+    }
+
+    public void Reset()
+    {
+        _worker?.Dispose();
+        _worker = null;
+    }
+
+    public void Dispose()
+    {
+        Reset();
+        _backend.Dispose();
+    }
+
+    private void Transmit(VirtioQueue queue)
+    {
+        var ring = queue.Ring;
+        var memory = queue.Memory;
+        var buffer = _frame.AsSpan(0, MaxFrame);
+        do
+        {
+            ring.DisableNotifications(memory);
+            while (ring.TryPop(memory, out var chain))
+            {
+                var length = (long)chain.ReadableLength - HeaderSize;
+                if (length is > 0 and <= MaxFrame)
+                {
+                    var copied = chain.CopyFromReadable(memory, buffer[..(int)length], HeaderSize);
+                    if (_backend.Send(buffer[..copied]))
+                    {
+                        Interlocked.Increment(ref _txFrames);
+                    }
+                    else
+                    {
+                        Interlocked.Increment(ref _txDropped);
+                    }
+                }
+                else
+                {
+                    Interlocked.Increment(ref _txDropped); // no frame, or larger than any NIC sends: dropped
+                }
+
+                ring.Push(memory, chain.HeadIndex, 0);
+                queue.NotifyIfNeeded();
+            }
+        }
+        while (ring.EnableNotifications(memory));
+    }
+
+    /// <summary>Moves waiting frames into receive buffers; false when a frame waits and the guest has no buffer for it.</summary>
+    private bool Receive(VirtioQueue queue)
+    {
+        var ring = queue.Ring;
+        var memory = queue.Memory;
+        while (true)
+        {
+            if (_pendingLength == 0)
+            {
+                _pendingLength = _backend.Receive(_frame.AsSpan(HeaderSize));
+                if (_pendingLength == 0)
+                {
+                    return true;
+                }
+            }
+
+            if (!ring.TryPop(memory, out var chain))
+            {
+                if (!ring.EnableNotifications(memory))
+                {
+                    return false;
+                }
+
+                continue;
+            }
+
+            // virtio_net_hdr_v1: no checksum or GSO work to describe; num_buffers = 1 (one buffer per frame).
+            var packet = _frame.AsSpan(0, HeaderSize + _pendingLength);
+            packet[..HeaderSize].Clear();
+            BinaryPrimitives.WriteUInt16LittleEndian(packet[10..], 1);
+            uint written = 0;
+            if (chain.WritableLength >= packet.Length)
+            {
+                written = (uint)chain.CopyToWritable(memory, packet);
+                Interlocked.Increment(ref _rxFrames);
+            }
+
+            _pendingLength = 0; // delivered, or too big for the buffer the guest gave: dropped either way
+            ring.Push(memory, chain.HeadIndex, written);
+            queue.NotifyIfNeeded();
+        }
+    }
+}

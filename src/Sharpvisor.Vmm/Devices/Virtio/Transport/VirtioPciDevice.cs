@@ -1,0 +1,403 @@
+using System.Buffers.Binary;
+using Sharpvisor.Kvm;
+using Sharpvisor.Vmm.Bus;
+using Sharpvisor.Vmm.Devices.Interrupts;
+using Sharpvisor.Vmm.Devices.Pci;
+using Sharpvisor.Vmm.Devices.Virtio.Queue;
+using Sharpvisor.Vmm.Memory;
+
+namespace Sharpvisor.Vmm.Devices.Virtio.Transport;
+
+/// <summary>
+/// The virtio 1.x PCI transport (modern only) around one <see cref="IVirtioDevice"/>: the vendor capabilities
+/// pointing into BAR 0 (<see cref="VirtioPciLayout"/>), the device status state machine, queue notifications
+/// through ioeventfd doorbells and interrupts through MSI-X (one vector per queue plus one for config changes).
+/// Register accesses from vCPUs are serialised by one lock; device threads never take it, so a reset may wait
+/// for them while holding it.
+/// </summary>
+public sealed class VirtioPciDevice : PciDevice, IVirtioDeviceEvents, IDisposable
+{
+    private const int IsrQueue = 1;
+    private const int IsrConfig = 2;
+    private const int PciCfgBarField = 4;
+    private const int PciCfgOffsetField = 8;
+    private const int PciCfgLengthField = 12;
+    private const int PciCfgDataField = 16;
+
+    private readonly Lock _lock = new();
+    private readonly IVirtioDevice _device;
+    private readonly GuestMemory _memory;
+    private readonly IDoorbellRegistry _doorbellRegistry;
+    private readonly Action<string> _log;
+    private readonly VirtioCommonConfig _common;
+    private readonly MsiXTable _msix;
+    private readonly EventFd[] _doorbells;
+    private readonly PciBarRegion _bar = new();
+    private readonly int _pciCfgCapability;
+    private ulong? _doorbellBase;
+    private bool _active;
+    private int _isr;
+    private int _failed;
+    private int _earlyNotifyLogged;
+
+    public VirtioPciDevice(IVirtioDevice device, GuestMemory memory, IMsiSink msiSink, IDoorbellRegistry doorbells, Action<string> log)
+        : base(new PciConfigSpace(
+            VirtioPciLayout.VendorId,
+            (ushort)(VirtioPciLayout.ModernDeviceIdBase + (ushort)device.Type),
+            VirtioPciLayout.ClassCode(device.Type),
+            VirtioPciLayout.Revision,
+            VirtioPciLayout.VendorId,
+            VirtioPciLayout.SubsystemId))
+    {
+        ArgumentNullException.ThrowIfNull(memory);
+        ArgumentNullException.ThrowIfNull(doorbells);
+        ArgumentNullException.ThrowIfNull(log);
+        var queueCount = device.QueueMaxSizes.Count;
+        if (queueCount is 0 or > VirtioPciLayout.MaxQueues || (ulong)device.ConfigLength > VirtioPciLayout.DeviceConfigMaxLength)
+        {
+            throw new ArgumentException($"a virtio-pci device has 1-{VirtioPciLayout.MaxQueues} queues and at most 4 KiB of config", nameof(device));
+        }
+
+        _device = device;
+        _memory = memory;
+        _doorbellRegistry = doorbells;
+        _log = log;
+        _common = new VirtioCommonConfig(device.DeviceFeatures | VirtioFeatures.Common, device.QueueMaxSizes, queueCount + 1)
+        {
+            StatusWritten = OnStatusWritten,
+        };
+        _doorbells = [.. Enumerable.Range(0, queueCount).Select(_ => new EventFd(nonBlocking: true))];
+
+        AddVirtioCapability(VirtioPciLayout.CapCommon, VirtioPciLayout.CommonOffset, VirtioPciLayout.CommonLength);
+        AddVirtioCapability(VirtioPciLayout.CapNotify, VirtioPciLayout.NotifyOffset, (ulong)queueCount * VirtioPciLayout.NotifyOffMultiplier, VirtioPciLayout.NotifyOffMultiplier);
+        AddVirtioCapability(VirtioPciLayout.CapIsr, VirtioPciLayout.IsrOffset, VirtioPciLayout.IsrLength);
+        if (device.ConfigLength > 0)
+        {
+            AddVirtioCapability(VirtioPciLayout.CapDevice, VirtioPciLayout.DeviceConfigOffset, (ulong)device.ConfigLength);
+        }
+
+        _pciCfgCapability = AddPciConfigAccessCapability();
+        _msix = new MsiXTable(Config, queueCount + 1, VirtioPciLayout.Bar, VirtioPciLayout.MsiXTableOffset, VirtioPciLayout.Bar, VirtioPciLayout.MsiXPbaOffset, msiSink);
+
+        _bar.Add(VirtioPciLayout.CommonOffset, VirtioPciLayout.CommonLength, new Window(this, WindowKind.Common))
+            .Add(VirtioPciLayout.IsrOffset, VirtioPciLayout.IsrLength, new Window(this, WindowKind.Isr))
+            .Add(VirtioPciLayout.DeviceConfigOffset, VirtioPciLayout.DeviceConfigMaxLength, new Window(this, WindowKind.DeviceConfig))
+            .Add(VirtioPciLayout.NotifyOffset, VirtioPciLayout.NotifyLength, new Window(this, WindowKind.Notify))
+            .Add(VirtioPciLayout.MsiXTableOffset, _msix.TableSize, _msix.Table)
+            .Add(VirtioPciLayout.MsiXPbaOffset, _msix.PbaSize, _msix.Pba);
+        AddBar(VirtioPciLayout.Bar, PciBarKind.Memory32, VirtioPciLayout.BarSize, _bar);
+    }
+
+    public IVirtioDevice Device => _device;
+
+    /// <summary>The status the driver sees, NEEDS_RESET included.</summary>
+    public VirtioStatus Status
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return VisibleStatus;
+            }
+        }
+    }
+
+    private VirtioStatus VisibleStatus => _common.Status | (Volatile.Read(ref _failed) != 0 ? VirtioStatus.NeedsReset : VirtioStatus.None);
+
+    public void SignalQueue(int queue)
+    {
+        Interlocked.Or(ref _isr, IsrQueue);
+        if ((uint)queue < (uint)_common.Queues.Count && _common.Queues[queue].MsixVector is var vector && vector != VirtioPciLayout.NoVector)
+        {
+            _msix.Notify(vector);
+        }
+    }
+
+    public void SignalConfigChange()
+    {
+        Interlocked.Or(ref _isr, IsrConfig);
+        if (_common.ConfigVector is var vector && vector != VirtioPciLayout.NoVector)
+        {
+            _msix.Notify(vector);
+        }
+    }
+
+    /// <summary>Sets NEEDS_RESET and tells the driver; logs the first failure of each activation only.</summary>
+    public void Fail(string message)
+    {
+        if (Interlocked.Exchange(ref _failed, 1) != 0)
+        {
+            return;
+        }
+
+        _log($"{_device.Type.ToString().ToLowerInvariant()}: {message}; device needs reset");
+        SignalConfigChange();
+    }
+
+    public override void ReadConfig(int offset, Span<byte> data)
+    {
+        if (Overlaps(offset, data.Length, _pciCfgCapability + PciCfgDataField, 4))
+        {
+            Span<byte> value = stackalloc byte[4];
+            if (PciCfgWindow() is var (barOffset, length))
+            {
+                _bar.Read(barOffset, value[..length]);
+            }
+
+            Config.SetU32(_pciCfgCapability + PciCfgDataField, BinaryPrimitives.ReadUInt32LittleEndian(value));
+        }
+
+        base.ReadConfig(offset, data);
+    }
+
+    public override void WriteConfig(int offset, ReadOnlySpan<byte> data)
+    {
+        base.WriteConfig(offset, data);
+        if (Overlaps(offset, data.Length, _pciCfgCapability + PciCfgDataField, 4) && PciCfgWindow() is var (barOffset, length))
+        {
+            Span<byte> value = stackalloc byte[4];
+            BinaryPrimitives.WriteUInt32LittleEndian(value, Config.ReadU32(_pciCfgCapability + PciCfgDataField));
+            _bar.Write(barOffset, value[..length]);
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            StopDevice();
+        }
+
+        _device.Dispose();
+        foreach (var doorbell in _doorbells)
+        {
+            doorbell.Dispose();
+        }
+    }
+
+    protected override void OnBarMoved(int index, PciBarMapping? mapping)
+    {
+        if (index != VirtioPciLayout.Bar)
+        {
+            return;
+        }
+
+        lock (_lock)
+        {
+            if (_doorbellBase is { } old)
+            {
+                ForEachDoorbell(old, _doorbellRegistry.Unregister);
+            }
+
+            _doorbellBase = mapping?.Address + VirtioPciLayout.NotifyOffset;
+            if (_doorbellBase is { } now)
+            {
+                ForEachDoorbell(now, _doorbellRegistry.Register);
+            }
+        }
+    }
+
+    private void ForEachDoorbell(ulong baseAddress, Action<EventFd, ulong, uint> action)
+    {
+        for (var q = 0; q < _doorbells.Length; q++)
+        {
+            action(_doorbells[q], baseAddress + ((ulong)q * VirtioPciLayout.NotifyOffMultiplier), 2);
+        }
+    }
+
+    private void OnStatusWritten(VirtioStatus value)
+    {
+        if (value == VirtioStatus.None)
+        {
+            StopDevice();
+            _common.Reset();
+            Volatile.Write(ref _isr, 0);
+            Volatile.Write(ref _failed, 0);
+            Volatile.Write(ref _earlyNotifyLogged, 0);
+            return;
+        }
+
+        var old = _common.Status;
+        var next = old | (value & ~VirtioStatus.NeedsReset); // only a reset clears bits
+        if (next.HasFlag(VirtioStatus.FeaturesOk) && !old.HasFlag(VirtioStatus.FeaturesOk) && !FeaturesAcceptable(_common.DriverFeatures))
+        {
+            next &= ~VirtioStatus.FeaturesOk; // the driver reads FEATURES_OK back and gives up
+        }
+
+        if (next.HasFlag(VirtioStatus.DriverOk) && !old.HasFlag(VirtioStatus.DriverOk))
+        {
+            if (!next.HasFlag(VirtioStatus.FeaturesOk))
+            {
+                _common.Status = next & ~VirtioStatus.DriverOk;
+                Fail("DRIVER_OK set before FEATURES_OK was accepted");
+                return;
+            }
+
+            _common.Status = next;
+            Activate();
+            return;
+        }
+
+        _common.Status = next;
+    }
+
+    private bool FeaturesAcceptable(ulong features) =>
+        (features & ~(_device.DeviceFeatures | VirtioFeatures.Common)) == 0 && (features & VirtioFeatures.Version1) != 0;
+
+    private void Activate()
+    {
+        var queues = new VirtioQueue?[_common.Queues.Count];
+        for (var q = 0; q < queues.Length; q++)
+        {
+            var registers = _common.Queues[q];
+            if (!registers.Enabled)
+            {
+                continue;
+            }
+
+            var config = new SplitVirtqueueConfig(
+                registers.Size > registers.MaxSize ? (ushort)0 : registers.Size,
+                new GuestAddress(registers.DescriptorTable),
+                new GuestAddress(registers.DriverArea),
+                new GuestAddress(registers.DeviceArea),
+                _common.DriverFeatures);
+            if (!SplitVirtqueue.TryCreate(_memory, config, out var ring, out var error))
+            {
+                Fail($"queue {q}: {error}");
+                return;
+            }
+
+            queues[q] = new VirtioQueue(q, ring, _doorbells[q], _memory, this);
+        }
+
+        _device.Activate(new VirtioActivation(_memory, _common.DriverFeatures, queues, this));
+        _active = true;
+        foreach (var queue in queues)
+        {
+            queue?.Doorbell.Signal(); // look at buffers the driver posted before DRIVER_OK
+        }
+    }
+
+    private void StopDevice()
+    {
+        if (_active)
+        {
+            _device.Reset();
+            _active = false;
+        }
+    }
+
+    private void Notify(ulong offset)
+    {
+        var queue = offset / VirtioPciLayout.NotifyOffMultiplier;
+        if (queue >= (ulong)_doorbells.Length)
+        {
+            return;
+        }
+
+        if (_active)
+        {
+            _doorbells[queue].Signal();
+        }
+        else if (Interlocked.Exchange(ref _earlyNotifyLogged, 1) == 0)
+        {
+            _log($"{_device.Type.ToString().ToLowerInvariant()}: queue {queue} notified before DRIVER_OK; ignored");
+        }
+    }
+
+    private (ulong Offset, int Length)? PciCfgWindow()
+    {
+        var bar = Config.ReadU8(_pciCfgCapability + PciCfgBarField);
+        var offset = Config.ReadU32(_pciCfgCapability + PciCfgOffsetField);
+        var length = Config.ReadU32(_pciCfgCapability + PciCfgLengthField);
+        return bar == VirtioPciLayout.Bar && length is 1 or 2 or 4 && offset % length == 0 && offset + length <= VirtioPciLayout.BarSize
+            ? (offset, (int)length)
+            : null;
+    }
+
+    private static bool Overlaps(int offset, int length, int start, int size) => offset < start + size && start < offset + length;
+
+    private void AddVirtioCapability(byte type, ulong offset, ulong length, uint? notifyMultiplier = null)
+    {
+        Span<byte> payload = stackalloc byte[notifyMultiplier is null ? 13 : 17];
+        payload.Clear();
+        payload[0] = type;
+        payload[1] = VirtioPciLayout.Bar;
+        BinaryPrimitives.WriteUInt32LittleEndian(payload[5..], (uint)offset);
+        BinaryPrimitives.WriteUInt32LittleEndian(payload[9..], (uint)length);
+        if (notifyMultiplier is { } multiplier)
+        {
+            BinaryPrimitives.WriteUInt32LittleEndian(payload[13..], multiplier);
+        }
+
+        Config.AddVendorCapability(payload);
+    }
+
+    /// <summary>VIRTIO_PCI_CAP_PCI_CFG: a window through config space into BAR 0, for drivers that cannot map it yet.</summary>
+    private int AddPciConfigAccessCapability()
+    {
+        Span<byte> payload = stackalloc byte[17];
+        payload.Clear();
+        payload[0] = VirtioPciLayout.CapPciConfig;
+        Span<byte> writable = stackalloc byte[17];
+        writable.Clear();
+        writable[1] = 0xFF;            // bar
+        writable[5..17].Fill(0xFF);    // offset, length, data
+        return Config.AddVendorCapability(payload, writable);
+    }
+
+    private enum WindowKind
+    {
+        Common,
+        Isr,
+        DeviceConfig,
+        Notify,
+    }
+
+    /// <summary>One of the transport's ranges in BAR 0; offsets are relative to the range.</summary>
+    private sealed class Window(VirtioPciDevice owner, WindowKind kind) : IBusDevice
+    {
+        public void Read(ulong offset, Span<byte> data)
+        {
+            data.Clear();
+            lock (owner._lock)
+            {
+                switch (kind)
+                {
+                    case WindowKind.Common:
+                        owner._common.Read(offset, data, owner.VisibleStatus);
+                        break;
+                    case WindowKind.Isr when offset == 0:
+                        data[0] = (byte)Interlocked.Exchange(ref owner._isr, 0);
+                        break;
+                    case WindowKind.DeviceConfig when offset + (ulong)data.Length <= (ulong)owner._device.ConfigLength:
+                        owner._device.ReadConfig((int)offset, data);
+                        break;
+                    default:
+                        break;
+                }
+            }
+        }
+
+        public void Write(ulong offset, ReadOnlySpan<byte> data)
+        {
+            lock (owner._lock)
+            {
+                switch (kind)
+                {
+                    case WindowKind.Common:
+                        owner._common.Write(offset, data, owner.VisibleStatus);
+                        break;
+                    case WindowKind.DeviceConfig when offset + (ulong)data.Length <= (ulong)owner._device.ConfigLength:
+                        owner._device.WriteConfig((int)offset, data);
+                        break;
+                    case WindowKind.Notify:
+                        owner.Notify(offset);
+                        break;
+                    default:
+                        break;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,31 @@
+using Sharpvisor.Vmm.Memory;
+
+namespace Sharpvisor.Vmm.Devices.Virtio;
+
+/// <summary>What a device gets when the driver starts it: the negotiated features, its queues and a way to give up.</summary>
+public sealed class VirtioActivation(GuestMemory memory, ulong features, IReadOnlyList<VirtioQueue?> queues, IVirtioDeviceEvents events)
+{
+    public GuestMemory Memory { get; } = memory;
+
+    public ulong Features { get; } = features;
+
+    public IReadOnlyList<VirtioQueue?> Queues { get; } = queues;
+
+    public bool HasFeature(int bit) => (Features & (1UL << bit)) != 0;
+
+    /// <summary>
+    /// The driver broke the contract (a bad chain, memory outside RAM): the device stops and sets NEEDS_RESET; the
+    /// message is logged once per activation. Safe from device threads.
+    /// </summary>
+    public void Fail(string message) => events.Fail(message);
+}
+
+/// <summary>What the transport does for a device: raise its interrupts and mark it broken.</summary>
+public interface IVirtioDeviceEvents
+{
+    void SignalQueue(int queue);
+
+    void SignalConfigChange();
+
+    void Fail(string message);
+}

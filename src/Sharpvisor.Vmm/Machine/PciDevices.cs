@@ -1,0 +1,133 @@
+using System.Security.Cryptography;
+using System.Text;
+using Sharpvisor.Vmm.Bus;
+using Sharpvisor.Vmm.Devices.Interrupts;
+using Sharpvisor.Vmm.Devices.Pci;
+using Sharpvisor.Vmm.Devices.Virtio;
+using Sharpvisor.Vmm.Devices.Virtio.Block;
+using Sharpvisor.Vmm.Devices.Virtio.Console;
+using Sharpvisor.Vmm.Devices.Virtio.Net;
+using Sharpvisor.Vmm.Devices.Virtio.Rng;
+using Sharpvisor.Vmm.Devices.Virtio.Transport;
+using Sharpvisor.Vmm.Memory;
+
+namespace Sharpvisor.Vmm.Machine;
+
+/// <summary>
+/// The PCI side of a machine: the root bus and one virtio-pci function per configured device, in the order disks,
+/// NICs, console, rng (slots 1 up). Backends are opened here, once; a file or TAP that cannot be opened fails the
+/// build with a one-line message naming the option.
+/// </summary>
+internal sealed class PciDevices : IDisposable
+{
+    private readonly List<VirtioPciDevice> _functions = [];
+
+    private PciDevices(PciRootBus bus) => Bus = bus;
+
+    public PciRootBus Bus { get; }
+
+    public IReadOnlyList<VirtioPciDevice> Functions => _functions;
+
+    public VirtioConsole? Console { get; private set; }
+
+    public static PciDevices Create(VmConfig config, IoBus portIo, IoBus mmio, GuestMemory memory, IMsiSink msi, IDoorbellRegistry doorbells, Action<string> log)
+    {
+        var devices = new PciDevices(new PciRootBus(portIo, mmio));
+        try
+        {
+            for (var i = 0; i < config.Disks.Count; i++)
+            {
+                var disk = config.Disks[i];
+                var backend = Open($"--disk {disk.Path}", () => RawFileBackend.Open(disk.Path, disk.ReadOnly));
+                devices.Add(new VirtioBlock(backend, disk.Id ?? Path.GetFileName(disk.Path)), memory, msi, doorbells, log);
+            }
+
+            foreach (var nic in config.Nics)
+            {
+                var backend = Open($"--net tap={nic.TapName}", () => TapBackend.Open(nic.TapName));
+                devices.Add(new VirtioNet(backend, nic.Mac ?? DefaultMac(nic.TapName)), memory, msi, doorbells, log);
+            }
+
+            if (config.VirtioConsole)
+            {
+                devices.Console = new VirtioConsole(config.SerialOutput);
+                devices.Add(devices.Console, memory, msi, doorbells, log);
+            }
+
+            if (config.VirtioRng)
+            {
+                devices.Add(new VirtioRng(), memory, msi, doorbells, log);
+            }
+
+            return devices;
+        }
+        catch
+        {
+            devices.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A stable, locally administered unicast MAC per TAP name: 02:73:76 ("sv") then three hash bytes.</summary>
+    public static byte[] DefaultMac(string tapName)
+    {
+        var hash = SHA256.HashData(Encoding.UTF8.GetBytes(tapName));
+        return [0x02, 0x73, 0x76, hash[0], hash[1], hash[2]];
+    }
+
+    /// <summary>Stops every device thread; call before guest memory goes away.</summary>
+    public void Dispose()
+    {
+        foreach (var function in _functions)
+        {
+            function.Dispose();
+        }
+
+        _functions.Clear();
+    }
+
+    private void Add(IVirtioDevice device, GuestMemory memory, IMsiSink msi, IDoorbellRegistry doorbells, Action<string> log)
+    {
+        VirtioPciDevice function;
+        try
+        {
+            function = new VirtioPciDevice(device, memory, msi, doorbells, message => log($"virtio-{message}"));
+        }
+        catch
+        {
+            device.Dispose();
+            throw;
+        }
+
+        _functions.Add(function);
+        Bus.AddDevice(function);
+    }
+
+    private static T Open<T>(string option, Func<T> open)
+    {
+        try
+        {
+            return open();
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new VmConfigException($"{option}: no such file");
+        }
+        catch (UnauthorizedAccessException)
+        {
+            throw new VmConfigException($"{option}: permission denied");
+        }
+        catch (IOException e)
+        {
+            throw new VmConfigException($"{option}: {e.Message}");
+        }
+        catch (Kvm.KvmException e)
+        {
+            throw new VmConfigException($"{option}: {e.Message}");
+        }
+        catch (ArgumentException e)
+        {
+            throw new VmConfigException($"{option}: {e.Message}");
+        }
+    }
+}
