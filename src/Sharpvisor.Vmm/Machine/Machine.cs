@@ -118,7 +118,7 @@ public sealed class Machine : IVcpuHost, IDisposable
             try
             {
                 machine.AddLegacyDevices();
-                var acpi = new AcpiTableBuilder(config.Cpus);
+                var acpi = new AcpiTableBuilder(config.Cpus) { PciHostBridge = config.HasPciDevices };
                 if (config.HasPciDevices)
                 {
                     machine.AddPciDevices();

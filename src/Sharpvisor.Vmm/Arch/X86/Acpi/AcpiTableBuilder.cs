@@ -41,6 +41,9 @@ public sealed class AcpiTableBuilder
 
     public int VcpuCount { get; }
 
+    /// <summary>Describe a PCI root bridge (PCI0) in the DSDT; set when the machine has a PCI bus.</summary>
+    public bool PciHostBridge { get; init; }
+
     /// <summary>
     /// Adds a complete, address-independent table (header, length and checksum already right) to be placed after
     /// the built-in ones and listed in the XSDT. The hook for MCFG and friends.
@@ -67,7 +70,7 @@ public sealed class AcpiTableBuilder
             throw new ArgumentException($"the RSDP must be {Rsdp.Alignment}-byte aligned; {baseAddress} is not", nameof(baseAddress));
         }
 
-        var dsdt = Dsdt.Build();
+        var dsdt = Dsdt.Build(PciHostBridge);
         var madt = Madt.Build(VcpuCount);
         var xsdtEntryCount = 2 + _extraTables.Count; // FADT, MADT, extras; the DSDT hangs off the FADT
 

@@ -18,9 +18,25 @@ namespace Sharpvisor.Vmm.Arch.X86.Acpi;
 ///             Name (_UID, 0)
 ///             Name (_CRS, ResourceTemplate () { IO (Decode16, 0x3F8, 0x3F8, 1, 8)  IRQNoFlags () { 4 } })
 ///         }
+///         Device (PCI0)   // only when the machine has a PCI bus
+///         {
+///             Name (_HID, EisaId ("PNP0A08"))   // PCI Express root bridge (so ECAM from MCFG applies)
+///             Name (_CID, EisaId ("PNP0A03"))   // compatible: PCI root bridge
+///             Name (_SEG, 0)  Name (_BBN, 0)  Name (_UID, 0)
+///             Name (_CRS, ResourceTemplate () {
+///                 WordBusNumber (ResourceProducer, MinFixed, MaxFixed, PosDecode, 0, 0, 0, 0, 1)
+///                 IO (Decode16, 0xCF8, 0xCF8, 1, 8)
+///                 WordIO (ResourceProducer, MinFixed, MaxFixed, PosDecode, EntireRange, 0, 0, 0xCF7, 0, 0xCF8)
+///                 WordIO (ResourceProducer, MinFixed, MaxFixed, PosDecode, EntireRange, 0, 0xD00, 0xFFFF, 0, 0xF300)
+///                 DWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, NonCacheable, ReadWrite,
+///                              0, 0xC0000000, 0xDFFFFFFF, 0, 0x20000000)
+///             })
+///         }
 ///     }
 /// }
 /// </code>
+/// With ACPI, Linux scans only the PCI buses a root bridge device describes; without PCI0 it would never look.
+/// Devices have no INTx (interrupt pin 0), so no _PRT is needed: every virtio function uses MSI-X.
 /// </summary>
 public static class Dsdt
 {
@@ -32,8 +48,9 @@ public static class Dsdt
     public const ushort Com1Port = 0x3F8;
     public const byte Com1PortCount = 8;
     public const byte Com1Irq = 4;
+    public const ushort PciConfigPorts = 0xCF8;
 
-    public static byte[] Build()
+    public static byte[] Build(bool pciHostBridge = false)
     {
         var writer = AcpiTableWriter.StartTable(Signature, Revision, AcpiIds.OemTableId(Signature));
         // SLP_TYPa, SLP_TYPb, two reserved. Hardware-reduced ACPI reads only SLP_TYPa; b matches for any OS that looks.
@@ -42,7 +59,7 @@ public static class Dsdt
             Aml.Integer(AcpiPmRegisters.S5SleepType),
             Aml.Integer(0),
             Aml.Integer(0))));
-        writer.Bytes(Aml.Scope(@"\_SB", Com1()));
+        writer.Bytes(pciHostBridge ? Aml.Scope(@"\_SB", Com1(), PciHostBridge()) : Aml.Scope(@"\_SB", Com1()));
         return writer.FinishTable();
     }
 
@@ -55,4 +72,25 @@ public static class Dsdt
             .. ResourceDescriptors.IrqNoFlags(Com1Irq),
             .. ResourceDescriptors.EndTag(),
         ])));
+
+    private static byte[] PciHostBridge()
+    {
+        var mmioFirst = (uint)MemoryLayout.PciMmioWindowStart;
+        var mmioLast = (uint)(MemoryLayout.PciMmioWindowStart + MemoryLayout.PciMmioWindowSize - 1);
+        return Aml.Device(
+            "PCI0",
+            Aml.Name("_HID", Aml.EisaId("PNP0A08")),
+            Aml.Name("_CID", Aml.EisaId("PNP0A03")),
+            Aml.Name("_SEG", Aml.Integer(0)),
+            Aml.Name("_BBN", Aml.Integer(0)),
+            Aml.Name("_UID", Aml.Integer(0)),
+            Aml.Name("_CRS", Aml.Buffer([
+                .. ResourceDescriptors.WordBusNumber(0, MemoryLayout.PciEcamBusCount - 1),
+                .. ResourceDescriptors.Io16(PciConfigPorts, PciConfigPorts, 1, 8),
+                .. ResourceDescriptors.WordIo(0, PciConfigPorts - 1),
+                .. ResourceDescriptors.WordIo(0xD00, 0xFFFF),
+                .. ResourceDescriptors.DWordMemory(mmioFirst, mmioLast),
+                .. ResourceDescriptors.EndTag(),
+            ])));
+    }
 }

@@ -18,11 +18,20 @@ public class AcpiIaslTests
 
     public static TheoryData<int> VcpuCounts => [1, 2, 16, 255, 256, 1024];
 
+    public static TheoryData<int, bool> Machines => new() { { 1, false }, { 2, true }, { 16, false }, { 255, false }, { 256, true }, { 1024, false } };
+
     [IaslTheory]
-    [MemberData(nameof(VcpuCounts))]
-    public void EveryTableDisassemblesCleanlyAndCompilesBackToTheSameBytes(int vcpus)
+    [MemberData(nameof(Machines))]
+    public void EveryTableDisassemblesCleanlyAndCompilesBackToTheSameBytes(int vcpus, bool pci)
     {
-        var set = new AcpiTableBuilder(vcpus).Build(Base);
+        var builder = new AcpiTableBuilder(vcpus) { PciHostBridge = pci };
+        if (pci)
+        {
+            builder.AddTable(Mcfg.Build());
+        }
+
+        var set = builder.Build(Base);
+        Assert.Equal(pci, set.Tables.Any(t => t.Signature == "MCFG"));
 
         foreach (var table in set.Tables.Where(t => t.Signature != "RSDP"))
         {
@@ -68,6 +77,20 @@ public class AcpiIaslTests
         Assert.Contains("EisaId (\"PNP0501\")", dsl, StringComparison.Ordinal);
         Assert.Matches(@"IO \(Decode16,\s*0x03F8,\s*// Range Minimum\s*0x03F8,\s*// Range Maximum\s*0x01,\s*// Alignment\s*0x08,", dsl);
         Assert.Matches(@"IRQNoFlags \(\)\s*\{4\}", dsl);
+    }
+
+    [IaslFact]
+    public void DsdtPciHostBridgeDescribesBusPortsAndMmioWindow()
+    {
+        var dsl = Disassemble("dsdt", Dsdt.Build(pciHostBridge: true));
+
+        Assert.Contains("Device (PCI0)", dsl, StringComparison.Ordinal);
+        Assert.Contains("EisaId (\"PNP0A08\")", dsl, StringComparison.Ordinal);
+        Assert.Contains("EisaId (\"PNP0A03\")", dsl, StringComparison.Ordinal);
+        Assert.Matches(@"WordBusNumber \(ResourceProducer, MinFixed, MaxFixed, PosDecode,\s*0x0000,\s*// Granularity\s*0x0000,\s*// Range Minimum\s*0x0000,\s*// Range Maximum\s*0x0000,\s*// Translation Offset\s*0x0001,", dsl);
+        Assert.Matches(@"WordIO \(ResourceProducer, MinFixed, MaxFixed, PosDecode, EntireRange,\s*0x0000,\s*// Granularity\s*0x0D00,\s*// Range Minimum\s*0xFFFF,\s*// Range Maximum\s*0x0000,\s*// Translation Offset\s*0xF300,", dsl);
+        Assert.Matches(@"DWordMemory \(ResourceProducer, PosDecode, MinFixed, MaxFixed, NonCacheable, ReadWrite,\s*0x00000000,\s*// Granularity\s*0xC0000000,\s*// Range Minimum\s*0xDFFFFFFF,\s*// Range Maximum\s*0x00000000,\s*// Translation Offset\s*0x20000000,", dsl);
+        Assert.DoesNotContain("PCI0", Disassemble("dsdt", Dsdt.Build()), StringComparison.Ordinal);
     }
 
     [IaslFact]
