@@ -143,6 +143,36 @@ public sealed class BadInputTests
         AssertOneLineError(result, 2, message);
     }
 
+    [Theory]
+    [InlineData("--disk", ",readonly", 2, "needs a file path")]
+    [InlineData("--disk", "/tmp/x.img,bogus", 2, "unknown or invalid setting 'bogus'")]
+    [InlineData("--net", "tap=", 2, "is not a valid interface name")]
+    [InlineData("--net", "tap=much-too-long-name0", 2, "is not a valid interface name")]
+    [InlineData("--net", "tap=t0,mac=01:00:00:00:00:01", 2, "must be six hex bytes")]
+    [InlineData("--net", "tap=t0,mac=zz", 2, "must be six hex bytes")]
+    [InlineData("--net", "mac=02:00:00:00:00:01", 2, "needs tap=NAME")]
+    [InlineData("--console", "vga", 2, "--console 'vga' must be serial or virtio")]
+    public async Task BadDeviceOptionsAreUsageErrors(string option, string value, int exitCode, string fragment)
+    {
+        var result = await SharpvisorProcess.RunAsync(["run", option, value]);
+        AssertOneLineError(result, exitCode, fragment);
+    }
+
+    [KvmFact]
+    public async Task AMissingDiskImageIsAUsageError()
+    {
+        var result = await SharpvisorProcess.RunAsync(["run", "--disk", "/nonexistent/disk.img"]);
+        AssertOneLineError(result, 2, "--disk /nonexistent/disk.img: no such file");
+    }
+
+    [KvmFact]
+    public async Task ADiskThatIsADirectoryIsRefused()
+    {
+        var result = await SharpvisorProcess.RunAsync(["run", "--disk", Path.GetTempPath()]);
+        Assert.NotEqual(0, result.ExitCode);
+        AssertOneLineError(result, result.ExitCode, "--disk");
+    }
+
     private static void AssertOneLineError(ProcessResult result, int exitCode, string fragment)
     {
         Assert.True(result.ExitCode == exitCode, result.ToString());

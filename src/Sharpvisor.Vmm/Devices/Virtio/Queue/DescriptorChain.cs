@@ -13,12 +13,6 @@ public sealed class DescriptorChain
     /// <summary>Size of struct virtq_desc.</summary>
     internal const int DescriptorSize = 16;
 
-    /// <summary>
-    /// An indirect table's next field is 16 bits, so entries past 65536 are unreachable; a longer table is refused
-    /// rather than walked, which also bounds the work one chain can cost.
-    /// </summary>
-    internal const int MaxIndirectEntries = 65536;
-
     private readonly GuestSegment[] _readable;
     private readonly GuestSegment[] _writable;
 
@@ -168,10 +162,12 @@ public sealed class DescriptorChain
                     throw new VirtqueueException($"chain {headIndex}: indirect table length {descriptor.len} is not a positive multiple of {DescriptorSize}");
                 }
 
+                // The chain lives in the table, and no chain may be longer than the queue (virtio 1.2, 2.7.5.3.1):
+                // this also bounds what one request can cost the device.
                 var entries = descriptor.len / DescriptorSize;
-                if (entries > MaxIndirectEntries)
+                if (entries > queueSize)
                 {
-                    throw new VirtqueueException($"chain {headIndex}: indirect table of {entries} descriptors exceeds {MaxIndirectEntries}");
+                    throw new VirtqueueException($"chain {headIndex}: indirect table of {entries} descriptors is longer than the queue size {queueSize}");
                 }
 
                 var indirectTable = new GuestAddress(descriptor.addr);

@@ -35,6 +35,7 @@ public sealed class VirtioPciDevice : PciDevice, IVirtioDeviceEvents, IDisposabl
     private readonly PciBarRegion _bar = new();
     private readonly int _pciCfgCapability;
     private ulong? _doorbellBase;
+    private bool _doorbellsRegistered;
     private bool _active;
     private int _isr;
     private int _failed;
@@ -184,17 +185,37 @@ public sealed class VirtioPciDevice : PciDevice, IVirtioDeviceEvents, IDisposabl
 
         lock (_lock)
         {
-            if (_doorbellBase is { } old)
-            {
-                ForEachDoorbell(old, _doorbellRegistry.Unregister);
-            }
-
+            var registered = _doorbellsRegistered;
+            UnregisterDoorbells();
             _doorbellBase = mapping?.Address + VirtioPciLayout.NotifyOffset;
-            if (_doorbellBase is { } now)
+            if (registered)
             {
-                ForEachDoorbell(now, _doorbellRegistry.Register);
+                RegisterDoorbells();
             }
         }
+    }
+
+    /// <summary>
+    /// Doorbells go to KVM only while the device runs: before DRIVER_OK a notify write exits to user space, where
+    /// <see cref="Notify"/> can tell the driver broke the rules, and after a reset nothing rings a stopped device.
+    /// </summary>
+    private void RegisterDoorbells()
+    {
+        if (_doorbellBase is { } baseAddress && !_doorbellsRegistered)
+        {
+            ForEachDoorbell(baseAddress, _doorbellRegistry.Register);
+            _doorbellsRegistered = true;
+        }
+    }
+
+    private void UnregisterDoorbells()
+    {
+        if (_doorbellBase is { } baseAddress && _doorbellsRegistered)
+        {
+            ForEachDoorbell(baseAddress, _doorbellRegistry.Unregister);
+        }
+
+        _doorbellsRegistered = false;
     }
 
     private void ForEachDoorbell(ulong baseAddress, Action<EventFd, ulong, uint> action)
@@ -272,6 +293,7 @@ public sealed class VirtioPciDevice : PciDevice, IVirtioDeviceEvents, IDisposabl
 
         _device.Activate(new VirtioActivation(_memory, _common.DriverFeatures, queues, this));
         _active = true;
+        RegisterDoorbells();
         foreach (var queue in queues)
         {
             queue?.Doorbell.Signal(); // look at buffers the driver posted before DRIVER_OK
@@ -280,6 +302,7 @@ public sealed class VirtioPciDevice : PciDevice, IVirtioDeviceEvents, IDisposabl
 
     private void StopDevice()
     {
+        UnregisterDoorbells();
         if (_active)
         {
             _device.Reset();

@@ -225,6 +225,19 @@ public sealed class HostileDriverTests : IDisposable
     }
 
     [Fact]
+    public void IndirectTableLongerThanTheQueueIsRefused()
+    {
+        // A chain of Size + 1 descriptors, each linking to the next: legal links, but longer than any chain may be.
+        for (ushort i = 0; i <= Size; i++)
+        {
+            _driver.WriteDescriptor(0x8000, i, Data, 4, i < Size ? DescriptorFlags.Next : DescriptorFlags.None, (ushort)(i + 1));
+        }
+
+        Descriptor(0, 0x8000, (uint)(Size + 1) * 16, DescriptorFlags.Indirect);
+        AssertRefused(0, $"indirect table of {Size + 1} descriptors is longer than the queue size {Size}");
+    }
+
+    [Fact]
     public void IndirectNextOutsideItsTable()
     {
         // Entry 2 exists in memory but not in the table the driver declared (two entries).
