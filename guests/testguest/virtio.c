@@ -203,6 +203,8 @@ void vq_kick(struct vq *q)
     mb();                       /* avail idx visible before we read the device's suppression */
     u16 old = q->kicked_idx, new = q->avail_idx;
     int need;
+    if (old == new)
+        return;                 /* nothing new since the last kick */
     if (q->event_idx) {
         u16 ev = q->used[2 + 4 * q->size];
         need = (u16)(new - ev - 1) < (u16)(new - old);
