@@ -14,7 +14,7 @@ u32 pci_read32(u32 bdf, u32 off)
     return inl(PCI_DATA);
 }
 
-/* Narrow accesses as 32-bit read-modify-write free reads: shift the dword. */
+/* Narrow reads: read the dword and shift (no side effects in config space reads). */
 u16 pci_read16(u32 bdf, u32 off) { return (u16)(pci_read32(bdf, off) >> (8 * (off & 2))); }
 u8 pci_read8(u32 bdf, u32 off) { return (u8)(pci_read32(bdf, off) >> (8 * (off & 3))); }
 
