@@ -66,6 +66,8 @@ static inline void lapic_write(u32 reg, u32 v) { mmio_write32(LAPIC_BASE + reg, 
 #define VEC_PIT_GSI0   0x21 /* ISA IRQ0 through I/O APIC pin 0 (fallback) */
 #define VEC_COM1       0x24 /* ISA IRQ4 through I/O APIC pin 4 */
 #define VEC_APIC_TIMER 0x30
+#define VEC_VIRTIO_BASE 0x31 /* virtio MSI-X entry n -> vector 0x31 + n (n < 4) */
+#define VIRTIO_VECTORS 4
 #define VEC_SPURIOUS   0xff
 
 /* ---- hvm_start_info memory map, copied out at boot ---- */
@@ -81,6 +83,7 @@ extern u32 mem_map_count;
 extern const char *scenario;           /* first command-line word */
 extern const char *cmdline_text;       /* the whole command line, as given */
 int arg_u64(const char *key, u64 *val); /* key=value lookup; 1 if found */
+const char *arg_str(const char *key);   /* key=value lookup for words; 0 if absent */
 
 /* ---- output (16550 COM1, polled, spinlock-guarded) ---- */
 void uart_init(void);
@@ -99,6 +102,7 @@ void ioapic_route(u32 pin, u8 vector);  /* edge, active high, fixed, physical de
 void ioapic_mask(u32 pin);
 extern volatile u64 pit_ticks, apic_ticks, uart_irqs;
 extern volatile u64 pit_ticks_pin0;    /* the part of pit_ticks that came on pin 0 */
+extern volatile u64 virtio_irqs[VIRTIO_VECTORS]; /* per MSI-X entry (virtio.c) */
 
 /* ---- scenarios ---- */
 const char *run_hello(void);
@@ -114,6 +118,14 @@ const char *run_serial_echo(void);
 const char *run_acpi(void);
 const char *run_acpi_poweroff(void);
 const char *run_acpi_reset(void);
+const char *run_virtio_blk(void);
+const char *run_virtio_blk_zero(void);
+const char *run_virtio_blk_bench(void);
+const char *run_virtio_blk_hostile(void);
+const char *run_virtio_net(void);
+const char *run_virtio_net_bench(void);
+const char *run_virtio_rng(void);
+const char *run_virtio_console(void);
 extern u64 acpi_rsdp_paddr;            /* hvm_start_info.rsdp_paddr (0 = none given) */
 
 /* ---- symbols from boot.S / linker.ld ---- */

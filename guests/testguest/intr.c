@@ -21,7 +21,7 @@ struct idt_entry {
 };
 
 static struct idt_entry idt[256] __attribute__((aligned(16)));
-extern const u64 isr_table[49], isr_spurious_stub;
+extern const u64 isr_table[53], isr_spurious_stub;
 
 volatile u64 pit_ticks, apic_ticks, uart_irqs, pit_ticks_pin0;
 
@@ -35,7 +35,7 @@ static void idt_set(u32 vec, u64 handler)
 
 void idt_init(void)
 {
-    for (u32 v = 0; v < 49; v++)
+    for (u32 v = 0; v < 53; v++)
         idt_set(v, isr_table[v]);
     idt_set(VEC_SPURIOUS, isr_spurious_stub);
     struct { u16 limit; u64 base; } __attribute__((packed)) idtr = { sizeof idt - 1, (u64)idt };
@@ -125,6 +125,8 @@ void isr_dispatch(struct frame *f)
         pit_ticks++, pit_ticks_pin0++;
     else if (v == VEC_COM1)
         uart_irqs++;
+    else if (v >= VEC_VIRTIO_BASE && v < VEC_VIRTIO_BASE + VIRTIO_VECTORS)
+        virtio_irqs[v - VEC_VIRTIO_BASE]++;  /* MSI-X; the waiter looks at the used ring */
     /* Every other vector came through the LAPIC too: EOI it all the same
      * (an EOI with no in-service bit set is ignored). Edge-triggered I/O APIC
      * entries need no EOI of their own. */

@@ -166,6 +166,19 @@ int arg_u64(const char *key, u64 *val)
     return 0;
 }
 
+/* key=value lookup for a word value; 0 if the key is absent. */
+const char *arg_str(const char *key)
+{
+    for (u32 i = 1; i < argc; i++) {
+        const char *k = key, *w = argv[i];
+        while (*k && *k == *w)
+            k++, w++;
+        if (!*k && *w == '=')
+            return w + 1;
+    }
+    return 0;
+}
+
 static void parse_cmdline(const char *src)
 {
     u32 n = 0;
@@ -199,6 +212,14 @@ static const struct {
     { "acpi", run_acpi },
     { "acpi-poweroff", run_acpi_poweroff },
     { "acpi-reset", run_acpi_reset },
+    { "virtio-blk", run_virtio_blk },
+    { "virtio-blk-zero", run_virtio_blk_zero },
+    { "virtio-blk-bench", run_virtio_blk_bench },
+    { "virtio-blk-hostile", run_virtio_blk_hostile },
+    { "virtio-net", run_virtio_net },
+    { "virtio-net-bench", run_virtio_net_bench },
+    { "virtio-rng", run_virtio_rng },
+    { "virtio-console", run_virtio_console },
 };
 
 void kmain(struct hvm_start_info *si)
