@@ -247,6 +247,26 @@ public sealed class VirtioNetTests : IDisposable
     }
 
     [Fact]
+    public void TransmittingWhileAReceivedFrameWaitsLeavesThatFrameIntact()
+    {
+        _driver.Start();
+        var waiting = Frame(1000, 12);
+        _backend.Inject(waiting);
+        VirtioPciDriver.WaitUntil(() => _backend.Waiting == 0, "the device to take the frame");
+
+        var sent = Frame(1500, 13);
+        _driver.Queues[Tx]!.Add(new Buffer(_driver.Allocate([.. new byte[HeaderSize], .. sent]), (uint)(HeaderSize + sent.Length)));
+        _driver.Kick(Tx);
+        Assert.Single(_driver.WaitForUsed(Tx, 1));
+        Assert.Equal(sent, Assert.Single(_backend.Sent));
+
+        var buffer = PostReceiveBuffer(2048);
+        _driver.Kick(Rx);
+        Assert.Single(_driver.WaitForUsed(Rx, 1));
+        AssertReceived(_driver.ReadGuest(buffer, HeaderSize + waiting.Length), waiting);
+    }
+
+    [Fact]
     public void AFrameBiggerThanTheBufferIsDroppedWithLengthZero()
     {
         _driver.Start();

@@ -234,10 +234,10 @@ internal sealed class VirtioPciDriver : IDisposable
         }
     }
 
-    /// <summary>Selects queue <paramref name="q"/>, lays out its rings, writes its registers (addresses as two dwords, as Linux does) and enables it.</summary>
-    public MockDriver SetupQueue(int q, ushort size, ulong features, ushort vector)
+    /// <summary>Selects queue <paramref name="q"/>, lays out its rings (at <paramref name="ringBase"/> + 0x1000 ...), writes its registers (addresses as two dwords, as Linux does) and enables it.</summary>
+    public MockDriver SetupQueue(int q, ushort size, ulong features, ushort vector, ulong? ringBase = null)
     {
-        var driver = new MockDriver(Memory, size, features, ringBase: 0x10000UL * (ulong)q);
+        var driver = new MockDriver(Memory, size, features, ringBase: ringBase ?? (0x10000UL * (ulong)q));
         SetupQueue(q, size, driver.Config.DescriptorTable.Value, driver.Config.AvailableRing.Value, driver.Config.UsedRing.Value, vector);
         Queues[q] = driver;
         return driver;

@@ -1,3 +1,4 @@
+using Sharpvisor.Vmm.Arch.X86;
 using Sharpvisor.Vmm.Devices.Pci;
 using Sharpvisor.Vmm.Devices.Virtio;
 using Sharpvisor.Vmm.Devices.Virtio.Block;
@@ -6,7 +7,9 @@ using Sharpvisor.Vmm.Devices.Virtio.Net;
 using Sharpvisor.Vmm.Devices.Virtio.Queue;
 using Sharpvisor.Vmm.Devices.Virtio.Rng;
 using Sharpvisor.Vmm.Devices.Virtio.Transport;
+using Sharpvisor.Vmm.Memory;
 using Sharpvisor.Vmm.Tests.Devices.Virtio.Net;
+using Sharpvisor.Vmm.Tests.Devices.Virtio.Queue;
 using Buffer = Sharpvisor.Vmm.Tests.Devices.Virtio.Queue.Buffer;
 
 namespace Sharpvisor.Vmm.Tests.Devices.Virtio.Transport;
@@ -376,6 +379,33 @@ public sealed class VirtioPciTransportTests : IDisposable
         Assert.False(_driver.Status.HasFlag(VirtioStatus.NeedsReset));
         AssertRngWorks(1);
         Assert.Single(_driver.Log);
+    }
+
+    [Fact]
+    public void RingsAbove4GiBWorkAndARingRunningIntoTheMmioHoleNeedsReset()
+    {
+        var memory = GuestMemory.Create([(new GuestAddress(0), MemoryLayout.MmioHoleStart), (new GuestAddress(MemoryLayout.MmioHoleEnd), 1 << 20)]);
+        using var driver = new VirtioPciDriver(new VirtioRng(), memory);
+        Assert.True(driver.Negotiate(RngFeatures));
+        driver.EnableMsiX();
+        driver.SetCommon(VirtioPciDriver.ConfigMsixVector, RngConfigVector, 2);
+        var queue = driver.SetupQueue(RngQueue, 16, RngFeatures, 0, ringBase: MemoryLayout.MmioHoleEnd);
+        Assert.Equal(MemoryLayout.MmioHoleEnd + MockDriver.UsedRingAddress, driver.Common(VirtioPciDriver.QueueDevice, 8));
+        driver.AddStatus(VirtioStatus.DriverOk);
+        var buffer = driver.Allocate(32);
+        queue.Add(new Buffer(buffer, 32, Write: true));
+        driver.Kick(RngQueue);
+        Assert.Equal(32u, Assert.Single(driver.WaitForUsed(RngQueue, 1)).Length);
+        Assert.Empty(driver.Log);
+
+        // A used ring starting in RAM just below the hole and ending inside it.
+        Assert.True(driver.Negotiate(RngFeatures));
+        driver.SetCommon(VirtioPciDriver.ConfigMsixVector, RngConfigVector, 2);
+        driver.SetupQueue(RngQueue, 16, 0x1000, 0x3000, MemoryLayout.MmioHoleStart - 0x40, 0);
+        driver.AddStatus(VirtioStatus.DriverOk);
+        Assert.True(driver.Status.HasFlag(VirtioStatus.NeedsReset));
+        Assert.Contains("used ring", Assert.Single(driver.Log), StringComparison.Ordinal);
+        Assert.Equal(1, driver.MsiCount(RngConfigVector));
     }
 
     [Fact]
