@@ -136,8 +136,12 @@ public sealed class VirtioConsole(Stream? output) : IVirtioDevice
 
             if (!ring.TryPop(memory, out var chain))
             {
-                ring.EnableNotifications(memory); // the next posted buffer rings the doorbell
-                return;
+                if (!ring.EnableNotifications(memory))
+                {
+                    return; // the next posted buffer rings the doorbell
+                }
+
+                continue; // a buffer arrived while notifications were off: no doorbell will come for it
             }
 
             lock (_inputLock)

@@ -26,6 +26,9 @@ public sealed class VirtioNet : IVirtioDevice
     private readonly INetBackend _backend;
     private readonly byte[] _config = new byte[ConfigSize];
     private readonly byte[] _frame = new byte[HeaderSize + MaxFrame];
+
+    /// <summary>Transmit's own buffer: <see cref="_frame"/> may hold a received frame waiting for a receive buffer.</summary>
+    private readonly byte[] _txFrame = new byte[MaxFrame];
     private int _pendingLength;
     private DeviceWorker? _worker;
     private long _rxFrames;
@@ -113,7 +116,7 @@ public sealed class VirtioNet : IVirtioDevice
     {
         var ring = queue.Ring;
         var memory = queue.Memory;
-        var buffer = _frame.AsSpan(0, MaxFrame);
+        var buffer = _txFrame.AsSpan();
         do
         {
             ring.DisableNotifications(memory);

@@ -322,8 +322,9 @@ public sealed class VirtioPciDevice : PciDevice, IVirtioDeviceEvents, IDisposabl
         {
             _doorbells[queue].Signal();
         }
-        else if (Interlocked.Exchange(ref _earlyNotifyLogged, 1) == 0)
+        else if (!_common.Status.HasFlag(VirtioStatus.DriverOk) && Interlocked.Exchange(ref _earlyNotifyLogged, 1) == 0)
         {
+            // Only before DRIVER_OK: with it set and no active device, activation failed and was logged already.
             _log($"{_device.Type.ToString().ToLowerInvariant()}: queue {queue} notified before DRIVER_OK; ignored");
         }
     }
@@ -333,7 +334,7 @@ public sealed class VirtioPciDevice : PciDevice, IVirtioDeviceEvents, IDisposabl
         var bar = Config.ReadU8(_pciCfgCapability + PciCfgBarField);
         var offset = Config.ReadU32(_pciCfgCapability + PciCfgOffsetField);
         var length = Config.ReadU32(_pciCfgCapability + PciCfgLengthField);
-        return bar == VirtioPciLayout.Bar && length is 1 or 2 or 4 && offset % length == 0 && offset + length <= VirtioPciLayout.BarSize
+        return bar == VirtioPciLayout.Bar && length is 1 or 2 or 4 && offset % length == 0 && (ulong)offset + length <= VirtioPciLayout.BarSize
             ? (offset, (int)length)
             : null;
     }

@@ -18,29 +18,36 @@ internal sealed class MockDriver
     public const ulong UsedRingAddress = 0x4000;
 
     private readonly GuestMemory _memory;
+    private readonly ulong _descriptorTable;
+    private readonly ulong _availableRing;
+    private readonly ulong _usedRing;
     private readonly Stack<ushort> _free = new();
     private readonly Dictionary<ushort, ushort[]> _chains = [];
     private ushort _availableIndex;
     private ushort _lastSeenUsed;
 
-    public MockDriver(GuestMemory memory, ushort size, ulong features = 0, ushort startIndex = 0)
+    /// <summary>Lays the rings out at the default addresses, moved up by <paramref name="ringBase"/> (one queue per base).</summary>
+    public MockDriver(GuestMemory memory, ushort size, ulong features = 0, ushort startIndex = 0, ulong ringBase = 0)
     {
         _memory = memory;
+        _descriptorTable = DescriptorTableAddress + ringBase;
+        _availableRing = AvailableRingAddress + ringBase;
+        _usedRing = UsedRingAddress + ringBase;
         Size = size;
-        Config = new SplitVirtqueueConfig(size, new GuestAddress(DescriptorTableAddress), new GuestAddress(AvailableRingAddress),
-            new GuestAddress(UsedRingAddress), features, startIndex, startIndex);
+        Config = new SplitVirtqueueConfig(size, new GuestAddress(_descriptorTable), new GuestAddress(_availableRing),
+            new GuestAddress(_usedRing), features, startIndex, startIndex);
         for (var i = size - 1; i >= 0; i--)
         {
             _free.Push((ushort)i);
         }
 
         // A driver zeroes the rings, then (for a restored queue) the indices already stand where they stood.
-        memory.GetSpan(new GuestAddress(AvailableRingAddress), (int)SplitVirtqueue.AvailableRingSize(size)).Clear();
-        memory.GetSpan(new GuestAddress(UsedRingAddress), (int)SplitVirtqueue.UsedRingSize(size)).Clear();
+        memory.GetSpan(new GuestAddress(_availableRing), (int)SplitVirtqueue.AvailableRingSize(size)).Clear();
+        memory.GetSpan(new GuestAddress(_usedRing), (int)SplitVirtqueue.UsedRingSize(size)).Clear();
         _availableIndex = startIndex;
         _lastSeenUsed = startIndex;
-        memory.Write(new GuestAddress(AvailableRingAddress + 2), startIndex);
-        memory.Write(new GuestAddress(UsedRingAddress + 2), startIndex);
+        memory.Write(new GuestAddress(_availableRing + 2), startIndex);
+        memory.Write(new GuestAddress(_usedRing + 2), startIndex);
     }
 
     public ushort Size { get; }
@@ -49,11 +56,11 @@ internal sealed class MockDriver
 
     public int FreeDescriptors => _free.Count;
 
-    public ushort UsedIndex => _memory.Read<ushort>(new GuestAddress(UsedRingAddress + 2));
+    public ushort UsedIndex => _memory.Read<ushort>(new GuestAddress(_usedRing + 2));
 
-    public ushort UsedFlags => _memory.Read<ushort>(new GuestAddress(UsedRingAddress));
+    public ushort UsedFlags => _memory.Read<ushort>(new GuestAddress(_usedRing));
 
-    public ushort AvailableEvent => _memory.Read<ushort>(new GuestAddress(UsedRingAddress + 4 + (8UL * Size)));
+    public ushort AvailableEvent => _memory.Read<ushort>(new GuestAddress(_usedRing + 4 + (8UL * Size)));
 
     public SplitVirtqueue CreateDevice() => new(_memory, Config);
 
@@ -70,7 +77,7 @@ internal sealed class MockDriver
         {
             var last = i == buffers.Length - 1;
             var flags = (buffers[i].Write ? DescriptorFlags.Write : DescriptorFlags.None) | (last ? DescriptorFlags.None : DescriptorFlags.Next);
-            WriteDescriptor(DescriptorTableAddress, indices[i], buffers[i].Address, buffers[i].Length, flags, last ? (ushort)0 : indices[i + 1]);
+            WriteDescriptor(_descriptorTable, indices[i], buffers[i].Address, buffers[i].Length, flags, last ? (ushort)0 : indices[i + 1]);
         }
 
         _chains[indices[0]] = indices;
@@ -83,7 +90,7 @@ internal sealed class MockDriver
     {
         WriteIndirectTable(table, buffers);
         var head = _free.Pop();
-        WriteDescriptor(DescriptorTableAddress, head, table, (uint)(16 * buffers.Length), DescriptorFlags.Indirect, 0);
+        WriteDescriptor(_descriptorTable, head, table, (uint)(16 * buffers.Length), DescriptorFlags.Indirect, 0);
         _chains[head] = [head];
         PutAvailable(head);
         return head;
@@ -111,23 +118,23 @@ internal sealed class MockDriver
     /// <summary>Puts a head in the next available slot without publishing it.</summary>
     public void PutAvailable(ushort head)
     {
-        _memory.Write(new GuestAddress(AvailableRingAddress + 4 + (2UL * (ushort)(_availableIndex % Size))), head);
+        _memory.Write(new GuestAddress(_availableRing + 4 + (2UL * (ushort)(_availableIndex % Size))), head);
         _availableIndex++;
     }
 
     /// <summary>Publishes everything added so far (writes avail->idx), as a driver does before notifying.</summary>
-    public void Kick() => _memory.Write(new GuestAddress(AvailableRingAddress + 2), _availableIndex);
+    public void Kick() => _memory.Write(new GuestAddress(_availableRing + 2), _availableIndex);
 
     /// <summary>Sets avail->idx to anything, for hostile tests.</summary>
-    public void SetAvailableIndex(ushort index) => _memory.Write(new GuestAddress(AvailableRingAddress + 2), index);
+    public void SetAvailableIndex(ushort index) => _memory.Write(new GuestAddress(_availableRing + 2), index);
 
-    public void SetNoInterrupt(bool on) => _memory.Write(new GuestAddress(AvailableRingAddress), (ushort)(on ? 1 : 0));
+    public void SetNoInterrupt(bool on) => _memory.Write(new GuestAddress(_availableRing), (ushort)(on ? 1 : 0));
 
-    public void SetUsedEvent(ushort index) => _memory.Write(new GuestAddress(AvailableRingAddress + 4 + (2UL * Size)), index);
+    public void SetUsedEvent(ushort index) => _memory.Write(new GuestAddress(_availableRing + 4 + (2UL * Size)), index);
 
     public (uint Id, uint Length) UsedElement(ushort index)
     {
-        var at = new GuestAddress(UsedRingAddress + 4 + (8UL * (ushort)(index % Size)));
+        var at = new GuestAddress(_usedRing + 4 + (8UL * (ushort)(index % Size)));
         return (_memory.Read<uint>(at), _memory.Read<uint>(at + 4));
     }
 
