@@ -33,6 +33,7 @@ public sealed class Machine : IVcpuHost, IDisposable
     private readonly List<KvmVcpu> _vcpus = [];
     private readonly List<VcpuRunner> _runners = [];
     private readonly ManualResetEventSlim _stopped = new();
+    private readonly GuestRipProfiler? _profiler;
     private StopReason? _stopReason;
     private Pit8254? _pit;
 
@@ -47,6 +48,7 @@ public sealed class Machine : IVcpuHost, IDisposable
         IoApic = new IoApic(new KvmMsiSink(vm));
         EmulationAssist = config.EmulationWorkarounds ? new EmulationAssist() : null;
         Serial = new Uart16550(IoApic.Pin(SerialPin), config.SerialOutput);
+        _profiler = config.GuestProfile is { } profile ? new GuestRipProfiler(profile) : null;
     }
 
     public VmConfig Config { get; }
@@ -100,6 +102,7 @@ public sealed class Machine : IVcpuHost, IDisposable
             {
                 machine.AddLegacyDevices();
                 var rsdp = new AcpiTableBuilder(config.Cpus).WriteTo(memory);
+                MpTable.WriteTo(memory, config.Cpus);
                 var entry = kernel.Load(memory, layout, new BootInputs(CommandLineFor(config, kernel), config.Initrd ?? ReadOnlyMemory<byte>.Empty, rsdp));
                 machine.CreateVcpus(supportedCpuid, entry);
                 return machine;
@@ -129,6 +132,7 @@ public sealed class Machine : IVcpuHost, IDisposable
             runner.Start();
         }
 
+        _profiler?.Start(_runners);
         _stopped.Wait(CancellationToken.None);
         foreach (var runner in _runners)
         {
@@ -139,6 +143,7 @@ public sealed class Machine : IVcpuHost, IDisposable
             }
         }
 
+        _profiler?.Dispose();
         Serial.Flush();
         return _stopReason!;
     }
@@ -161,6 +166,7 @@ public sealed class Machine : IVcpuHost, IDisposable
 
     public void Dispose()
     {
+        _profiler?.Dispose();
         _pit?.Dispose();
         foreach (var vcpu in _vcpus)
         {
@@ -233,7 +239,7 @@ public sealed class Machine : IVcpuHost, IDisposable
                 vcpu.SetRegs(entry.Registers);
             }
 
-            _runners.Add(new VcpuRunner(vcpu, PortIo, Mmio, Memory, this, EmulationAssist));
+            _runners.Add(new VcpuRunner(vcpu, PortIo, Mmio, Memory, this, EmulationAssist, _profiler));
         }
     }
 
