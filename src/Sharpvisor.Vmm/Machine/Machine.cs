@@ -34,6 +34,7 @@ public sealed class Machine : IVcpuHost, IDisposable
     private readonly List<VcpuRunner> _runners = [];
     private readonly ManualResetEventSlim _stopped = new();
     private readonly MsiRouter _msiRouter;
+    private readonly GuestRipProfiler? _profiler;
     private StopReason? _stopReason;
     private Pit8254? _pit;
     private PciDevices? _pci;
@@ -50,6 +51,7 @@ public sealed class Machine : IVcpuHost, IDisposable
         IoApic = new IoApic(_msiRouter.DirectSink);
         EmulationAssist = config.EmulationWorkarounds ? new EmulationAssist() : null;
         Serial = new Uart16550(IoApic.Pin(SerialPin), config.SerialOutput);
+        _profiler = config.GuestProfile is { } profile ? new GuestRipProfiler(profile) : null;
     }
 
     public VmConfig Config { get; }
@@ -126,6 +128,7 @@ public sealed class Machine : IVcpuHost, IDisposable
                 }
 
                 var rsdp = acpi.WriteTo(memory);
+                MpTable.WriteTo(memory, config.Cpus);
                 var entry = kernel.Load(memory, layout, new BootInputs(CommandLineFor(config, kernel), config.Initrd ?? ReadOnlyMemory<byte>.Empty, rsdp));
                 machine.CreateVcpus(supportedCpuid, entry);
                 return machine;
@@ -155,6 +158,7 @@ public sealed class Machine : IVcpuHost, IDisposable
             runner.Start();
         }
 
+        _profiler?.Start(_runners);
         _stopped.Wait(CancellationToken.None);
         foreach (var runner in _runners)
         {
@@ -165,6 +169,7 @@ public sealed class Machine : IVcpuHost, IDisposable
             }
         }
 
+        _profiler?.Dispose();
         Serial.Flush();
         return _stopReason!;
     }
@@ -189,6 +194,7 @@ public sealed class Machine : IVcpuHost, IDisposable
     {
         // Device threads first: they touch guest memory until they are joined.
         _pci?.Dispose();
+        _profiler?.Dispose();
         _pit?.Dispose();
         foreach (var vcpu in _vcpus)
         {
@@ -259,7 +265,7 @@ public sealed class Machine : IVcpuHost, IDisposable
                 vcpu.SetRegs(entry.Registers);
             }
 
-            _runners.Add(new VcpuRunner(vcpu, PortIo, Mmio, Memory, this, EmulationAssist));
+            _runners.Add(new VcpuRunner(vcpu, PortIo, Mmio, Memory, this, EmulationAssist, _profiler));
         }
     }
 

@@ -23,12 +23,16 @@ internal sealed class VcpuRunner
     private readonly GuestMemory _memory;
     private readonly IVcpuHost _host;
     private readonly EmulationAssist? _assist;
+    private readonly GuestRipProfiler? _profiler;
     private readonly long[] _exitCounts = new long[64];
     private nuint _threadId;
+    private int _sampleRequested;
 
-    public VcpuRunner(KvmVcpu vcpu, IoBus pio, IoBus mmio, GuestMemory memory, IVcpuHost host, EmulationAssist? assist)
+    public VcpuRunner(
+        KvmVcpu vcpu, IoBus pio, IoBus mmio, GuestMemory memory, IVcpuHost host, EmulationAssist? assist, GuestRipProfiler? profiler = null)
     {
         _assist = assist;
+        _profiler = profiler;
         _vcpu = vcpu;
         _pio = pio;
         _mmio = mmio;
@@ -64,6 +68,13 @@ internal sealed class VcpuRunner
         }
     }
 
+    /// <summary>Asks the vCPU thread to leave KVM_RUN, record its RIP with the profiler, and go on.</summary>
+    public void RequestSample()
+    {
+        Volatile.Write(ref _sampleRequested, 1);
+        Kick();
+    }
+
     private void Loop()
     {
         Volatile.Write(ref _threadId, VcpuThreadSignal.CurrentThread());
@@ -73,7 +84,15 @@ internal sealed class VcpuRunner
             {
                 if (!_vcpu.Run())
                 {
-                    continue; // interrupted: look at the stop flag again
+                    // Interrupted: a profiler sample, or a stop (whose flag is set before its kick, so
+                    // clearing immediate_exit here cannot lose it: the loop condition sees the flag first).
+                    if (Interlocked.Exchange(ref _sampleRequested, 0) != 0 && _profiler is not null)
+                    {
+                        _vcpu.RequestImmediateExit(false);
+                        _profiler.Record(_vcpu.Id, _vcpu.GetRegs().rip);
+                    }
+
+                    continue;
                 }
 
                 var reason = _vcpu.Exit.Reason;

@@ -38,6 +38,9 @@ public sealed record VmConfig
     /// </summary>
     public bool EmulationWorkarounds { get; init; } = true;
 
+    /// <summary>Sample the guest's RIP into a stream (a diagnostic); null, the default, does not.</summary>
+    public GuestProfileOptions? GuestProfile { get; init; }
+
     public string KvmPath { get; init; } = Sharpvisor.Kvm.KvmSystem.DefaultPath;
 
     /// <summary>virtio-blk disks, in PCI slot order.</summary>

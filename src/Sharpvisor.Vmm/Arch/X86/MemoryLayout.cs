@@ -35,6 +35,7 @@ public readonly record struct E820Entry(GuestAddress Start, ulong Size, E820Type
 /// 0x0F000-0x1FFFF  free
 /// 0x20000-0x2FFFF  kernel command line, NUL included
 /// 0x9FC00-0xFFFFF  EBDA, VGA window, option ROMs and BIOS: reported reserved
+/// 0x9FC00-0xDFFFF  MP floating pointer and MP configuration table (where Linux's MP scan looks second)
 /// 0xE0000-0xFFFFF  ACPI tables, RSDP first (where a legacy RSDP scan looks), inside the reserved BIOS area
 /// 0x100000-        kernel (PVH ELF segments must start at or above 1 MiB)
 /// </code>
@@ -135,6 +136,15 @@ public sealed class MemoryLayout
     public static readonly GuestAddress AcpiTables = new(0xE_0000);
 
     public const ulong AcpiTablesSize = 0x2_0000;
+
+    /// <summary>
+    /// The MP table (<see cref="X86.MpTable"/>): its floating pointer in the last KiB of base memory, one of the places
+    /// the MP specification says to look, where QEMU's firmware puts it too; the configuration table follows.
+    /// Up to the ACPI tables, all of it reserved.
+    /// </summary>
+    public static readonly GuestAddress MpTable = new(ConventionalMemoryEnd);
+
+    public const ulong MpTableSize = 0xE_0000 - ConventionalMemoryEnd;
 
     private static readonly GuestAddress HighRamStart = new(MmioHoleEnd);
 
