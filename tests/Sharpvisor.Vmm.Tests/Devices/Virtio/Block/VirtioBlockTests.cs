@@ -116,6 +116,8 @@ public sealed class VirtioBlockTests : IDisposable
         Assert.Equal((ulong)BlockRequest.MaxDiscardSegments, driver.DeviceConfig(0x28, 4));
         Assert.Equal(1UL, driver.DeviceConfig(0x38, 1));                    // write_zeroes_may_unmap
         Assert.Equal(0UL, driver.DeviceConfig(0x3C, 4));                    // past the config: zeros
+        driver.BarWrite(driver.Cap(4).Offset, 0xFFFF_FFFF, 4);              // the config is read-only
+        Assert.Equal(Sectors, driver.DeviceConfig(0, 8));
 
         var offered = driver.OfferedFeatures;
         ulong device = (1UL << VirtioBlock.SegMaxBit) | (1UL << VirtioBlock.BlockSizeBit) | (1UL << VirtioBlock.FlushBit)
@@ -148,6 +150,16 @@ public sealed class VirtioBlockTests : IDisposable
         Assert.Equal((BlockRequest.StatusOk, 513u), Submit(Header(BlockRequest.TypeIn, 3), new Buffer(a, 100, Write: true), new Buffer(b, 412, Write: true)));
         byte[] scattered = [.. Driver.ReadGuest(a, 100), .. Driver.ReadGuest(b, 412)];
         Assert.Equal(data[..512], scattered);
+
+        // Data and status in one writable descriptor: the status is its last byte.
+        var combined = Driver.Allocate(513, Untouched);
+        var queue = Driver.Queues[Queue]!;
+        queue.Add(new Buffer(Header(BlockRequest.TypeIn, 4), 16), new Buffer(combined, 513, Write: true));
+        var next = (ushort)(queue.UsedIndex + 1);
+        Driver.Kick(Queue);
+        Assert.Equal(513u, Assert.Single(Driver.WaitForUsed(Queue, next)).Length);
+        Assert.Equal(data[512..], Driver.ReadGuest(combined, 512));
+        Assert.Equal(BlockRequest.StatusOk, Driver.ReadGuest(combined + 512, 1)[0]);
 
         // The last sector of the disk is reachable.
         Assert.Equal((BlockRequest.StatusOk, 1u), Write(Sectors - 1, Pattern(512, 99)));

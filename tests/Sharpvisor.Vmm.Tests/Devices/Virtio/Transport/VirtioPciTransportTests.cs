@@ -425,6 +425,20 @@ public sealed class VirtioPciTransportTests : IDisposable
     }
 
     [Fact]
+    public void AQueueWithoutAVectorRaisesNoMsiButSetsTheIsr()
+    {
+        Assert.True(_driver.Negotiate(RngFeatures));
+        _driver.EnableMsiX();
+        var queue = _driver.SetupQueue(RngQueue, 16, RngFeatures, VirtioPciLayout.NoVector);
+        _driver.AddStatus(VirtioStatus.DriverOk);
+        queue.Add(new Buffer(_driver.Allocate(8), 8, Write: true));
+        _driver.Kick(RngQueue);
+        Assert.Single(_driver.WaitForUsed(RngQueue, 1));
+        VirtioPciDriver.WaitUntil(() => _driver.ReadIsr() == 1, "the ISR queue bit");
+        Assert.Empty(_driver.Msi.Messages);
+    }
+
+    [Fact]
     public void ThePciCfgWindowReachesTheBarRegisters()
     {
         var window = _driver.Cap(VirtioPciLayout.CapPciConfig).At;
