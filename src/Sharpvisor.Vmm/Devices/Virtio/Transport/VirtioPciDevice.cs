@@ -185,10 +185,9 @@ public sealed class VirtioPciDevice : PciDevice, IVirtioDeviceEvents, IDisposabl
 
         lock (_lock)
         {
-            var registered = _doorbellsRegistered;
             UnregisterDoorbells();
             _doorbellBase = mapping?.Address + VirtioPciLayout.NotifyOffset;
-            if (registered)
+            if (_active)
             {
                 RegisterDoorbells();
             }
@@ -240,6 +239,14 @@ public sealed class VirtioPciDevice : PciDevice, IVirtioDeviceEvents, IDisposabl
 
         var old = _common.Status;
         var next = old | (value & ~VirtioStatus.NeedsReset); // only a reset clears bits
+        if (Volatile.Read(ref _failed) != 0 || next.HasFlag(VirtioStatus.Failed))
+        {
+            // A device that needs a reset stays stopped until it gets one; so does one its driver gave up on.
+            StopDevice();
+            _common.Status = old.HasFlag(VirtioStatus.DriverOk) ? next : next & ~VirtioStatus.DriverOk;
+            return;
+        }
+
         if (next.HasFlag(VirtioStatus.FeaturesOk) && !old.HasFlag(VirtioStatus.FeaturesOk) && !FeaturesAcceptable(_common.DriverFeatures))
         {
             next &= ~VirtioStatus.FeaturesOk; // the driver reads FEATURES_OK back and gives up
