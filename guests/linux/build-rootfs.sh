@@ -57,7 +57,8 @@ while :; do sleep 3600; done
 INIT
 chmod 0755 "$root/sbin/init"
 
-# Reproducible image: fixed mtimes, UUID, hash seed and creation time.
+# Fixed mtimes, UUID, hash seed and superblock times. (Not byte-for-byte reproducible:
+# mkfs.ext4 -d copies each staged file's ctime, which touch cannot set.)
 find "$root" -exec touch -h -d @0 {} +
 uuid="$(printf '%s' "$hash" | sha256sum | sed -E 's/^(.{8})(.{4})(.{4})(.{4})(.{12}).*/\1-\2-\3-\4-\5/')"
 truncate -s "$size" "$stage/rootfs.ext4"
