@@ -5,7 +5,7 @@
 #
 # Output: ${SHARPVISOR_CACHE:-$HOME/.cache/sharpvisor}/initramfs/<hash>/initramfs.cpio.gz
 # (and the same archive uncompressed, initramfs.cpio, beside it)
-# where <hash> covers this script (and so the /init it writes) and the
+# where <hash> covers this script (and so the /init it writes), lib.sh and the
 # busybox-static package version. Needs root (it creates /dev/console).
 # The last line printed is the path of the archive.
 set -euo pipefail
@@ -16,24 +16,11 @@ cache_root="${SHARPVISOR_CACHE:-$HOME/.cache/sharpvisor}/initramfs"
 
 log() { printf '[build-initramfs] %s\n' "$*" >&2; }
 
-need_pkgs=()
-for p in busybox-static cpio gzip; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need_pkgs+=("$p")
-done
-if ((${#need_pkgs[@]})); then
-    log "installing: ${need_pkgs[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt_opts=(-y -q --no-install-recommends -o DPkg::Lock::Timeout=600)
-    if ! apt-get install "${apt_opts[@]}" "${need_pkgs[@]}" >&2; then
-        apt-get update -q -o DPkg::Lock::Timeout=600 >&2
-        apt-get install "${apt_opts[@]}" "${need_pkgs[@]}" >&2
-    fi
-fi
-busybox=/bin/busybox
-file "$busybox" 2>/dev/null | grep -q 'dynamically linked' && { log "$busybox is not static"; exit 1; }
-
-bb_version="$(dpkg-query -W -f='${Version}' busybox-static)"
-hash="$( { printf 'busybox-static %s\n' "$bb_version"; sha256sum < "$self"; } | sha256sum | cut -c1-16)"
+# shellcheck source=lib.sh
+source "$here/lib.sh"
+apt_need cpio gzip
+bb_version="$(busybox_version)"
+hash="$( { printf 'busybox-static %s\n' "$bb_version"; sha256sum < "$self"; sha256sum < "$here/lib.sh"; } | sha256sum | cut -c1-16)"
 out="$cache_root/$hash"
 img="$out/initramfs.cpio.gz"
 
@@ -50,19 +37,7 @@ stage="$cache_root/.stage-$hash"
 rm -rf "$stage"
 trap 'rm -rf "$stage"' EXIT
 root="$stage/root"
-mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,run,etc,root}
-chmod 1777 "$root/tmp"
-cp "$busybox" "$root/bin/busybox"
-chmod 0755 "$root/bin/busybox"
-# One symlink per applet, at the place busybox itself names.
-"$busybox" --list-full | while read -r applet; do
-    [[ "$applet" == bin/busybox ]] && continue
-    ln -sf /bin/busybox "$root/$applet"
-done
-# The kernel opens /dev/console for init's stdio before /init runs, so the
-# node must be in the archive (devtmpfs is mounted only later, by /init).
-mknod -m 0600 "$root/dev/console" c 5 1
-mknod -m 0666 "$root/dev/null" c 1 3
+busybox_tree "$root"
 
 cat > "$root/init" <<'INIT'
 #!/bin/sh

@@ -26,6 +26,20 @@ internal static class LinuxImages
         return File.Exists(plain) ? plain : gzip;
     }
 
+    /// <summary>
+    /// The cached ext4 root file system image (busybox and an /sbin/init script). A guest writes to its root disk:
+    /// boot a copy (<see cref="RootfsCopyAsync"/>), never this file.
+    /// </summary>
+    public static Task<string> RootfsAsync() => RunScriptAsync("build-rootfs.sh");
+
+    /// <summary>A private copy of the root file system image in <paramref name="directory"/>.</summary>
+    public static async Task<string> RootfsCopyAsync(string directory)
+    {
+        var copy = Path.Combine(directory, "rootfs.ext4");
+        File.Copy(await RootfsAsync(), copy, overwrite: true);
+        return copy;
+    }
+
     /// <summary>Debian's packaged kernel's output directory.</summary>
     public static Task<string> DebianKernelDirectoryAsync() => RunScriptAsync("fetch-debian-kernel.sh");
 
