@@ -15,10 +15,22 @@ internal static class SharpvisorProcess
     public static async Task<ProcessResult> RunUntilAsync(IEnumerable<string> args, Func<string, bool> done, TimeSpan? timeout = null)
     {
         using var process = ProcessRunner.Start(ExecutablePath, args);
+        return await ProcessRunner.RunUntilAsync(process, done, timeout ?? TimeSpan.FromMinutes(2));
+    }
+}
+
+/// <summary>Starts processes with redirected streams and a time limit.</summary>
+internal static class ProcessRunner
+{
+    /// <summary>
+    /// Reads the started <paramref name="process"/>'s standard output until <paramref name="done"/> holds for what
+    /// came so far (or it ends), then sends SIGTERM and waits for the exit; kills it after <paramref name="limit"/> and throws.
+    /// </summary>
+    public static async Task<ProcessResult> RunUntilAsync(Process process, Func<string, bool> done, TimeSpan limit)
+    {
         process.StandardInput.Close();
         var stdout = new StringBuilder();
         var stderr = process.StandardError.ReadToEndAsync();
-        var limit = timeout ?? TimeSpan.FromMinutes(2);
         // Killing the process on time-out ends a read that would otherwise wait forever for output.
         using var deadline = new CancellationTokenSource(limit);
         using var killOnDeadline = deadline.Token.Register(() => process.Kill(entireProcessTree: true));
@@ -41,18 +53,14 @@ internal static class SharpvisorProcess
 
         if (!process.HasExited)
         {
-            ProcessRunner.Terminate(process);
+            Terminate(process);
         }
 
         stdout.Append(await process.StandardOutput.ReadToEndAsync());
         await process.WaitForExitAsync();
         return new ProcessResult(process.ExitCode, stdout.ToString(), await stderr);
     }
-}
 
-/// <summary>Starts processes with redirected streams and a time limit.</summary>
-internal static class ProcessRunner
-{
     public static Process Start(string file, IEnumerable<string> args)
     {
         var info = new ProcessStartInfo(file)

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;
-using System.Text;
 
 namespace Sharpvisor.Integration.Tests.Networking;
 
@@ -97,36 +96,7 @@ internal sealed class NetworkNamespace : IDisposable
     public async Task<ProcessResult> RunUntilAsync(string file, IEnumerable<string> args, Func<string, bool> done, TimeSpan timeout)
     {
         using var process = Process.Start(StartInfo(file, args))!;
-        process.StandardInput.Close();
-        var stdout = new StringBuilder();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var deadline = new CancellationTokenSource(timeout);
-        using var killOnDeadline = deadline.Token.Register(() => process.Kill(entireProcessTree: true));
-        var buffer = new char[4096];
-        while (!done(stdout.ToString()))
-        {
-            var read = await process.StandardOutput.ReadAsync(buffer);
-            if (read == 0)
-            {
-                break;
-            }
-
-            stdout.Append(buffer, 0, read);
-        }
-
-        if (deadline.IsCancellationRequested)
-        {
-            throw new TimeoutException($"condition not met within {timeout}; output so far:\n{stdout}\nstderr:\n{await stderr}");
-        }
-
-        if (!process.HasExited)
-        {
-            ProcessRunner.Terminate(process);
-        }
-
-        stdout.Append(await process.StandardOutput.ReadToEndAsync());
-        await process.WaitForExitAsync();
-        return new ProcessResult(process.ExitCode, stdout.ToString(), await stderr);
+        return await ProcessRunner.RunUntilAsync(process, done, timeout);
     }
 
     /// <summary>Deletes the namespace (and so the TAP). Any process still inside keeps it alive only until it ends.</summary>

@@ -27,4 +27,25 @@ public sealed class VirtioQueue(int index, SplitVirtqueue ring, EventFd doorbell
             events.SignalQueue(Index);
         }
     }
+
+    /// <summary>
+    /// Serves every chain the driver has made available, with driver notifications suppressed while it does:
+    /// <paramref name="handle"/> returns the bytes it wrote into the chain, the chain goes back on the used ring
+    /// and the driver is interrupted if it asked to be. Loops until no chain arrived while notifications were off.
+    /// </summary>
+    public void ServeAvailable(Func<DescriptorChain, uint> handle)
+    {
+        ArgumentNullException.ThrowIfNull(handle);
+        do
+        {
+            Ring.DisableNotifications(Memory);
+            while (Ring.TryPop(Memory, out var chain))
+            {
+                var written = handle(chain);
+                Ring.Push(Memory, chain.HeadIndex, written);
+                NotifyIfNeeded();
+            }
+        }
+        while (Ring.EnableNotifications(Memory));
+    }
 }

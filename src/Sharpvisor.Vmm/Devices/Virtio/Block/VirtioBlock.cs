@@ -91,21 +91,10 @@ public sealed class VirtioBlock : IVirtioDevice
         _disk.Dispose();
     }
 
-    private void Drain(VirtioQueue queue)
+    private void Drain(VirtioQueue queue) => queue.ServeAvailable(chain =>
     {
-        var ring = queue.Ring;
-        var memory = queue.Memory;
-        do
-        {
-            ring.DisableNotifications(memory);
-            while (ring.TryPop(memory, out var chain))
-            {
-                var written = BlockRequest.Execute(chain, memory, _disk, _id);
-                ring.Push(memory, chain.HeadIndex, written);
-                Interlocked.Increment(ref _completed);
-                queue.NotifyIfNeeded();
-            }
-        }
-        while (ring.EnableNotifications(memory));
-    }
+        var written = BlockRequest.Execute(chain, queue.Memory, _disk, _id);
+        Interlocked.Increment(ref _completed);
+        return written;
+    });
 }

@@ -95,28 +95,17 @@ public sealed class VirtioConsole(Stream? output) : IVirtioDevice
         _inputReady.Dispose();
     }
 
-    private void Transmit(VirtioQueue queue)
+    private void Transmit(VirtioQueue queue) => queue.ServeAvailable(chain =>
     {
-        var ring = queue.Ring;
-        var memory = queue.Memory;
-        do
+        for (uint offset = 0; offset < chain.ReadableLength; offset += MaxChunk)
         {
-            ring.DisableNotifications(memory);
-            while (ring.TryPop(memory, out var chain))
-            {
-                for (uint offset = 0; offset < chain.ReadableLength; offset += MaxChunk)
-                {
-                    var copied = chain.CopyFromReadable(memory, _chunk, offset);
-                    Output?.Write(_chunk, 0, copied);
-                }
-
-                Output?.Flush();
-                ring.Push(memory, chain.HeadIndex, 0);
-                queue.NotifyIfNeeded();
-            }
+            var copied = chain.CopyFromReadable(queue.Memory, _chunk, offset);
+            Output?.Write(_chunk, 0, copied);
         }
-        while (ring.EnableNotifications(memory));
-    }
+
+        Output?.Flush();
+        return 0;
+    });
 
     private void Receive(VirtioQueue queue)
     {

@@ -112,40 +112,20 @@ public sealed class VirtioNet : IVirtioDevice
         _backend.Dispose();
     }
 
-    private void Transmit(VirtioQueue queue)
+    private void Transmit(VirtioQueue queue) => queue.ServeAvailable(chain =>
     {
-        var ring = queue.Ring;
-        var memory = queue.Memory;
-        var buffer = _txFrame.AsSpan();
-        do
+        var length = (long)chain.ReadableLength - HeaderSize;
+        var sent = false;
+        if (length is > 0 and <= MaxFrame)
         {
-            ring.DisableNotifications(memory);
-            while (ring.TryPop(memory, out var chain))
-            {
-                var length = (long)chain.ReadableLength - HeaderSize;
-                if (length is > 0 and <= MaxFrame)
-                {
-                    var copied = chain.CopyFromReadable(memory, buffer[..(int)length], HeaderSize);
-                    if (_backend.Send(buffer[..copied]))
-                    {
-                        Interlocked.Increment(ref _txFrames);
-                    }
-                    else
-                    {
-                        Interlocked.Increment(ref _txDropped);
-                    }
-                }
-                else
-                {
-                    Interlocked.Increment(ref _txDropped); // no frame, or larger than any NIC sends: dropped
-                }
-
-                ring.Push(memory, chain.HeadIndex, 0);
-                queue.NotifyIfNeeded();
-            }
+            var copied = chain.CopyFromReadable(queue.Memory, _txFrame.AsSpan(0, (int)length), HeaderSize);
+            sent = _backend.Send(_txFrame.AsSpan(0, copied));
         }
-        while (ring.EnableNotifications(memory));
-    }
+
+        // No frame, one larger than any NIC sends, or one the host refused: dropped, as on a wire.
+        Interlocked.Increment(ref sent ? ref _txFrames : ref _txDropped);
+        return 0;
+    });
 
     /// <summary>Moves waiting frames into receive buffers; false when a frame waits and the guest has no buffer for it.</summary>
     private bool Receive(VirtioQueue queue)

@@ -48,23 +48,10 @@ public sealed class VirtioRng : IVirtioDevice
 
     public void Dispose() => Reset();
 
-    private void Drain(VirtioQueue queue)
+    private void Drain(VirtioQueue queue) => queue.ServeAvailable(chain =>
     {
-        var ring = queue.Ring;
-        var memory = queue.Memory;
-        do
-        {
-            ring.DisableNotifications(memory);
-            while (ring.TryPop(memory, out var chain))
-            {
-                var length = (int)Math.Min(chain.WritableLength, (uint)MaxBytesPerRequest);
-                var bytes = _buffer.AsSpan(0, length);
-                RandomNumberGenerator.Fill(bytes);
-                var written = chain.CopyToWritable(memory, bytes);
-                ring.Push(memory, chain.HeadIndex, (uint)written);
-                queue.NotifyIfNeeded();
-            }
-        }
-        while (ring.EnableNotifications(memory));
-    }
+        var bytes = _buffer.AsSpan(0, (int)Math.Min(chain.WritableLength, (uint)MaxBytesPerRequest));
+        RandomNumberGenerator.Fill(bytes);
+        return (uint)chain.CopyToWritable(queue.Memory, bytes);
+    });
 }
