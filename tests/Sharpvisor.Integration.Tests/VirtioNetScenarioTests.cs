@@ -11,6 +11,9 @@ public sealed class VirtioNetScenarioTests
 {
     private const int GuestPassed = 1;
 
+    /// <summary>Waits for the VMM to exit by itself: "PASS" is printed just before the exit, and a stop then would change the status.</summary>
+    private static readonly Func<string, bool> RunToTheEnd = _ => false;
+
     [KvmNetworkFact]
     public async Task PingFromTheGuestReachesTheTapAndThePongComesBack()
     {
@@ -23,7 +26,7 @@ public sealed class VirtioNetScenarioTests
             var result = await ns.RunUntilAsync(
                 SharpvisorProcess.ExecutablePath,
                 ["run", "--net", $"tap={ns.TapName},mac=02:00:00:00:00:42", "--cmdline", "virtio-net"],
-                output => output.Contains("PASS virtio-net", StringComparison.Ordinal),
+                RunToTheEnd,
                 TimeSpan.FromMinutes(2));
 
             Assert.True(result.ExitCode == GuestPassed, result.ToString());
@@ -47,7 +50,7 @@ public sealed class VirtioNetScenarioTests
         var result = await ns.RunUntilAsync(
             SharpvisorProcess.ExecutablePath,
             ["run", "--net", "tap=svnew0", "--cmdline", "virtio-net-bench count=50"],
-            output => output.Contains("PASS virtio-net-bench", StringComparison.Ordinal),
+            RunToTheEnd,
             TimeSpan.FromMinutes(2));
 
         Assert.True(result.ExitCode == GuestPassed, result.ToString());

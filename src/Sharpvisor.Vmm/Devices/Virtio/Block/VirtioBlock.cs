@@ -7,7 +7,7 @@ namespace Sharpvisor.Vmm.Devices.Virtio.Block;
 /// so a slow disk stalls only that thread. Offers flush, discard and write-zeroes on writable disks, RO on
 /// read-only ones. The disk's size is fixed when the device is made.
 /// </summary>
-public sealed class VirtioBlock : IVirtioDevice
+public sealed class VirtioBlock : ThreadedVirtioDevice
 {
     public const int SizeMaxBit = 1;
     public const int SegMaxBit = 2;
@@ -24,7 +24,6 @@ public sealed class VirtioBlock : IVirtioDevice
     private readonly IBlockBackend _disk;
     private readonly string _id;
     private readonly byte[] _config = new byte[ConfigSize];
-    private DeviceWorker? _worker;
 
     public VirtioBlock(IBlockBackend disk, string id)
     {
@@ -47,27 +46,23 @@ public sealed class VirtioBlock : IVirtioDevice
         config[0x38] = 1; // write_zeroes_may_unmap
     }
 
-    public VirtioDeviceType Type => VirtioDeviceType.Block;
+    public override VirtioDeviceType Type => VirtioDeviceType.Block;
 
-    public ulong DeviceFeatures { get; }
+    public override ulong DeviceFeatures { get; }
 
-    public IReadOnlyList<ushort> QueueMaxSizes { get; } = [QueueSize];
+    public override IReadOnlyList<ushort> QueueMaxSizes { get; } = [QueueSize];
 
-    public int ConfigLength => ConfigSize;
+    public override int ConfigLength => ConfigSize;
 
     /// <summary>Requests completed with any status; for metrics and tests.</summary>
     public long Completed => Interlocked.Read(ref _completed);
 
     private long _completed;
 
-    public void ReadConfig(int offset, Span<byte> data) => _config.AsSpan(offset, data.Length).CopyTo(data);
+    public override void ReadConfig(int offset, Span<byte> data) => _config.AsSpan(offset, data.Length).CopyTo(data);
 
-    public void WriteConfig(int offset, ReadOnlySpan<byte> data)
-    {
-        // Only the writeback byte is writable in the spec, and only with CONFIG_WCE, which is not offered.
-    }
 
-    public void Activate(VirtioActivation activation)
+    public override void Activate(VirtioActivation activation)
     {
         ArgumentNullException.ThrowIfNull(activation);
         if (activation.Queues[0] is not { } queue)
@@ -75,20 +70,16 @@ public sealed class VirtioBlock : IVirtioDevice
             return;
         }
 
-        _worker = new DeviceWorker("virtio-blk", activation, [queue.Doorbell], [], _ => Drain(queue));
-        _worker.Start();
+        StartWorker(new DeviceWorker("virtio-blk", activation, [queue.Doorbell], [], _ => Drain(queue)));
     }
 
-    public void Reset()
+    protected override void Dispose(bool disposing)
     {
-        _worker?.Dispose();
-        _worker = null;
-    }
-
-    public void Dispose()
-    {
-        Reset();
-        _disk.Dispose();
+        base.Dispose(disposing);
+        if (disposing)
+        {
+            _disk.Dispose();
+        }
     }
 
     private void Drain(VirtioQueue queue) => queue.ServeAvailable(chain =>

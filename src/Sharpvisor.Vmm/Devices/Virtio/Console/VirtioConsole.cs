@@ -7,7 +7,7 @@ namespace Sharpvisor.Vmm.Devices.Virtio.Console;
 /// goes to <see cref="Output"/>; host input is buffered (up to <see cref="InputBufferLimit"/>, then dropped, as a
 /// UART drops overrun bytes) and handed over as the guest posts receive buffers.
 /// </summary>
-public sealed class VirtioConsole(Stream? output) : IVirtioDevice
+public sealed class VirtioConsole(Stream? output) : ThreadedVirtioDevice
 {
     public const int InputBufferLimit = 64 * 1024;
     private const int ReceiveQueue = 0;
@@ -18,24 +18,20 @@ public sealed class VirtioConsole(Stream? output) : IVirtioDevice
     private readonly Queue<byte> _input = new();
     private readonly EventFd _inputReady = new(nonBlocking: true);
     private readonly byte[] _chunk = new byte[MaxChunk];
-    private DeviceWorker? _worker;
 
     public Stream? Output { get; } = output;
 
-    public VirtioDeviceType Type => VirtioDeviceType.Console;
+    public override VirtioDeviceType Type => VirtioDeviceType.Console;
 
-    public ulong DeviceFeatures => 0;
+    public override ulong DeviceFeatures => 0;
 
-    public IReadOnlyList<ushort> QueueMaxSizes { get; } = [64, 64];
+    public override IReadOnlyList<ushort> QueueMaxSizes { get; } = [64, 64];
 
     /// <summary>cols, rows, max_nr_ports, emerg_wr: all zero without the features that give them meaning.</summary>
-    public int ConfigLength => 12;
+    public override int ConfigLength => 12;
 
-    public void ReadConfig(int offset, Span<byte> data) => data.Clear();
+    public override void ReadConfig(int offset, Span<byte> data) => data.Clear();
 
-    public void WriteConfig(int offset, ReadOnlySpan<byte> data)
-    {
-    }
 
     /// <summary>Host keystrokes for the guest; safe from any thread.</summary>
     public void QueueInput(ReadOnlySpan<byte> bytes)
@@ -51,7 +47,7 @@ public sealed class VirtioConsole(Stream? output) : IVirtioDevice
         _inputReady.Signal();
     }
 
-    public void Activate(VirtioActivation activation)
+    public override void Activate(VirtioActivation activation)
     {
         ArgumentNullException.ThrowIfNull(activation);
         var rx = activation.Queues[ReceiveQueue];
@@ -67,7 +63,7 @@ public sealed class VirtioConsole(Stream? output) : IVirtioDevice
             doorbells.Add(tx.Doorbell);
         }
 
-        _worker = new DeviceWorker("virtio-console", activation, doorbells, [_inputReady.Handle], _ =>
+        StartWorker(new DeviceWorker("virtio-console", activation, doorbells, [_inputReady.Handle], _ =>
         {
             _inputReady.Wait();
             if (tx is not null)
@@ -79,20 +75,16 @@ public sealed class VirtioConsole(Stream? output) : IVirtioDevice
             {
                 Receive(rx);
             }
-        });
-        _worker.Start();
+        }));
     }
 
-    public void Reset()
+    protected override void Dispose(bool disposing)
     {
-        _worker?.Dispose();
-        _worker = null;
-    }
-
-    public void Dispose()
-    {
-        Reset();
-        _inputReady.Dispose();
+        base.Dispose(disposing);
+        if (disposing)
+        {
+            _inputReady.Dispose();
+        }
     }
 
     private void Transmit(VirtioQueue queue) => queue.ServeAvailable(chain =>

@@ -8,7 +8,7 @@ namespace Sharpvisor.Vmm.Devices.Virtio.Net;
 /// no receive buffers the device stops reading the backend, leaving frames queued on the host side
 /// (backpressure), and resumes when the guest posts some.
 /// </summary>
-public sealed class VirtioNet : IVirtioDevice
+public sealed class VirtioNet : ThreadedVirtioDevice
 {
     public const int MacBit = 5;
     public const int StatusBit = 16;
@@ -30,7 +30,6 @@ public sealed class VirtioNet : IVirtioDevice
     /// <summary>Transmit's own buffer: <see cref="_frame"/> may hold a received frame waiting for a receive buffer.</summary>
     private readonly byte[] _txFrame = new byte[MaxFrame];
     private int _pendingLength;
-    private DeviceWorker? _worker;
     private long _rxFrames;
     private long _txFrames;
     private long _txDropped;
@@ -49,13 +48,13 @@ public sealed class VirtioNet : IVirtioDevice
         BinaryPrimitives.WriteUInt16LittleEndian(_config.AsSpan(8), 1); // max_virtqueue_pairs
     }
 
-    public VirtioDeviceType Type => VirtioDeviceType.Net;
+    public override VirtioDeviceType Type => VirtioDeviceType.Net;
 
-    public ulong DeviceFeatures => (1UL << MacBit) | (1UL << StatusBit);
+    public override ulong DeviceFeatures => (1UL << MacBit) | (1UL << StatusBit);
 
-    public IReadOnlyList<ushort> QueueMaxSizes { get; } = [QueueSize, QueueSize];
+    public override IReadOnlyList<ushort> QueueMaxSizes { get; } = [QueueSize, QueueSize];
 
-    public int ConfigLength => ConfigSize;
+    public override int ConfigLength => ConfigSize;
 
     public long ReceivedFrames => Interlocked.Read(ref _rxFrames);
 
@@ -63,14 +62,10 @@ public sealed class VirtioNet : IVirtioDevice
 
     public long TransmitDropped => Interlocked.Read(ref _txDropped);
 
-    public void ReadConfig(int offset, Span<byte> data) => _config.AsSpan(offset, data.Length).CopyTo(data);
+    public override void ReadConfig(int offset, Span<byte> data) => _config.AsSpan(offset, data.Length).CopyTo(data);
 
-    public void WriteConfig(int offset, ReadOnlySpan<byte> data)
-    {
-        // The MAC is writable only with VIRTIO_NET_F_CTRL_MAC_ADDR on legacy devices; nothing here is.
-    }
 
-    public void Activate(VirtioActivation activation)
+    public override void Activate(VirtioActivation activation)
     {
         ArgumentNullException.ThrowIfNull(activation);
         var rx = activation.Queues[ReceiveQueue];
@@ -82,8 +77,7 @@ public sealed class VirtioNet : IVirtioDevice
         }
 
         const int rxSource = 0, txSource = 1, backendSource = 2;
-        DeviceWorker? worker = null;
-        worker = new DeviceWorker("virtio-net", activation, [rx.Doorbell, tx.Doorbell], [_backend.ReadableHandle], source =>
+        StartWorker(new DeviceWorker("virtio-net", activation, [rx.Doorbell, tx.Doorbell], [_backend.ReadableHandle], source =>
         {
             if (source == txSource)
             {
@@ -93,23 +87,18 @@ public sealed class VirtioNet : IVirtioDevice
             if (source is rxSource or backendSource)
             {
                 // Paused while the guest has no buffers; the rx doorbell resumes it.
-                worker!.Pause(backendSource, !Receive(rx));
+                Worker!.Pause(backendSource, !Receive(rx));
             }
-        });
-        _worker = worker;
-        _worker.Start();
+        }));
     }
 
-    public void Reset()
+    protected override void Dispose(bool disposing)
     {
-        _worker?.Dispose();
-        _worker = null;
-    }
-
-    public void Dispose()
-    {
-        Reset();
-        _backend.Dispose();
+        base.Dispose(disposing);
+        if (disposing)
+        {
+            _backend.Dispose();
+        }
     }
 
     private void Transmit(VirtioQueue queue) => queue.ServeAvailable(chain =>

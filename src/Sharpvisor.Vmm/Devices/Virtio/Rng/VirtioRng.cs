@@ -7,28 +7,24 @@ namespace Sharpvisor.Vmm.Devices.Virtio.Rng;
 /// Linux). At most <see cref="MaxBytesPerRequest"/> per request, so a guest asking for gigabytes gets a short
 /// answer, which the spec allows, instead of pinning the device thread.
 /// </summary>
-public sealed class VirtioRng : IVirtioDevice
+public sealed class VirtioRng : ThreadedVirtioDevice
 {
     public const int MaxBytesPerRequest = 64 * 1024;
 
     private readonly byte[] _buffer = new byte[MaxBytesPerRequest];
-    private DeviceWorker? _worker;
 
-    public VirtioDeviceType Type => VirtioDeviceType.Entropy;
+    public override VirtioDeviceType Type => VirtioDeviceType.Entropy;
 
-    public ulong DeviceFeatures => 0;
+    public override ulong DeviceFeatures => 0;
 
-    public IReadOnlyList<ushort> QueueMaxSizes { get; } = [64];
+    public override IReadOnlyList<ushort> QueueMaxSizes { get; } = [64];
 
-    public int ConfigLength => 0;
+    public override int ConfigLength => 0;
 
-    public void ReadConfig(int offset, Span<byte> data) => data.Clear();
+    public override void ReadConfig(int offset, Span<byte> data) => data.Clear();
 
-    public void WriteConfig(int offset, ReadOnlySpan<byte> data)
-    {
-    }
 
-    public void Activate(VirtioActivation activation)
+    public override void Activate(VirtioActivation activation)
     {
         ArgumentNullException.ThrowIfNull(activation);
         if (activation.Queues[0] is not { } queue)
@@ -36,17 +32,8 @@ public sealed class VirtioRng : IVirtioDevice
             return;
         }
 
-        _worker = new DeviceWorker("virtio-rng", activation, [queue.Doorbell], [], _ => Drain(queue));
-        _worker.Start();
+        StartWorker(new DeviceWorker("virtio-rng", activation, [queue.Doorbell], [], _ => Drain(queue)));
     }
-
-    public void Reset()
-    {
-        _worker?.Dispose();
-        _worker = null;
-    }
-
-    public void Dispose() => Reset();
 
     private void Drain(VirtioQueue queue) => queue.ServeAvailable(chain =>
     {

@@ -1,0 +1,59 @@
+namespace Sharpvisor.Vmm.Devices.Virtio;
+
+/// <summary>
+/// A virtio device served by one <see cref="DeviceWorker"/> thread from activation to reset: the lifecycle every
+/// device here shares. Subclasses describe themselves and start their worker in <see cref="Activate"/>.
+/// </summary>
+public abstract class ThreadedVirtioDevice : IVirtioDevice
+{
+    private DeviceWorker? _worker;
+
+    public abstract VirtioDeviceType Type { get; }
+
+    public abstract ulong DeviceFeatures { get; }
+
+    public abstract IReadOnlyList<ushort> QueueMaxSizes { get; }
+
+    public abstract int ConfigLength { get; }
+
+    /// <summary>The running worker, for a device callback that pauses one of its sources.</summary>
+    protected DeviceWorker? Worker => _worker;
+
+    public abstract void ReadConfig(int offset, Span<byte> data);
+
+    /// <summary>None of the devices here has a writable config field without features they do not offer.</summary>
+    public virtual void WriteConfig(int offset, ReadOnlySpan<byte> data)
+    {
+    }
+
+    public abstract void Activate(VirtioActivation activation);
+
+    public void Reset()
+    {
+        _worker?.Dispose();
+        _worker = null;
+    }
+
+    public void Dispose()
+    {
+        Dispose(true);
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Runs <paramref name="worker"/> until the next reset.</summary>
+    protected void StartWorker(DeviceWorker worker)
+    {
+        ArgumentNullException.ThrowIfNull(worker);
+        _worker = worker;
+        worker.Start();
+    }
+
+    /// <summary>Stops the worker; subclasses then close their backends.</summary>
+    protected virtual void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            Reset();
+        }
+    }
+}
