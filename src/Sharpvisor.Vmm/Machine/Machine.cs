@@ -33,6 +33,12 @@ public sealed class Machine : IVcpuHost, IDisposable
     private readonly List<KvmVcpu> _vcpus = [];
     private readonly List<VcpuRunner> _runners = [];
     private readonly ManualResetEventSlim _stopped = new();
+
+    // Host input arrives on its own thread and raises guest interrupts through the VM: it must be over before the VM
+    // goes away. The token unblocks input waiting for room in the UART once a stop is requested.
+    private readonly Lock _inputGate = new();
+    private readonly CancellationTokenSource _inputStop = new();
+    private bool _inputClosed;
     private readonly MsiRouter _msiRouter;
     private readonly GuestRipProfiler? _profiler;
     private StopReason? _stopReason;
@@ -79,13 +85,21 @@ public sealed class Machine : IVcpuHost, IDisposable
     /// <summary>Host keystrokes for the guest: to the virtio console when there is one, else to COM1.</summary>
     public void QueueConsoleInput(ReadOnlySpan<byte> bytes)
     {
-        if (_pci?.Console is { } console)
+        lock (_inputGate)
         {
-            console.QueueInput(bytes);
-        }
-        else
-        {
-            Serial.QueueInput(bytes, CancellationToken.None);
+            if (_inputClosed || StopRequested)
+            {
+                return; // a keystroke racing a quit: the machine is going away
+            }
+
+            if (_pci?.Console is { } console)
+            {
+                console.QueueInput(bytes);
+            }
+            else
+            {
+                Serial.QueueInput(bytes, _inputStop.Token);
+            }
         }
     }
 
@@ -187,11 +201,18 @@ public sealed class Machine : IVcpuHost, IDisposable
             runner.Kick();
         }
 
+        _inputStop.Cancel();
         _stopped.Set();
     }
 
     public void Dispose()
     {
+        _inputStop.Cancel();
+        lock (_inputGate)
+        {
+            _inputClosed = true;
+        }
+
         // Device threads first: they touch guest memory until they are joined.
         _pci?.Dispose();
         _profiler?.Dispose();
@@ -206,6 +227,7 @@ public sealed class Machine : IVcpuHost, IDisposable
         _kvm.Dispose();
         Memory.Dispose();
         _stopped.Dispose();
+        _inputStop.Dispose();
     }
 
     public void EndOfInterrupt(byte vector) => IoApic.EndOfInterrupt(vector);
