@@ -30,6 +30,8 @@ public sealed partial class LinuxBootTests
         Assert.Contains("ACPI: Using ACPI (MADT) for SMP configuration information", result.Stdout, StringComparison.Ordinal);
         Assert.Contains("smp: Brought up 1 node, 2 CPUs", result.Stdout, StringComparison.Ordinal);
         Assert.Contains("Unpacking initramfs", result.Stdout, StringComparison.Ordinal);
+        Assert.Matches(@"rtc_cmos 00:0\d: registered as rtc0", result.Stdout); // the DSDT's RTC, with IRQ 8 mapped
+        Assert.Contains("found SMP MP-table at [mem 0x0009fc00-0x0009fc0f]", result.Stdout, StringComparison.Ordinal);
         Assert.Equal(256UL << 20, UsableRamSeen(result.Stdout) + ReservedLowMemory);
     }
 

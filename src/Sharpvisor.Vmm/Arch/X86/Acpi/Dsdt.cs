@@ -18,6 +18,11 @@ namespace Sharpvisor.Vmm.Arch.X86.Acpi;
 ///             Name (_UID, 0)
 ///             Name (_CRS, ResourceTemplate () { IO (Decode16, 0x3F8, 0x3F8, 1, 8)  IRQNoFlags () { 4 } })
 ///         }
+///         Device (RTC)
+///         {
+///             Name (_HID, EisaId ("PNP0B00"))   // AT real-time clock
+///             Name (_CRS, ResourceTemplate () { IO (Decode16, 0x70, 0x70, 1, 2)  IRQNoFlags () { 8 } })
+///         }
 ///         Device (PCI0)   // only when the machine has a PCI bus
 ///         {
 ///             Name (_HID, EisaId ("PNP0A08"))   // PCI Express root bridge (so ECAM from MCFG applies)
@@ -35,6 +40,8 @@ namespace Sharpvisor.Vmm.Arch.X86.Acpi;
 ///     }
 /// }
 /// </code>
+/// Linux maps an ISA IRQ to its I/O APIC pin only for devices ACPI describes: without RTC here, rtc_cmos fell back to
+/// a platform device whose IRQ 8 had never been mapped, and its probe failed (-22).
 /// With ACPI, Linux scans only the PCI buses a root bridge device describes; without PCI0 it would never look.
 /// Devices have no INTx (interrupt pin 0), so no _PRT is needed: every virtio function uses MSI-X.
 /// </summary>
@@ -49,6 +56,9 @@ public static class Dsdt
     public const byte Com1PortCount = 8;
     public const byte Com1Irq = 4;
     public const ushort PciConfigPorts = 0xCF8;
+    public const ushort RtcPort = 0x70;
+    public const byte RtcPortCount = 2;
+    public const byte RtcIrq = 8;
 
     public static byte[] Build(bool pciHostBridge = false)
     {
@@ -59,7 +69,7 @@ public static class Dsdt
             Aml.Integer(AcpiPmRegisters.S5SleepType),
             Aml.Integer(0),
             Aml.Integer(0))));
-        writer.Bytes(pciHostBridge ? Aml.Scope(@"\_SB", Com1(), PciHostBridge()) : Aml.Scope(@"\_SB", Com1()));
+        writer.Bytes(pciHostBridge ? Aml.Scope(@"\_SB", Com1(), Rtc(), PciHostBridge()) : Aml.Scope(@"\_SB", Com1(), Rtc()));
         return writer.FinishTable();
     }
 
@@ -70,6 +80,15 @@ public static class Dsdt
         Aml.Name("_CRS", Aml.Buffer([
             .. ResourceDescriptors.Io16(Com1Port, Com1Port, 1, Com1PortCount),
             .. ResourceDescriptors.IrqNoFlags(Com1Irq),
+            .. ResourceDescriptors.EndTag(),
+        ])));
+
+    private static byte[] Rtc() => Aml.Device(
+        "RTC",
+        Aml.Name("_HID", Aml.EisaId("PNP0B00")),
+        Aml.Name("_CRS", Aml.Buffer([
+            .. ResourceDescriptors.Io16(RtcPort, RtcPort, 1, RtcPortCount),
+            .. ResourceDescriptors.IrqNoFlags(RtcIrq),
             .. ResourceDescriptors.EndTag(),
         ])));
 

@@ -77,6 +77,10 @@ public class AcpiIaslTests
         Assert.Contains("EisaId (\"PNP0501\")", dsl, StringComparison.Ordinal);
         Assert.Matches(@"IO \(Decode16,\s*0x03F8,\s*// Range Minimum\s*0x03F8,\s*// Range Maximum\s*0x01,\s*// Alignment\s*0x08,", dsl);
         Assert.Matches(@"IRQNoFlags \(\)\s*\{4\}", dsl);
+        Assert.Contains("Device (RTC)", dsl, StringComparison.Ordinal);
+        Assert.Contains("EisaId (\"PNP0B00\")", dsl, StringComparison.Ordinal);
+        Assert.Matches(@"IO \(Decode16,\s*0x0070,\s*// Range Minimum\s*0x0070,\s*// Range Maximum\s*0x01,\s*// Alignment\s*0x02,", dsl);
+        Assert.Matches(@"IRQNoFlags \(\)\s*\{8\}", dsl);
     }
 
     [IaslFact]
