@@ -24,18 +24,7 @@ hash="$( { printf 'busybox-static %s\n' "$bb_version"; sha256sum < "$self"; sha2
 out="$cache_root/$hash"
 img="$out/initramfs.cpio.gz"
 
-if [[ -s "$img" ]]; then printf '%s\n' "$img"; exit 0; fi
-
-mkdir -p "$cache_root"
-exec 9>"$cache_root/.lock-$hash"
-flock 9
-if [[ -s "$img" ]]; then printf '%s\n' "$img"; exit 0; fi
-
-[[ $(id -u) == 0 ]] || { log "must run as root (mknod /dev/console)"; exit 1; }
-
-stage="$cache_root/.stage-$hash"
-rm -rf "$stage"
-trap 'rm -rf "$stage"' EXIT
+claim_cache "$cache_root" "$hash" initramfs.cpio.gz
 root="$stage/root"
 busybox_tree "$root"
 

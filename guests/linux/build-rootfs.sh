@@ -26,16 +26,7 @@ hash="$( { printf 'busybox-static %s\ne2fsprogs %s\n' "$bb_version" "$e2_version
 out="$cache_root/$hash"
 img="$out/rootfs.ext4"
 
-if [[ -s "$img" ]]; then printf '%s\n' "$img"; exit 0; fi
-mkdir -p "$cache_root"
-exec 9>"$cache_root/.lock-$hash"
-flock 9
-if [[ -s "$img" ]]; then printf '%s\n' "$img"; exit 0; fi
-[[ $(id -u) == 0 ]] || { log "must run as root (mknod /dev/console)"; exit 1; }
-
-stage="$cache_root/.stage-$hash"
-rm -rf "$stage"
-trap 'rm -rf "$stage"' EXIT
+claim_cache "$cache_root" "$hash" rootfs.ext4
 root="$stage/root"
 busybox_tree "$root"
 rm -f "$root/sbin/init"   # busybox's init applet link: ours is a script

@@ -44,3 +44,19 @@ busybox_tree() {
     mknod -m 0600 "$root/dev/console" c 5 1
     mknod -m 0666 "$root/dev/null" c 1 3
 }
+
+# claim_cache ROOT HASH FILE: if ROOT/HASH/FILE was built already, print its path and end the script; otherwise
+# take the per-hash lock (fd 9, held until the script ends), look again (another build may just have finished),
+# then make a fresh staging directory ROOT/.stage-HASH, removed on exit, and set $stage to it.
+claim_cache() {
+    local root=$1 hash=$2 file=$3
+    if [[ -s "$root/$hash/$file" ]]; then printf '%s\n' "$root/$hash/$file"; exit 0; fi
+    mkdir -p "$root"
+    exec 9>"$root/.lock-$hash"
+    flock 9
+    if [[ -s "$root/$hash/$file" ]]; then printf '%s\n' "$root/$hash/$file"; exit 0; fi
+    [[ $(id -u) == 0 ]] || { log "must run as root (mknod /dev/console)"; exit 1; }
+    stage="$root/.stage-$hash"
+    rm -rf "$stage"
+    trap 'rm -rf "$stage"' EXIT
+}
