@@ -132,6 +132,39 @@ public sealed class ControlSocketTests : IDisposable
     }
 
     [KvmFact]
+    public async Task MetricsListTheVirtioDevicesBySlot()
+    {
+        var disk = Path.Combine(_dir, "disk.img");
+        using (var file = File.Create(disk))
+        {
+            file.SetLength(1 << 20);
+        }
+
+        var (process, _, _) = await StartAsync("--disk", disk, "--rng");
+        using (process)
+        {
+            using var client = await ControlClient.ConnectAsync(SocketPath);
+            var metrics = await client.MetricsAsync();
+            Assert.Collection(
+                metrics.Devices,
+                block =>
+                {
+                    Assert.Equal((1, "block"), (block.Slot, block.Type));
+                    Assert.Equal(0, block.Counters["completed"]);
+                },
+                rng =>
+                {
+                    Assert.Equal((2, "rng"), (rng.Slot, rng.Type));
+                    Assert.Empty(rng.Counters);
+                });
+
+            await client.ChangeStateAsync(ControlCommands.Stop);
+            await WaitForExitAsync(process);
+            Assert.Equal(0, process.ExitCode);
+        }
+    }
+
+    [KvmFact]
     public async Task BadRequestsGetErrorsAndTheVmmKeepsRunning()
     {
         var (process, _, _) = await StartAsync();
