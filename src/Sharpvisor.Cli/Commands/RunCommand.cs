@@ -75,14 +75,14 @@ internal static class RunCommand
             StopReason reason;
             using (var machine = Machine.Create(config))
             {
+                console.Attach(machine);
+                control.Attach(machine);
                 // Started once the first machine exists, so status works from the moment the socket appears.
                 if (controlPath is not null)
                 {
                     controlServer.Server ??= StartControl(controlPath, control);
                 }
 
-                console.Attach(machine);
-                control.Attach(machine);
                 try
                 {
                     reason = machine.Run(hostStop.Token);
