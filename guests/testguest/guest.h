@@ -126,6 +126,7 @@ const char *run_virtio_net(void);
 const char *run_virtio_net_bench(void);
 const char *run_virtio_rng(void);
 const char *run_virtio_console(void);
+const char *run_idle(void);
 extern u64 acpi_rsdp_paddr;            /* hvm_start_info.rsdp_paddr (0 = none given) */
 
 /* ---- symbols from boot.S / linker.ld ---- */

@@ -220,6 +220,7 @@ static const struct {
     { "virtio-net-bench", run_virtio_net_bench },
     { "virtio-rng", run_virtio_rng },
     { "virtio-console", run_virtio_console },
+    { "idle", run_idle },
 };
 
 void kmain(struct hvm_start_info *si)

@@ -19,6 +19,7 @@ internal static class Program
                        [--serial stdio|file:PATH|none] [--on-reboot stop|restart] [--kvm PATH]
                        [--emulation-workarounds on|off] [--disk PATH[,readonly][,id=ID]]...
                        [--net tap=NAME[,mac=XX:XX:XX:XX:XX:XX]]... [--console serial|virtio] [--rng]
+                       [--control PATH]
           --kernel     a PVH ELF kernel or a bzImage (default: the built-in test guest)
           --initrd     an initial ramdisk, passed as PVH module 0
           --cmdline    kernel command line (built-in guest: the scenario, default 'hello')
@@ -36,6 +37,8 @@ internal static class Program
                        default MAC 02:73:76 plus three bytes from the name
           --console    virtio adds hvc0 (virtio-console) on the same output; keyboard input goes to it
           --rng        a virtio-rng device fed from the host's getrandom
+          --control    a control socket at PATH (unix, mode 0600, removed on exit): one JSON request per
+                       line, {"id":1,"command":"status|pause|resume|stop|metrics"}; see docs/control-protocol.md
         The exit status is the guest's: a write of v to port 0xf4 exits with (v << 1) | 1, as QEMU's
         isa-debug-exit does; 0 after a guest reset or power-off; 1 on a VMM or guest failure; 2 on a usage error.
         """;

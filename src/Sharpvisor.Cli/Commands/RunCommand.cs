@@ -1,4 +1,6 @@
+using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using Sharpvisor.Vmm.Control;
 using Sharpvisor.Vmm.Machine;
 
 namespace Sharpvisor.Cli.Commands;
@@ -8,7 +10,7 @@ internal static class RunCommand
 {
     private static readonly HashSet<string> ValueOptions =
         ["--kernel", "--initrd", "--cmdline", "--cpus", "--memory", "--serial", "--on-reboot", "--kvm", "--emulation-workarounds",
-         "--disk", "--net", "--console", ProfileOption];
+         "--disk", "--net", "--console", "--control", ProfileOption];
 
     // A diagnostic left out of the usage text: sample the guest's RIP every N ms (default 10) into FILE.
     private const string ProfileOption = "--profile-guest";
@@ -63,6 +65,10 @@ internal static class RunCommand
         using var hostStop = new CancellationTokenSource();
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+        var controlPath = options.Get("--control");
+        var control = new MachineControl(StopFromControl);
+        // Disposed before hostStop (declared after it): no control request can reach a disposed token source.
+        using var controlServer = new ControlServerHolder();
 
         while (true)
         {
@@ -70,7 +76,21 @@ internal static class RunCommand
             using (var machine = Machine.Create(config))
             {
                 console.Attach(machine);
-                reason = machine.Run(hostStop.Token);
+                control.Attach(machine);
+                // Started once the first machine exists, so status works from the moment the socket appears.
+                if (controlPath is not null)
+                {
+                    controlServer.Server ??= StartControl(controlPath, control);
+                }
+
+                try
+                {
+                    reason = machine.Run(hostStop.Token);
+                }
+                finally
+                {
+                    control.Detach();
+                }
             }
 
             if (reason.Kind == StopKind.GuestReboot && config.OnReboot == RebootAction.Restart && !hostStop.IsCancellationRequested)
@@ -92,6 +112,38 @@ internal static class RunCommand
             context.Cancel = true;
             hostStop.Cancel();
         }
+
+        void StopFromControl()
+        {
+            try
+            {
+                hostStop.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // The run is over already.
+            }
+        }
+    }
+
+    private static ControlServer StartControl(string path, MachineControl control)
+    {
+        try
+        {
+            return ControlServer.Start(path, new ControlDispatcher(control), message => Console.Error.WriteLine($"sharpvisor: {message}"));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or SocketException or ArgumentException)
+        {
+            throw new UsageException($"--control {path}: {e.Message}");
+        }
+    }
+
+    /// <summary>A control server that may start later than the scope that disposes it.</summary>
+    private sealed class ControlServerHolder : IDisposable
+    {
+        public ControlServer? Server { get; set; }
+
+        public void Dispose() => Server?.Dispose();
     }
 
     /// <summary>Parses <c>FILE[,interval-ms]</c> and creates FILE.</summary>

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Sharpvisor.Kvm;
 using Sharpvisor.Kvm.Interop;
 using Sharpvisor.Vmm.Arch.X86;
@@ -15,7 +16,8 @@ namespace Sharpvisor.Vmm.Machine;
 /// <summary>
 /// One running VM: KVM objects, guest RAM, the PC devices, and one thread per vCPU. Built complete by
 /// <see cref="Create"/>; <see cref="Run"/> blocks until the first stop reason, then every vCPU is kicked out
-/// of KVM_RUN and joined before the result is returned.
+/// of KVM_RUN and joined before the result is returned. <see cref="Pause"/> and <see cref="Resume"/> park and release
+/// the vCPUs meanwhile (devices keep running).
 /// </summary>
 public sealed class Machine : IVcpuHost, IDisposable
 {
@@ -27,6 +29,10 @@ public sealed class Machine : IVcpuHost, IDisposable
     // ISA IRQ 4 (COM1) on I/O APIC pin 4; ISA IRQ 0 (PIT) on pin 2, the PC's usual interrupt source override.
     private const int SerialPin = 4;
     private const int TimerPin = 2;
+
+    // How often Pause kicks a vCPU that has not parked yet. One kick is enough by the argument in VcpuRunner's loop;
+    // kicking again costs nothing and keeps Pause from resting on it.
+    private static readonly TimeSpan PauseKickInterval = TimeSpan.FromMilliseconds(20);
 
     private readonly KvmSystem _kvm;
     private readonly KvmVm _vm;
@@ -41,7 +47,13 @@ public sealed class Machine : IVcpuHost, IDisposable
     private bool _inputClosed;
     private readonly MsiRouter _msiRouter;
     private readonly GuestRipProfiler? _profiler;
+    // Guards the vCPUs' Active/Parked flags, _paused and _disposed; vCPUs wait on it while parked (Monitor).
+    private readonly object _pauseGate = new();
     private StopReason? _stopReason;
+    private int _pauseRequested; // written under _pauseGate, read by vCPU threads without it
+    private bool _paused;
+    private bool _disposed;
+    private long _startTimestamp;
     private Pit8254? _pit;
     private PciDevices? _pci;
 
@@ -77,7 +89,36 @@ public sealed class Machine : IVcpuHost, IDisposable
 
     public bool StopRequested => Volatile.Read(ref _stopReason) is not null;
 
+    bool IVcpuHost.PauseRequested => Volatile.Read(ref _pauseRequested) != 0;
+
     public long TotalExits => _runners.Sum(r => r.TotalExits);
+
+    /// <summary>Stopping once a stop was requested; paused between a completed <see cref="Pause"/> and <see cref="Resume"/>.</summary>
+    public MachineState State
+    {
+        get
+        {
+            lock (_pauseGate)
+            {
+                return StopRequested ? MachineState.Stopping : _paused ? MachineState.Paused : MachineState.Running;
+            }
+        }
+    }
+
+    /// <summary>Time since <see cref="Run"/> started the vCPUs (zero before).</summary>
+    public TimeSpan Uptime
+    {
+        get
+        {
+            var start = Volatile.Read(ref _startTimestamp);
+            return start == 0 ? TimeSpan.Zero : Stopwatch.GetElapsedTime(start);
+        }
+    }
+
+    public int VcpuCount => _runners.Count;
+
+    /// <summary>vCPU <paramref name="index"/>'s exits so far, by KVM exit reason (only the reasons seen).</summary>
+    public IReadOnlyDictionary<VcpuExitReason, long> VcpuExitCounts(int index) => _runners[index].ExitCounts();
 
     /// <summary>The virtio-pci functions, in slot order (empty without PCI devices).</summary>
     public IReadOnlyList<Devices.Virtio.Transport.VirtioPciDevice> PciFunctions => _pci?.Functions ?? [];
@@ -167,9 +208,16 @@ public sealed class Machine : IVcpuHost, IDisposable
     {
         VcpuThreadSignal.EnsureInstalled();
         using var registration = cancellationToken.Register(() => RequestStop(StopReason.Host("stopped by the host")));
-        foreach (var runner in _runners)
+        lock (_pauseGate)
         {
-            runner.Start();
+            // Under the gate, so a concurrent Pause either sees these vCPUs active or they see its request.
+            foreach (var runner in _runners)
+            {
+                runner.Active = true;
+                runner.Start();
+            }
+
+            Volatile.Write(ref _startTimestamp, Stopwatch.GetTimestamp());
         }
 
         _profiler?.Start(_runners);
@@ -202,7 +250,95 @@ public sealed class Machine : IVcpuHost, IDisposable
         }
 
         _inputStop.Cancel();
+        lock (_pauseGate)
+        {
+            // Parked vCPUs wake, see the stop and leave; a Pause in progress gives up.
+            Monitor.PulseAll(_pauseGate);
+        }
+
         _stopped.Set();
+    }
+
+    /// <summary>
+    /// Parks every vCPU outside KVM_RUN and returns once all are parked: <see cref="MachineState.Paused"/>. Idempotent.
+    /// Returns <see cref="MachineState.Stopping"/> instead when a stop comes first, and <see cref="MachineState.Running"/>
+    /// when a <see cref="Resume"/> overtakes it. Devices keep running. Not for a vCPU thread (it would wait for itself).
+    /// </summary>
+    public MachineState Pause()
+    {
+        lock (_pauseGate)
+        {
+            if (StopRequested || _disposed)
+            {
+                return MachineState.Stopping;
+            }
+
+            Volatile.Write(ref _pauseRequested, 1);
+            while (true)
+            {
+                if (StopRequested || _disposed)
+                {
+                    return MachineState.Stopping;
+                }
+
+                if (Volatile.Read(ref _pauseRequested) == 0)
+                {
+                    return MachineState.Running;
+                }
+
+                var inGuest = false;
+                foreach (var runner in _runners.Where(r => r.Active && !r.Parked))
+                {
+                    inGuest = true;
+                    runner.Kick();
+                }
+
+                if (!inGuest)
+                {
+                    _paused = true;
+                    return MachineState.Paused;
+                }
+
+                _ = Monitor.Wait(_pauseGate, PauseKickInterval);
+            }
+        }
+    }
+
+    /// <summary>Lets parked vCPUs enter the guest again. Idempotent; returns the state afterwards.</summary>
+    public MachineState Resume()
+    {
+        lock (_pauseGate)
+        {
+            Volatile.Write(ref _pauseRequested, 0);
+            _paused = false;
+            Monitor.PulseAll(_pauseGate);
+            return StopRequested ? MachineState.Stopping : MachineState.Running;
+        }
+    }
+
+    void IVcpuHost.Park(VcpuRunner runner)
+    {
+        lock (_pauseGate)
+        {
+            runner.Parked = true;
+            Monitor.PulseAll(_pauseGate);
+            while (Volatile.Read(ref _pauseRequested) != 0 && !StopRequested)
+            {
+                _ = Monitor.Wait(_pauseGate);
+            }
+
+            runner.Parked = false;
+        }
+    }
+
+    void IVcpuHost.Exited(VcpuRunner runner)
+    {
+        lock (_pauseGate)
+        {
+            runner.Active = false;
+            runner.Parked = false;
+            Monitor.PulseAll(_pauseGate);
+        }
     }
 
     public void Dispose()
@@ -211,6 +347,12 @@ public sealed class Machine : IVcpuHost, IDisposable
         lock (_inputGate)
         {
             _inputClosed = true;
+        }
+
+        lock (_pauseGate)
+        {
+            // A late Pause must not kick a vCPU whose kvm_run page is about to be unmapped.
+            _disposed = true;
         }
 
         // Device threads first: they touch guest memory until they are joined.

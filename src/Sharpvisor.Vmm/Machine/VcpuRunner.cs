@@ -44,15 +44,38 @@ internal sealed class VcpuRunner
 
     public Thread? Thread { get; private set; }
 
+    /// <summary>Between <see cref="Start"/> and the end of its thread: it may be in the guest unless parked. Guarded by the machine's pause gate.</summary>
+    internal bool Active { get; set; }
+
+    /// <summary>Waiting on the machine's pause gate, outside KVM_RUN. Guarded by the machine's pause gate.</summary>
+    internal bool Parked { get; set; }
+
     /// <summary>Exits seen so far, by KVM exit reason number (for metrics).</summary>
     public long ExitCount(VcpuExitReason reason) => Interlocked.Read(ref _exitCounts[(int)reason & 63]);
 
     public long TotalExits => _exitCounts.Sum();
 
+    /// <summary>Starts the vCPU thread; the caller holds the machine's pause gate and sets <see cref="Active"/>.</summary>
     public void Start()
     {
         Thread = new Thread(Loop) { Name = $"vcpu{_vcpu.Id}", IsBackground = true };
         Thread.Start();
+    }
+
+    /// <summary>Exit counts so far by reason, only the reasons seen (for metrics).</summary>
+    public IReadOnlyDictionary<VcpuExitReason, long> ExitCounts()
+    {
+        var counts = new Dictionary<VcpuExitReason, long>();
+        for (var i = 0; i < _exitCounts.Length; i++)
+        {
+            var count = Interlocked.Read(ref _exitCounts[i]);
+            if (count != 0)
+            {
+                counts[(VcpuExitReason)i] = count;
+            }
+        }
+
+        return counts;
     }
 
     /// <summary>Makes KVM_RUN return now (or at once when next entered). Safe from any thread.</summary>
@@ -82,13 +105,25 @@ internal sealed class VcpuRunner
         {
             while (!_host.StopRequested)
             {
+                if (_host.PauseRequested)
+                {
+                    // A kick that brought us here may have left immediate_exit set; the park is a full fence,
+                    // and the loop condition then sees a stop that came in the meantime.
+                    _vcpu.RequestImmediateExit(false);
+                    _host.Park(this);
+                    continue;
+                }
+
                 if (!_vcpu.Run())
                 {
-                    // Interrupted: a profiler sample, or a stop (whose flag is set before its kick, so
-                    // clearing immediate_exit here cannot lose it: the loop condition sees the flag first).
+                    // Interrupted by a kick: a stop, a pause or a profiler sample. Every kicker sets its flag before
+                    // it sets immediate_exit, so after clearing immediate_exit and a full fence the loop condition
+                    // sees the flag of any kick that came before the clear; a kick that comes after it leaves
+                    // immediate_exit set, which costs one more empty KVM_RUN. Leaving the flag set would spin.
+                    _vcpu.RequestImmediateExit(false);
+                    Interlocked.MemoryBarrier();
                     if (Interlocked.Exchange(ref _sampleRequested, 0) != 0 && _profiler is not null)
                     {
-                        _vcpu.RequestImmediateExit(false);
                         _profiler.Record(_vcpu.Id, _vcpu.GetRegs().rip);
                     }
 
@@ -107,6 +142,7 @@ internal sealed class VcpuRunner
         finally
         {
             Volatile.Write(ref _threadId, 0);
+            _host.Exited(this);
         }
     }
 
@@ -221,7 +257,16 @@ internal interface IVcpuHost
 {
     bool StopRequested { get; }
 
+    /// <summary>Set while the machine is paused: the vCPU calls <see cref="Park"/> instead of entering the guest.</summary>
+    bool PauseRequested { get; }
+
     void RequestStop(StopReason reason);
+
+    /// <summary>Blocks the calling vCPU thread until the machine resumes or stops.</summary>
+    void Park(VcpuRunner runner);
+
+    /// <summary>The vCPU's thread is leaving its loop for good.</summary>
+    void Exited(VcpuRunner runner);
 
     /// <summary>A level-triggered vector was acknowledged (split irqchip): the user-space I/O APIC decides what next.</summary>
     void EndOfInterrupt(byte vector);

@@ -1,0 +1,73 @@
+using System.Text.Json;
+using Sharpvisor.Vmm.Machine;
+
+namespace Sharpvisor.Vmm.Control;
+
+/// <summary>What the control protocol drives: one VMM process's machine.</summary>
+public interface IControlTarget
+{
+    StatusResult Status();
+
+    /// <summary>Returns once every vCPU is parked (or with the state that overtook the pause).</summary>
+    MachineState Pause();
+
+    MachineState Resume();
+
+    /// <summary>Starts stopping the machine as SIGTERM does and returns at once; called after the reply went out.</summary>
+    void Stop();
+
+    MetricsResult Metrics();
+}
+
+/// <summary>A response and what to do once it has been sent (the stop, so its reply gets out before the process ends).</summary>
+public readonly record struct ControlReply(ControlResponse Response, Action? AfterSend = null);
+
+/// <summary>Turns one request line into one response. Never throws: every failure becomes an error response.</summary>
+public sealed class ControlDispatcher(IControlTarget target)
+{
+    private static readonly string KnownCommands = string.Join(", ", ControlCommands.All);
+
+    public ControlReply Handle(ReadOnlySpan<byte> line)
+    {
+        if (!ControlCodec.TryParseRequest(line, out var parsedId, out var command, out var error))
+        {
+            return new(ControlResponse.Failure(parsedId, error));
+        }
+
+        var id = parsedId!.Value;
+        try
+        {
+            return command switch
+            {
+                ControlCommands.Status => Ok(id, JsonSerializer.SerializeToElement(target.Status(), ControlJsonContext.Default.StatusResult)),
+                ControlCommands.Pause => Ok(id, StateElement(target.Pause())),
+                ControlCommands.Resume => Ok(id, StateElement(target.Resume())),
+                ControlCommands.Stop => new(ControlResponse.Success(id, StateElement(MachineState.Stopping)), target.Stop),
+                ControlCommands.Metrics => Ok(id, JsonSerializer.SerializeToElement(target.Metrics(), ControlJsonContext.Default.MetricsResult)),
+                _ => new(ControlResponse.Failure(id, $"unknown command '{ControlCodec.Quote(command!)}' (known: {KnownCommands})")),
+            };
+        }
+        catch (ControlException e)
+        {
+            return new(ControlResponse.Failure(id, ControlCodec.OneLine(e.Message)));
+        }
+#pragma warning disable CA1031 // a failing command must cost its client an error line, never the VMM
+        catch (Exception e)
+        {
+            return new(ControlResponse.Failure(id, $"internal error in '{command}': {e.GetType().Name}: {ControlCodec.OneLine(e.Message)}"));
+        }
+#pragma warning restore CA1031
+    }
+
+    public static string StateName(MachineState state) => state switch
+    {
+        MachineState.Running => ControlStates.Running,
+        MachineState.Paused => ControlStates.Paused,
+        _ => ControlStates.Stopping,
+    };
+
+    private static ControlReply Ok(int id, JsonElement result) => new(ControlResponse.Success(id, result));
+
+    private static JsonElement StateElement(MachineState state) =>
+        JsonSerializer.SerializeToElement(new StateResult(StateName(state)), ControlJsonContext.Default.StateResult);
+}

@@ -1,0 +1,82 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Sharpvisor.Vmm.Control;
+
+/// <summary>
+/// The VMM's control protocol (docs/control-protocol.md): newline-delimited JSON on a unix socket, one request per
+/// line, one response per line, in order. Shared by the VMM (server) and whatever drives it (the manager, tests).
+/// </summary>
+public static class ControlCommands
+{
+    public const string Status = "status";
+    public const string Pause = "pause";
+    public const string Resume = "resume";
+    public const string Stop = "stop";
+    public const string Metrics = "metrics";
+
+    public static IReadOnlyList<string> All { get; } = [Status, Pause, Resume, Stop, Metrics];
+}
+
+/// <summary>The run states as the protocol spells them.</summary>
+public static class ControlStates
+{
+    public const string Running = "running";
+    public const string Paused = "paused";
+    public const string Stopping = "stopping";
+}
+
+/// <summary><c>{"id": 1, "command": "status"}</c>. Unknown members are ignored.</summary>
+public sealed record ControlRequest(int Id, string Command);
+
+/// <summary>
+/// <c>{"id": 1, "ok": true, "result": {...}}</c> or <c>{"id": 1, "ok": false, "error": "one line"}</c>. The id is the
+/// request's, or null when the request had none that could be read (not JSON, a line too long).
+/// </summary>
+public sealed record ControlResponse
+{
+    [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
+    public int? Id { get; init; }
+
+    public bool Ok { get; init; }
+
+    /// <summary>The command's result object when <see cref="Ok"/>; its shape depends on the command.</summary>
+    public JsonElement? Result { get; init; }
+
+    public string? Error { get; init; }
+
+    public static ControlResponse Success(int id, JsonElement result) => new() { Id = id, Ok = true, Result = result };
+
+    public static ControlResponse Failure(int? id, string error) => new() { Id = id, Ok = false, Error = error };
+}
+
+/// <summary>Result of <c>status</c>.</summary>
+public sealed record StatusResult(string State, int Pid, long UptimeMs, int Vcpus, ulong MemoryBytes);
+
+/// <summary>Result of <c>pause</c>, <c>resume</c> and <c>stop</c>: the state the command left the machine in.</summary>
+public sealed record StateResult(string State);
+
+/// <summary>Result of <c>metrics</c>.</summary>
+public sealed record MetricsResult(
+    IReadOnlyList<VcpuMetrics> Vcpus,
+    long TotalExits,
+    IReadOnlyDictionary<string, long> EmulationAssist,
+    long RssBytes,
+    IReadOnlyList<DeviceMetrics> Devices);
+
+/// <summary>One vCPU's exits to the VMM by KVM exit reason (<c>io</c>, <c>mmio</c>, <c>internal_error</c> ...), only reasons seen.</summary>
+public sealed record VcpuMetrics(int Id, long TotalExits, IReadOnlyDictionary<string, long> Exits);
+
+/// <summary>One virtio-pci function: its PCI slot, device type (<c>block</c>, <c>net</c>, <c>console</c>, <c>rng</c>) and counters.</summary>
+public sealed record DeviceMetrics(int Slot, string Type, IReadOnlyDictionary<string, long> Counters);
+
+/// <summary>Source-generated JSON for the protocol (no reflection: the CLI is NativeAOT).</summary>
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(ControlRequest))]
+[JsonSerializable(typeof(ControlResponse))]
+[JsonSerializable(typeof(StatusResult))]
+[JsonSerializable(typeof(StateResult))]
+[JsonSerializable(typeof(MetricsResult))]
+public sealed partial class ControlJsonContext : JsonSerializerContext;

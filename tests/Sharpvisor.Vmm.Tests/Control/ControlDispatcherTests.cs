@@ -1,0 +1,123 @@
+using System.Text;
+using System.Text.Json;
+using Sharpvisor.Vmm.Control;
+using Sharpvisor.Vmm.Machine;
+
+namespace Sharpvisor.Vmm.Tests.Control;
+
+public sealed class ControlDispatcherTests
+{
+    private readonly FakeControlTarget _target = new();
+
+    private ControlReply Handle(string line) => new ControlDispatcher(_target).Handle(Encoding.UTF8.GetBytes(line));
+
+    private static string State(ControlReply reply) => reply.Response.Result!.Value.GetProperty("state").GetString()!;
+
+    [Fact]
+    public void StatusReportsTheMachine()
+    {
+        var reply = Handle("""{"id": 11, "command": "status"}""");
+
+        Assert.True(reply.Response.Ok, reply.Response.Error);
+        Assert.Equal(11, reply.Response.Id);
+        Assert.Null(reply.AfterSend);
+        var status = reply.Response.Result!.Value.Deserialize(ControlJsonContext.Default.StatusResult)!;
+        Assert.Equal(new StatusResult("running", 4242, 1234, 2, 128UL << 20), status);
+    }
+
+    [Fact]
+    public void PauseAndResumeAnswerWithTheNewStateAndRepeatHarmlessly()
+    {
+        Assert.Equal("paused", State(Handle("""{"id": 1, "command": "pause"}""")));
+        Assert.Equal("paused", State(Handle("""{"id": 2, "command": "pause"}""")));
+        Assert.Equal(MachineState.Paused, _target.State);
+        Assert.Equal("running", State(Handle("""{"id": 3, "command": "resume"}""")));
+        Assert.Equal("running", State(Handle("""{"id": 4, "command": "resume"}""")));
+    }
+
+    [Fact]
+    public void StopHappensOnlyAfterTheReplyIsSent()
+    {
+        var reply = Handle("""{"id": 5, "command": "stop"}""");
+
+        Assert.True(reply.Response.Ok);
+        Assert.Equal("stopping", State(reply));
+        Assert.Equal(0, _target.Stops);
+        reply.AfterSend!();
+        Assert.Equal(1, _target.Stops);
+    }
+
+    [Fact]
+    public void MetricsCarryTheTargetsCounters()
+    {
+        var reply = Handle("""{"id": 6, "command": "metrics"}""");
+
+        Assert.True(reply.Response.Ok, reply.Response.Error);
+        var json = reply.Response.Result!.Value.GetRawText();
+        Assert.Contains("\"total_exits\":7", json, StringComparison.Ordinal);
+        Assert.Contains("\"emulation_assist\":{\"int3\":1}", json, StringComparison.Ordinal);
+        Assert.Contains("\"rss_bytes\":", json, StringComparison.Ordinal);
+        Assert.Contains("\"devices\":[{\"slot\":1,\"type\":\"block\",\"counters\":{\"completed\":3}}]", json, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AnUnknownCommandIsAnErrorWithTheIdEchoed()
+    {
+        var reply = Handle("""{"id": 77, "command": "reboot"}""");
+
+        Assert.False(reply.Response.Ok);
+        Assert.Equal(77, reply.Response.Id);
+        Assert.Equal("unknown command 'reboot' (known: status, pause, resume, stop, metrics)", reply.Response.Error);
+        Assert.Null(reply.Response.Result);
+    }
+
+    [Fact]
+    public void AHugeUnknownCommandIsNotEchoedInFull()
+    {
+        var reply = Handle($$"""{"id": 1, "command": "{{new string('x', 50_000)}}"}""");
+        Assert.False(reply.Response.Ok);
+        Assert.True(reply.Response.Error!.Length < 200);
+    }
+
+    [Fact]
+    public void BadJsonIsAnErrorWithoutAnId()
+    {
+        var reply = Handle("status please");
+        Assert.False(reply.Response.Ok);
+        Assert.Null(reply.Response.Id);
+        Assert.StartsWith("not a JSON request", reply.Response.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ACommandThatCannotBeDoneNowIsAnError()
+    {
+        _target.Failure = new ControlException("no machine is running (the guest is restarting)");
+        var reply = Handle("""{"id": 2, "command": "status"}""");
+        Assert.False(reply.Response.Ok);
+        Assert.Equal(2, reply.Response.Id);
+        Assert.Equal("no machine is running (the guest is restarting)", reply.Response.Error);
+    }
+
+    [Fact]
+    public void AnyOtherFailureIsAnInternalErrorResponseNotAnException()
+    {
+        _target.Failure = new InvalidOperationException("boom\nsecond line");
+        var reply = Handle("""{"id": 3, "command": "pause"}""");
+        Assert.False(reply.Response.Ok);
+        Assert.Equal(3, reply.Response.Id);
+        Assert.Equal("internal error in 'pause': InvalidOperationException: boom second line", reply.Response.Error);
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(-1)]
+    [InlineData(int.MinValue)]
+    [InlineData(123456789)]
+    public void EveryResponseCarriesItsRequestsId(int id)
+    {
+        foreach (var command in ControlCommands.All.Where(c => c != ControlCommands.Stop).Append("nope"))
+        {
+            Assert.Equal(id, Handle($$"""{"command": "{{command}}", "id": {{id}}}""").Response.Id);
+        }
+    }
+}

@@ -1,0 +1,63 @@
+using Sharpvisor.Vmm.Control;
+using Sharpvisor.Vmm.Machine;
+
+namespace Sharpvisor.Vmm.Tests.Control;
+
+/// <summary>A control target without a machine: records calls, can be told to fail or to block in pause.</summary>
+internal sealed class FakeControlTarget : IControlTarget
+{
+    private int _stops;
+
+    public MachineState State { get; set; } = MachineState.Running;
+
+    public Exception? Failure { get; set; }
+
+    /// <summary>When set, Pause waits for it (a vCPU slow to park).</summary>
+    public ManualResetEventSlim? PauseGate { get; set; }
+
+    public int Stops => Volatile.Read(ref _stops);
+
+    public StatusResult Status()
+    {
+        ThrowIfFailing();
+        return new StatusResult(ControlDispatcher.StateName(State), 4242, 1234, 2, 128UL << 20);
+    }
+
+    public MachineState Pause()
+    {
+        ThrowIfFailing();
+        PauseGate?.Wait(TimeSpan.FromSeconds(30));
+        return State = MachineState.Paused;
+    }
+
+    public MachineState Resume()
+    {
+        ThrowIfFailing();
+        return State = MachineState.Running;
+    }
+
+    public void Stop()
+    {
+        Interlocked.Increment(ref _stops);
+        State = MachineState.Stopping;
+    }
+
+    public MetricsResult Metrics()
+    {
+        ThrowIfFailing();
+        return new MetricsResult(
+            [new VcpuMetrics(0, 7, new Dictionary<string, long> { ["io"] = 5, ["mmio"] = 2 })],
+            7,
+            new Dictionary<string, long> { ["int3"] = 1 },
+            10 << 20,
+            [new DeviceMetrics(1, "block", new Dictionary<string, long> { ["completed"] = 3 })]);
+    }
+
+    private void ThrowIfFailing()
+    {
+        if (Failure is { } failure)
+        {
+            throw failure;
+        }
+    }
+}
