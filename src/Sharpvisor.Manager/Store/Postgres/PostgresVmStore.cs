@@ -51,6 +51,8 @@ public sealed class PostgresVmStore : SqlVmStore
 
         public override string AutoIdPrimaryKey => "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY";
 
+        public override string NameInByteOrder => "v.name COLLATE \"C\"";
+
         public override (object Value, DbType Type) Id(Guid id) => (id, DbType.Guid);
 
         public override bool IsUniqueViolation(DbException exception) =>

@@ -15,6 +15,12 @@ internal abstract class SqlDialect
     /// <summary>An ever-growing integer primary key (never reused after a delete), the migrations' <c>{autoid}</c>.</summary>
     public abstract string AutoIdPrimaryKey { get; }
 
+    /// <summary>
+    /// The name column in byte order, which SQLite's TEXT has anyway; PostgreSQL would otherwise sort by the
+    /// database's locale (where "a-c" may come after "ab").
+    /// </summary>
+    public abstract string NameInByteOrder { get; }
+
     /// <summary>An id as a parameter value with its type.</summary>
     public abstract (object Value, DbType Type) Id(Guid id);
 

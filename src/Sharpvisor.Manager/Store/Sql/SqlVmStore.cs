@@ -91,7 +91,7 @@ public abstract class SqlVmStore : IVmStore
         await using var connection = await OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         var sql = $"SELECT {DefinitionColumns}, {StateColumns} FROM vms v JOIN vm_states s ON s.vm_id = v.id"
             + (state is null ? "" : " WHERE s.state = @state")
-            + " ORDER BY v.name";
+            + $" ORDER BY {Dialect.NameInByteOrder}";
         await using var command = Command(connection, null, sql);
         if (state is { } wanted)
         {

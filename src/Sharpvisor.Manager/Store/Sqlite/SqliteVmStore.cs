@@ -123,6 +123,8 @@ public sealed class SqliteVmStore : SqlVmStore
         // AUTOINCREMENT: without it SQLite may reuse the id of a deleted last row, and "events after N" would miss it.
         public override string AutoIdPrimaryKey => "INTEGER PRIMARY KEY AUTOINCREMENT";
 
+        public override string NameInByteOrder => "v.name";
+
         // Microsoft.Data.Sqlite binds a Guid as a 16-byte BLOB; ids are stored as their text, readable in the sqlite3 shell.
         public override (object Value, DbType Type) Id(Guid id) => (id.ToString("D"), DbType.String);
 
