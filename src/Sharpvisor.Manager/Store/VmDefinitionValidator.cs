@@ -1,0 +1,271 @@
+using System.Globalization;
+using System.Text;
+using Sharpvisor.Kvm.Host;
+using Sharpvisor.Vmm.Arch.X86;
+
+namespace Sharpvisor.Manager.Store;
+
+/// <summary>
+/// The limits a definition is checked against on the way in. Where the VMM has the limit, it is taken from there;
+/// what depends on the host (its KVM's vCPU limit, the guest physical address width) is checked again when the VM starts.
+/// </summary>
+public static class VmLimits
+{
+    public const int MaxNameLength = 63;
+
+    public const int MinVcpus = 1;
+
+    /// <summary>xAPIC IDs are 8 bits and 0xFF is the broadcast ID, so 255 vCPUs at most (as `sharpvisor run` allows).</summary>
+    public const int MaxVcpus = 255;
+
+    public const int MinMemoryMiB = (int)(MemoryLayout.MinimumRamSize >> 20);
+
+    /// <summary>64 GiB; what the host's guest physical address width really allows is checked when the VM starts.</summary>
+    public const int MaxMemoryMiB = 64 * 1024;
+
+    /// <summary>In UTF-8 bytes: the VMM's command-line buffer less its terminating NUL.</summary>
+    public const int MaxCmdlineBytes = (int)MemoryLayout.MaxCommandLineSize - 1;
+
+    /// <summary>Linux's PATH_MAX less the NUL.</summary>
+    public const int MaxPathBytes = 4095;
+
+    public const int MaxScenarioLength = 32;
+
+    /// <summary>
+    /// The root PCI bus has 32 device slots: slot 0 is the host bridge and two stay free for the virtio console and rng,
+    /// so disks and NICs together take at most 29.
+    /// </summary>
+    public const int MaxDisksAndNics = 29;
+}
+
+internal static class VmDefinitionValidator
+{
+    public static IReadOnlyList<ValidationProblem> Validate(VmDefinition definition)
+    {
+        ArgumentNullException.ThrowIfNull(definition);
+        var problems = new List<ValidationProblem>();
+        void Add(string field, string message) => problems.Add(new ValidationProblem(field, message));
+
+        if (NameProblem(definition.Name) is { } nameProblem)
+        {
+            Add("name", nameProblem);
+        }
+
+        if (definition.Vcpus is < VmLimits.MinVcpus or > VmLimits.MaxVcpus)
+        {
+            Add("vcpus", $"must be between {VmLimits.MinVcpus} and {VmLimits.MaxVcpus}");
+        }
+
+        if (definition.MemoryMiB is < VmLimits.MinMemoryMiB or > VmLimits.MaxMemoryMiB)
+        {
+            Add("memoryMiB", $"must be between {VmLimits.MinMemoryMiB} and {VmLimits.MaxMemoryMiB}");
+        }
+
+        var hasKernel = definition.Kernel is not null;
+        var hasBuiltIn = definition.BuiltInGuest is not null;
+        if (hasKernel && hasBuiltIn)
+        {
+            Add("kernel", "give either kernel or builtInGuest, not both");
+        }
+        else if (!hasKernel && !hasBuiltIn)
+        {
+            Add("kernel", "either kernel or builtInGuest is required");
+        }
+
+        if (hasKernel && PathProblem(definition.Kernel!) is { } kernelProblem)
+        {
+            Add("kernel", kernelProblem);
+        }
+
+        if (hasBuiltIn && ScenarioProblem(definition.BuiltInGuest!) is { } scenarioProblem)
+        {
+            Add("builtInGuest", scenarioProblem);
+        }
+
+        if (definition.Initrd is not null)
+        {
+            if (hasBuiltIn && !hasKernel)
+            {
+                Add("initrd", "only a kernel takes an initrd, not the built-in guest");
+            }
+            else if (PathProblem(definition.Initrd) is { } initrdProblem)
+            {
+                Add("initrd", initrdProblem);
+            }
+        }
+
+        if (definition.Cmdline is null)
+        {
+            Add("cmdline", "must not be null (use \"\")");
+        }
+        else if (definition.Cmdline.Contains('\0', StringComparison.Ordinal))
+        {
+            Add("cmdline", "must not contain NUL characters");
+        }
+        else if (Encoding.UTF8.GetByteCount(definition.Cmdline) > VmLimits.MaxCmdlineBytes)
+        {
+            Add("cmdline", $"must be at most {VmLimits.MaxCmdlineBytes} bytes in UTF-8");
+        }
+
+        ValidateDisks(definition.Disks, Add);
+        ValidateNics(definition.Nics, Add);
+        if (definition.Disks is not null && definition.Nics is not null && definition.Disks.Count + definition.Nics.Count > VmLimits.MaxDisksAndNics)
+        {
+            Add("disks", $"at most {VmLimits.MaxDisksAndNics} disks and NICs together (they share the root PCI bus)");
+        }
+
+        if (definition.Console is not (VmConsoles.Serial or VmConsoles.Virtio))
+        {
+            Add("console", $"must be \"{VmConsoles.Serial}\" or \"{VmConsoles.Virtio}\"");
+        }
+
+        return problems;
+    }
+
+    public static string? NameProblem(string? name)
+    {
+        if (string.IsNullOrEmpty(name))
+        {
+            return "is required";
+        }
+
+        if (name.Length > VmLimits.MaxNameLength)
+        {
+            return $"must be at most {VmLimits.MaxNameLength} characters";
+        }
+
+        if (!char.IsAsciiLetterLower(name[0]) || !name.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '-'))
+        {
+            return "must be lowercase letters, digits and '-', starting with a letter";
+        }
+
+        return null;
+    }
+
+    private static void ValidateDisks(IReadOnlyList<DiskDefinition>? disks, Action<string, string> add)
+    {
+        if (disks is null)
+        {
+            add("disks", "must not be null (use [])");
+            return;
+        }
+
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < disks.Count; i++)
+        {
+            var field = string.Create(CultureInfo.InvariantCulture, $"disks[{i}].path");
+            if (disks[i] is not { } disk)
+            {
+                add(string.Create(CultureInfo.InvariantCulture, $"disks[{i}]"), "must not be null");
+            }
+            else if (PathProblem(disk.Path) is { } problem)
+            {
+                add(field, problem);
+            }
+            else if (!seen.Add(disk.Path))
+            {
+                add(field, "names the same file as an earlier disk");
+            }
+        }
+    }
+
+    private static void ValidateNics(IReadOnlyList<NicDefinition>? nics, Action<string, string> add)
+    {
+        if (nics is null)
+        {
+            add("nics", "must not be null (use [])");
+            return;
+        }
+
+        var taps = new HashSet<string>(StringComparer.Ordinal);
+        var macs = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        for (var i = 0; i < nics.Count; i++)
+        {
+            if (nics[i] is not { } nic)
+            {
+                add(string.Create(CultureInfo.InvariantCulture, $"nics[{i}]"), "must not be null");
+                continue;
+            }
+
+            var tapField = string.Create(CultureInfo.InvariantCulture, $"nics[{i}].tap");
+            if (!IsValidTapName(nic.Tap))
+            {
+                add(tapField, "must be a valid interface name (1-15 letters, digits, '-', '_', '.')");
+            }
+            else if (!taps.Add(nic.Tap))
+            {
+                add(tapField, "names the same TAP as an earlier NIC");
+            }
+
+            if (nic.Mac is not null)
+            {
+                var macField = string.Create(CultureInfo.InvariantCulture, $"nics[{i}].mac");
+                if (!IsUnicastMac(nic.Mac))
+                {
+                    add(macField, "must be six hex bytes like 02:00:00:00:00:01, unicast");
+                }
+                else if (!macs.Add(nic.Mac))
+                {
+                    add(macField, "is the same as an earlier NIC's");
+                }
+            }
+        }
+    }
+
+    private static bool IsValidTapName(string? name)
+    {
+        if (name is null)
+        {
+            return false;
+        }
+
+        try
+        {
+            TapDevice.ValidateName(name);
+            return true;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+
+    private static bool IsUnicastMac(string mac)
+    {
+        var parts = mac.Split(':');
+        if (parts.Length != 6 || parts.Any(p => p.Length != 2 || !p.All(char.IsAsciiHexDigit)))
+        {
+            return false;
+        }
+
+        return (byte.Parse(parts[0], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture) & 1) == 0;
+    }
+
+    private static string? PathProblem(string? path)
+    {
+        if (string.IsNullOrEmpty(path))
+        {
+            return "is required";
+        }
+
+        if (path[0] != '/')
+        {
+            // The manager starts VMs from its own working directory, which is no business of the client's.
+            return "must be an absolute path";
+        }
+
+        if (path.Contains('\0', StringComparison.Ordinal))
+        {
+            return "must not contain NUL characters";
+        }
+
+        return Encoding.UTF8.GetByteCount(path) > VmLimits.MaxPathBytes ? $"must be at most {VmLimits.MaxPathBytes} bytes" : null;
+    }
+
+    private static string? ScenarioProblem(string scenario) =>
+        scenario.Length is 0 or > VmLimits.MaxScenarioLength
+        || !char.IsAsciiLetterLower(scenario[0])
+        || !scenario.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '-')
+            ? $"must be a scenario name: 1-{VmLimits.MaxScenarioLength} lowercase letters, digits and '-' (e.g. hello)"
+            : null;
+}
