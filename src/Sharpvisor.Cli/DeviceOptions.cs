@@ -1,4 +1,3 @@
-using System.Globalization;
 using Sharpvisor.Vmm.Machine;
 
 namespace Sharpvisor.Cli;
@@ -55,7 +54,7 @@ internal static class DeviceOptions
             }
             else if (part.StartsWith("mac=", StringComparison.Ordinal))
             {
-                mac = ParseMac(part[4..]) ?? throw new UsageException($"--net '{spec}': mac '{part[4..]}' must be six hex bytes like 02:00:00:00:00:01, unicast");
+                mac = NetConfig.ParseMac(part[4..]) ?? throw new UsageException($"--net '{spec}': mac '{part[4..]}' must be six hex bytes like 02:00:00:00:00:01, unicast");
             }
             else
             {
@@ -64,25 +63,5 @@ internal static class DeviceOptions
         }
 
         return tap is null ? throw new UsageException($"--net '{spec}' needs tap=NAME") : new NetConfig(tap, mac);
-    }
-
-    private static byte[]? ParseMac(string text)
-    {
-        var parts = text.Split(':');
-        if (parts.Length != 6)
-        {
-            return null;
-        }
-
-        var mac = new byte[6];
-        for (var i = 0; i < 6; i++)
-        {
-            if (parts[i].Length != 2 || !byte.TryParse(parts[i], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out mac[i]))
-            {
-                return null;
-            }
-        }
-
-        return (mac[0] & 1) == 0 ? mac : null; // a multicast source address is no NIC's address
     }
 }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using Sharpvisor.Kvm.Host;
 using Sharpvisor.Vmm.Arch.X86;
+using Sharpvisor.Vmm.Machine;
 
 namespace Sharpvisor.Manager.Store;
 
@@ -200,7 +201,7 @@ internal static class VmDefinitionValidator
             if (nic.Mac is not null)
             {
                 var macField = string.Create(CultureInfo.InvariantCulture, $"nics[{i}].mac");
-                if (!IsUnicastMac(nic.Mac))
+                if (NetConfig.ParseMac(nic.Mac) is null)
                 {
                     add(macField, "must be six hex bytes like 02:00:00:00:00:01, unicast");
                 }
@@ -228,17 +229,6 @@ internal static class VmDefinitionValidator
         {
             return false;
         }
-    }
-
-    private static bool IsUnicastMac(string mac)
-    {
-        var parts = mac.Split(':');
-        if (parts.Length != 6 || parts.Any(p => p.Length != 2 || !p.All(char.IsAsciiHexDigit)))
-        {
-            return false;
-        }
-
-        return (byte.Parse(parts[0], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture) & 1) == 0;
     }
 
     private static string? PathProblem(string? path)
