@@ -1,0 +1,69 @@
+using System.Globalization;
+using Sharpvisor.Manager.Store;
+
+namespace Sharpvisor.Manager.Supervisor;
+
+/// <summary>The <c>sharpvisor run</c> argument list for a definition (docs/supervisor.md).</summary>
+public static class VmProcessArguments
+{
+    public static IReadOnlyList<string> Build(VmDefinition definition, string controlSocket, string serialFile)
+    {
+        ArgumentNullException.ThrowIfNull(definition);
+        var args = new List<string>
+        {
+            "run",
+            "--cpus", definition.Vcpus.ToString(CultureInfo.InvariantCulture),
+            "--memory", definition.MemoryMiB.ToString(CultureInfo.InvariantCulture) + "M",
+        };
+
+        if (definition.Kernel is { } kernel)
+        {
+            args.Add("--kernel");
+            args.Add(kernel);
+            if (definition.Initrd is { } initrd)
+            {
+                args.Add("--initrd");
+                args.Add(initrd);
+            }
+
+            if (definition.Cmdline.Length > 0)
+            {
+                args.Add("--cmdline");
+                args.Add(definition.Cmdline);
+            }
+        }
+        else
+        {
+            // The built-in guest reads its scenario from the first word of its command line, its arguments after it.
+            var scenario = definition.BuiltInGuest ?? throw new ArgumentException("the definition has neither a kernel nor a built-in guest", nameof(definition));
+            args.Add("--cmdline");
+            args.Add(definition.Cmdline.Length > 0 ? scenario + " " + definition.Cmdline : scenario);
+        }
+
+        foreach (var disk in definition.Disks)
+        {
+            // The VMM's --disk value is comma-separated: a comma in the path would be read as a setting.
+            if (disk.Path.Contains(',', StringComparison.Ordinal))
+            {
+                throw new ArgumentException($"disk path '{disk.Path}' contains a comma, which --disk cannot carry", nameof(definition));
+            }
+
+            args.Add("--disk");
+            args.Add(disk.ReadOnly ? disk.Path + ",readonly" : disk.Path);
+        }
+
+        foreach (var nic in definition.Nics)
+        {
+            args.Add("--net");
+            args.Add(nic.Mac is null ? $"tap={nic.Tap}" : $"tap={nic.Tap},mac={nic.Mac}");
+        }
+
+        args.Add("--console");
+        args.Add(definition.Console);
+        args.Add("--serial");
+        args.Add("file:" + serialFile);
+        args.Add("--control");
+        args.Add(controlSocket);
+        return args;
+    }
+}

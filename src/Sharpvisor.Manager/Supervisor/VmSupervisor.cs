@@ -1,0 +1,808 @@
+using System.Collections.Concurrent;
+using System.ComponentModel;
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using Sharpvisor.Manager.Store;
+using Sharpvisor.Vmm.Control;
+
+namespace Sharpvisor.Manager.Supervisor;
+
+/// <summary>Timeouts of a <see cref="VmSupervisor"/>.</summary>
+public sealed record VmSupervisorOptions
+{
+    /// <summary>How long a new VMM has to answer <c>status</c> on its control socket.</summary>
+    public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long a VMM has to exit after a control <c>stop</c> before it gets SIGKILL.</summary>
+    public TimeSpan StopTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long one control request may take.</summary>
+    public TimeSpan ControlTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How often an adopted VMM (not this process's child) is checked for having exited.</summary>
+    public TimeSpan AdoptedPollInterval { get; init; } = TimeSpan.FromMilliseconds(100);
+}
+
+/// <summary>What the supervisor knows of one VM; <see cref="Live"/> is the VMM's own <c>status</c> when it answered.</summary>
+public sealed record VmStatus(Guid VmId, VmState State, int? Pid, string? ExitReason, StatusResult? Live = null);
+
+/// <summary>What <see cref="VmSupervisor.ReattachAsync"/> found in the run directory and the store.</summary>
+public sealed record VmReattachResult(
+    IReadOnlyList<VmStatus> Adopted,
+    IReadOnlyList<Guid> MarkedCrashed,
+    IReadOnlyList<Guid> UnknownRunning);
+
+/// <summary>
+/// Runs one <c>sharpvisor run</c> process per VM and tracks it through its control socket
+/// (<c>RUNDIR/ID.sock</c>); the guest's serial output goes to <c>RUNDIR/ID.serial</c> and the VMM's own output to
+/// <c>RUNDIR/ID.log</c>. Every state change is written to the store with its event. Actions on one VM are serialized;
+/// one that does not fit the VM's state throws <see cref="VmStateConflictException"/>.
+/// Disposing the supervisor leaves the VMs running: a new supervisor on the same run directory adopts them
+/// (<see cref="ReattachAsync"/>), as after a restart of the manager.
+/// </summary>
+public sealed class VmSupervisor : IAsyncDisposable
+{
+    /// <summary>The kind of the events the supervisor appends beside the store's "state" events.</summary>
+    public const string EventKind = "supervisor";
+
+    // sockaddr_un.sun_path holds 108 bytes with its NUL.
+    private const int MaxSocketPathBytes = 107;
+
+    private readonly string _executable;
+    private readonly string _runDirectory;
+    private readonly IVmStore _store;
+    private readonly VmSupervisorOptions _options;
+    private readonly ConcurrentDictionary<Guid, ManagedVm> _vms = new();
+    private readonly CancellationTokenSource _disposed = new();
+
+    /// <param name="sharpvisorExecutable">The <c>sharpvisor</c> binary that runs each VM.</param>
+    /// <param name="runDirectory">Where the control sockets, serial and log files live; created (mode 0700) when missing.</param>
+    /// <param name="store">Where every state change and its event is written.</param>
+    /// <param name="options">Timeouts; the defaults when null.</param>
+    public VmSupervisor(string sharpvisorExecutable, string runDirectory, IVmStore store, VmSupervisorOptions? options = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(sharpvisorExecutable);
+        ArgumentException.ThrowIfNullOrEmpty(runDirectory);
+        ArgumentNullException.ThrowIfNull(store);
+        _executable = Path.GetFullPath(sharpvisorExecutable);
+        _runDirectory = Path.GetFullPath(runDirectory);
+        if (Encoding.UTF8.GetByteCount(SocketPath(Guid.Empty)) > MaxSocketPathBytes)
+        {
+            throw new ArgumentException($"run directory '{_runDirectory}' is too long for unix socket paths in it", nameof(runDirectory));
+        }
+
+        _store = store;
+        _options = options ?? new VmSupervisorOptions();
+        Directory.CreateDirectory(_runDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+    }
+
+    public string RunDirectory => _runDirectory;
+
+    public string SocketPath(Guid id) => Path.Combine(_runDirectory, id.ToString("D") + ".sock");
+
+    public string SerialPath(Guid id) => Path.Combine(_runDirectory, id.ToString("D") + ".serial");
+
+    public string LogPath(Guid id) => Path.Combine(_runDirectory, id.ToString("D") + ".log");
+
+    /// <summary>
+    /// Starts the VM's VMM process and returns once its control socket answers (running), or once it exited
+    /// during the start (stopped: a guest that ended by itself). Throws <see cref="VmStartException"/> when the
+    /// process cannot start or fails before answering (the VM is then crashed), <see cref="VmStateConflictException"/>
+    /// when the VM already runs.
+    /// </summary>
+    public async Task<VmStatus> StartAsync(VmDefinition definition, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(definition);
+        var vm = _vms.GetOrAdd(definition.Id, static id => new ManagedVm(id));
+        await vm.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            ObjectDisposedException.ThrowIf(_disposed.IsCancellationRequested, this);
+            if (vm.State is VmState.Starting or VmState.Running or VmState.Paused or VmState.Stopping)
+            {
+                throw new VmStateConflictException(vm.Id, vm.State, "start");
+            }
+
+            var socket = SocketPath(vm.Id);
+            var args = VmProcessArguments.Build(definition, socket, SerialPath(vm.Id));
+            var log = LogPath(vm.Id);
+            var run = new VmRun(socket, log, LogLength(log));
+            await BeginRunAsync(vm, run).ConfigureAwait(false);
+            await RecordAsync(vm, run, VmState.Starting, null, terminal: false).ConfigureAwait(false);
+
+            Process child;
+            try
+            {
+                child = Spawn(args, log);
+            }
+            catch (Exception e) when (e is Win32Exception or IOException or InvalidOperationException)
+            {
+                var reason = $"could not start {_executable}: {e.Message}";
+                await RecordAsync(vm, run, VmState.Crashed, reason, terminal: true).ConfigureAwait(false);
+                throw new VmStartException(vm.Id, reason, e);
+            }
+
+            run.AttachChild(child);
+            run.Exited = Task.Run(() => WatchAsync(vm, run), CancellationToken.None);
+            await AppendEventAsync(vm.Id, $"VMM process {run.Pid} started").ConfigureAwait(false);
+            return await AwaitControlAsync(vm, run, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            vm.Gate.Release();
+        }
+    }
+
+    /// <summary>Asks the VMM to stop (control <c>stop</c>), SIGKILLs it after the stop timeout, and returns once it exited.</summary>
+    public async Task<VmStatus> StopAsync(Guid id, CancellationToken cancellationToken = default)
+    {
+        var vm = Lookup(id, "stop");
+        await vm.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var run = RequireState(vm, "stop", VmState.Running, VmState.Paused, VmState.Stopping);
+            run.Expect(ExpectedExit.Stop, "stopped on request");
+            await RecordAsync(vm, run, VmState.Stopping, null, terminal: false).ConfigureAwait(false);
+            try
+            {
+                await ControlAsync(run, (client, token) => client.ChangeStateAsync(ControlCommands.Stop, token), cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (IsControlFailure(e) && !cancellationToken.IsCancellationRequested)
+            {
+                // It may be exiting already; if not, the timeout below kills it.
+            }
+
+            if (!await CompletesWithinAsync(run.Exited, _options.StopTimeout, cancellationToken).ConfigureAwait(false))
+            {
+                run.Expect(ExpectedExit.Stop, $"did not stop within {_options.StopTimeout.TotalSeconds:0.###} s of a stop request; killed");
+                KillProcess(run);
+                await run.Exited.ConfigureAwait(false);
+            }
+
+            return Snapshot(vm);
+        }
+        finally
+        {
+            vm.Gate.Release();
+        }
+    }
+
+    /// <summary>SIGKILLs the VMM and returns once it exited (stopped, "killed on request").</summary>
+    public async Task<VmStatus> KillAsync(Guid id, CancellationToken cancellationToken = default)
+    {
+        var vm = Lookup(id, "kill");
+        await vm.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var run = RequireState(vm, "kill", VmState.Running, VmState.Paused, VmState.Stopping);
+            run.Expect(ExpectedExit.Kill, "killed on request");
+            KillProcess(run);
+            await run.Exited.ConfigureAwait(false);
+            return Snapshot(vm);
+        }
+        finally
+        {
+            vm.Gate.Release();
+        }
+    }
+
+    /// <summary>Pauses the vCPUs (control <c>pause</c>); pausing a paused VM is fine.</summary>
+    public Task<VmStatus> PauseAsync(Guid id, CancellationToken cancellationToken = default) =>
+        ChangeRunStateAsync(id, "pause", ControlCommands.Pause, ControlStates.Paused, VmState.Paused, cancellationToken);
+
+    /// <summary>Resumes the vCPUs (control <c>resume</c>); resuming a running VM is fine.</summary>
+    public Task<VmStatus> ResumeAsync(Guid id, CancellationToken cancellationToken = default) =>
+        ChangeRunStateAsync(id, "resume", ControlCommands.Resume, ControlStates.Running, VmState.Running, cancellationToken);
+
+    /// <summary>
+    /// What the supervisor knows of the VM, with the VMM's <c>status</c> when it runs and answers; null for a VM this
+    /// supervisor never ran nor adopted.
+    /// </summary>
+    public async Task<VmStatus?> GetStatusAsync(Guid id, CancellationToken cancellationToken = default)
+    {
+        if (!_vms.TryGetValue(id, out var vm))
+        {
+            return null;
+        }
+
+        var status = Snapshot(vm);
+        if (status.State is VmState.Running or VmState.Paused && vm.Run is { } run)
+        {
+            try
+            {
+                var live = await ControlAsync(run, (client, token) => client.StatusAsync(token), cancellationToken).ConfigureAwait(false);
+                return status with { Live = live };
+            }
+            catch (Exception e) when (IsControlFailure(e) && !cancellationToken.IsCancellationRequested)
+            {
+                return status;
+            }
+        }
+
+        return status;
+    }
+
+    /// <summary>The VMs this supervisor tracks, with their last known state (no control requests).</summary>
+    public IReadOnlyList<VmStatus> List() => [.. _vms.Values.Select(Snapshot)];
+
+    /// <summary>
+    /// Completes when the VM's current VMM process has exited and its final state is recorded (at once when none runs).
+    /// </summary>
+    public Task WaitForExitAsync(Guid id, CancellationToken cancellationToken = default) =>
+        _vms.TryGetValue(id, out var vm) && vm.Run is { } run ? run.Exited.WaitAsync(cancellationToken) : Task.CompletedTask;
+
+    /// <summary>
+    /// After a restart of the manager: adopts every VMM in the run directory whose control socket answers and whose
+    /// process lives (running or paused, without restarting it). A socket that does not answer is removed (a VMM
+    /// still holding it, hung, is killed) and its VM marked crashed, as is every VM the store has as starting, running,
+    /// paused or stopping that has no live VMM.
+    /// </summary>
+    public async Task<VmReattachResult> ReattachAsync(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed.IsCancellationRequested, this);
+        var adopted = new List<VmStatus>();
+        var crashed = new List<Guid>();
+        var unknown = new List<Guid>();
+        foreach (var socket in Directory.EnumerateFiles(_runDirectory, "*.sock"))
+        {
+            if (!Guid.TryParseExact(Path.GetFileNameWithoutExtension(socket), "D", out var id)
+                || (_vms.TryGetValue(id, out var known) && known.State is not (VmState.Defined or VmState.Stopped or VmState.Crashed)))
+            {
+                continue;
+            }
+
+            var definition = await _store.GetAsync(id, cancellationToken).ConfigureAwait(false);
+            StatusResult? status = null;
+            ulong? startTime = null;
+            try
+            {
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                timeout.CancelAfter(_options.ControlTimeout);
+                using var client = await ControlClient.ConnectAsync(socket, timeout.Token).ConfigureAwait(false);
+                status = await client.StatusAsync(timeout.Token).ConfigureAwait(false);
+                startTime = ProcessProbe.StartTime(status.Pid);
+            }
+            catch (Exception e) when (IsControlFailure(e) && !cancellationToken.IsCancellationRequested)
+            {
+            }
+
+            if (status is not null && startTime is { } start)
+            {
+                if (definition is null)
+                {
+                    // A VMM for a VM the inventory does not have: not ours to adopt or to kill.
+                    unknown.Add(id);
+                    continue;
+                }
+
+                adopted.Add(await AdoptAsync(id, status, start, socket).ConfigureAwait(false));
+                continue;
+            }
+
+            // Nobody answers: a VMM that died without removing its socket, or one that hangs.
+            foreach (var pid in ProcessProbe.FindByControlSocket(socket))
+            {
+                if (ProcessProbe.StartTime(pid) is { } hung)
+                {
+                    ProcessProbe.Kill(pid, hung);
+                }
+            }
+
+            TryDelete(socket);
+            if (definition is not null && await MarkCrashedIfActiveAsync(id, $"its VMM did not answer on {socket} when the manager restarted", cancellationToken).ConfigureAwait(false))
+            {
+                crashed.Add(id);
+            }
+        }
+
+        foreach (var entry in await _store.ListAsync(cancellationToken: cancellationToken).ConfigureAwait(false))
+        {
+            var id = entry.Definition.Id;
+            if (adopted.Any(a => a.VmId == id) || crashed.Contains(id) || _vms.ContainsKey(id))
+            {
+                continue;
+            }
+
+            if (await MarkCrashedIfActiveAsync(id, "no VMM process was found for it when the manager restarted", cancellationToken).ConfigureAwait(false))
+            {
+                crashed.Add(id);
+            }
+        }
+
+        return new VmReattachResult(adopted, crashed, unknown);
+    }
+
+    /// <summary>Stops watching the VMM processes and leaves them running, for a later <see cref="ReattachAsync"/>.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_disposed.IsCancellationRequested)
+        {
+            return;
+        }
+
+        await _disposed.CancelAsync().ConfigureAwait(false);
+        foreach (var vm in _vms.Values)
+        {
+            if (vm.Run is { } run)
+            {
+                try
+                {
+                    await run.Exited.ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                }
+            }
+        }
+
+        _disposed.Dispose();
+    }
+
+    private ManagedVm Lookup(Guid id, string action) =>
+        _vms.TryGetValue(id, out var vm) ? vm : throw new VmStateConflictException(id, VmState.Defined, action);
+
+    private static VmRun RequireState(ManagedVm vm, string action, params VmState[] allowed)
+    {
+        var state = vm.State;
+        return Array.IndexOf(allowed, state) >= 0 && vm.Run is { } run
+            ? run
+            : throw new VmStateConflictException(vm.Id, state, action);
+    }
+
+    private async Task<VmStatus> ChangeRunStateAsync(
+        Guid id, string action, string command, string expected, VmState target, CancellationToken cancellationToken)
+    {
+        var vm = Lookup(id, action);
+        await vm.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var run = RequireState(vm, action, VmState.Running, VmState.Paused);
+            string state;
+            try
+            {
+                state = await ControlAsync(run, (client, token) => client.ChangeStateAsync(command, token), cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (IsControlFailure(e) && !cancellationToken.IsCancellationRequested)
+            {
+                // The process may have just exited: then the action conflicts with the state its exit left.
+                if (await CompletesWithinAsync(run.Exited, TimeSpan.FromMilliseconds(500), cancellationToken).ConfigureAwait(false))
+                {
+                    throw new VmStateConflictException(vm.Id, vm.State, action);
+                }
+
+                throw new VmControlException(vm.Id, $"{command} failed: {e.Message}", e);
+            }
+
+            if (state != expected)
+            {
+                // "stopping": someone else (a signal) began stopping it.
+                throw new VmStateConflictException(vm.Id, state == ControlStates.Stopping ? VmState.Stopping : vm.State, action);
+            }
+
+            await RecordAsync(vm, run, target, null, terminal: false).ConfigureAwait(false);
+            return Snapshot(vm);
+        }
+        finally
+        {
+            vm.Gate.Release();
+        }
+    }
+
+    private async Task<VmStatus> AwaitControlAsync(ManagedVm vm, VmRun run, CancellationToken cancellationToken)
+    {
+        var stopwatch = Stopwatch.StartNew();
+        Exception? lastFailure = null;
+        while (!run.Exited.IsCompleted)
+        {
+            try
+            {
+                var status = await ControlAsync(run, (client, token) => client.StatusAsync(token), cancellationToken).ConfigureAwait(false);
+                var state = status.State switch
+                {
+                    ControlStates.Paused => VmState.Paused,
+                    ControlStates.Stopping => VmState.Stopping,
+                    _ => VmState.Running,
+                };
+                await RecordAsync(vm, run, state, null, terminal: false).ConfigureAwait(false);
+                return Snapshot(vm) with { Live = status };
+            }
+            catch (Exception e) when (IsControlFailure(e) && !cancellationToken.IsCancellationRequested)
+            {
+                lastFailure = e;
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                run.Expect(ExpectedExit.Failed, "the start was cancelled");
+                KillProcess(run);
+                await run.Exited.ConfigureAwait(false);
+                throw;
+            }
+
+            if (stopwatch.Elapsed >= _options.StartTimeout)
+            {
+                var reason = $"its control socket did not answer within {_options.StartTimeout.TotalSeconds:0.###} s ({lastFailure?.Message})";
+                run.Expect(ExpectedExit.Failed, reason);
+                KillProcess(run);
+                await run.Exited.ConfigureAwait(false);
+                throw new VmStartException(vm.Id, reason, lastFailure);
+            }
+
+            await Task.WhenAny(run.Exited, Task.Delay(20, CancellationToken.None)).ConfigureAwait(false);
+        }
+
+        // It exited before answering: a guest that ended at once (stopped), or a failure (crashed).
+        await run.Exited.ConfigureAwait(false);
+        return vm.State == VmState.Crashed ? throw new VmStartException(vm.Id, vm.ExitReason ?? "the VMM exited") : Snapshot(vm);
+    }
+
+    private async Task<VmStatus> AdoptAsync(Guid id, StatusResult status, ulong startTime, string socket)
+    {
+        var vm = _vms.AddOrUpdate(id, static id => new ManagedVm(id), static (_, existing) => existing);
+        var run = new VmRun(socket, LogPath(id), LogLength(LogPath(id)));
+        run.AttachAdopted(status.Pid, startTime);
+        await BeginRunAsync(vm, run).ConfigureAwait(false);
+        var state = status.State switch
+        {
+            ControlStates.Paused => VmState.Paused,
+            ControlStates.Stopping => VmState.Stopping,
+            _ => VmState.Running,
+        };
+        if (state == VmState.Stopping)
+        {
+            run.Expect(ExpectedExit.Stop, "stopped on request");
+        }
+
+        await RecordAsync(vm, run, state, null, terminal: false).ConfigureAwait(false);
+        run.Exited = Task.Run(() => WatchAsync(vm, run), CancellationToken.None);
+        await AppendEventAsync(id, $"adopted VMM process {status.Pid} ({status.State}) after a manager restart").ConfigureAwait(false);
+        return Snapshot(vm) with { Live = status };
+    }
+
+    private async Task<bool> MarkCrashedIfActiveAsync(Guid id, string reason, CancellationToken cancellationToken)
+    {
+        var stored = await _store.GetStateAsync(id, cancellationToken).ConfigureAwait(false);
+        if (stored?.State is not (VmState.Starting or VmState.Running or VmState.Paused or VmState.Stopping))
+        {
+            return false;
+        }
+
+        await _store.SetStateAsync(id, VmState.Crashed, reason, CancellationToken.None).ConfigureAwait(false);
+        await AppendEventAsync(id, $"crashed: {reason}").ConfigureAwait(false);
+        return true;
+    }
+
+    private static async Task BeginRunAsync(ManagedVm vm, VmRun run)
+    {
+        await vm.WriteLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            vm.Run = run;
+        }
+        finally
+        {
+            vm.WriteLock.Release();
+        }
+    }
+
+    /// <summary>
+    /// Records a state of <paramref name="run"/> in memory and in the store. Once the run's exit is recorded
+    /// (<paramref name="terminal"/>), later writes for it (a pause answered just before the process died) are dropped.
+    /// </summary>
+    private async Task RecordAsync(ManagedVm vm, VmRun run, VmState state, string? reason, bool terminal)
+    {
+        await vm.WriteLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (!ReferenceEquals(vm.Run, run) || run.Terminal)
+            {
+                return;
+            }
+
+            run.Terminal = terminal;
+            vm.State = state;
+            vm.ExitReason = reason;
+            // Not cancellable: the store must not miss a transition that happened.
+            await _store.SetStateAsync(vm.Id, state, reason, CancellationToken.None).ConfigureAwait(false);
+        }
+        finally
+        {
+            vm.WriteLock.Release();
+        }
+    }
+
+    private Task AppendEventAsync(Guid id, string message) =>
+        _store.AppendEventAsync(id, EventKind, message, CancellationToken.None);
+
+    /// <summary>Waits for the process to exit, then records its final state; ends silently when the supervisor is disposed.</summary>
+    private async Task WatchAsync(ManagedVm vm, VmRun run)
+    {
+        int? exitCode;
+        try
+        {
+            if (run.Child is { } child)
+            {
+                await child.WaitForExitAsync(_disposed.Token).ConfigureAwait(false);
+                exitCode = child.ExitCode;
+                child.Dispose();
+            }
+            else
+            {
+                while (ProcessProbe.IsAlive(run.Pid, run.StartTime))
+                {
+                    await Task.Delay(_options.AdoptedPollInterval, _disposed.Token).ConfigureAwait(false);
+                }
+
+                exitCode = null;
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Disposed: the VM keeps running for the next supervisor to adopt.
+            return;
+        }
+
+        // A VMM that was killed leaves its socket behind.
+        TryDelete(run.SocketPath);
+        var (state, reason) = Classify(run, exitCode);
+        try
+        {
+            await RecordAsync(vm, run, state, reason, terminal: true).ConfigureAwait(false);
+            if (state == VmState.Crashed)
+            {
+                await AppendEventAsync(vm.Id, $"VMM process {run.Pid} crashed: {reason}").ConfigureAwait(false);
+            }
+            else
+            {
+                await AppendEventAsync(vm.Id, $"VMM process {run.Pid} exited: {reason}").ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is VmStoreException or System.Data.Common.DbException or InvalidOperationException)
+        {
+            // The in-memory state is right; the store write is retried by nothing but the next transition.
+            Trace.TraceError($"VM {vm.Id}: could not record its exit: {e.Message}");
+        }
+    }
+
+    private static (VmState State, string Reason) Classify(VmRun run, int? exitCode)
+    {
+        switch (run.Expected)
+        {
+            case ExpectedExit.Stop:
+            case ExpectedExit.Kill:
+                return (VmState.Stopped, run.ExpectedReason ?? "stopped on request");
+            case ExpectedExit.Failed:
+                return (VmState.Crashed, run.ExpectedReason ?? "failed");
+        }
+
+        var diagnostic = LastVmmMessage(run);
+        if (exitCode is not { } code)
+        {
+            return (VmState.Crashed, $"the VMM process {run.Pid} exited unexpectedly; its status is unknown (adopted after a manager restart)"
+                + (diagnostic is null ? "" : $": {diagnostic}"));
+        }
+
+        // .NET reports death by signal N as 128 + N.
+        if (code is > 128 and <= 128 + 64)
+        {
+            return (VmState.Crashed, $"the VMM process was killed by signal {code - 128}{SignalName(code - 128)} (exit status {code})");
+        }
+
+        // The VMM says why on stderr when the guest crashed or it failed itself; a guest that ends normally
+        // (debug-exit port, power-off) leaves stderr silent, whatever its status.
+        if (code != 0 && diagnostic is not null)
+        {
+            return (VmState.Crashed, $"exit status {code}: {diagnostic}");
+        }
+
+        return (VmState.Stopped, code == 0 ? "the VMM exited with status 0" : $"the guest exited with status {code}");
+    }
+
+    private static string SignalName(int signal) => signal switch
+    {
+        6 => " (SIGABRT)",
+        9 => " (SIGKILL)",
+        11 => " (SIGSEGV)",
+        15 => " (SIGTERM)",
+        _ => "",
+    };
+
+    /// <summary>The last "sharpvisor: " line the VMM wrote to its log during this run, or null.</summary>
+    private static string? LastVmmMessage(VmRun run)
+    {
+        try
+        {
+            using var stream = new FileStream(run.LogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            if (stream.Length <= run.LogOffset)
+            {
+                return null;
+            }
+
+            // The end of the log is enough to say why; a runaway log is not read whole.
+            stream.Position = Math.Max(run.LogOffset, stream.Length - 16384);
+            using var reader = new StreamReader(stream, Encoding.UTF8);
+            var text = reader.ReadToEnd();
+            string? last = null;
+            foreach (var line in text.Split('\n'))
+            {
+                if (line.StartsWith("sharpvisor: ", StringComparison.Ordinal))
+                {
+                    last = line["sharpvisor: ".Length..].TrimEnd('\r');
+                }
+            }
+
+            return last;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    private Process Spawn(IReadOnlyList<string> args, string logPath)
+    {
+        // Through sh only to point the VMM's stdio at files before exec (same pid): no pipe to the manager, so the
+        // VMM neither blocks nor dies on a full or broken pipe when the manager is gone.
+        var start = new ProcessStartInfo("/bin/sh")
+        {
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add("-c");
+        start.ArgumentList.Add("exec \"$0\" \"$@\" </dev/null >>\"$SHARPVISOR_VMM_LOG\" 2>&1");
+        start.ArgumentList.Add(_executable);
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        start.Environment["SHARPVISOR_VMM_LOG"] = logPath;
+        return Process.Start(start) ?? throw new InvalidOperationException("Process.Start returned no process");
+    }
+
+    private static void KillProcess(VmRun run)
+    {
+        if (run.Child is { } child)
+        {
+            try
+            {
+                child.Kill();
+            }
+            catch (Exception e) when (e is InvalidOperationException or Win32Exception)
+            {
+                // Exited already.
+            }
+        }
+        else
+        {
+            ProcessProbe.Kill(run.Pid, run.StartTime);
+        }
+    }
+
+    private async Task<T> ControlAsync<T>(VmRun run, Func<ControlClient, CancellationToken, Task<T>> call, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_options.ControlTimeout);
+        using var client = await ControlClient.ConnectAsync(run.SocketPath, timeout.Token).ConfigureAwait(false);
+        return await call(client, timeout.Token).ConfigureAwait(false);
+    }
+
+    /// <summary>A control request that failed because of the VMM (gone, hung, refusing), not the caller's cancellation.</summary>
+    private static bool IsControlFailure(Exception e) =>
+        e is SocketException or IOException or JsonException or ControlException or OperationCanceledException or ObjectDisposedException;
+
+    private static async Task<bool> CompletesWithinAsync(Task task, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var delay = Task.Delay(timeout, cancellationToken);
+        var first = await Task.WhenAny(task, delay).ConfigureAwait(false);
+        if (first == task)
+        {
+            await task.ConfigureAwait(false);
+            return true;
+        }
+
+        await delay.ConfigureAwait(false); // throws when cancelled
+        return false;
+    }
+
+    private static long LogLength(string path)
+    {
+        try
+        {
+            return new FileInfo(path).Exists ? new FileInfo(path).Length : 0;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return 0;
+        }
+    }
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+    }
+
+    private static VmStatus Snapshot(ManagedVm vm) =>
+        new(vm.Id, vm.State, vm.Run?.Pid is > 0 and var pid ? pid : null, vm.ExitReason);
+
+    private enum ExpectedExit
+    {
+        None,
+        Stop,
+        Kill,
+        Failed,
+    }
+
+    /// <summary>One VM as the supervisor tracks it; its current (or last) process is <see cref="Run"/>.</summary>
+    private sealed class ManagedVm(Guid id)
+    {
+        public Guid Id { get; } = id;
+
+        /// <summary>Held for a whole action (start, stop ...), so actions on one VM run one at a time.</summary>
+        public SemaphoreSlim Gate { get; } = new(1, 1);
+
+        /// <summary>Held for a state write, which the exit watcher makes outside any action.</summary>
+        public SemaphoreSlim WriteLock { get; } = new(1, 1);
+
+        public volatile VmRun? Run;
+
+        public VmState State { get; set; } = VmState.Defined;
+
+        public string? ExitReason { get; set; }
+    }
+
+    /// <summary>One VMM process, started here or adopted.</summary>
+    private sealed class VmRun(string socketPath, string logPath, long logOffset)
+    {
+        private volatile string? _expectedReason;
+        private int _expected;
+
+        public string SocketPath { get; } = socketPath;
+
+        public string LogPath { get; } = logPath;
+
+        /// <summary>The log's length when this run began: what comes after is this run's.</summary>
+        public long LogOffset { get; } = logOffset;
+
+        public Process? Child { get; private set; }
+
+        public int Pid { get; private set; }
+
+        public ulong StartTime { get; private set; }
+
+        /// <summary>Completes once the process exited and its final state is recorded.</summary>
+        public Task Exited { get; set; } = Task.CompletedTask;
+
+        /// <summary>The exit is recorded; guarded by the VM's write lock.</summary>
+        public bool Terminal { get; set; }
+
+        public ExpectedExit Expected => (ExpectedExit)Volatile.Read(ref _expected);
+
+        public string? ExpectedReason => _expectedReason;
+
+        public void AttachChild(Process child)
+        {
+            Child = child;
+            Pid = child.Id;
+            StartTime = ProcessProbe.StartTime(child.Id) ?? 0;
+        }
+
+        public void AttachAdopted(int pid, ulong startTime)
+        {
+            Pid = pid;
+            StartTime = startTime;
+        }
+
+        public void Expect(ExpectedExit expected, string reason)
+        {
+            _expectedReason = reason;
+            Volatile.Write(ref _expected, (int)expected);
+        }
+    }
+}

@@ -1,0 +1,54 @@
+using Sharpvisor.Manager.Store;
+
+namespace Sharpvisor.Manager.Supervisor;
+
+/// <summary>
+/// The action does not fit the VM's state: start when it runs, pause when it is stopped... (the API's 409, as the
+/// store's conflicts).
+/// </summary>
+public sealed class VmStateConflictException : VmConflictException
+{
+    public VmStateConflictException(Guid id, VmState state, string action)
+        : base($"cannot {action} VM {id}: it is {state.ToName()}")
+    {
+        Id = id;
+        State = state;
+        Action = action;
+    }
+
+    public Guid Id { get; }
+
+    public VmState State { get; }
+
+    public string Action { get; }
+}
+
+/// <summary>
+/// The VMM process could not be started, or it failed before its control socket answered. The VM is recorded as
+/// crashed with <see cref="Reason"/>.
+/// </summary>
+public sealed class VmStartException : VmStoreException
+{
+    public VmStartException(Guid id, string reason, Exception? innerException = null)
+        : base($"VM {id} did not start: {reason}", innerException)
+    {
+        Id = id;
+        Reason = reason;
+    }
+
+    public Guid Id { get; }
+
+    public string Reason { get; }
+}
+
+/// <summary>The VMM's control socket did not answer a request, or refused it, while the process still runs.</summary>
+public sealed class VmControlException : VmStoreException
+{
+    public VmControlException(Guid id, string message, Exception? innerException = null)
+        : base($"VM {id}: {message}", innerException)
+    {
+        Id = id;
+    }
+
+    public Guid Id { get; }
+}

@@ -1,0 +1,45 @@
+using Sharpvisor.Manager.Store;
+using Sharpvisor.Manager.Supervisor;
+
+namespace Sharpvisor.Manager.Tests;
+
+public sealed class VmProcessArgumentsTests
+{
+    [Fact]
+    public void A_kernel_definition_becomes_every_option()
+    {
+        var args = VmProcessArguments.Build(VmStoreTests.Sample(), "/run/sv/x.sock", "/run/sv/x.serial");
+
+        Assert.Equal(
+            [
+                "run", "--cpus", "2", "--memory", "512M",
+                "--kernel", "/var/lib/sharpvisor/kernels/vmlinux", "--initrd", "/var/lib/sharpvisor/initrd.img",
+                "--cmdline", "console=ttyS0 panic=-1 root=/dev/vda — ünïcödé",
+                "--disk", "/var/lib/sharpvisor/disks/root.img", "--disk", "/srv/data.img,readonly",
+                "--net", "tap=tap0,mac=02:00:00:00:00:01", "--net", "tap=tap1",
+                "--console", "virtio", "--serial", "file:/run/sv/x.serial", "--control", "/run/sv/x.sock",
+            ],
+            args);
+    }
+
+    [Fact]
+    public void The_built_in_guests_scenario_leads_its_command_line()
+    {
+        var definition = new VmDefinition { Name = "t", BuiltInGuest = "idle", MemoryMiB = 64 };
+
+        var args = VmProcessArguments.Build(definition, "/s", "/o");
+        var withArgs = VmProcessArguments.Build(definition with { Cmdline = "a b" }, "/s", "/o");
+
+        Assert.Equal("idle", args[args.ToList().IndexOf("--cmdline") + 1]);
+        Assert.Equal("idle a b", withArgs[withArgs.ToList().IndexOf("--cmdline") + 1]);
+        Assert.DoesNotContain("--kernel", args);
+    }
+
+    [Fact]
+    public void A_disk_path_with_a_comma_is_refused()
+    {
+        var definition = VmStoreTests.Sample() with { Disks = [new DiskDefinition("/a,readonly")] };
+
+        Assert.Throws<ArgumentException>(() => VmProcessArguments.Build(definition, "/s", "/o"));
+    }
+}

@@ -1,0 +1,304 @@
+using System.Diagnostics;
+using Sharpvisor.Manager.Store;
+using Sharpvisor.Manager.Store.Sqlite;
+using Sharpvisor.Manager.Supervisor;
+using Sharpvisor.Vmm.Control;
+
+namespace Sharpvisor.Manager.Tests;
+
+/// <summary>
+/// The supervisor on real <c>sharpvisor run</c> processes (the built-in test guest on /dev/kvm) and a SQLite store
+/// in a temporary directory. Every VMM a test started is killed at the end, whatever happened.
+/// </summary>
+public sealed class VmSupervisorTests : IAsyncLifetime
+{
+    private static readonly string Executable = Path.Combine(AppContext.BaseDirectory, "sharpvisor");
+
+    private static readonly VmSupervisorOptions Options = new()
+    {
+        StartTimeout = TimeSpan.FromSeconds(15),
+        StopTimeout = TimeSpan.FromSeconds(5),
+    };
+
+    // Short: the control sockets live in it, and unix socket paths are limited to 107 bytes.
+    private readonly string _directory = Directory.CreateTempSubdirectory("svs-").FullName;
+    private readonly List<VmSupervisor> _supervisors = [];
+    private IVmStore? _store;
+
+    private string RunDirectory => Path.Combine(_directory, "run");
+
+    private IVmStore Store => _store ?? throw new InvalidOperationException("not initialized");
+
+    public async Task InitializeAsync() => _store = await SqliteVmStore.OpenAsync(Path.Combine(_directory, "data"));
+
+    public async Task DisposeAsync()
+    {
+        foreach (var supervisor in _supervisors)
+        {
+            await supervisor.DisposeAsync();
+        }
+
+        // Whatever a failed test left running.
+        if (Directory.Exists(RunDirectory))
+        {
+            foreach (var socket in Directory.EnumerateFiles(RunDirectory, "*.sock"))
+            {
+                foreach (var pid in ProcessProbe.FindByControlSocket(socket))
+                {
+                    if (ProcessProbe.StartTime(pid) is { } start)
+                    {
+                        ProcessProbe.Kill(pid, start);
+                    }
+                }
+            }
+        }
+
+        if (_store is not null)
+        {
+            await _store.DisposeAsync();
+        }
+
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    private VmSupervisor NewSupervisor(VmSupervisorOptions? options = null)
+    {
+        var supervisor = new VmSupervisor(Executable, RunDirectory, Store, options ?? Options);
+        _supervisors.Add(supervisor);
+        return supervisor;
+    }
+
+    private Task<VmDefinition> DefineAsync(string name, string scenario = "idle") =>
+        Store.CreateAsync(new VmDefinition { Name = name, BuiltInGuest = scenario, MemoryMiB = 64 });
+
+    private async Task<IReadOnlyList<string>> StatesAsync(Guid id) =>
+        [.. (await Store.ListEventsAsync(0, vmId: id)).Where(e => e.Kind == VmEventKinds.State).Select(e => e.Message)];
+
+    private static bool IsAlive(int pid) => ProcessProbe.StartTime(pid) is not null;
+
+    private static async Task<StatusResult> ControlStatusAsync(string socket)
+    {
+        using var client = await ControlClient.ConnectAsync(socket);
+        return await client.StatusAsync();
+    }
+
+    [KvmFact]
+    public async Task Start_runs_the_VMM_until_its_control_socket_answers()
+    {
+        var supervisor = NewSupervisor();
+        var vm = await DefineAsync("idle-1");
+
+        var status = await supervisor.StartAsync(vm);
+
+        Assert.Equal(VmState.Running, status.State);
+        Assert.NotNull(status.Pid);
+        Assert.True(IsAlive(status.Pid.Value));
+        var live = await ControlStatusAsync(supervisor.SocketPath(vm.Id));
+        Assert.Equal(status.Pid, live.Pid);
+        Assert.Equal(ControlStates.Running, live.State);
+        Assert.Equal(64UL << 20, live.MemoryBytes);
+        Assert.Equal(VmState.Running, (await Store.GetStateAsync(vm.Id))!.State);
+        Assert.Equal(VmState.Running, (await supervisor.GetStatusAsync(vm.Id))!.State);
+        Assert.Equal(status.Pid, (await supervisor.GetStatusAsync(vm.Id))!.Live!.Pid);
+        var states = await StatesAsync(vm.Id);
+        Assert.Contains(states, m => m.Contains("starting", StringComparison.Ordinal));
+        Assert.Contains("running", states[^1], StringComparison.Ordinal);
+
+        await supervisor.KillAsync(vm.Id);
+    }
+
+    [KvmFact]
+    public async Task Pause_and_resume_reach_the_VMM_and_the_store()
+    {
+        var supervisor = NewSupervisor();
+        var vm = await DefineAsync("pause-1");
+        await supervisor.StartAsync(vm);
+
+        Assert.Equal(VmState.Paused, (await supervisor.PauseAsync(vm.Id)).State);
+        Assert.Equal(ControlStates.Paused, (await ControlStatusAsync(supervisor.SocketPath(vm.Id))).State);
+        Assert.Equal(VmState.Paused, (await Store.GetStateAsync(vm.Id))!.State);
+        Assert.Equal(VmState.Paused, (await supervisor.PauseAsync(vm.Id)).State); // pausing a paused VM is fine
+
+        Assert.Equal(VmState.Running, (await supervisor.ResumeAsync(vm.Id)).State);
+        Assert.Equal(ControlStates.Running, (await ControlStatusAsync(supervisor.SocketPath(vm.Id))).State);
+        Assert.Equal(VmState.Running, (await Store.GetStateAsync(vm.Id))!.State);
+
+        await supervisor.KillAsync(vm.Id);
+    }
+
+    [KvmFact]
+    public async Task Stop_ends_the_process_and_removes_the_socket()
+    {
+        var supervisor = NewSupervisor();
+        var vm = await DefineAsync("stop-1");
+        var pid = (await supervisor.StartAsync(vm)).Pid!.Value;
+
+        var stopwatch = Stopwatch.StartNew();
+        var status = await supervisor.StopAsync(vm.Id);
+
+        Assert.True(stopwatch.Elapsed < Options.StopTimeout, $"the stop took {stopwatch.Elapsed}: it was killed, not stopped");
+        Assert.Equal(VmState.Stopped, status.State);
+        Assert.Equal("stopped on request", status.ExitReason);
+        Assert.False(IsAlive(pid));
+        Assert.False(File.Exists(supervisor.SocketPath(vm.Id)));
+        var stored = (await Store.GetStateAsync(vm.Id))!;
+        Assert.Equal(VmState.Stopped, stored.State);
+        Assert.Equal("stopped on request", stored.ExitReason);
+        var states = await StatesAsync(vm.Id);
+        Assert.Contains("stopping", states[^2], StringComparison.Ordinal);
+        Assert.Contains("stopped", states[^1], StringComparison.Ordinal);
+        // The guest's serial output is kept.
+        Assert.Contains("idle: ready", await File.ReadAllTextAsync(supervisor.SerialPath(vm.Id)), StringComparison.Ordinal);
+    }
+
+    [KvmFact]
+    public async Task A_VMM_killed_from_outside_leaves_its_VM_crashed_with_an_event()
+    {
+        var supervisor = NewSupervisor();
+        var vm = await DefineAsync("crash-1");
+        var pid = (await supervisor.StartAsync(vm)).Pid!.Value;
+
+        using (var process = Process.GetProcessById(pid))
+        {
+            process.Kill();
+        }
+
+        await supervisor.WaitForExitAsync(vm.Id).WaitAsync(TimeSpan.FromSeconds(10));
+
+        var status = (await supervisor.GetStatusAsync(vm.Id))!;
+        Assert.Equal(VmState.Crashed, status.State);
+        Assert.Contains("signal 9", status.ExitReason, StringComparison.Ordinal);
+        var stored = (await Store.GetStateAsync(vm.Id))!;
+        Assert.Equal(VmState.Crashed, stored.State);
+        Assert.Equal(status.ExitReason, stored.ExitReason);
+        Assert.Contains("crashed", (await StatesAsync(vm.Id))[^1], StringComparison.Ordinal);
+        var events = await Store.ListEventsAsync(0, vmId: vm.Id);
+        Assert.Contains(events, e => e.Kind == VmSupervisor.EventKind && e.Message.Contains("crashed", StringComparison.Ordinal));
+        Assert.False(File.Exists(supervisor.SocketPath(vm.Id)));
+        // A crashed VM can start again.
+        Assert.Equal(VmState.Running, (await supervisor.StartAsync(vm)).State);
+        await supervisor.KillAsync(vm.Id);
+    }
+
+    [KvmFact]
+    public async Task A_guest_that_ends_by_itself_leaves_its_VM_stopped_with_the_guests_status()
+    {
+        var supervisor = NewSupervisor();
+        var vm = await DefineAsync("hello-1", "hello");
+
+        await supervisor.StartAsync(vm);
+        await supervisor.WaitForExitAsync(vm.Id).WaitAsync(TimeSpan.FromSeconds(10));
+
+        var status = (await supervisor.GetStatusAsync(vm.Id))!;
+        Assert.Equal(VmState.Stopped, status.State);
+        Assert.Equal("the guest exited with status 1", status.ExitReason);
+        Assert.Equal(VmState.Stopped, (await Store.GetStateAsync(vm.Id))!.State);
+        Assert.Contains("PASS hello", await File.ReadAllTextAsync(supervisor.SerialPath(vm.Id)), StringComparison.Ordinal);
+    }
+
+    [KvmFact]
+    public async Task A_new_supervisor_adopts_a_running_VM_and_can_stop_it()
+    {
+        var a = NewSupervisor();
+        var vm = await DefineAsync("adopt-1");
+        var pid = (await a.StartAsync(vm)).Pid!.Value;
+        await a.DisposeAsync(); // the manager goes away; the VM does not
+        Assert.True(IsAlive(pid));
+
+        var b = NewSupervisor();
+        var result = await b.ReattachAsync();
+
+        var adopted = Assert.Single(result.Adopted);
+        Assert.Equal(vm.Id, adopted.VmId);
+        Assert.Equal(pid, adopted.Pid);
+        Assert.Equal(VmState.Running, adopted.State);
+        Assert.Empty(result.MarkedCrashed);
+        Assert.Equal(pid, (await b.GetStatusAsync(vm.Id))!.Live!.Pid);
+        Assert.Equal(VmState.Paused, (await b.PauseAsync(vm.Id)).State);
+        await Assert.ThrowsAsync<VmStateConflictException>(() => b.StartAsync(vm));
+
+        var stopped = await b.StopAsync(vm.Id);
+
+        Assert.Equal(VmState.Stopped, stopped.State);
+        Assert.False(IsAlive(pid));
+        Assert.False(File.Exists(b.SocketPath(vm.Id)));
+        Assert.Equal(VmState.Stopped, (await Store.GetStateAsync(vm.Id))!.State);
+    }
+
+    [KvmFact]
+    public async Task Reattach_marks_crashed_the_VMs_whose_VMM_is_gone_and_removes_their_sockets()
+    {
+        var a = NewSupervisor();
+        var vm = await DefineAsync("gone-1");
+        var pid = (await a.StartAsync(vm)).Pid!.Value;
+        await a.DisposeAsync();
+        using (var process = Process.GetProcessById(pid))
+        {
+            process.Kill(); // while no manager watches: the socket stays behind
+            await process.WaitForExitAsync();
+        }
+
+        var other = await DefineAsync("gone-2");
+        await Store.SetStateAsync(other.Id, VmState.Running); // running in the store, no socket at all
+
+        var b = NewSupervisor();
+        var result = await b.ReattachAsync();
+
+        Assert.Empty(result.Adopted);
+        Assert.Equal(new[] { vm.Id, other.Id }.Order(), result.MarkedCrashed.Order());
+        Assert.False(File.Exists(b.SocketPath(vm.Id)));
+        Assert.Equal(VmState.Crashed, (await Store.GetStateAsync(vm.Id))!.State);
+        Assert.Equal(VmState.Crashed, (await Store.GetStateAsync(other.Id))!.State);
+    }
+
+    [KvmFact]
+    public async Task Conflicting_actions_throw_a_conflict()
+    {
+        var supervisor = NewSupervisor();
+        var vm = await DefineAsync("conflict-1");
+
+        await Assert.ThrowsAsync<VmStateConflictException>(() => supervisor.PauseAsync(vm.Id)); // never started
+        await supervisor.StartAsync(vm);
+        var twice = await Assert.ThrowsAsync<VmStateConflictException>(() => supervisor.StartAsync(vm));
+        Assert.Equal(VmState.Running, twice.State);
+        Assert.IsAssignableFrom<VmConflictException>(twice);
+
+        // Concurrent actions run one at a time: exactly one of two starts... of two stops wins.
+        var stops = await Task.WhenAll(
+            Catch(supervisor.StopAsync(vm.Id)),
+            Catch(supervisor.StopAsync(vm.Id)));
+        Assert.Single(stops, e => e is null);
+        Assert.Single(stops, e => e is VmStateConflictException { State: VmState.Stopped });
+
+        await Assert.ThrowsAsync<VmStateConflictException>(() => supervisor.PauseAsync(vm.Id));
+        await Assert.ThrowsAsync<VmStateConflictException>(() => supervisor.ResumeAsync(vm.Id));
+        await Assert.ThrowsAsync<VmStateConflictException>(() => supervisor.KillAsync(vm.Id));
+    }
+
+    [KvmFact]
+    public async Task A_VMM_that_fails_at_once_is_a_start_failure_and_the_VM_is_crashed()
+    {
+        var supervisor = NewSupervisor();
+        var vm = await Store.CreateAsync(new VmDefinition { Name = "bad-1", Kernel = Path.Combine(_directory, "no-such-kernel"), MemoryMiB = 64 });
+
+        var e = await Assert.ThrowsAsync<VmStartException>(() => supervisor.StartAsync(vm));
+
+        Assert.Contains("no such file", e.Reason, StringComparison.Ordinal);
+        var stored = (await Store.GetStateAsync(vm.Id))!;
+        Assert.Equal(VmState.Crashed, stored.State);
+        Assert.Equal(e.Reason, stored.ExitReason);
+    }
+
+    private static async Task<Exception?> Catch(Task task)
+    {
+        try
+        {
+            await task;
+            return null;
+        }
+        catch (Exception e) when (e is VmConflictException)
+        {
+            return e;
+        }
+    }
+}
