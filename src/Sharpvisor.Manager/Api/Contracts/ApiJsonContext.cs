@@ -1,0 +1,22 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Sharpvisor.Manager.Api.Contracts;
+
+/// <summary>
+/// The API's JSON: camelCase, nulls left out, source-generated so the daemon and the CLI stay NativeAOT-clean.
+/// The daemon and the CLI share these types, so the two cannot drift.
+/// </summary>
+[JsonSourceGenerationOptions(
+    JsonSerializerDefaults.Web,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(VmSpec))]
+[JsonSerializable(typeof(VmResource))]
+[JsonSerializable(typeof(IReadOnlyList<VmResource>))]
+[JsonSerializable(typeof(EventResource))]
+[JsonSerializable(typeof(IReadOnlyList<EventResource>))]
+[JsonSerializable(typeof(VmMetricsResource))]
+[JsonSerializable(typeof(HostResource))]
+[JsonSerializable(typeof(Microsoft.AspNetCore.Mvc.ProblemDetails))]
+[JsonSerializable(typeof(Microsoft.AspNetCore.Http.HttpValidationProblemDetails))]
+public sealed partial class ApiJsonContext : JsonSerializerContext;
