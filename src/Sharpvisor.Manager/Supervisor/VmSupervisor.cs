@@ -136,8 +136,13 @@ public sealed class VmSupervisor : IAsyncDisposable
     }
 
     /// <summary>Asks the VMM to stop (control <c>stop</c>), SIGKILLs it after the stop timeout, and returns once it exited.</summary>
-    public async Task<VmStatus> StopAsync(Guid id, CancellationToken cancellationToken = default)
+    public Task<VmStatus> StopAsync(Guid id, CancellationToken cancellationToken = default) =>
+        StopAsync(id, _options.StopTimeout, cancellationToken);
+
+    /// <summary>As <see cref="StopAsync(Guid, CancellationToken)"/>, with the caller's timeout before the SIGKILL (the API's <c>?timeout=</c>).</summary>
+    public async Task<VmStatus> StopAsync(Guid id, TimeSpan stopTimeout, CancellationToken cancellationToken = default)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(stopTimeout, TimeSpan.Zero);
         var vm = Lookup(id, "stop");
         await vm.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -154,9 +159,9 @@ public sealed class VmSupervisor : IAsyncDisposable
                 // It may be exiting already; if not, the timeout below kills it.
             }
 
-            if (!await CompletesWithinAsync(run.Exited, _options.StopTimeout, cancellationToken).ConfigureAwait(false))
+            if (!await CompletesWithinAsync(run.Exited, stopTimeout, cancellationToken).ConfigureAwait(false))
             {
-                run.Expect(ExpectedExit.Stop, $"did not stop within {_options.StopTimeout.TotalSeconds:0.###} s of a stop request; killed");
+                run.Expect(ExpectedExit.Stop, $"did not stop within {stopTimeout.TotalSeconds:0.###} s of a stop request; killed");
                 KillProcess(run);
                 await run.Exited.ConfigureAwait(false);
             }
