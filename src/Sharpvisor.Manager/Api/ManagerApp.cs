@@ -39,7 +39,9 @@ internal static class ManagerApp
         });
         // A body or query value that does not parse throws, so the exception handler answers it with ProblemDetails.
         builder.Services.Configure<RouteHandlerOptions>(routes => routes.ThrowOnBadRequest = true);
-        builder.Services.AddProblemDetails();
+        // Answers without a body (an unknown route, a query value that does not parse) get one, with a one-line detail.
+        builder.Services.AddProblemDetails(problems => problems.CustomizeProblemDetails = context =>
+            context.ProblemDetails.Detail ??= $"{context.HttpContext.Request.Method} {context.HttpContext.Request.Path}: {context.ProblemDetails.Title ?? "failed"}");
         builder.Services.AddExceptionHandler<ApiExceptionHandler>();
         builder.Services.AddOpenApi("v1");
 
