@@ -25,14 +25,23 @@ public sealed class ServeProcess : IDisposable
         }
     }
 
-    public static ServeProcess Start(params string[] args)
+    public static ServeProcess Start(params string[] args) => Start(newSession: false, args);
+
+    /// <param name="newSession">Run it through setsid(1), as the leader of its own process group (a terminal's foreground job).</param>
+    /// <param name="args">The arguments after "serve".</param>
+    public static ServeProcess Start(bool newSession, params string[] args)
     {
-        var start = new ProcessStartInfo(TestDaemon.Executable)
+        var start = new ProcessStartInfo(newSession ? "setsid" : TestDaemon.Executable)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (newSession)
+        {
+            start.ArgumentList.Add(TestDaemon.Executable);
+        }
+
         start.ArgumentList.Add("serve");
         foreach (var arg in args)
         {

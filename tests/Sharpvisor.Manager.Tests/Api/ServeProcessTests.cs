@@ -84,6 +84,21 @@ public sealed class ServeProcessTests : IDisposable
         Assert.Equal(64, (await File.ReadAllTextAsync(token.FullName)).Trim().Length);
     }
 
+    [KvmFact]
+    public async Task Ctrl_C_at_the_terminal_stops_the_daemon_but_not_the_VMs()
+    {
+        // A terminal's Ctrl-C is SIGINT to the whole foreground process group.
+        using var serve = ServeProcess.Start(newSession: true, "--listen", "127.0.0.1:0", "--data-dir", DataDirectory);
+        using var http = await serve.WaitUntilListeningAsync(DataDirectory);
+        var pid = (await ActAsync(http, "testguest", "start")).Pid!.Value;
+
+        Posix.Signal("-INT", -serve.Process.Id);
+
+        Assert.Equal(0, await serve.WaitForExitAsync(TimeSpan.FromSeconds(20)));
+        await Task.Delay(300);
+        Assert.NotNull(ProcessProbe.StartTime(pid));
+    }
+
     [Theory]
     [InlineData("--listen", "nope")]
     [InlineData("--listen", "127.0.0.1:99999")]
@@ -127,9 +142,12 @@ public sealed class ServeProcessTests : IDisposable
 internal static class Posix
 {
     /// <summary>Sends SIGTERM with kill(1): this test project has no unsafe code for a P/Invoke.</summary>
-    public static void Terminate(int pid)
+    public static void Terminate(int pid) => Signal("-TERM", pid);
+
+    /// <summary>kill -SIGNAL PID (a negative pid: the process group).</summary>
+    public static void Signal(string signal, int pid)
     {
-        using var kill = System.Diagnostics.Process.Start("kill", ["-TERM", pid.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        using var kill = System.Diagnostics.Process.Start("kill", [signal, "--", pid.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         kill.WaitForExit();
         Assert.Equal(0, kill.ExitCode);
     }
