@@ -174,6 +174,36 @@ public abstract class ApiTests : IAsyncLifetime
     }
 
     [StoreFact]
+    public async Task The_event_stream_starts_with_new_events_or_after_a_given_id()
+    {
+        var first = await D.CreateAsync("first");
+        var history = (await Http.GetFromJsonAsync("api/v1/vms/first/events", ApiJsonContext.Default.IReadOnlyListEventResource))!;
+        var defined = Assert.Single(history);
+
+        using var fresh = await EventStreamReader.OpenAsync(Http, "api/v1/events");
+        using var replay = await EventStreamReader.OpenAsync(Http, "api/v1/events?after=0");
+        using var resumed = await EventStreamReader.OpenAsync(Http, $"api/v1/events?after={defined.Id}");
+        var second = await D.CreateAsync("second");
+        using var deleted = await Http.DeleteAsync("api/v1/vms/first");
+
+        await fresh.WaitForAsync(e => e.Kind == "deleted" && e.VmId == first.Id, EventTimeout, "deleted");
+        Assert.Equal(["defined", "deleted"], fresh.Events.Select(e => e.Data.Kind));
+        Assert.Equal(second.Id, fresh.Events[0].Data.VmId);
+        await replay.WaitForAsync(e => e.Kind == "deleted", EventTimeout, "deleted");
+        Assert.Equal([defined.Id], replay.Events.Take(1).Select(e => e.Data.Id));
+        await resumed.WaitForAsync(e => e.Kind == "deleted", EventTimeout, "deleted");
+        Assert.Equal(fresh.Events.Select(e => e.Data.Id), resumed.Events.Select(e => e.Data.Id));
+
+        // Last-Event-ID (what a reconnecting EventSource sends) resumes as after= does.
+        using var request = new HttpRequestMessage(HttpMethod.Get, "api/v1/events");
+        request.Headers.Add("Last-Event-ID", defined.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        using var response = await Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        Assert.Equal($"id: {fresh.Events[0].Data.Id}", await reader.ReadLineAsync());
+        await ProblemAsync(await Http.GetAsync("api/v1/events?vm=nope"), HttpStatusCode.NotFound);
+    }
+
+    [StoreFact]
     public async Task The_OpenAPI_document_is_served_without_a_token()
     {
         using var anonymous = D.NewClient(null);
