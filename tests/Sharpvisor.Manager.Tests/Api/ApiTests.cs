@@ -25,7 +25,13 @@ public abstract class ApiTests : IAsyncLifetime
 
     protected virtual Task DropDatabaseAsync() => Task.CompletedTask;
 
-    public async Task InitializeAsync() => _daemon = await TestDaemon.StartAsync(await CreateDatabaseAsync());
+    private string? _database;
+
+    public async Task InitializeAsync()
+    {
+        _database = await CreateDatabaseAsync();
+        _daemon = await TestDaemon.StartAsync(_database);
+    }
 
     public async Task DisposeAsync()
     {
@@ -201,6 +207,20 @@ public abstract class ApiTests : IAsyncLifetime
         using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
         Assert.Equal($"id: {fresh.Events[0].Data.Id}", await reader.ReadLineAsync());
         await ProblemAsync(await Http.GetAsync("api/v1/events?vm=nope"), HttpStatusCode.NotFound);
+    }
+
+    [StoreFact]
+    public async Task The_event_stream_sees_writes_of_another_manager_on_the_same_database()
+    {
+        using var stream = await EventStreamReader.OpenAsync(Http, "api/v1/events");
+        // Another host on a shared PostgreSQL (here: another store on the same database): no signal reaches this daemon.
+        await using var elsewhere = await Sharpvisor.Manager.Store.VmStores.OpenAsync(D.Daemon.DataDirectory, _database);
+        var created = await elsewhere.CreateAsync(new Sharpvisor.Manager.Store.VmDefinition { Name = "elsewhere", BuiltInGuest = "idle" });
+
+        // Within a few polls (200 ms here), not at the next keep-alive (15 s).
+        var seen = await stream.WaitForAsync(e => e.VmId == created.Id, TimeSpan.FromSeconds(5), "from the other store");
+        Assert.Equal("defined", seen.Event);
+        Assert.Equal("elsewhere", (await D.GetAsync("elsewhere")).Name);
     }
 
     [StoreFact]
