@@ -351,6 +351,27 @@ public abstract class ApiTests : IAsyncLifetime
         await D.ActOkAsync("victim", "kill");
     }
 
+    [KvmStoreFact]
+    public async Task A_VMM_that_does_not_answer_is_a_500_with_a_one_line_detail()
+    {
+        await D.CreateAsync("hung");
+        var pid = (await D.ActOkAsync("hung", "start")).Pid!.Value;
+        Posix.Signal("-STOP", pid);
+        try
+        {
+            var problem = await ProblemAsync(await D.ActAsync("hung", "pause"), HttpStatusCode.InternalServerError);
+            Assert.Contains("pause failed", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            Posix.Signal("-CONT", pid);
+        }
+
+        // Answering again, it is controllable again.
+        Assert.Equal("paused", (await D.ActOkAsync("hung", "pause")).State);
+        await D.ActOkAsync("hung", "kill");
+    }
+
     private static bool IsAlive(int pid) => Sharpvisor.Manager.Supervisor.ProcessProbe.StartTime(pid) is not null;
 }
 
