@@ -12,6 +12,7 @@ internal static class Program
 
         commands:
           run        boot a VM (with no --kernel: the built-in test guest's 'hello' scenario)
+          serve      run the manager daemon: REST API, web UI, one VMM process per VM (docs/api.md)
           host-info  show what this host's KVM offers
           help       show this text
 
@@ -39,7 +40,14 @@ internal static class Program
           --rng        a virtio-rng device fed from the host's getrandom
           --control    a control socket at PATH (unix, mode 0600, removed on exit): one JSON request per
                        line, {"id":1,"command":"status|pause|resume|stop|metrics"}; see docs/control-protocol.md
-        The exit status is the guest's: a write of v to port 0xf4 exits with (v << 1) | 1, as QEMU's
+        sharpvisor serve [--listen HOST:PORT] [--data-dir DIR] [--database CONNSTRING]
+          --listen     where the API and UI listen (default 127.0.0.1:7780; port 0 picks a free one)
+          --data-dir   token, serve.json, the SQLite inventory and the VMMs' sockets (default
+                       $SHARPVISOR_DATA_DIR, else $XDG_DATA_HOME/sharpvisor, else ~/.local/share/sharpvisor)
+          --database   an Npgsql connection string: keep the inventory in PostgreSQL (or $SHARPVISOR_DATABASE)
+          SIGTERM or Ctrl-C stops the daemon; running VMs keep running and are re-attached at the next start.
+
+        The exit status of run is the guest's: a write of v to port 0xf4 exits with (v << 1) | 1, as QEMU's
         isa-debug-exit does; 0 after a guest reset or power-off; 1 on a VMM or guest failure; 2 on a usage error.
         """;
 
@@ -53,6 +61,7 @@ internal static class Program
                 {
                     "run" => RunCommand.Execute(args[1..]),
                     "host-info" => HostInfoCommand.Execute(args[1..]),
+                    "serve" => ServeCommand.Execute(args[1..]),
                     "help" or "--help" or "-h" => PrintUsage(),
                     _ => Fail(ExitCodes.Usage, $"unknown command '{args[0]}' (try 'sharpvisor help')"),
                 };

@@ -52,6 +52,12 @@ public interface IVmStore : IAsyncDisposable
     /// <paramref name="limit"/>; only <paramref name="vmId"/>'s when given. The event stream polls this with the last id it sent.
     /// </summary>
     Task<IReadOnlyList<VmEvent>> ListEventsAsync(long afterId, int limit = 1000, Guid? vmId = null, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// The newest <paramref name="limit"/> events (only <paramref name="vmId"/>'s when given), oldest first: a history's
+    /// tail, and (limit 1) where a stream of new events starts.
+    /// </summary>
+    Task<IReadOnlyList<VmEvent>> ListLatestEventsAsync(int limit, Guid? vmId = null, CancellationToken cancellationToken = default);
 }
 
 /// <summary>A VM's runtime state; names are stored lowercase ("defined", "running" ...).</summary>

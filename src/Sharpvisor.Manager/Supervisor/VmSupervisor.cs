@@ -136,8 +136,13 @@ public sealed class VmSupervisor : IAsyncDisposable
     }
 
     /// <summary>Asks the VMM to stop (control <c>stop</c>), SIGKILLs it after the stop timeout, and returns once it exited.</summary>
-    public async Task<VmStatus> StopAsync(Guid id, CancellationToken cancellationToken = default)
+    public Task<VmStatus> StopAsync(Guid id, CancellationToken cancellationToken = default) =>
+        StopAsync(id, _options.StopTimeout, cancellationToken);
+
+    /// <summary>As <see cref="StopAsync(Guid, CancellationToken)"/>, with the caller's timeout before the SIGKILL (the API's <c>?timeout=</c>).</summary>
+    public async Task<VmStatus> StopAsync(Guid id, TimeSpan stopTimeout, CancellationToken cancellationToken = default)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(stopTimeout, TimeSpan.Zero);
         var vm = Lookup(id, "stop");
         await vm.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -154,9 +159,9 @@ public sealed class VmSupervisor : IAsyncDisposable
                 // It may be exiting already; if not, the timeout below kills it.
             }
 
-            if (!await CompletesWithinAsync(run.Exited, _options.StopTimeout, cancellationToken).ConfigureAwait(false))
+            if (!await CompletesWithinAsync(run.Exited, stopTimeout, cancellationToken).ConfigureAwait(false))
             {
-                run.Expect(ExpectedExit.Stop, $"did not stop within {_options.StopTimeout.TotalSeconds:0.###} s of a stop request; killed");
+                run.Expect(ExpectedExit.Stop, $"did not stop within {stopTimeout.TotalSeconds:0.###} s of a stop request; killed");
                 KillProcess(run);
                 await run.Exited.ConfigureAwait(false);
             }
@@ -649,7 +654,9 @@ public sealed class VmSupervisor : IAsyncDisposable
             UseShellExecute = false,
         };
         start.ArgumentList.Add("-c");
-        start.ArgumentList.Add("exec \"$0\" \"$@\" </dev/null >>\"$SHARPVISOR_VMM_LOG\" 2>&1");
+        // And through setsid(1) (no fork: sh is not a group leader, so the pid stays): the VMM gets a session of its
+        // own, so a Ctrl-C at the manager's terminal (SIGINT to its whole process group) does not reach the VMs.
+        start.ArgumentList.Add("exec $SHARPVISOR_SETSID \"$0\" \"$@\" </dev/null >>\"$SHARPVISOR_VMM_LOG\" 2>&1");
         start.ArgumentList.Add(_executable);
         foreach (var arg in args)
         {
@@ -657,8 +664,12 @@ public sealed class VmSupervisor : IAsyncDisposable
         }
 
         start.Environment["SHARPVISOR_VMM_LOG"] = logPath;
+        start.Environment["SHARPVISOR_SETSID"] = SetsidPath ?? "";
         return Process.Start(start) ?? throw new InvalidOperationException("Process.Start returned no process");
     }
+
+    /// <summary>util-linux setsid(1) where the host has it; without it the VMMs share the manager's session.</summary>
+    private static readonly string? SetsidPath = new[] { "/usr/bin/setsid", "/bin/setsid" }.FirstOrDefault(File.Exists);
 
     private static void KillProcess(VmRun run)
     {

@@ -17,6 +17,7 @@ namespace Sharpvisor.Manager.Api.Contracts;
 [JsonSerializable(typeof(IReadOnlyList<EventResource>))]
 [JsonSerializable(typeof(VmMetricsResource))]
 [JsonSerializable(typeof(HostResource))]
+[JsonSerializable(typeof(ServeInfo))]
 [JsonSerializable(typeof(Microsoft.AspNetCore.Mvc.ProblemDetails))]
 [JsonSerializable(typeof(Microsoft.AspNetCore.Http.HttpValidationProblemDetails))]
 public sealed partial class ApiJsonContext : JsonSerializerContext;

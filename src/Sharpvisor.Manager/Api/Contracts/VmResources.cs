@@ -125,3 +125,6 @@ public sealed record HostResource
 
     public required int HostCpus { get; init; }
 }
+
+/// <summary>DATA/serve.json, written by a listening daemon so the CLI finds it: its base URL and process id.</summary>
+public sealed record ServeInfo(string Url, int Pid);

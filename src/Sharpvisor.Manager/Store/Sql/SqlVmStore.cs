@@ -345,6 +345,31 @@ public abstract class SqlVmStore : IVmStore
         return events;
     }
 
+    public async Task<IReadOnlyList<VmEvent>> ListLatestEventsAsync(int limit, Guid? vmId = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
+        await using var connection = await OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        var sql = "SELECT id, vm_id, occurred_at, kind, message FROM vm_events"
+            + (vmId is null ? "" : " WHERE vm_id = @vm_id")
+            + " ORDER BY id DESC LIMIT @limit";
+        await using var command = Command(connection, null, sql);
+        Add(command, "@limit", limit, DbType.Int32);
+        if (vmId is { } wanted)
+        {
+            AddId(command, "@vm_id", wanted);
+        }
+
+        var events = new List<VmEvent>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            events.Add(new VmEvent(reader.GetInt64(0), reader.GetGuid(1), FromMicroseconds(reader.GetInt64(2)), reader.GetString(3), reader.GetString(4)));
+        }
+
+        events.Reverse();
+        return events;
+    }
+
     /// <summary>One write transaction: lock, work, commit. Nothing is returned before the commit has succeeded.</summary>
     private protected async Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, Task<T>> work, CancellationToken cancellationToken)
     {

@@ -1,0 +1,78 @@
+using System.Data.Common;
+using System.Globalization;
+using System.Net;
+using Sharpvisor.Manager.Api;
+
+namespace Sharpvisor.Cli.Commands;
+
+/// <summary>
+/// <c>sharpvisor serve</c>: the manager daemon (REST API, web UI, supervisor of one VMM per VM) until SIGTERM or
+/// Ctrl-C; the VMs keep running after it exits and are re-attached at the next start. See docs/api.md.
+/// </summary>
+internal static class ServeCommand
+{
+    private static readonly HashSet<string> ValueOptions = ["--listen", "--data-dir", "--database"];
+
+    public static int Execute(string[] args)
+    {
+        var options = new ArgumentReader(args, ValueOptions, new HashSet<string>());
+        var managerOptions = new ManagerOptions
+        {
+            Listen = ParseListen(options.Get("--listen") ?? $"127.0.0.1:{ManagerOptions.DefaultPort}"),
+            DataDirectory = NonEmpty(options, "--data-dir") ?? ManagerOptions.DefaultDataDirectory(),
+            DatabaseConnectionString = NonEmpty(options, "--database") ?? (Environment.GetEnvironmentVariable("SHARPVISOR_DATABASE") is { Length: > 0 } env ? env : null),
+        };
+        return RunAsync(managerOptions).GetAwaiter().GetResult();
+    }
+
+    /// <summary>"HOST:PORT" with an IP address (or localhost) and a port 0-65535; 0 picks a free port.</summary>
+    public static IPEndPoint ParseListen(string text)
+    {
+        var colon = text.LastIndexOf(':');
+        if (colon <= 0 || colon == text.Length - 1)
+        {
+            throw new UsageException($"--listen '{text}' is not HOST:PORT (e.g. 127.0.0.1:7780)");
+        }
+
+        var host = text[..colon].Trim('[', ']');
+        if (!ushort.TryParse(text[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var port))
+        {
+            throw new UsageException($"--listen '{text}': the port must be a number from 0 to 65535");
+        }
+
+        var address = host == "localhost" ? IPAddress.Loopback
+            : IPAddress.TryParse(host, out var parsed) ? parsed
+            : throw new UsageException($"--listen '{text}': '{host}' is not an IP address");
+        return new IPEndPoint(address, port);
+    }
+
+    private static async Task<int> RunAsync(ManagerOptions options)
+    {
+        ManagerDaemon daemon;
+        try
+        {
+            daemon = await ManagerDaemon.StartAsync(options).ConfigureAwait(false);
+        }
+        catch (DbException e)
+        {
+            return Program.Fail(ExitCodes.RuntimeError, $"cannot open the inventory database: {e.Message.ReplaceLineEndings(" ")}");
+        }
+
+        await using (daemon.ConfigureAwait(false))
+        {
+            Console.Out.WriteLine($"sharpvisor: token in {daemon.Token.Path}");
+            Console.Out.WriteLine($"sharpvisor: listening on {daemon.Url.ToString().TrimEnd('/')}");
+            Console.Out.WriteLine($"sharpvisor: web UI at {daemon.UiUrl}");
+            Console.Out.Flush();
+            await daemon.WaitForShutdownAsync().ConfigureAwait(false);
+        }
+
+        Console.Out.WriteLine("sharpvisor: stopped (running VMs keep running)");
+        return ExitCodes.Success;
+    }
+
+    private static string? NonEmpty(ArgumentReader options, string name) =>
+        options.Get(name) is { } value
+            ? value.Length > 0 ? value : throw new UsageException($"{name} must not be empty")
+            : null;
+}

@@ -1,0 +1,71 @@
+using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Sharpvisor.Manager.Api.Contracts;
+using Sharpvisor.Manager.Store;
+using Sharpvisor.Manager.Supervisor;
+using Sharpvisor.Manager.Ui;
+
+namespace Sharpvisor.Manager.Api;
+
+/// <summary>The daemon's ASP.NET Core application: services, middleware (errors, token, WebSockets) and every route.</summary>
+internal static class ManagerApp
+{
+    public static WebApplication Build(ManagerOptions options, ApiToken token, IVmStore store, VmSupervisor supervisor, EventSignal signal)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            Args = [],
+            ContentRootPath = AppContext.BaseDirectory,
+            EnvironmentName = Environments.Production,
+        });
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(options.Listen));
+        builder.Services.Configure<ConsoleLifetimeOptions>(lifetime => lifetime.SuppressStatusMessages = true);
+        // Requests are not logged; failures are, by the exception handler, on one line with the exception.
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Diagnostics.ExceptionHandlerMiddleware", LogLevel.None);
+        // A start failure (address in use) is reported by the caller on one line, not logged with its stack trace.
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
+
+        builder.Services.ConfigureHttpJsonOptions(json =>
+        {
+            json.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default);
+            // The context's own options do not carry over to these: nulls are left out as the contract says.
+            json.SerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull;
+        });
+        // A body or query value that does not parse throws, so the exception handler answers it with ProblemDetails.
+        builder.Services.Configure<RouteHandlerOptions>(routes => routes.ThrowOnBadRequest = true);
+        // Answers without a body (an unknown route, a query value that does not parse) get one, with a one-line detail.
+        builder.Services.AddProblemDetails(problems => problems.CustomizeProblemDetails = context =>
+            context.ProblemDetails.Detail ??= $"{context.HttpContext.Request.Method} {context.HttpContext.Request.Path}: {context.ProblemDetails.Title ?? "failed"}");
+        builder.Services.AddExceptionHandler<ApiExceptionHandler>();
+        builder.Services.AddOpenApi("v1");
+
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(token);
+        builder.Services.AddSingleton(signal);
+        builder.Services.AddSingleton(store);
+        builder.Services.AddSingleton(supervisor);
+        builder.Services.AddSingleton<VmOperations>();
+
+        var app = builder.Build();
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
+        app.UseTokenAuthentication();
+
+        app.MapOpenApi("/openapi/{documentName}.json");
+        app.MapVmsApi();
+        app.MapVmActionsApi();
+        app.MapEventsApi();
+        app.MapConsoleApi();
+        app.MapMetricsApi();
+        app.MapHostApi();
+        app.MapUi();
+        return app;
+    }
+}

@@ -1,0 +1,54 @@
+using System.Net;
+using Sharpvisor.Manager.Supervisor;
+
+namespace Sharpvisor.Manager.Api;
+
+/// <summary>How a <see cref="ManagerDaemon"/> runs: where it listens, where its data is, what runs the VMs.</summary>
+public sealed record ManagerOptions
+{
+    /// <summary>The default of <c>--listen</c>: loopback only.</summary>
+    public const int DefaultPort = 7780;
+
+    /// <summary>Holds sharpvisor.db (SQLite), token, serve.json and run/ (the VMMs' sockets); created mode 0700.</summary>
+    public required string DataDirectory { get; init; }
+
+    /// <summary>The address Kestrel binds; port 0 picks a free one (see <see cref="ManagerDaemon.Url"/>).</summary>
+    public IPEndPoint Listen { get; init; } = new(IPAddress.Loopback, DefaultPort);
+
+    /// <summary>An Npgsql connection string; null keeps the inventory in SQLite in <see cref="DataDirectory"/>.</summary>
+    public string? DatabaseConnectionString { get; init; }
+
+    /// <summary>The <c>sharpvisor</c> binary that runs each VM; null: this process's own executable.</summary>
+    public string? SharpvisorExecutable { get; init; }
+
+    /// <summary>The supervisor's timeouts; null: its defaults.</summary>
+    public VmSupervisorOptions? Supervisor { get; init; }
+
+    /// <summary>Define the <c>testguest</c> VM when the inventory is empty at start.</summary>
+    public bool DefineDefaultVm { get; init; } = true;
+
+    /// <summary>How often an event stream looks for events written by others (another host on a shared PostgreSQL).</summary>
+    public TimeSpan EventPollInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How often an idle event stream sends a <c>: keep-alive</c> comment.</summary>
+    public TimeSpan KeepAliveInterval { get; init; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>
+    /// The data directory when none is given: <c>$SHARPVISOR_DATA_DIR</c>, else <c>$XDG_DATA_HOME/sharpvisor</c>,
+    /// else <c>~/.local/share/sharpvisor</c>.
+    /// </summary>
+    public static string DefaultDataDirectory()
+    {
+        if (Environment.GetEnvironmentVariable("SHARPVISOR_DATA_DIR") is { Length: > 0 } explicitDir)
+        {
+            return explicitDir;
+        }
+
+        if (Environment.GetEnvironmentVariable("XDG_DATA_HOME") is { Length: > 0 } xdg)
+        {
+            return Path.Combine(xdg, "sharpvisor");
+        }
+
+        return Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "share", "sharpvisor");
+    }
+}

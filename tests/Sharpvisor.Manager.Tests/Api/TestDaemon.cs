@@ -1,0 +1,121 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using Sharpvisor.Manager.Api;
+using Sharpvisor.Manager.Api.Contracts;
+using Sharpvisor.Manager.Supervisor;
+
+namespace Sharpvisor.Manager.Tests.Api;
+
+/// <summary>
+/// A real daemon for one test: <see cref="ManagerDaemon"/> in this process on 127.0.0.1 port 0, its data in a new
+/// temporary directory, VMs run by the real <c>sharpvisor</c> binary built into the test output. Disposing it stops
+/// the daemon and kills every VMM it left running.
+/// </summary>
+public sealed class TestDaemon : IAsyncDisposable
+{
+    public static readonly string Executable = Path.Combine(AppContext.BaseDirectory, "sharpvisor");
+
+    private TestDaemon(ManagerDaemon daemon, string directory)
+    {
+        Daemon = daemon;
+        Directory = directory;
+        Http = NewClient(daemon.Token.Value);
+    }
+
+    public ManagerDaemon Daemon { get; }
+
+    /// <summary>The temporary directory; the data directory is its "data".</summary>
+    public string Directory { get; }
+
+    /// <summary>A client with the daemon's token.</summary>
+    public HttpClient Http { get; }
+
+    public static VmSupervisorOptions SupervisorOptions { get; } = new()
+    {
+        StartTimeout = TimeSpan.FromSeconds(15),
+        StopTimeout = TimeSpan.FromSeconds(5),
+        ControlTimeout = TimeSpan.FromSeconds(2),
+    };
+
+    /// <param name="database">An Npgsql connection string, or null for SQLite in the data directory.</param>
+    /// <param name="defineDefaultVm">Whether the daemon defines testguest in an empty inventory.</param>
+    public static async Task<TestDaemon> StartAsync(string? database, bool defineDefaultVm = false)
+    {
+        // Short: the VMMs' unix sockets live under it.
+        var directory = System.IO.Directory.CreateTempSubdirectory("sva-").FullName;
+        var daemon = await ManagerDaemon.StartAsync(new ManagerOptions
+        {
+            DataDirectory = Path.Combine(directory, "data"),
+            Listen = new IPEndPoint(IPAddress.Loopback, 0),
+            DatabaseConnectionString = database,
+            SharpvisorExecutable = Executable,
+            Supervisor = SupervisorOptions,
+            DefineDefaultVm = defineDefaultVm,
+            EventPollInterval = TimeSpan.FromMilliseconds(200),
+        });
+        return new TestDaemon(daemon, directory);
+    }
+
+    public HttpClient NewClient(string? token)
+    {
+        var client = new HttpClient { BaseAddress = Daemon.Url, Timeout = TimeSpan.FromSeconds(60) };
+        if (token is not null)
+        {
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        }
+
+        return client;
+    }
+
+    public async Task<VmResource> CreateAsync(string name, string scenario = "idle")
+    {
+        using var response = await Http.PostAsJsonAsync("api/v1/vms", new VmSpec { Name = name, BuiltInGuest = scenario, MemoryMiB = 64 }, ApiJsonContext.Default.VmSpec);
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        return (await response.Content.ReadFromJsonAsync(ApiJsonContext.Default.VmResource))!;
+    }
+
+    public async Task<VmResource> GetAsync(string vm) =>
+        (await Http.GetFromJsonAsync($"api/v1/vms/{vm}", ApiJsonContext.Default.VmResource))!;
+
+    /// <summary>POSTs an action and returns the answer (any status).</summary>
+    public Task<HttpResponseMessage> ActAsync(string vm, string action) => Http.PostAsync($"api/v1/vms/{vm}/{action}", null);
+
+    /// <summary>POSTs an action that must succeed and returns the VM it answers with.</summary>
+    public async Task<VmResource> ActOkAsync(string vm, string action)
+    {
+        using var response = await ActAsync(vm, action);
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{action} {vm}: {(int)response.StatusCode} {body}");
+        return System.Text.Json.JsonSerializer.Deserialize(body, ApiJsonContext.Default.VmResource)!;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Http.Dispose();
+        var runDirectory = Daemon.Supervisor.RunDirectory;
+        await Daemon.DisposeAsync();
+        KillLeftovers(runDirectory);
+        System.IO.Directory.Delete(Directory, recursive: true);
+    }
+
+    /// <summary>Kills whatever VMM still holds a control socket in <paramref name="runDirectory"/>.</summary>
+    public static void KillLeftovers(string runDirectory)
+    {
+        if (!System.IO.Directory.Exists(runDirectory))
+        {
+            return;
+        }
+
+        foreach (var socket in System.IO.Directory.EnumerateFiles(runDirectory, "*.sock"))
+        {
+            foreach (var pid in ProcessProbe.FindByControlSocket(socket))
+            {
+                if (ProcessProbe.StartTime(pid) is { } start)
+                {
+                    ProcessProbe.Kill(pid, start);
+                }
+            }
+        }
+    }
+}
