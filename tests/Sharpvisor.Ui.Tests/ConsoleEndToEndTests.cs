@@ -83,6 +83,15 @@ public sealed class ConsoleEndToEndTests
 
             var vm = await session.Daemon.Http.GetFromJsonAsync("api/v1/vms/echo1", ApiJsonContext.Default.VmResource);
             Assert.Equal("stopped", vm!.State);
+
+            // Deleted after a confirmation: back to the list, without it.
+            page.Dialog += (_, dialog) => dialog.AcceptAsync();
+            await page.GetByRole(AriaRole.Button, new() { Name = "Delete echo1" }).ClickAsync();
+            await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Virtual machines" })).ToBeVisibleAsync();
+            await Expect(page.GetByRole(AriaRole.Link, new() { Name = "testguest" })).ToBeVisibleAsync();
+            await Expect(page.GetByRole(AriaRole.Link, new() { Name = "echo1" })).ToHaveCountAsync(0);
+            using var gone = await session.Daemon.Http.GetAsync("api/v1/vms/echo1");
+            Assert.Equal(System.Net.HttpStatusCode.NotFound, gone.StatusCode);
         });
 
         // The console's 409 (see NoConsoleSocketYet) is the only error the page may log for now.

@@ -18,13 +18,18 @@ export class VmConsole {
     socket.binaryType = "arraybuffer";
     this.socket = socket;
     this.status.textContent = "Connecting…";
-    socket.addEventListener("open", () => { this.status.textContent = "Connected: type into the terminal to send keys to the guest."; });
+    let opened = false;
+    socket.addEventListener("open", () => {
+      opened = true;
+      this.status.textContent = "Connected: type into the terminal to send keys to the guest.";
+    });
     socket.addEventListener("message", (e) =>
       this.terminal.write(typeof e.data === "string" ? e.data : new Uint8Array(e.data)));
     socket.addEventListener("close", () => {
       if (this.socket === socket) {
         this.socket = null;
-        this.status.textContent = "Disconnected (the VM does not run).";
+        // Opened then closed: the VM stopped. Never opened: the daemon refused (the VM's console is not available).
+        this.status.textContent = opened ? "Disconnected: the VM stopped." : "The console is not available.";
       }
     });
   }
