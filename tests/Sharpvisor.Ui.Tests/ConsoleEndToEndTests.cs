@@ -60,6 +60,14 @@ public sealed class ConsoleEndToEndTests
             await Expect(page.Locator("#vm-events")).ToContainTextAsync("state: running");
             await page.ScreenshotAsync(new() { Path = Browser.ArtifactPath("vm-running.png"), FullPage = true });
 
+            // Pause and resume with its buttons, each enabled only in its state.
+            await page.GetByRole(AriaRole.Button, new() { Name = "Pause echo1" }).ClickAsync();
+            await Expect(page.Locator("#vm-state")).ToHaveTextAsync("paused");
+            await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Pause echo1" })).ToBeDisabledAsync();
+            await page.GetByRole(AriaRole.Button, new() { Name = "Resume echo1" }).ClickAsync();
+            await Expect(page.Locator("#vm-state")).ToHaveTextAsync("running");
+            await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Resume echo1" })).ToBeDisabledAsync();
+
             // Stopped behind the page's back: the state, the buttons and the events change with no reload.
             var navigations = 0;
             page.FrameNavigated += (_, frame) => navigations += frame == page.MainFrame ? 1 : 0;

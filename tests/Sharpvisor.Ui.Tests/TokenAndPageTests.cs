@@ -23,6 +23,12 @@ public sealed class TokenAndPageTests
         }
 
         Assert.Contains("script-src 'self';", UiEndpoints.ContentSecurityPolicy, StringComparison.Ordinal);
+        using (var head = await anonymous.SendAsync(new HttpRequestMessage(HttpMethod.Head, "/app.js")))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.OK, head.StatusCode);
+            Assert.Equal("text/javascript", head.Content.Headers.ContentType?.MediaType);
+        }
+
         using var missing = await anonymous.GetAsync("/nothing.js");
         Assert.Equal(System.Net.HttpStatusCode.NotFound, missing.StatusCode);
     }

@@ -35,6 +35,8 @@ public static class UiEndpoints
         ["addon-fit.js"] = "text/javascript; charset=utf-8",
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
+    private static readonly string[] GetAndHead = [HttpMethods.Get, HttpMethods.Head];
+
     public static IEndpointRouteBuilder MapUi(this IEndpointRouteBuilder endpoints)
     {
         foreach (var (file, contentType) in Files)
@@ -42,10 +44,11 @@ public static class UiEndpoints
             var content = Read(file);
             // A RequestDelegate, not a Delegate: nothing to bind, so no reflection and no generated code.
             RequestDelegate handler = context => Serve(context, content, contentType);
-            endpoints.MapGet("/" + file, handler).ExcludeFromDescription();
+            // HEAD too (link checkers, curl -I): Kestrel sends the headers and drops the body.
+            endpoints.MapMethods("/" + file, GetAndHead, handler).ExcludeFromDescription();
             if (file == "index.html")
             {
-                endpoints.MapGet("/", handler).ExcludeFromDescription();
+                endpoints.MapMethods("/", GetAndHead, handler).ExcludeFromDescription();
             }
         }
 
