@@ -52,6 +52,7 @@ public sealed class ConsoleEndToEndTests
             await Expect(row.GetByRole(AriaRole.Button, new() { Name = "Start echo1" })).ToBeDisabledAsync();
             await Expect(row.GetByRole(AriaRole.Button, new() { Name = "Delete echo1" })).ToBeDisabledAsync();
             await Expect(row.GetByRole(AriaRole.Button, new() { Name = "Pause echo1" })).ToBeEnabledAsync();
+            await page.ScreenshotAsync(new() { Path = Browser.ArtifactPath("vm-list.png"), FullPage = true });
 
             // Its page, with its recent events.
             await page.GetByRole(AriaRole.Link, new() { Name = "echo1" }).ClickAsync();
