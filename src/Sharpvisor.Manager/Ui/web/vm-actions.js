@@ -1,0 +1,26 @@
+// The lifecycle buttons and which states allow each (the API answers 409 otherwise).
+const allowed = {
+  start: ["defined", "stopped", "crashed"],
+  stop: ["running", "paused"],
+  pause: ["running"],
+  resume: ["paused"],
+  delete: ["defined", "stopped", "crashed"],
+};
+
+export const actionNames = Object.keys(allowed);
+
+export const isAllowed = (action, state) => allowed[action].includes(state);
+
+/** Real buttons, one per action, enabled per state; `onAction(name)` runs when one is pressed. */
+export function renderActions(container, vm, onAction) {
+  container.replaceChildren(...actionNames.map((action) => {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = action[0].toUpperCase() + action.slice(1);
+    button.dataset.action = action;
+    button.disabled = !isAllowed(action, vm.state);
+    button.setAttribute("aria-label", `${button.textContent} ${vm.name}`);
+    button.addEventListener("click", () => onAction(action, button));
+    return button;
+  }));
+}

@@ -1,0 +1,57 @@
+using Microsoft.Playwright;
+
+namespace Sharpvisor.Ui.Tests;
+
+/// <summary>A daemon, a browser and a page signed in with the daemon's token; a failure saves a screenshot.</summary>
+public sealed class PageSession : IAsyncDisposable
+{
+    private PageSession(UiDaemon daemon, Browser browser, IPage page, List<string> problems)
+    {
+        Daemon = daemon;
+        Browser = browser;
+        Page = page;
+        Problems = problems;
+    }
+
+    public UiDaemon Daemon { get; }
+
+    public Browser Browser { get; }
+
+    public IPage Page { get; }
+
+    /// <summary>Console errors and script errors of the page.</summary>
+    public List<string> Problems { get; }
+
+    public static async Task<PageSession> OpenAsync()
+    {
+        Assertions.SetDefaultExpectTimeout(30_000);
+        var daemon = await UiDaemon.StartAsync();
+        var browser = await Browser.LaunchAsync();
+        var problems = new List<string>();
+        var page = await browser.NewPageAsync(problems);
+        page.SetDefaultTimeout(30_000);
+        await page.GotoAsync(daemon.Daemon.UiUrl);
+        await Assertions.Expect(page.Locator("#connection")).ToHaveTextAsync("Events: live");
+        return new PageSession(daemon, browser, page, problems);
+    }
+
+    /// <summary>Runs the test's steps; on a failure, saves artifacts/ui/NAME-failure.png and adds the page's problems to the message.</summary>
+    public async Task RunAsync(string name, Func<Task> steps)
+    {
+        try
+        {
+            await steps();
+        }
+        catch (Exception e) when (e is PlaywrightException or Xunit.Sdk.XunitException or TimeoutException)
+        {
+            await Page.ScreenshotAsync(new() { Path = Browser.ArtifactPath($"{name}-failure.png"), FullPage = true });
+            throw new InvalidOperationException($"{e.Message}\npage problems: {string.Join("\n", Problems)}", e);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Browser.DisposeAsync();
+        await Daemon.DisposeAsync();
+    }
+}

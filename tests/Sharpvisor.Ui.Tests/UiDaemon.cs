@@ -1,0 +1,66 @@
+using System.Net;
+using System.Net.Http.Headers;
+using Sharpvisor.Manager.Api;
+using Sharpvisor.Manager.Supervisor;
+
+namespace Sharpvisor.Ui.Tests;
+
+/// <summary>
+/// A real daemon for one test: <see cref="ManagerDaemon"/> on 127.0.0.1 port 0 with its data in a new temporary
+/// directory, VMs run by the real <c>sharpvisor</c> built into this output. Disposing it stops the daemon and kills
+/// the VMMs it left running.
+/// </summary>
+public sealed class UiDaemon : IAsyncDisposable
+{
+    private readonly string _directory;
+
+    private UiDaemon(ManagerDaemon daemon, string directory)
+    {
+        Daemon = daemon;
+        _directory = directory;
+        Http = new HttpClient { BaseAddress = daemon.Url, Timeout = TimeSpan.FromSeconds(60) };
+        Http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", daemon.Token.Value);
+    }
+
+    public ManagerDaemon Daemon { get; }
+
+    /// <summary>A client with the token, for what the test does behind the page's back.</summary>
+    public HttpClient Http { get; }
+
+    public static async Task<UiDaemon> StartAsync()
+    {
+        // Short: the VMMs' unix sockets live under it.
+        var directory = Directory.CreateTempSubdirectory("svu-").FullName;
+        var daemon = await ManagerDaemon.StartAsync(new ManagerOptions
+        {
+            DataDirectory = Path.Combine(directory, "data"),
+            Listen = new IPEndPoint(IPAddress.Loopback, 0),
+            SharpvisorExecutable = Path.Combine(AppContext.BaseDirectory, "sharpvisor"),
+            Supervisor = new VmSupervisorOptions { StartTimeout = TimeSpan.FromSeconds(15), StopTimeout = TimeSpan.FromSeconds(5) },
+            EventPollInterval = TimeSpan.FromMilliseconds(200),
+        });
+        return new UiDaemon(daemon, directory);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Http.Dispose();
+        var runDirectory = Daemon.Supervisor.RunDirectory;
+        await Daemon.DisposeAsync();
+        if (Directory.Exists(runDirectory))
+        {
+            foreach (var socket in Directory.EnumerateFiles(runDirectory, "*.sock"))
+            {
+                foreach (var pid in ProcessProbe.FindByControlSocket(socket))
+                {
+                    if (ProcessProbe.StartTime(pid) is { } start)
+                    {
+                        ProcessProbe.Kill(pid, start);
+                    }
+                }
+            }
+        }
+
+        Directory.Delete(_directory, recursive: true);
+    }
+}
