@@ -16,7 +16,7 @@ internal static class Program
           help       show this text
 
         sharpvisor run [--kernel PATH] [--initrd PATH] [--cmdline STR] [--cpus N] [--memory SIZE]
-                       [--serial stdio|file:PATH|none] [--on-reboot stop|restart] [--kvm PATH]
+                       [--serial stdio|file:PATH|socket:PATH|none] [--on-reboot stop|restart] [--kvm PATH]
                        [--emulation-workarounds on|off] [--disk PATH[,readonly][,id=ID]]...
                        [--net tap=NAME[,mac=XX:XX:XX:XX:XX:XX]]... [--console serial|virtio] [--rng]
                        [--control PATH]
@@ -25,7 +25,9 @@ internal static class Program
           --cmdline    kernel command line (built-in guest: the scenario, default 'hello')
           --cpus       number of vCPUs (default 1)
           --memory     RAM size: 128M, 4G, 64G; a bare number is MiB (default 128M)
-          --serial     where COM1 goes (default stdio; with a terminal, Ctrl-A x quits)
+          --serial     where COM1 goes (default stdio; with a terminal, Ctrl-A x quits); socket:PATH
+                       listens on a unix socket (mode 0600, removed on exit): every client first gets the
+                       last 64 KiB of output, then live output, and what it writes is keyboard input
           --on-reboot  what a guest reset does (default stop)
           --kvm        the KVM device (default /dev/kvm)
           --emulation-workarounds
