@@ -8,7 +8,7 @@ public sealed class VmProcessArgumentsTests
     [Fact]
     public void A_kernel_definition_becomes_every_option()
     {
-        var args = VmProcessArguments.Build(VmStoreTests.Sample(), "/run/sv/x.sock", "/run/sv/x.serial");
+        var args = VmProcessArguments.Build(VmStoreTests.Sample(), "/run/sv/x.sock", "/run/sv/x.console");
 
         Assert.Equal(
             [
@@ -17,7 +17,7 @@ public sealed class VmProcessArgumentsTests
                 "--cmdline", "console=ttyS0 panic=-1 root=/dev/vda — ünïcödé",
                 "--disk", "/var/lib/sharpvisor/disks/root.img", "--disk", "/srv/data.img,readonly",
                 "--net", "tap=tap0,mac=02:00:00:00:00:01", "--net", "tap=tap1",
-                "--console", "virtio", "--serial", "file:/run/sv/x.serial", "--control", "/run/sv/x.sock",
+                "--console", "virtio", "--serial", "socket:/run/sv/x.console", "--control", "/run/sv/x.sock",
             ],
             args);
     }
