@@ -19,7 +19,7 @@ internal static class Program
                        [--serial stdio|file:PATH|socket:PATH|none] [--on-reboot stop|restart] [--kvm PATH]
                        [--emulation-workarounds on|off] [--disk PATH[,readonly][,id=ID]]...
                        [--net tap=NAME[,mac=XX:XX:XX:XX:XX:XX]]... [--console serial|virtio] [--rng]
-                       [--control PATH]
+                       [--control PATH] [--exit-file PATH]
           --kernel     a PVH ELF kernel or a bzImage (default: the built-in test guest)
           --initrd     an initial ramdisk, passed as PVH module 0
           --cmdline    kernel command line (built-in guest: the scenario, default 'hello')
@@ -41,6 +41,8 @@ internal static class Program
           --rng        a virtio-rng device fed from the host's getrandom
           --control    a control socket at PATH (unix, mode 0600, removed on exit): one JSON request per
                        line, {"id":1,"command":"status|pause|resume|stop|metrics"}; see docs/control-protocol.md
+          --exit-file  just before exiting, write one JSON line to PATH: {"kind":"guest-exit|poweroff|
+                       reset|crash|signal","status":N,"message":"..."} (absent: the VMM was killed)
         The exit status is the guest's: a write of v to port 0xf4 exits with (v << 1) | 1, as QEMU's
         isa-debug-exit does; 0 after a guest reset or power-off; 1 on a VMM or guest failure; 2 on a usage error.
         """;

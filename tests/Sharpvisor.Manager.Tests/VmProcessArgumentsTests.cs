@@ -23,6 +23,16 @@ public sealed class VmProcessArgumentsTests
     }
 
     [Fact]
+    public void An_exit_file_comes_last()
+    {
+        var definition = new VmDefinition { Name = "t", BuiltInGuest = "idle", MemoryMiB = 64 };
+
+        var args = VmProcessArguments.Build(definition, "/s", "/o", "/run/sv/x.exit");
+
+        Assert.Equal(["--control", "/s", "--exit-file", "/run/sv/x.exit"], args.TakeLast(4));
+    }
+
+    [Fact]
     public void The_built_in_guests_scenario_leads_its_command_line()
     {
         var definition = new VmDefinition { Name = "t", BuiltInGuest = "idle", MemoryMiB = 64 };

@@ -217,6 +217,24 @@ public sealed class VmSupervisorTests : IAsyncLifetime
         Assert.Equal(VmState.Stopped, (await Store.GetStateAsync(vm.Id))!.State);
         // The console socket goes with the VMM (its output is the guest's exit status, checked above).
         Assert.False(File.Exists(supervisor.ConsolePath(vm.Id)));
+        Assert.Equal(new Sharpvisor.Vmm.Control.ExitRecord("guest-exit", 1, "guest requested exit with status 1"),
+            Sharpvisor.Vmm.Control.ExitRecord.TryRead(supervisor.ExitFilePath(vm.Id)));
+    }
+
+    [KvmFact]
+    public async Task A_crashing_guest_leaves_its_VM_crashed_with_the_VMMs_own_account()
+    {
+        var supervisor = NewSupervisor();
+        var vm = await DefineAsync("crash-guest-1", "triple-fault");
+
+        // It crashes before its control socket answers: the start itself fails.
+        var e = await Assert.ThrowsAsync<VmStartException>(() => supervisor.StartAsync(vm));
+        Assert.Contains("triple fault", e.Message, StringComparison.Ordinal);
+
+        var status = (await supervisor.GetStatusAsync(vm.Id))!;
+        Assert.Equal(VmState.Crashed, status.State);
+        Assert.StartsWith("exit status 1: ", status.ExitReason, StringComparison.Ordinal);
+        Assert.Equal("crash", Sharpvisor.Vmm.Control.ExitRecord.TryRead(supervisor.ExitFilePath(vm.Id))?.Kind);
     }
 
     [KvmFact]

@@ -87,6 +87,9 @@ public sealed class VmSupervisor : IAsyncDisposable
     /// <summary>The VMM's serial console socket (<c>--serial socket:</c>): replay of the last 64 KiB, then live, both ways.</summary>
     public string ConsolePath(Guid id) => Path.Combine(_runDirectory, id.ToString("D") + ".console");
 
+    /// <summary>The VMM's <c>--exit-file</c>: why it exited, written just before it does (absent when it was killed).</summary>
+    public string ExitFilePath(Guid id) => Path.Combine(_runDirectory, id.ToString("D") + ".exit");
+
     public string LogPath(Guid id) => Path.Combine(_runDirectory, id.ToString("D") + ".log");
 
     /// <summary>
@@ -109,8 +112,10 @@ public sealed class VmSupervisor : IAsyncDisposable
             }
 
             var socket = SocketPath(vm.Id);
-            var args = VmProcessArguments.Build(definition, socket, ConsolePath(vm.Id));
+            var args = VmProcessArguments.Build(definition, socket, ConsolePath(vm.Id), ExitFilePath(vm.Id));
             var log = LogPath(vm.Id);
+            // A record from the last run must not be read as this one's (the VMM removes it too).
+            TryDelete(ExitFilePath(vm.Id));
             var run = new VmRun(socket, log, LogLength(log));
             await BeginRunAsync(vm, run).ConfigureAwait(false);
             await RecordAsync(vm, run, VmState.Starting, null, terminal: false).ConfigureAwait(false);
@@ -550,7 +555,7 @@ public sealed class VmSupervisor : IAsyncDisposable
         // A VMM that was killed leaves its sockets behind.
         TryDelete(run.SocketPath);
         TryDelete(ConsolePath(vm.Id));
-        var (state, reason) = Classify(run, exitCode);
+        var (state, reason) = Classify(run, exitCode, ExitRecord.TryRead(ExitFilePath(vm.Id)));
         try
         {
             await RecordAsync(vm, run, state, reason, terminal: true).ConfigureAwait(false);
@@ -570,7 +575,7 @@ public sealed class VmSupervisor : IAsyncDisposable
         }
     }
 
-    private static (VmState State, string Reason) Classify(VmRun run, int? exitCode)
+    private static (VmState State, string Reason) Classify(VmRun run, int? exitCode, ExitRecord? record)
     {
         switch (run.Expected)
         {
@@ -579,6 +584,20 @@ public sealed class VmSupervisor : IAsyncDisposable
                 return (VmState.Stopped, run.ExpectedReason ?? "stopped on request");
             case ExpectedExit.Failed:
                 return (VmState.Crashed, run.ExpectedReason ?? "failed");
+        }
+
+        // The VMM's own account, when it lived to write one, is exact (also for a VMM adopted after a restart,
+        // whose exit status nobody can read); a death by signal after writing it still counts as a crash.
+        if (record is not null && exitCode is null or <= 128)
+        {
+            return record.Kind switch
+            {
+                ExitRecord.GuestExit => (VmState.Stopped, $"the guest exited with status {record.Status}"),
+                ExitRecord.PowerOff => (VmState.Stopped, "the guest powered off"),
+                ExitRecord.Reset => (VmState.Stopped, "the guest reset"),
+                ExitRecord.Signal => (VmState.Stopped, $"stopped by the host: {record.Message}"),
+                _ => (VmState.Crashed, $"exit status {record.Status}: {record.Message}"),
+            };
         }
 
         var diagnostic = LastVmmMessage(run);
