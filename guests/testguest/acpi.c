@@ -227,3 +227,29 @@ const char *run_acpi_reset(void)
     gas_write("reset", rr, v);
     return "reset request was ignored";
 }
+
+/* Enabled CPUs in the MADT (local APIC and x2APIC entries); 0 without one. */
+u64 acpi_cpu_count(void)
+{
+    acpi_find(0);
+    if (!madt)
+        return 0;
+    u64 cpus = 0, len = le(madt + 4, 4);
+    for (u64 i = 44; i + 2 <= len && madt[i + 1] >= 2; i += madt[i + 1]) {
+        const u8 *e = madt + i;
+        if (e[0] == 0 && e[1] >= 8)
+            cpus += le(e + 4, 4) & 1;
+        else if (e[0] == 9 && e[1] >= 16)
+            cpus += le(e + 8, 4) & 1;
+    }
+    return cpus;
+}
+
+/* ACPI S5 through the FADT's sleep control register; returns only if the VMM ignored it. */
+void acpi_poweroff(void)
+{
+    acpi_find(0);
+    int s5 = s5_slp_typ();
+    u8 typ = s5 < 0 ? 5 : (u8)(s5 & 7);
+    gas_write("sleep control", gas_at(fadt + FADT_SLEEP_CTRL), (u8)(typ << 2 | SLP_EN));
+}

@@ -221,6 +221,7 @@ static const struct {
     { "virtio-rng", run_virtio_rng },
     { "virtio-console", run_virtio_console },
     { "idle", run_idle },
+    { "shell", run_shell },
 };
 
 void kmain(struct hvm_start_info *si)
@@ -232,8 +233,8 @@ void kmain(struct hvm_start_info *si)
     acpi_rsdp_paddr = si->rsdp_paddr;   /* in the structure from version 0 on */
     scenario = argc ? argv[0] : "hello";
     /* Enabling the FIFOs flushes the receiver, which would drop input that
-     * arrived before we got here; serial-echo stays in 16450 mode instead. */
-    if (!streq(scenario, "serial-echo"))
+     * arrived before we got here; serial-echo and shell stay in 16450 mode instead. */
+    if (!streq(scenario, "serial-echo") && !streq(scenario, "shell"))
         uart_init();
 
     /* memmap_paddr/memmap_entries exist from version 1 of the structure on. */

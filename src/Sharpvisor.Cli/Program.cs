@@ -17,16 +17,18 @@ internal static class Program
           help       show this text
 
         sharpvisor run [--kernel PATH] [--initrd PATH] [--cmdline STR] [--cpus N] [--memory SIZE]
-                       [--serial stdio|file:PATH|none] [--on-reboot stop|restart] [--kvm PATH]
+                       [--serial stdio|file:PATH|socket:PATH|none] [--on-reboot stop|restart] [--kvm PATH]
                        [--emulation-workarounds on|off] [--disk PATH[,readonly][,id=ID]]...
                        [--net tap=NAME[,mac=XX:XX:XX:XX:XX:XX]]... [--console serial|virtio] [--rng]
-                       [--control PATH]
+                       [--control PATH] [--exit-file PATH]
           --kernel     a PVH ELF kernel or a bzImage (default: the built-in test guest)
           --initrd     an initial ramdisk, passed as PVH module 0
           --cmdline    kernel command line (built-in guest: the scenario, default 'hello')
           --cpus       number of vCPUs (default 1)
           --memory     RAM size: 128M, 4G, 64G; a bare number is MiB (default 128M)
-          --serial     where COM1 goes (default stdio; with a terminal, Ctrl-A x quits)
+          --serial     where COM1 goes (default stdio; with a terminal, Ctrl-A x quits); socket:PATH
+                       listens on a unix socket (mode 0600, removed on exit): every client first gets the
+                       last 64 KiB of output, then live output, and what it writes is keyboard input
           --on-reboot  what a guest reset does (default stop)
           --kvm        the KVM device (default /dev/kvm)
           --emulation-workarounds
@@ -40,6 +42,9 @@ internal static class Program
           --rng        a virtio-rng device fed from the host's getrandom
           --control    a control socket at PATH (unix, mode 0600, removed on exit): one JSON request per
                        line, {"id":1,"command":"status|pause|resume|stop|metrics"}; see docs/control-protocol.md
+          --exit-file  just before exiting, write one JSON line to PATH: {"kind":"guest-exit|poweroff|
+                       reset|crash|signal","status":N,"message":"..."} (absent: the VMM was killed)
+
         sharpvisor serve [--listen HOST:PORT] [--data-dir DIR] [--database CONNSTRING]
           --listen     where the API and UI listen (default 127.0.0.1:7780; port 0 picks a free one)
           --data-dir   token, serve.json, the SQLite inventory and the VMMs' sockets (default

@@ -1,11 +1,13 @@
 using Microsoft.Win32.SafeHandles;
 using Sharpvisor.Kvm;
+using Sharpvisor.Vmm.ConsoleSocket;
 using Sharpvisor.Vmm.Machine;
 
 namespace Sharpvisor.Cli;
 
 /// <summary>
-/// Connects COM1 to the host: output to stdout or a file, input from stdin. With a terminal on stdin it
+/// Connects COM1 (or hvc0) to the host: output to stdout or a file with input from stdin, or both ways over a unix
+/// socket with a 64 KiB replay for every new client (socket:PATH, see <see cref="ConsoleServer"/>). With a terminal on stdin it
 /// switches the terminal to raw mode (restored on dispose) and reserves Ctrl-A x to quit, as QEMU does.
 /// </summary>
 internal sealed class SerialConsole : IDisposable
@@ -14,19 +16,22 @@ internal sealed class SerialConsole : IDisposable
     private const byte QuitAfterEscape = (byte)'x';
 
     private readonly Stream? _input;
+    private readonly Stream? _fileOrTerminal;
     private readonly TerminalRawMode? _rawMode;
     private Machine? _machine;
     private Thread? _inputThread;
     private bool _escapePending; // only touched by the input thread
 
+    private ConsoleServer? _socket;
+
     private SerialConsole(Stream? output, Stream? input, TerminalRawMode? rawMode)
     {
-        Output = output;
+        _fileOrTerminal = output;
         _input = input;
         _rawMode = rawMode;
     }
 
-    public Stream? Output { get; }
+    public Stream? Output => _socket?.Output ?? _fileOrTerminal;
 
     public static SerialConsole Create(string spec)
     {
@@ -58,7 +63,26 @@ internal sealed class SerialConsole : IDisposable
             }
         }
 
-        throw new UsageException($"--serial '{spec}' must be stdio, file:PATH or none");
+        if (spec.StartsWith("socket:", StringComparison.Ordinal) && spec.Length > "socket:".Length)
+        {
+            var path = spec["socket:".Length..];
+            var console = new SerialConsole(null, null, null);
+            try
+            {
+                console._socket = ConsoleServer.Start(
+                    path,
+                    bytes => Volatile.Read(ref console._machine)?.QueueConsoleInput(bytes.Span),
+                    message => System.Console.Error.WriteLine($"sharpvisor: {message}"));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Net.Sockets.SocketException)
+            {
+                throw new UsageException($"--serial socket:{path}: {e.Message}");
+            }
+
+            return console;
+        }
+
+        throw new UsageException($"--serial '{spec}' must be stdio, file:PATH, socket:PATH or none");
     }
 
     /// <summary>Feeds host input to this machine's UART from now on (called again after a guest reboot).</summary>
@@ -76,6 +100,7 @@ internal sealed class SerialConsole : IDisposable
     {
         Output?.Flush();
         _rawMode?.Dispose();
+        _socket?.Dispose();
         if (Output is FileStream file)
         {
             file.Dispose();

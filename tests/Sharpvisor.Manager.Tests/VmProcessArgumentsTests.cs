@@ -8,7 +8,7 @@ public sealed class VmProcessArgumentsTests
     [Fact]
     public void A_kernel_definition_becomes_every_option()
     {
-        var args = VmProcessArguments.Build(VmStoreTests.Sample(), "/run/sv/x.sock", "/run/sv/x.serial");
+        var args = VmProcessArguments.Build(VmStoreTests.Sample(), "/run/sv/x.sock", "/run/sv/x.console");
 
         Assert.Equal(
             [
@@ -17,9 +17,19 @@ public sealed class VmProcessArgumentsTests
                 "--cmdline", "console=ttyS0 panic=-1 root=/dev/vda — ünïcödé",
                 "--disk", "/var/lib/sharpvisor/disks/root.img", "--disk", "/srv/data.img,readonly",
                 "--net", "tap=tap0,mac=02:00:00:00:00:01", "--net", "tap=tap1",
-                "--console", "virtio", "--serial", "file:/run/sv/x.serial", "--control", "/run/sv/x.sock",
+                "--console", "virtio", "--serial", "socket:/run/sv/x.console", "--control", "/run/sv/x.sock",
             ],
             args);
+    }
+
+    [Fact]
+    public void An_exit_file_comes_last()
+    {
+        var definition = new VmDefinition { Name = "t", BuiltInGuest = "idle", MemoryMiB = 64 };
+
+        var args = VmProcessArguments.Build(definition, "/s", "/o", "/run/sv/x.exit");
+
+        Assert.Equal(["--control", "/s", "--exit-file", "/run/sv/x.exit"], args.TakeLast(4));
     }
 
     [Fact]

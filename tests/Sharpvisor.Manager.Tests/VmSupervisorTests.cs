@@ -132,6 +132,8 @@ public sealed class VmSupervisorTests : IAsyncLifetime
         var supervisor = NewSupervisor();
         var vm = await DefineAsync("stop-1");
         var pid = (await supervisor.StartAsync(vm)).Pid!.Value;
+        // The guest's console is the VMM's socket, which replays what the guest printed so far.
+        Assert.Contains("idle: ready", await ReadConsoleUntilAsync(supervisor.ConsolePath(vm.Id), "idle: ready"), StringComparison.Ordinal);
 
         var stopwatch = Stopwatch.StartNew();
         var status = await supervisor.StopAsync(vm.Id);
@@ -147,8 +149,28 @@ public sealed class VmSupervisorTests : IAsyncLifetime
         var states = await StatesAsync(vm.Id);
         Assert.Contains("stopping", states[^2], StringComparison.Ordinal);
         Assert.Contains("stopped", states[^1], StringComparison.Ordinal);
-        // The guest's serial output is kept.
-        Assert.Contains("idle: ready", await File.ReadAllTextAsync(supervisor.SerialPath(vm.Id)), StringComparison.Ordinal);
+        Assert.False(File.Exists(supervisor.ConsolePath(vm.Id)));
+    }
+
+    private static async Task<string> ReadConsoleUntilAsync(string path, string expected)
+    {
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        await socket.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(path));
+        var text = new System.Text.StringBuilder();
+        var buffer = new byte[4096];
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        while (!text.ToString().Contains(expected, StringComparison.Ordinal))
+        {
+            var read = await socket.ReceiveAsync(buffer, System.Net.Sockets.SocketFlags.None, timeout.Token);
+            if (read == 0)
+            {
+                break;
+            }
+
+            text.Append(System.Text.Encoding.UTF8.GetString(buffer, 0, read));
+        }
+
+        return text.ToString();
     }
 
     [KvmFact]
@@ -193,7 +215,26 @@ public sealed class VmSupervisorTests : IAsyncLifetime
         Assert.Equal(VmState.Stopped, status.State);
         Assert.Equal("the guest exited with status 1", status.ExitReason);
         Assert.Equal(VmState.Stopped, (await Store.GetStateAsync(vm.Id))!.State);
-        Assert.Contains("PASS hello", await File.ReadAllTextAsync(supervisor.SerialPath(vm.Id)), StringComparison.Ordinal);
+        // The console socket goes with the VMM (its output is the guest's exit status, checked above).
+        Assert.False(File.Exists(supervisor.ConsolePath(vm.Id)));
+        Assert.Equal(new Sharpvisor.Vmm.Control.ExitRecord("guest-exit", 1, "guest requested exit with status 1"),
+            Sharpvisor.Vmm.Control.ExitRecord.TryRead(supervisor.ExitFilePath(vm.Id)));
+    }
+
+    [KvmFact]
+    public async Task A_crashing_guest_leaves_its_VM_crashed_with_the_VMMs_own_account()
+    {
+        var supervisor = NewSupervisor();
+        var vm = await DefineAsync("crash-guest-1", "triple-fault");
+
+        // It crashes before its control socket answers: the start itself fails.
+        var e = await Assert.ThrowsAsync<VmStartException>(() => supervisor.StartAsync(vm));
+        Assert.Contains("triple fault", e.Message, StringComparison.Ordinal);
+
+        var status = (await supervisor.GetStatusAsync(vm.Id))!;
+        Assert.Equal(VmState.Crashed, status.State);
+        Assert.StartsWith("exit status 1: ", status.ExitReason, StringComparison.Ordinal);
+        Assert.Equal("crash", Sharpvisor.Vmm.Control.ExitRecord.TryRead(supervisor.ExitFilePath(vm.Id))?.Kind);
     }
 
     [KvmFact]

@@ -10,7 +10,7 @@ internal static class RunCommand
 {
     private static readonly HashSet<string> ValueOptions =
         ["--kernel", "--initrd", "--cmdline", "--cpus", "--memory", "--serial", "--on-reboot", "--kvm", "--emulation-workarounds",
-         "--disk", "--net", "--console", "--control", ProfileOption];
+         "--disk", "--net", "--console", "--control", "--exit-file", ProfileOption];
 
     // A diagnostic left out of the usage text: sample the guest's RIP every N ms (default 10) into FILE.
     private const string ProfileOption = "--profile-guest";
@@ -66,6 +66,12 @@ internal static class RunCommand
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
         var controlPath = options.Get("--control");
+        var exitFile = options.Get("--exit-file");
+        if (exitFile is not null)
+        {
+            PrepareExitFile(exitFile);
+        }
+
         var control = new MachineControl(StopFromControl);
         // Disposed before hostStop (declared after it): no control request can reach a disposed token source.
         using var controlServer = new ControlServerHolder();
@@ -104,6 +110,11 @@ internal static class RunCommand
                 Console.Error.WriteLine($"sharpvisor: {reason.Description}");
             }
 
+            if (exitFile is not null)
+            {
+                WriteExitFile(exitFile, reason);
+            }
+
             return reason.ExitStatus;
         }
 
@@ -123,6 +134,33 @@ internal static class RunCommand
             {
                 // The run is over already.
             }
+        }
+    }
+
+    /// <summary>Removes a record left by an earlier run (so a stale one is never read as this run's) and checks the place is writable.</summary>
+    private static void PrepareExitFile(string path)
+    {
+        try
+        {
+            File.Delete(path);
+            File.WriteAllText(path + ".tmp", "");
+            File.Delete(path + ".tmp");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UsageException($"--exit-file {path}: {e.Message}");
+        }
+    }
+
+    private static void WriteExitFile(string path, StopReason reason)
+    {
+        try
+        {
+            ExitRecord.From(reason).WriteTo(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"sharpvisor: --exit-file {path}: {e.Message}");
         }
     }
 

@@ -6,7 +6,7 @@ namespace Sharpvisor.Manager.Supervisor;
 /// <summary>The <c>sharpvisor run</c> argument list for a definition (docs/supervisor.md).</summary>
 public static class VmProcessArguments
 {
-    public static IReadOnlyList<string> Build(VmDefinition definition, string controlSocket, string serialFile)
+    public static IReadOnlyList<string> Build(VmDefinition definition, string controlSocket, string consoleSocket, string? exitFile = null)
     {
         ArgumentNullException.ThrowIfNull(definition);
         var args = new List<string>
@@ -61,9 +61,15 @@ public static class VmProcessArguments
         args.Add("--console");
         args.Add(definition.Console);
         args.Add("--serial");
-        args.Add("file:" + serialFile);
+        args.Add("socket:" + consoleSocket);
         args.Add("--control");
         args.Add(controlSocket);
+        if (exitFile is not null)
+        {
+            args.Add("--exit-file");
+            args.Add(exitFile);
+        }
+
         return args;
     }
 }

@@ -36,7 +36,7 @@ public sealed record VmReattachResult(
 
 /// <summary>
 /// Runs one <c>sharpvisor run</c> process per VM and tracks it through its control socket
-/// (<c>RUNDIR/ID.sock</c>); the guest's serial output goes to <c>RUNDIR/ID.serial</c> and the VMM's own output to
+/// (<c>RUNDIR/ID.sock</c>); the guest's serial console is the VMM's socket <c>RUNDIR/ID.console</c> and the VMM's own output goes to
 /// <c>RUNDIR/ID.log</c>. Every state change is written to the store with its event. Actions on one VM are serialized;
 /// one that does not fit the VM's state throws <see cref="VmStateConflictException"/>.
 /// Disposing the supervisor leaves the VMs running: a new supervisor on the same run directory adopts them
@@ -58,7 +58,7 @@ public sealed class VmSupervisor : IAsyncDisposable
     private readonly CancellationTokenSource _disposed = new();
 
     /// <param name="sharpvisorExecutable">The <c>sharpvisor</c> binary that runs each VM.</param>
-    /// <param name="runDirectory">Where the control sockets, serial and log files live; created (mode 0700) when missing.</param>
+    /// <param name="runDirectory">Where the control and console sockets and the log files live; created (mode 0700) when missing.</param>
     /// <param name="store">Where every state change and its event is written.</param>
     /// <param name="options">Timeouts; the defaults when null.</param>
     public VmSupervisor(string sharpvisorExecutable, string runDirectory, IVmStore store, VmSupervisorOptions? options = null)
@@ -68,7 +68,9 @@ public sealed class VmSupervisor : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(store);
         _executable = Path.GetFullPath(sharpvisorExecutable);
         _runDirectory = Path.GetFullPath(runDirectory);
-        if (Encoding.UTF8.GetByteCount(SocketPath(Guid.Empty)) > MaxSocketPathBytes)
+        // Both sockets live here; the console's name is the longer one.
+        if (Encoding.UTF8.GetByteCount(SocketPath(Guid.Empty)) > MaxSocketPathBytes
+            || Encoding.UTF8.GetByteCount(ConsolePath(Guid.Empty)) > MaxSocketPathBytes)
         {
             throw new ArgumentException($"run directory '{_runDirectory}' is too long for unix socket paths in it", nameof(runDirectory));
         }
@@ -82,7 +84,11 @@ public sealed class VmSupervisor : IAsyncDisposable
 
     public string SocketPath(Guid id) => Path.Combine(_runDirectory, id.ToString("D") + ".sock");
 
-    public string SerialPath(Guid id) => Path.Combine(_runDirectory, id.ToString("D") + ".serial");
+    /// <summary>The VMM's serial console socket (<c>--serial socket:</c>): replay of the last 64 KiB, then live, both ways.</summary>
+    public string ConsolePath(Guid id) => Path.Combine(_runDirectory, id.ToString("D") + ".console");
+
+    /// <summary>The VMM's <c>--exit-file</c>: why it exited, written just before it does (absent when it was killed).</summary>
+    public string ExitFilePath(Guid id) => Path.Combine(_runDirectory, id.ToString("D") + ".exit");
 
     public string LogPath(Guid id) => Path.Combine(_runDirectory, id.ToString("D") + ".log");
 
@@ -106,8 +112,10 @@ public sealed class VmSupervisor : IAsyncDisposable
             }
 
             var socket = SocketPath(vm.Id);
-            var args = VmProcessArguments.Build(definition, socket, SerialPath(vm.Id));
+            var args = VmProcessArguments.Build(definition, socket, ConsolePath(vm.Id), ExitFilePath(vm.Id));
             var log = LogPath(vm.Id);
+            // A record from the last run must not be read as this one's (the VMM removes it too).
+            TryDelete(ExitFilePath(vm.Id));
             var run = new VmRun(socket, log, LogLength(log));
             await BeginRunAsync(vm, run).ConfigureAwait(false);
             await RecordAsync(vm, run, VmState.Starting, null, terminal: false).ConfigureAwait(false);
@@ -296,6 +304,7 @@ public sealed class VmSupervisor : IAsyncDisposable
             }
 
             TryDelete(socket);
+            TryDelete(ConsolePath(id));
             if (definition is not null && await MarkCrashedIfActiveAsync(id, $"its VMM did not answer on {socket} when the manager restarted", cancellationToken).ConfigureAwait(false))
             {
                 crashed.Add(id);
@@ -548,9 +557,10 @@ public sealed class VmSupervisor : IAsyncDisposable
             return;
         }
 
-        // A VMM that was killed leaves its socket behind.
+        // A VMM that was killed leaves its sockets behind.
         TryDelete(run.SocketPath);
-        var (state, reason) = Classify(run, exitCode);
+        TryDelete(ConsolePath(vm.Id));
+        var (state, reason) = Classify(run, exitCode, ExitRecord.TryRead(ExitFilePath(vm.Id)));
         try
         {
             await RecordAsync(vm, run, state, reason, terminal: true).ConfigureAwait(false);
@@ -570,7 +580,7 @@ public sealed class VmSupervisor : IAsyncDisposable
         }
     }
 
-    private static (VmState State, string Reason) Classify(VmRun run, int? exitCode)
+    private static (VmState State, string Reason) Classify(VmRun run, int? exitCode, ExitRecord? record)
     {
         switch (run.Expected)
         {
@@ -579,6 +589,20 @@ public sealed class VmSupervisor : IAsyncDisposable
                 return (VmState.Stopped, run.ExpectedReason ?? "stopped on request");
             case ExpectedExit.Failed:
                 return (VmState.Crashed, run.ExpectedReason ?? "failed");
+        }
+
+        // The VMM's own account, when it lived to write one, is exact (also for a VMM adopted after a restart,
+        // whose exit status nobody can read); a death by signal after writing it still counts as a crash.
+        if (record is not null && exitCode is null or <= 128)
+        {
+            return record.Kind switch
+            {
+                ExitRecord.GuestExit => (VmState.Stopped, $"the guest exited with status {record.Status}"),
+                ExitRecord.PowerOff => (VmState.Stopped, "the guest powered off"),
+                ExitRecord.Reset => (VmState.Stopped, "the guest reset"),
+                ExitRecord.Signal => (VmState.Stopped, $"stopped by the host: {record.Message}"),
+                _ => (VmState.Crashed, $"exit status {record.Status}: {record.Message}"),
+            };
         }
 
         var diagnostic = LastVmmMessage(run);

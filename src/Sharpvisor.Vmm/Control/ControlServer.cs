@@ -43,39 +43,8 @@ public sealed class ControlServer : IDisposable
     /// </summary>
     public static ControlServer Start(string path, ControlDispatcher dispatcher, Action<string>? log = null)
     {
-        ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentNullException.ThrowIfNull(dispatcher);
-        var fullPath = System.IO.Path.GetFullPath(path);
-        UnixDomainSocketEndPoint endPoint;
-        try
-        {
-            endPoint = new UnixDomainSocketEndPoint(fullPath);
-        }
-        catch (ArgumentOutOfRangeException)
-        {
-            throw new IOException("the path is too long for a unix socket (at most 107 bytes)");
-        }
-
-        RemoveStale(fullPath, endPoint);
-        var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
-        {
-            listener.Bind(endPoint);
-            // Before listen: until then nobody can connect, so there is no moment with looser permissions.
-            File.SetUnixFileMode(fullPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-            listener.Listen(MaxConnections);
-        }
-        catch (SocketException e)
-        {
-            listener.Dispose();
-            throw new IOException(e.Message, e);
-        }
-        catch
-        {
-            listener.Dispose();
-            throw;
-        }
-
+        var listener = UnixSocketListener.Listen(path, MaxConnections, out var fullPath);
         return new ControlServer(fullPath, listener, dispatcher, log ?? (_ => { }));
     }
 
@@ -119,34 +88,6 @@ public sealed class ControlServer : IDisposable
         }
 
         _shutdown.Dispose();
-    }
-
-    private static void RemoveStale(string path, UnixDomainSocketEndPoint endPoint)
-    {
-        if (Directory.Exists(path))
-        {
-            throw new IOException("it is a directory");
-        }
-
-        if (!File.Exists(path))
-        {
-            return;
-        }
-
-        using (var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
-        {
-            try
-            {
-                probe.Connect(endPoint);
-                throw new IOException("another process accepts connections on it");
-            }
-            catch (SocketException)
-            {
-                // Refused: a socket left behind by a process that is gone (or not a socket at all).
-            }
-        }
-
-        File.Delete(path);
     }
 
     private async Task AcceptLoopAsync()

@@ -1,0 +1,77 @@
+using System.Net.Sockets;
+
+namespace Sharpvisor.Vmm.Control;
+
+/// <summary>Binds the VMM's unix stream sockets (control, console): mode 0600 from the start, stale files replaced.</summary>
+public static class UnixSocketListener
+{
+    /// <summary>
+    /// Listens on <paramref name="path"/> (made absolute in <paramref name="fullPath"/>). A socket file already there
+    /// is replaced unless a process still accepts connections on it (then this throws <see cref="IOException"/>), as
+    /// is any other non-directory file: the path was named for this socket. Too long a path throws IOException too.
+    /// </summary>
+    public static Socket Listen(string path, int backlog, out string fullPath)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        fullPath = Path.GetFullPath(path);
+        UnixDomainSocketEndPoint endPoint;
+        try
+        {
+            endPoint = new UnixDomainSocketEndPoint(fullPath);
+        }
+        catch (ArgumentOutOfRangeException)
+        {
+            throw new IOException("the path is too long for a unix socket (at most 107 bytes)");
+        }
+
+        RemoveStale(fullPath, endPoint);
+        var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            listener.Bind(endPoint);
+            // Before listen: until then nobody can connect, so there is no moment with looser permissions.
+            File.SetUnixFileMode(fullPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            listener.Listen(backlog);
+        }
+        catch (SocketException e)
+        {
+            listener.Dispose();
+            throw new IOException(e.Message, e);
+        }
+        catch
+        {
+            listener.Dispose();
+            throw;
+        }
+
+        return listener;
+    }
+
+    private static void RemoveStale(string path, UnixDomainSocketEndPoint endPoint)
+    {
+        if (Directory.Exists(path))
+        {
+            throw new IOException("it is a directory");
+        }
+
+        if (!File.Exists(path))
+        {
+            return;
+        }
+
+        using (var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
+        {
+            try
+            {
+                probe.Connect(endPoint);
+                throw new IOException("another process accepts connections on it");
+            }
+            catch (SocketException)
+            {
+                // Refused: a socket left behind by a process that is gone (or not a socket at all).
+            }
+        }
+
+        File.Delete(path);
+    }
+}
