@@ -654,7 +654,9 @@ public sealed class VmSupervisor : IAsyncDisposable
             UseShellExecute = false,
         };
         start.ArgumentList.Add("-c");
-        start.ArgumentList.Add("exec \"$0\" \"$@\" </dev/null >>\"$SHARPVISOR_VMM_LOG\" 2>&1");
+        // And through setsid(1) (no fork: sh is not a group leader, so the pid stays): the VMM gets a session of its
+        // own, so a Ctrl-C at the manager's terminal (SIGINT to its whole process group) does not reach the VMs.
+        start.ArgumentList.Add("exec $SHARPVISOR_SETSID \"$0\" \"$@\" </dev/null >>\"$SHARPVISOR_VMM_LOG\" 2>&1");
         start.ArgumentList.Add(_executable);
         foreach (var arg in args)
         {
@@ -662,8 +664,12 @@ public sealed class VmSupervisor : IAsyncDisposable
         }
 
         start.Environment["SHARPVISOR_VMM_LOG"] = logPath;
+        start.Environment["SHARPVISOR_SETSID"] = SetsidPath ?? "";
         return Process.Start(start) ?? throw new InvalidOperationException("Process.Start returned no process");
     }
+
+    /// <summary>util-linux setsid(1) where the host has it; without it the VMMs share the manager's session.</summary>
+    private static readonly string? SetsidPath = new[] { "/usr/bin/setsid", "/bin/setsid" }.FirstOrDefault(File.Exists);
 
     private static void KillProcess(VmRun run)
     {
