@@ -10,7 +10,7 @@ internal static class VmCommand
 
     public static int Execute(string[] args)
     {
-        if (args.Length == 0)
+        if (args.Length == 0 || args[0].StartsWith("--", StringComparison.Ordinal))
         {
             throw new UsageException($"vm needs a subcommand: {Subcommands}");
         }
