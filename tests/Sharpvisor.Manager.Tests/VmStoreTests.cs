@@ -335,6 +335,24 @@ public abstract class VmStoreTests : IAsyncLifetime
     }
 
     [StoreFact]
+    public async Task The_latest_events_come_oldest_first_and_per_vm()
+    {
+        Assert.Empty(await Store.ListLatestEventsAsync(10));
+        var a = await Store.CreateAsync(Sample("a"));
+        var b = await Store.CreateAsync(Sample("b"));
+        for (var i = 0; i < 6; i++)
+        {
+            await Store.AppendEventAsync(i % 2 == 0 ? a.Id : b.Id, "console", $"line {i}");
+        }
+
+        var all = await Store.ListEventsAsync(0);
+        Assert.Equal(all.TakeLast(3), await Store.ListLatestEventsAsync(3));
+        Assert.Equal(all, await Store.ListLatestEventsAsync(100));
+        Assert.Equal(all[^1], Assert.Single(await Store.ListLatestEventsAsync(1)));
+        Assert.Equal(["line 3", "line 5"], (await Store.ListLatestEventsAsync(2, b.Id)).Select(e => e.Message));
+    }
+
+    [StoreFact]
     public async Task Concurrent_writers_get_distinct_increasing_event_ids()
     {
         var vm = await Store.CreateAsync(Sample());

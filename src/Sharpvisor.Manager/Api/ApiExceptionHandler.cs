@@ -20,6 +20,12 @@ internal sealed partial class ApiExceptionHandler(ILogger<ApiExceptionHandler> l
             return false;
         }
 
+        if (exception is OperationCanceledException && httpContext.RequestAborted.IsCancellationRequested)
+        {
+            // The client went away: nobody reads an answer, and it is not the manager's failure to log.
+            return true;
+        }
+
         var (status, title, detail, errors) = exception switch
         {
             VmValidationException v => (400, "Invalid VM definition", v.Message, ValidationProblem.ToErrors(v.Problems)),

@@ -82,8 +82,7 @@ public sealed class ManagerDaemon : IAsyncDisposable
             var signal = new EventSignal();
             store = new SignalingVmStore(
                 await VmStores.OpenAsync(dataDirectory, options.DatabaseConnectionString, cancellationToken: cancellationToken).ConfigureAwait(false), signal);
-            var executable = options.SharpvisorExecutable ?? Environment.ProcessPath
-                ?? throw new InvalidOperationException("cannot tell which sharpvisor executable runs the VMs");
+            var executable = options.SharpvisorExecutable ?? OwnExecutable();
             supervisor = new VmSupervisor(executable, Path.Combine(dataDirectory, "run"), store, options.Supervisor);
             await supervisor.ReattachAsync(cancellationToken).ConfigureAwait(false);
             if (options.DefineDefaultVm)
@@ -204,6 +203,14 @@ public sealed class ManagerDaemon : IAsyncDisposable
         }
 
         File.Move(temporary, ServeInfoPath, overwrite: true);
+    }
+
+    /// <summary>The running <c>sharpvisor</c>; under <c>dotnet sharpvisor.dll</c>, the apphost beside the assembly.</summary>
+    private static string OwnExecutable()
+    {
+        var path = Environment.ProcessPath ?? throw new InvalidOperationException("cannot tell which sharpvisor executable runs the VMs");
+        var besideAssembly = Path.Combine(AppContext.BaseDirectory, "sharpvisor");
+        return Path.GetFileName(path) == "dotnet" && File.Exists(besideAssembly) ? besideAssembly : path;
     }
 
     private static string FirstLine(string text) => text.Split('\n')[0].Trim();

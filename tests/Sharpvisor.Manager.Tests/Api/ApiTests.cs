@@ -25,7 +25,13 @@ public abstract class ApiTests : IAsyncLifetime
 
     protected virtual Task DropDatabaseAsync() => Task.CompletedTask;
 
-    public async Task InitializeAsync() => _daemon = await TestDaemon.StartAsync(await CreateDatabaseAsync());
+    private string? _database;
+
+    public async Task InitializeAsync()
+    {
+        _database = await CreateDatabaseAsync();
+        _daemon = await TestDaemon.StartAsync(_database);
+    }
 
     public async Task DisposeAsync()
     {
@@ -174,6 +180,50 @@ public abstract class ApiTests : IAsyncLifetime
     }
 
     [StoreFact]
+    public async Task The_event_stream_starts_with_new_events_or_after_a_given_id()
+    {
+        var first = await D.CreateAsync("first");
+        var history = (await Http.GetFromJsonAsync("api/v1/vms/first/events", ApiJsonContext.Default.IReadOnlyListEventResource))!;
+        var defined = Assert.Single(history);
+
+        using var fresh = await EventStreamReader.OpenAsync(Http, "api/v1/events");
+        using var replay = await EventStreamReader.OpenAsync(Http, "api/v1/events?after=0");
+        using var resumed = await EventStreamReader.OpenAsync(Http, $"api/v1/events?after={defined.Id}");
+        var second = await D.CreateAsync("second");
+        using var deleted = await Http.DeleteAsync("api/v1/vms/first");
+
+        await fresh.WaitForAsync(e => e.Kind == "deleted" && e.VmId == first.Id, EventTimeout, "deleted");
+        Assert.Equal(["defined", "deleted"], fresh.Events.Select(e => e.Data.Kind));
+        Assert.Equal(second.Id, fresh.Events[0].Data.VmId);
+        await replay.WaitForAsync(e => e.Kind == "deleted", EventTimeout, "deleted");
+        Assert.Equal([defined.Id], replay.Events.Take(1).Select(e => e.Data.Id));
+        await resumed.WaitForAsync(e => e.Kind == "deleted", EventTimeout, "deleted");
+        Assert.Equal(fresh.Events.Select(e => e.Data.Id), resumed.Events.Select(e => e.Data.Id));
+
+        // Last-Event-ID (what a reconnecting EventSource sends) resumes as after= does.
+        using var request = new HttpRequestMessage(HttpMethod.Get, "api/v1/events");
+        request.Headers.Add("Last-Event-ID", defined.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        using var response = await Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        Assert.Equal($"id: {fresh.Events[0].Data.Id}", await reader.ReadLineAsync());
+        await ProblemAsync(await Http.GetAsync("api/v1/events?vm=nope"), HttpStatusCode.NotFound);
+    }
+
+    [StoreFact]
+    public async Task The_event_stream_sees_writes_of_another_manager_on_the_same_database()
+    {
+        using var stream = await EventStreamReader.OpenAsync(Http, "api/v1/events");
+        // Another host on a shared PostgreSQL (here: another store on the same database): no signal reaches this daemon.
+        await using var elsewhere = await Sharpvisor.Manager.Store.VmStores.OpenAsync(D.Daemon.DataDirectory, _database);
+        var created = await elsewhere.CreateAsync(new Sharpvisor.Manager.Store.VmDefinition { Name = "elsewhere", BuiltInGuest = "idle" });
+
+        // Within a few polls (200 ms here), not at the next keep-alive (15 s).
+        var seen = await stream.WaitForAsync(e => e.VmId == created.Id, TimeSpan.FromSeconds(5), "from the other store");
+        Assert.Equal("defined", seen.Event);
+        Assert.Equal("elsewhere", (await D.GetAsync("elsewhere")).Name);
+    }
+
+    [StoreFact]
     public async Task The_OpenAPI_document_is_served_without_a_token()
     {
         using var anonymous = D.NewClient(null);
@@ -299,6 +349,27 @@ public abstract class ApiTests : IAsyncLifetime
         // A crashed VM starts again.
         Assert.Equal("running", (await D.ActOkAsync("victim", "start")).State);
         await D.ActOkAsync("victim", "kill");
+    }
+
+    [KvmStoreFact]
+    public async Task A_VMM_that_does_not_answer_is_a_500_with_a_one_line_detail()
+    {
+        await D.CreateAsync("hung");
+        var pid = (await D.ActOkAsync("hung", "start")).Pid!.Value;
+        Posix.Signal("-STOP", pid);
+        try
+        {
+            var problem = await ProblemAsync(await D.ActAsync("hung", "pause"), HttpStatusCode.InternalServerError);
+            Assert.Contains("pause failed", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            Posix.Signal("-CONT", pid);
+        }
+
+        // Answering again, it is controllable again.
+        Assert.Equal("paused", (await D.ActOkAsync("hung", "pause")).State);
+        await D.ActOkAsync("hung", "kill");
     }
 
     private static bool IsAlive(int pid) => Sharpvisor.Manager.Supervisor.ProcessProbe.StartTime(pid) is not null;

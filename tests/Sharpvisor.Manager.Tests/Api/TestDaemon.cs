@@ -35,6 +35,7 @@ public sealed class TestDaemon : IAsyncDisposable
     {
         StartTimeout = TimeSpan.FromSeconds(15),
         StopTimeout = TimeSpan.FromSeconds(5),
+        ControlTimeout = TimeSpan.FromSeconds(2),
     };
 
     /// <param name="database">An Npgsql connection string, or null for SQLite in the data directory.</param>
