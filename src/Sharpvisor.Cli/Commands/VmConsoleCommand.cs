@@ -30,7 +30,7 @@ internal static class VmConsoleCommand
             }
 
             using var socket = await ConnectAsync(api, resource).ConfigureAwait(false);
-            return await AttachAsync(socket, resource.Name).ConfigureAwait(false);
+            return await AttachAsync(api, socket, resource).ConfigureAwait(false);
         });
     }
 
@@ -62,8 +62,9 @@ internal static class VmConsoleCommand
         }
     }
 
-    private static async Task<int> AttachAsync(ClientWebSocket socket, string name)
+    private static async Task<int> AttachAsync(ApiClient api, ClientWebSocket socket, VmResource vm)
     {
+        var name = vm.Name;
         var interactive = TerminalRawMode.IsTerminal(0);
         if (interactive)
         {
@@ -93,7 +94,9 @@ internal static class VmConsoleCommand
             return ExitCodes.Success;
         }
 
-        if (closeStatus == WebSocketCloseStatus.NormalClosure)
+        // The daemon may cut the connection right after its close message, before the client reads it; the VM's
+        // state then tells whether it stopped (the normal end) or the connection really broke.
+        if (closeStatus == WebSocketCloseStatus.NormalClosure || (closeStatus is null && !await StillRunsAsync(api, vm.Id).ConfigureAwait(false)))
         {
             if (interactive)
             {
@@ -104,6 +107,19 @@ internal static class VmConsoleCommand
         }
 
         return Program.Fail(ExitCodes.RuntimeError, $"the console of VM {name} closed: {closeStatus?.ToString() ?? "connection lost"} {socket.CloseStatusDescription}".TrimEnd());
+    }
+
+    private static async Task<bool> StillRunsAsync(ApiClient api, Guid id)
+    {
+        try
+        {
+            var now = await api.SendAsync(HttpMethod.Get, ApiClient.VmPath(id.ToString("D")), ApiJsonContext.Default.VmResource).ConfigureAwait(false);
+            return now.Value.State is "running" or "paused";
+        }
+        catch (Exception e) when (e is ApiException or DaemonUnreachableException)
+        {
+            return true; // cannot tell: report the lost connection
+        }
     }
 
     /// <summary>Daemon to stdout until the daemon closes (returns its close status) or the user detaches (null).</summary>
@@ -117,6 +133,7 @@ internal static class VmConsoleCommand
                 var received = await socket.ReceiveAsync(buffer.AsMemory(), detached).ConfigureAwait(false);
                 if (received.MessageType == WebSocketMessageType.Close)
                 {
+                    await AnswerCloseAsync(socket).ConfigureAwait(false);
                     return socket.CloseStatus;
                 }
 
@@ -130,6 +147,20 @@ internal static class VmConsoleCommand
         catch (WebSocketException)
         {
             return null;
+        }
+    }
+
+    /// <summary>Completes the closing handshake, as the protocol asks; the daemon may be gone already, which is fine.</summary>
+    private static async Task AnswerCloseAsync(ClientWebSocket socket)
+    {
+        try
+        {
+            using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, limit.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            // Nothing more to say to a daemon that hung up.
         }
     }
 
