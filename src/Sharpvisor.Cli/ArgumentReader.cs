@@ -6,19 +6,29 @@ namespace Sharpvisor.Cli;
 /// A small GNU-style option reader: "--name value", "--name=value" and flags. Unknown options and
 /// missing values are usage errors naming the option. A value option given twice keeps both: <see cref="Get"/>
 /// returns the last (as most tools do), <see cref="GetAll"/> every one in order (repeatable options like --disk).
+/// Commands that name a thing (<c>vm start web1</c>) allow up to <c>maxPositionals</c> plain arguments, in
+/// <see cref="Positionals"/>; one more is a usage error.
 /// </summary>
 internal sealed class ArgumentReader
 {
     private readonly Dictionary<string, List<string?>> _values = new(StringComparer.Ordinal);
 
-    public ArgumentReader(string[] args, IReadOnlySet<string> valueOptions, IReadOnlySet<string> flagOptions)
+    private readonly List<string> _positionals = [];
+
+    public ArgumentReader(string[] args, IReadOnlySet<string> valueOptions, IReadOnlySet<string> flagOptions, int maxPositionals = 0)
     {
         for (var i = 0; i < args.Length; i++)
         {
             var arg = args[i];
             if (!arg.StartsWith("--", StringComparison.Ordinal))
             {
-                throw new UsageException($"unexpected argument '{arg}'");
+                if (_positionals.Count >= maxPositionals || arg.Length == 0)
+                {
+                    throw new UsageException($"unexpected argument '{arg}'");
+                }
+
+                _positionals.Add(arg);
+                continue;
             }
 
             var equals = arg.IndexOf('=', StringComparison.Ordinal);
@@ -53,6 +63,8 @@ internal sealed class ArgumentReader
             }
         }
     }
+
+    public IReadOnlyList<string> Positionals => _positionals;
 
     public bool Has(string name) => _values.ContainsKey(name);
 

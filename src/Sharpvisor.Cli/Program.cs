@@ -13,6 +13,9 @@ internal static class Program
         commands:
           run        boot a VM (with no --kernel: the built-in test guest's 'hello' scenario)
           serve      run the manager daemon: REST API, web UI, one VMM process per VM (docs/api.md)
+          vm         list, show, create, start, stop, kill, pause, resume, reboot, delete the daemon's VMs;
+                     attach to a VM's console
+          events     follow the daemon's event stream
           host-info  show what this host's KVM offers
           help       show this text
 
@@ -51,9 +54,26 @@ internal static class Program
                        $SHARPVISOR_DATA_DIR, else $XDG_DATA_HOME/sharpvisor, else ~/.local/share/sharpvisor)
           --database   an Npgsql connection string: keep the inventory in PostgreSQL (or $SHARPVISOR_DATABASE)
           SIGTERM or Ctrl-C stops the daemon; running VMs keep running and are re-attached at the next start.
+        sharpvisor vm list [--state STATE]
+        sharpvisor vm show VM
+        sharpvisor vm create NAME [--cpus N] [--memory SIZE] [--kernel PATH | --guest SCENARIO] [--initrd PATH]
+                       [--cmdline STR] [--disk PATH[,readonly]]... [--net tap=NAME[,mac=..]]... [--console serial|virtio]
+        sharpvisor vm start|stop [--timeout S]|kill|pause|resume|reboot|delete VM
+        sharpvisor vm console VM
+        sharpvisor events [--vm VM] [--after ID]
+          VM           a VM's name or id
+          --guest      the built-in test guest with this scenario (hello, idle, serial-echo ...)
+          --state      only VMs in this state (defined, starting, running, paused, stopping, stopped, crashed)
+          --timeout    stop: seconds before the VM is killed (default 10)
+          console      the serial console; with a terminal, Ctrl-A x detaches and the VM keeps running
+          events       one line per event until Ctrl-C; --after ID replays the events after that one
+          all of them take --server URL, --token TOKEN, --data-dir DIR and --json (print the API's JSON):
+          the daemon is --server, else $SHARPVISOR_URL, else DATA/serve.json; the token --token, else
+          $SHARPVISOR_TOKEN, else DATA/token (DATA: --data-dir, else serve's default)
 
         The exit status of run is the guest's: a write of v to port 0xf4 exits with (v << 1) | 1, as QEMU's
         isa-debug-exit does; 0 after a guest reset or power-off; 1 on a VMM or guest failure; 2 on a usage error.
+        The other commands exit 0 when done, 2 on a usage error (the daemon's 400 too), 1 on any other failure.
         """;
 
     private static int Main(string[] args)
@@ -67,6 +87,8 @@ internal static class Program
                     "run" => RunCommand.Execute(args[1..]),
                     "host-info" => HostInfoCommand.Execute(args[1..]),
                     "serve" => ServeCommand.Execute(args[1..]),
+                    "vm" => VmCommand.Execute(args[1..]),
+                    "events" => EventsCommand.Execute(args[1..]),
                     "help" or "--help" or "-h" => PrintUsage(),
                     _ => Fail(ExitCodes.Usage, $"unknown command '{args[0]}' (try 'sharpvisor help')"),
                 };

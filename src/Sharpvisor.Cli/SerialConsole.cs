@@ -12,15 +12,12 @@ namespace Sharpvisor.Cli;
 /// </summary>
 internal sealed class SerialConsole : IDisposable
 {
-    private const byte EscapeByte = 0x01; // Ctrl-A
-    private const byte QuitAfterEscape = (byte)'x';
-
     private readonly Stream? _input;
     private readonly Stream? _fileOrTerminal;
     private readonly TerminalRawMode? _rawMode;
     private Machine? _machine;
     private Thread? _inputThread;
-    private bool _escapePending; // only touched by the input thread
+    private readonly ConsoleEscapeFilter _escapes = new(); // only used by the input thread
 
     private ConsoleServer? _socket;
 
@@ -130,42 +127,14 @@ internal sealed class SerialConsole : IDisposable
             var bytes = buffer.AsSpan(0, read);
             if (_rawMode is not null)
             {
-                bytes = FilterEscapes(bytes);
+                bytes = _escapes.Filter(bytes, out var quit);
+                if (quit)
+                {
+                    Volatile.Read(ref _machine)?.RequestStop(StopReason.Host("quit from the console (Ctrl-A x)"));
+                }
             }
 
             Volatile.Read(ref _machine)?.QueueConsoleInput(bytes);
         }
-    }
-
-    /// <summary>Removes Ctrl-A sequences: Ctrl-A x quits, Ctrl-A Ctrl-A sends one Ctrl-A.</summary>
-    private Span<byte> FilterEscapes(Span<byte> bytes)
-    {
-        var kept = 0;
-        foreach (var b in bytes)
-        {
-            if (_escapePending)
-            {
-                _escapePending = false;
-                if (b == QuitAfterEscape)
-                {
-                    Volatile.Read(ref _machine)?.RequestStop(StopReason.Host("quit from the console (Ctrl-A x)"));
-                    continue;
-                }
-
-                if (b != EscapeByte)
-                {
-                    continue;
-                }
-            }
-            else if (b == EscapeByte)
-            {
-                _escapePending = true;
-                continue;
-            }
-
-            bytes[kept++] = b;
-        }
-
-        return bytes[..kept];
     }
 }

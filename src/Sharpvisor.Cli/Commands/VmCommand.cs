@@ -1,0 +1,105 @@
+using Sharpvisor.Cli.Remote;
+using Sharpvisor.Manager.Api.Contracts;
+
+namespace Sharpvisor.Cli.Commands;
+
+/// <summary><c>sharpvisor vm ...</c>: the VMs of a running daemon, over its REST API (docs/api.md).</summary>
+internal static class VmCommand
+{
+    public const string Subcommands = "list, show, create, start, stop, kill, pause, resume, reboot, delete, console";
+
+    public static int Execute(string[] args)
+    {
+        if (args.Length == 0 || args[0].StartsWith("--", StringComparison.Ordinal))
+        {
+            throw new UsageException($"vm needs a subcommand: {Subcommands}");
+        }
+
+        var rest = args[1..];
+        return args[0] switch
+        {
+            "list" => List(rest),
+            "show" => Show(rest),
+            "create" => Create(rest),
+            "start" or "kill" or "pause" or "resume" or "reboot" => Action(args[0], rest, []),
+            "stop" => Action("stop", rest, ["--timeout"]),
+            "delete" => Delete(rest),
+            "console" => VmConsoleCommand.Execute(rest),
+            var other => throw new UsageException($"unknown vm subcommand '{other}' (expected {Subcommands})"),
+        };
+    }
+
+    private static int List(string[] args)
+    {
+        var options = RemoteCommand.Read(args, ["--state"], [], positionals: 0);
+        var path = options.Get("--state") is { } state ? $"api/v1/vms?state={Uri.EscapeDataString(state)}" : "api/v1/vms";
+        return RemoteCommand.Run(async () =>
+        {
+            using var api = RemoteCommand.Connect(options);
+            var answer = await api.SendAsync(HttpMethod.Get, path, ApiJsonContext.Default.IReadOnlyListVmResource).ConfigureAwait(false);
+            RemoteCommand.Print(options.Has(RemoteCommand.JsonFlag) ? answer.Json : VmText.List(answer.Value));
+            return ExitCodes.Success;
+        });
+    }
+
+    private static int Show(string[] args)
+    {
+        var options = RemoteCommand.Read(args, [], [], positionals: 1);
+        var vm = RemoteCommand.Positional(options, 0, "the VM (id or name)");
+        return RemoteCommand.Run(async () =>
+        {
+            using var api = RemoteCommand.Connect(options);
+            var answer = await api.SendAsync(HttpMethod.Get, ApiClient.VmPath(vm), ApiJsonContext.Default.VmResource).ConfigureAwait(false);
+            RemoteCommand.Print(options.Has(RemoteCommand.JsonFlag) ? answer.Json : VmText.Show(answer.Value));
+            return ExitCodes.Success;
+        });
+    }
+
+    private static int Create(string[] args)
+    {
+        var options = RemoteCommand.Read(args, VmSpecOptions.ValueOptions, [], positionals: 1);
+        var spec = VmSpecOptions.Parse(RemoteCommand.Positional(options, 0, "the new VM's name"), options);
+        return RemoteCommand.Run(async () =>
+        {
+            using var api = RemoteCommand.Connect(options);
+            using var body = ApiClient.Json(spec, ApiJsonContext.Default.VmSpec);
+            var answer = await api.SendAsync(HttpMethod.Post, "api/v1/vms", ApiJsonContext.Default.VmResource, body).ConfigureAwait(false);
+            RemoteCommand.Print(options.Has(RemoteCommand.JsonFlag) ? answer.Json : $"created {answer.Value.Name} ({answer.Value.Id:D})");
+            return ExitCodes.Success;
+        });
+    }
+
+    /// <summary>start, stop, kill, pause, resume, reboot: POST the action, print the VM's state once it is done.</summary>
+    private static int Action(string action, string[] args, string[] extraOptions)
+    {
+        var options = RemoteCommand.Read(args, extraOptions, [], positionals: 1);
+        var vm = RemoteCommand.Positional(options, 0, "the VM (id or name)");
+        var query = options.Has("--timeout") ? $"?timeout={options.GetInt("--timeout", 0)}" : "";
+        return RemoteCommand.Run(async () =>
+        {
+            using var api = RemoteCommand.Connect(options);
+            var answer = await api.SendAsync(HttpMethod.Post, ApiClient.VmPath(vm, action) + query, ApiJsonContext.Default.VmResource).ConfigureAwait(false);
+            var state = answer.Value.ExitReason is null ? answer.Value.State : $"{answer.Value.State} ({answer.Value.ExitReason})";
+            RemoteCommand.Print(options.Has(RemoteCommand.JsonFlag) ? answer.Json : $"{answer.Value.Name}: {state}");
+            return ExitCodes.Success;
+        });
+    }
+
+    private static int Delete(string[] args)
+    {
+        var options = RemoteCommand.Read(args, [], [], positionals: 1);
+        var vm = RemoteCommand.Positional(options, 0, "the VM (id or name)");
+        return RemoteCommand.Run(async () =>
+        {
+            using var api = RemoteCommand.Connect(options);
+            await api.SendAsync(HttpMethod.Delete, ApiClient.VmPath(vm)).ConfigureAwait(false);
+            // 204 has no body: --json prints nothing, the exit code says it worked.
+            if (!options.Has(RemoteCommand.JsonFlag))
+            {
+                RemoteCommand.Print($"deleted {vm}");
+            }
+
+            return ExitCodes.Success;
+        });
+    }
+}

@@ -1,0 +1,79 @@
+using System.Globalization;
+using Sharpvisor.Manager.Api.Contracts;
+
+namespace Sharpvisor.Cli.Commands;
+
+/// <summary>
+/// <c>vm create</c>'s flags, which are <c>run</c>'s (same names, same parsers: <see cref="SizeParser"/>,
+/// <see cref="DeviceOptions"/>), turned into the API's <see cref="VmSpec"/>. Ranges (vCPUs, memory, names) are the
+/// daemon's to judge: its 400 names the field and exits 2 like any usage error.
+/// </summary>
+internal static class VmSpecOptions
+{
+    public static readonly IReadOnlyList<string> ValueOptions =
+        ["--cpus", "--memory", "--kernel", "--guest", "--initrd", "--cmdline", "--disk", "--net", "--console"];
+
+    public static VmSpec Parse(string name, ArgumentReader options)
+    {
+        var kernel = options.Get("--kernel");
+        var guest = options.Get("--guest");
+        if (kernel is not null && guest is not null)
+        {
+            throw new UsageException("give --kernel PATH or --guest SCENARIO, not both");
+        }
+
+        return new VmSpec
+        {
+            Name = name,
+            Vcpus = options.Has("--cpus") ? options.GetInt("--cpus", 0) : null,
+            MemoryMiB = options.Get("--memory") is { } memory ? MemoryMiB(memory) : null,
+            // The daemon opens the files, from its own working directory: send absolute paths.
+            Kernel = kernel is null ? null : FullPath(kernel, "--kernel"),
+            BuiltInGuest = guest,
+            Initrd = options.Get("--initrd") is { } initrd ? FullPath(initrd, "--initrd") : null,
+            Cmdline = options.Get("--cmdline"),
+            Disks = options.Has("--disk") ? [.. options.GetAll("--disk").Select(Disk)] : null,
+            Nics = options.Has("--net") ? [.. options.GetAll("--net").Select(Nic)] : null,
+            Console = options.Get("--console") is { } console && console is not ("serial" or "virtio")
+                ? throw new UsageException($"--console '{console}' must be serial or virtio")
+                : options.Get("--console"),
+        };
+    }
+
+    private static int MemoryMiB(string text)
+    {
+        var bytes = SizeParser.Parse(text, "--memory");
+        if (bytes % (1UL << 20) != 0)
+        {
+            throw new UsageException($"--memory '{text}' must be a whole number of MiB");
+        }
+
+        return bytes >> 20 <= int.MaxValue ? (int)(bytes >> 20) : throw new UsageException($"--memory '{text}' is too large");
+    }
+
+    private static DiskSpec Disk(string spec)
+    {
+        var disk = DeviceOptions.ParseDisk(spec);
+        return disk.Id is null
+            ? new DiskSpec(FullPath(disk.Path, "--disk"), disk.ReadOnly)
+            : throw new UsageException($"--disk '{spec}': id= is not supported by the manager (only by run)");
+    }
+
+    private static NicSpec Nic(string spec)
+    {
+        var nic = DeviceOptions.ParseNet(spec);
+        return new NicSpec(nic.TapName, nic.Mac is null ? null : string.Join(':', nic.Mac.Select(b => b.ToString("x2", CultureInfo.InvariantCulture))));
+    }
+
+    private static string FullPath(string path, string option)
+    {
+        try
+        {
+            return Path.GetFullPath(path);
+        }
+        catch (ArgumentException)
+        {
+            throw new UsageException($"{option} '{path}' is not a valid path");
+        }
+    }
+}

@@ -1,0 +1,100 @@
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+
+namespace Sharpvisor.Cli.Remote;
+
+/// <summary>
+/// The CLI's side of the REST API (docs/api.md): bearer token on every request, errors turned into
+/// <see cref="ApiException"/> or <see cref="DaemonUnreachableException"/>. Answers come back both parsed and as the
+/// daemon's own text, so <c>--json</c> prints exactly what the API said.
+/// </summary>
+internal sealed class ApiClient : IDisposable
+{
+    private readonly HttpClient _http;
+
+    public ApiClient(DaemonEndpoint endpoint)
+    {
+        Endpoint = endpoint;
+        // Actions wait for the VM (a stop may take its timeout, up to 300 s, then a kill); the event stream has no end.
+        _http = new HttpClient { BaseAddress = endpoint.BaseUrl, Timeout = Timeout.InfiniteTimeSpan };
+        if (endpoint.Token is not null)
+        {
+            _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", endpoint.Token);
+        }
+    }
+
+    public DaemonEndpoint Endpoint { get; }
+
+    /// <summary>"api/v1/vms/NAME" with the id or name escaped, so a name with '/' or '?' cannot change the path.</summary>
+    public static string VmPath(string vm, string? tail = null) =>
+        $"api/v1/vms/{Uri.EscapeDataString(vm)}{(tail is null ? "" : "/" + tail)}";
+
+    public async Task<ApiAnswer<T>> SendAsync<T>(HttpMethod method, string path, JsonTypeInfo<T> answerType, HttpContent? body = null)
+    {
+        var text = await SendAsync(method, path, body).ConfigureAwait(false);
+        try
+        {
+            var value = JsonSerializer.Deserialize(text, answerType)
+                ?? throw new ApiException(500, [$"the daemon answered {method} {path} with null"]);
+            return new ApiAnswer<T>(value, text);
+        }
+        catch (JsonException e)
+        {
+            throw new ApiException(500, [$"the daemon's answer to {method} {path} is not the expected JSON: {e.Message}"]);
+        }
+    }
+
+    /// <summary>Sends the request and returns the answer's text; any status other than 2xx throws.</summary>
+    public async Task<string> SendAsync(HttpMethod method, string path, HttpContent? body = null)
+    {
+        using var request = new HttpRequestMessage(method, path) { Content = body };
+        using var response = await SendRequestAsync(request, HttpCompletionOption.ResponseContentRead).ConfigureAwait(false);
+        var text = await response.Content.ReadAsStringAsync().ConfigureAwait(false);
+        return response.IsSuccessStatusCode ? text : throw new ApiException((int)response.StatusCode, ProblemLines.From(response.StatusCode, text));
+    }
+
+    /// <summary>Opens a streamed answer (the event stream); the caller reads and disposes it.</summary>
+    public async Task<HttpResponseMessage> OpenStreamAsync(string path, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, path);
+        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
+        var response = await SendRequestAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        if (response.IsSuccessStatusCode)
+        {
+            return response;
+        }
+
+        using (response)
+        {
+            var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+            throw new ApiException((int)response.StatusCode, ProblemLines.From(response.StatusCode, text));
+        }
+    }
+
+    public static StringContent Json<T>(T value, JsonTypeInfo<T> type) =>
+        new(JsonSerializer.Serialize(value, type), Encoding.UTF8, "application/json");
+
+    public void Dispose() => _http.Dispose();
+
+    public DaemonUnreachableException Unreachable(string reason) =>
+        new($"cannot reach the daemon at {Endpoint.BaseUrl.AbsoluteUri.TrimEnd('/')}: {reason} (is `sharpvisor serve` running?)");
+
+    private async Task<HttpResponseMessage> SendRequestAsync(HttpRequestMessage request, HttpCompletionOption completion, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            return await _http.SendAsync(request, completion, cancellationToken).ConfigureAwait(false);
+        }
+        catch (HttpRequestException e)
+        {
+            throw Unreachable(Innermost(e).Message);
+        }
+    }
+
+    private static Exception Innermost(Exception e) => e.InnerException is { } inner ? Innermost(inner) : e;
+}
+
+/// <summary>An answer: parsed, and the daemon's JSON text unchanged (for <c>--json</c>).</summary>
+internal sealed record ApiAnswer<T>(T Value, string Json);

@@ -1,0 +1,76 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace Sharpvisor.Integration.Tests.Remote;
+
+/// <summary>Runs the real <c>sharpvisor</c> CLI with a clean environment for the daemon's variables.</summary>
+internal static class RemoteCli
+{
+    public static async Task<ProcessResult> RunAsync(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null, byte[]? stdin = null)
+    {
+        using var process = Start(args, environment);
+        return await CollectAsync(process, stdin);
+    }
+
+    /// <summary>
+    /// Starts the CLI; SHARPVISOR_URL, SHARPVISOR_TOKEN and SHARPVISOR_DATA_DIR are removed from the inherited
+    /// environment so only what the test passes counts.
+    /// </summary>
+    public static Process Start(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null)
+    {
+        var info = new ProcessStartInfo(SharpvisorProcess.ExecutablePath)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        foreach (var arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        foreach (var name in new[] { "SHARPVISOR_URL", "SHARPVISOR_TOKEN", "SHARPVISOR_DATA_DIR" })
+        {
+            info.Environment.Remove(name);
+        }
+
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[name] = value;
+        }
+
+        return Process.Start(info)!;
+    }
+
+    public static async Task<ProcessResult> CollectAsync(Process process, byte[]? stdin = null, TimeSpan? timeout = null)
+    {
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (stdin is not null)
+        {
+            await process.StandardInput.BaseStream.WriteAsync(stdin);
+            await process.StandardInput.BaseStream.FlushAsync();
+        }
+
+        process.StandardInput.Close();
+        using var limit = new CancellationTokenSource(timeout ?? TimeSpan.FromMinutes(2));
+        try
+        {
+            await process.WaitForExitAsync(limit.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+            throw new TimeoutException($"the CLI did not exit in time\nstdout:\n{await stdout}\nstderr:\n{await stderr}");
+        }
+
+        return new ProcessResult(process.ExitCode, await stdout, await stderr);
+    }
+
+    /// <summary>Each line of the output, without the line ends.</summary>
+    public static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+
+    public static byte[] Bytes(string text) => Encoding.ASCII.GetBytes(text);
+}

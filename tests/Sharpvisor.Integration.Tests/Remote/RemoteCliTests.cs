@@ -1,0 +1,233 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Sharpvisor.Manager.Api.Contracts;
+
+namespace Sharpvisor.Integration.Tests.Remote;
+
+/// <summary>
+/// The real <c>sharpvisor</c> CLI against a real <c>sharpvisor serve</c> on loopback (and real VMMs on /dev/kvm
+/// for the lifecycle): what it prints, its exit codes, and what the daemon holds afterwards.
+/// </summary>
+public sealed class RemoteCliTests(DaemonFixture daemon) : IClassFixture<DaemonFixture>
+{
+    [Fact]
+    public async Task CreateListShowAndDeleteWithTablesAndJson()
+    {
+        var kernel = Path.Combine(daemon.DataDirectory, "vmlinux-cli-test");
+        await File.WriteAllBytesAsync(kernel, [0x7f, (byte)'E', (byte)'L', (byte)'F']);
+        var created = await daemon.CliAsync("vm", "create", "web-cli", "--cpus", "2", "--memory", "1G", "--kernel", kernel,
+            "--cmdline", "console=ttyS0", "--net", "tap=tapcli0,mac=02:AA:00:00:00:01", "--console", "virtio");
+        Assert.True(created.ExitCode == 0, created.ToString());
+        Assert.Matches(@"^created web-cli \([0-9a-f-]{36}\)\n$", created.Stdout);
+
+        var list = await daemon.CliAsync("vm", "list");
+        Assert.True(list.ExitCode == 0, list.ToString());
+        var lines = RemoteCli.Lines(list.Stdout);
+        Assert.Matches(@"^NAME +STATE +VCPUS +MEMORY +ID$", lines[0]);
+        var row = Assert.Single(lines, line => line.StartsWith("web-cli ", StringComparison.Ordinal));
+        Assert.Matches(@"^web-cli +defined +2 +1G +[0-9a-f-]{36}$", row);
+        // Aligned: every column starts at its header's offset in every line.
+        foreach (var column in new[] { "STATE", "VCPUS", "MEMORY", "ID" })
+        {
+            var at = lines[0].IndexOf(column, StringComparison.Ordinal);
+            Assert.All(lines, line => Assert.True(line[at - 1] == ' ' && line[at] != ' ', $"column {column} is not at {at} in '{line}'"));
+        }
+
+        var json = await daemon.CliAsync("vm", "list", "--json");
+        Assert.True(json.ExitCode == 0, json.ToString());
+        var vms = JsonSerializer.Deserialize(json.Stdout, ApiJsonContext.Default.IReadOnlyListVmResource)!;
+        var vm = Assert.Single(vms, v => v.Name == "web-cli");
+        Assert.Equal((2, 1024, kernel, "console=ttyS0", "virtio"), (vm.Vcpus, vm.MemoryMiB, vm.Kernel, vm.Cmdline, vm.Console));
+        Assert.Equal(new NicSpec("tapcli0", "02:aa:00:00:00:01"), Assert.Single(vm.Nics));
+
+        var show = await daemon.CliAsync("vm", "show", "web-cli");
+        Assert.True(show.ExitCode == 0, show.ToString());
+        Assert.Contains($"id:          {vm.Id}\n", show.Stdout, StringComparison.Ordinal);
+        Assert.Contains("state:       defined\n", show.Stdout, StringComparison.Ordinal);
+        Assert.Contains($"kernel:      {kernel}\n", show.Stdout, StringComparison.Ordinal);
+        Assert.Contains("net0:        tap tapcli0, mac 02:aa:00:00:00:01\n", show.Stdout, StringComparison.Ordinal);
+
+        // By id, --json: the API's own JSON.
+        var showJson = await daemon.CliAsync("vm", "show", vm.Id.ToString(), "--json");
+        Assert.Equal(vm.Id, JsonSerializer.Deserialize(showJson.Stdout, ApiJsonContext.Default.VmResource)!.Id);
+        Assert.StartsWith("{\"id\":", showJson.Stdout, StringComparison.Ordinal);
+
+        var taken = await daemon.CliAsync("vm", "create", "web-cli", "--guest", "hello");
+        Assert.True(taken.ExitCode == 1, taken.ToString());
+        Assert.StartsWith("sharpvisor: error: ", taken.Stderr, StringComparison.Ordinal);
+
+        var deleted = await daemon.CliAsync("vm", "delete", "web-cli");
+        Assert.True(deleted.ExitCode == 0, deleted.ToString());
+        var gone = await daemon.CliAsync("vm", "show", "web-cli");
+        Assert.Equal(1, gone.ExitCode);
+        Assert.Equal("sharpvisor: error: no VM with id or name 'web-cli'\n", gone.Stderr);
+        Assert.Equal("", gone.Stdout);
+    }
+
+    [Fact]
+    public async Task TheDaemonsValidationErrorsAreUsageErrorsNamingEachField()
+    {
+        var result = await daemon.CliAsync("vm", "create", "bad-cli", "--cpus", "0", "--memory", "4M", "--guest", "hello");
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        var lines = RemoteCli.Lines(result.Stderr);
+        Assert.Equal(2, lines.Length);
+        Assert.Contains(lines, line => line.StartsWith("sharpvisor: error: vcpus: ", StringComparison.Ordinal));
+        Assert.Contains(lines, line => line.StartsWith("sharpvisor: error: memoryMiB: ", StringComparison.Ordinal));
+        Assert.DoesNotContain("bad-cli", (await daemon.CliAsync("vm", "list")).Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AWrongTokenChangesNothingAndExits1()
+    {
+        var flag = await daemon.CliAsync("vm", "create", "intruder-cli", "--guest", "hello", "--token", "0123");
+        var env = await RemoteCli.RunAsync(["vm", "delete", "testguest", "--server", daemon.Url], new Dictionary<string, string> { ["SHARPVISOR_TOKEN"] = "wrong" });
+
+        Assert.True(flag.ExitCode == 1, flag.ToString());
+        Assert.True(env.ExitCode == 1, env.ToString());
+        Assert.Contains("token", flag.Stderr, StringComparison.Ordinal);
+        var list = await daemon.CliAsync("vm", "list");
+        Assert.DoesNotContain("intruder-cli", list.Stdout, StringComparison.Ordinal);
+        Assert.Contains("testguest", list.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task TheEnvironmentNamesTheDaemonAndTheToken()
+    {
+        var result = await RemoteCli.RunAsync(["vm", "list"], new Dictionary<string, string>
+        {
+            ["SHARPVISOR_URL"] = daemon.Url,
+            ["SHARPVISOR_TOKEN"] = daemon.Token,
+            ["SHARPVISOR_DATA_DIR"] = "/nonexistent",
+        });
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("testguest", result.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AnUnreachableDaemonIsARuntimeErrorSayingWhere()
+    {
+        var noServer = await RemoteCli.RunAsync(["vm", "list", "--server", "http://127.0.0.1:1", "--token", "x"]);
+        var noServeJson = await RemoteCli.RunAsync(["vm", "list", "--data-dir", Path.Combine(daemon.DataDirectory, "missing")]);
+
+        Assert.True(noServer.ExitCode == 1, noServer.ToString());
+        Assert.StartsWith("sharpvisor: error: cannot reach the daemon at http://127.0.0.1:1: ", noServer.Stderr, StringComparison.Ordinal);
+        Assert.EndsWith("(is `sharpvisor serve` running?)\n", noServer.Stderr, StringComparison.Ordinal);
+        Assert.True(noServeJson.ExitCode == 1, noServeJson.ToString());
+        Assert.Contains("serve.json", noServeJson.Stderr, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(new[] { "vm" }, "vm needs a subcommand")]
+    [InlineData(new[] { "vm", "explode", "x" }, "unknown vm subcommand 'explode'")]
+    [InlineData(new[] { "vm", "show" }, "missing the VM")]
+    [InlineData(new[] { "vm", "start", "a", "b" }, "unexpected argument 'b'")]
+    [InlineData(new[] { "vm", "stop", "a", "--timeout", "soon" }, "--timeout 'soon' is not a whole number")]
+    [InlineData(new[] { "vm", "create", "x", "--memory", "lots" }, "--memory 'lots'")]
+    [InlineData(new[] { "vm", "create", "x", "--kernel", "k", "--guest", "hello" }, "not both")]
+    [InlineData(new[] { "vm", "list", "--server", "ftp://x" }, "'ftp://x' is not a daemon URL")]
+    [InlineData(new[] { "events", "--after", "-3" }, "--after '-3'")]
+    public async Task BadCommandLinesExit2WithoutTouchingTheDaemon(string[] args, string message)
+    {
+        var result = await daemon.CliAsync(args);
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.StartsWith("sharpvisor: error: ", result.Stderr, StringComparison.Ordinal);
+        Assert.Contains(message, result.Stderr, StringComparison.Ordinal);
+        Assert.Single(RemoteCli.Lines(result.Stderr));
+    }
+
+    [Fact]
+    public async Task AnUnknownStateFilterIsA400AndSoAUsageError()
+    {
+        var result = await daemon.CliAsync("vm", "list", "--state", "sleepy");
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.StartsWith("sharpvisor: error: state: ", result.Stderr, StringComparison.Ordinal);
+    }
+
+    [KvmFact]
+    public async Task LifecycleFromStartToDeleteWithEventsAndConflicts()
+    {
+        Assert.Equal(0, (await daemon.CliAsync("vm", "create", "life-cli", "--guest", "idle", "--memory", "32M")).ExitCode);
+        // Every event of this VM from the first on, so the stream cannot miss the start however late it connects.
+        using var events = RemoteCli.Start(["events", "--vm", "life-cli", "--after", "0", .. daemon.DataDirOption]);
+        var eventsOutput = ReadLinesAsync(events);
+
+        await ExpectAsync(["vm", "start", "life-cli"], "life-cli: running\n");
+        var again = await daemon.CliAsync("vm", "start", "life-cli");
+        Assert.True(again.ExitCode == 1, again.ToString());
+        Assert.StartsWith("sharpvisor: error: ", again.Stderr, StringComparison.Ordinal);
+        var deleteRunning = await daemon.CliAsync("vm", "delete", "life-cli");
+        Assert.True(deleteRunning.ExitCode == 1, deleteRunning.ToString());
+
+        await ExpectAsync(["vm", "pause", "life-cli"], "life-cli: paused\n");
+        Assert.Matches(@"\nlife-cli +paused +1 +32M ", "\n" + (await daemon.CliAsync("vm", "list", "--state", "paused")).Stdout);
+        await ExpectAsync(["vm", "resume", "life-cli"], "life-cli: running\n");
+        var stopped = await daemon.CliAsync("vm", "stop", "life-cli", "--timeout", "5", "--json");
+        Assert.True(stopped.ExitCode == 0, stopped.ToString());
+        Assert.Equal("stopped", JsonSerializer.Deserialize(stopped.Stdout, ApiJsonContext.Default.VmResource)!.State);
+        await ExpectAsync(["vm", "start", "life-cli"], "life-cli: running\n");
+        var killed = await daemon.CliAsync("vm", "kill", "life-cli");
+        Assert.True(killed.ExitCode == 0, killed.ToString());
+        Assert.StartsWith("life-cli: stopped", killed.Stdout, StringComparison.Ordinal);
+        await ExpectAsync(["vm", "delete", "life-cli"], "deleted life-cli\n");
+
+        // The stream printed the state changes, one line each, with the VM's name.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (!eventsOutput.Text.Contains("  deleted  ", StringComparison.Ordinal) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100);
+        }
+
+        events.Kill();
+        await events.WaitForExitAsync();
+        var text = eventsOutput.Text;
+        Assert.Matches(@"(?m)^\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ  life-cli  state  running$", text);
+        Assert.Matches(@"(?m)^\S+ \S+  life-cli  state  paused$", text);
+        Assert.Matches(@"(?m)^\S+ \S+  life-cli  state  stopped", text);
+    }
+
+    private async Task ExpectAsync(string[] args, string stdout)
+    {
+        var result = await daemon.CliAsync(args);
+        Assert.True(result.ExitCode == 0 && result.Stdout == stdout, $"expected {stdout}\n{result}");
+    }
+
+    /// <summary>Collects a running process's stdout in the background.</summary>
+    private static LineCollector ReadLinesAsync(Process process)
+    {
+        var collector = new LineCollector();
+        process.OutputDataReceived += (_, e) => collector.Add(e.Data);
+        process.BeginOutputReadLine();
+        return collector;
+    }
+
+    private sealed class LineCollector
+    {
+        private readonly System.Text.StringBuilder _text = new();
+
+        public string Text
+        {
+            get
+            {
+                lock (_text)
+                {
+                    return _text.ToString();
+                }
+            }
+        }
+
+        public void Add(string? line)
+        {
+            if (line is not null)
+            {
+                lock (_text)
+                {
+                    _text.Append(line).Append('\n');
+                }
+            }
+        }
+    }
+}
