@@ -11,13 +11,6 @@ namespace Sharpvisor.Ui.Tests;
 /// </summary>
 public sealed class ConsoleEndToEndTests
 {
-    /// <summary>
-    /// The console needs the VMM's console socket (docs/api.md: <c>--serial socket:RUNDIR/ID.console</c>), which the
-    /// supervisor does not pass yet: until then the daemon answers the WebSocket with 409. Remove this once it does.
-    /// </summary>
-    private const string NoConsoleSocketYet =
-        "the VMM's console socket (--serial socket:) has not landed: the console WebSocket answers 409";
-
     [ChromiumFact(NeedsKvm = true)]
     public async Task Create_with_a_bad_value_first_then_start_and_see_a_stop_arrive_live()
     {
@@ -103,11 +96,10 @@ public sealed class ConsoleEndToEndTests
             Assert.Equal(System.Net.HttpStatusCode.NotFound, gone.StatusCode);
         });
 
-        // The console's 409 (see NoConsoleSocketYet) is the only error the page may log for now.
-        Assert.All(session.Problems, p => Assert.Contains("409", p, StringComparison.Ordinal));
+        Assert.Empty(session.Problems);
     }
 
-    [ChromiumFact(NeedsKvm = true, Skip = NoConsoleSocketYet)]
+    [ChromiumFact(NeedsKvm = true)]
     public async Task The_console_shows_the_guest_output_and_echoes_what_is_typed()
     {
         await using var session = await PageSession.OpenAsync();

@@ -19,15 +19,13 @@ public static class ConsoleApi
 {
     private const int BufferSize = 16 * 1024;
 
+    private static readonly TimeSpan CloseGrace = TimeSpan.FromSeconds(2);
+
     public static IEndpointRouteBuilder MapConsoleApi(this IEndpointRouteBuilder endpoints)
     {
         endpoints.MapGet("/api/v1/vms/{vm}/console", ConnectConsole).WithName("ConnectConsole").WithTags("Console");
         return endpoints;
     }
-
-    /// <summary>Where the VMM of <paramref name="id"/> serves its console.</summary>
-    public static string ConsolePath(VmSupervisor supervisor, Guid id) =>
-        Path.Combine(supervisor.RunDirectory, id.ToString("D") + ".console");
 
     public static async Task ConnectConsole(
         HttpContext context, [FromRoute] string vm, [FromServices] VmOperations vms, [FromServices] IHostApplicationLifetime lifetime)
@@ -46,7 +44,7 @@ public static class ConsoleApi
         var console = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
         {
-            await console.ConnectAsync(new UnixDomainSocketEndPoint(ConsolePath(vms.Supervisor, resource.Id)), context.RequestAborted).ConfigureAwait(false);
+            await console.ConnectAsync(new UnixDomainSocketEndPoint(vms.Supervisor.ConsolePath(resource.Id)), context.RequestAborted).ConfigureAwait(false);
         }
         catch (SocketException e)
         {
@@ -60,7 +58,13 @@ public static class ConsoleApi
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime.ApplicationStopping);
             var output = PumpOutputAsync(console, webSocket, stop.Token);
             var input = PumpInputAsync(webSocket, console, stop.Token);
-            await Task.WhenAny(output, input).ConfigureAwait(false);
+            if (await Task.WhenAny(output, input).ConfigureAwait(false) == output)
+            {
+                // The VM stopped and our close frame is out: let the client answer it, so it sees a clean 1000
+                // rather than a connection torn down under its close handshake.
+                await Task.WhenAny(input, Task.Delay(CloseGrace, CancellationToken.None)).ConfigureAwait(false);
+            }
+
             await stop.CancelAsync().ConfigureAwait(false);
             try
             {

@@ -24,7 +24,7 @@ public sealed class ManagerDaemon : IAsyncDisposable
     public const string DefaultVmName = "testguest";
 
     /// <summary>Its built-in guest scenario. TODO: "shell" once the test guest has it.</summary>
-    public const string DefaultVmScenario = "idle";
+    public const string DefaultVmScenario = "shell";
 
     public const string ServeInfoFileName = "serve.json";
     private const string LockFileName = "serve.lock";

@@ -8,10 +8,7 @@ namespace Sharpvisor.Integration.Tests.Remote;
 /// <summary><c>sharpvisor vm console</c>: the real CLI through a real daemon's console WebSocket.</summary>
 public sealed class RemoteConsoleTests(DaemonFixture daemon) : IClassFixture<DaemonFixture>
 {
-    private const string PendingVmmConsole = "needs the VMM console socket (--serial socket:RUNDIR/ID.console), not merged yet";
-
-    // Remove the Skip once the supervisor runs each VMM with --serial socket:RUNDIR/ID.console.
-    [KvmFact(Skip = PendingVmmConsole)]
+    [KvmFact]
     public async Task PipedInputReachesTheGuestAndTheConsoleExits0WhenTheVmStops()
     {
         Assert.Equal(0, (await daemon.CliAsync("vm", "create", "echo-cli", "--guest", "serial-echo", "--memory", "32M")).ExitCode);
