@@ -134,7 +134,7 @@ public sealed class BadInputTests
     [InlineData(new[] { "frobnicate" }, "unknown command 'frobnicate'")]
     [InlineData(new[] { "run", "--bogus" }, "unknown option '--bogus'")]
     [InlineData(new[] { "run", "--kernel" }, "--kernel needs a value")]
-    [InlineData(new[] { "run", "--serial", "tcp:1234" }, "--serial 'tcp:1234' must be stdio, file:PATH or none")]
+    [InlineData(new[] { "run", "--serial", "tcp:1234" }, "--serial 'tcp:1234' must be stdio, file:PATH, socket:PATH or none")]
     [InlineData(new[] { "run", "--on-reboot", "explode" }, "--on-reboot 'explode' must be stop or restart")]
     [InlineData(new string[0], "no command given")]
     public async Task BadCommandLinesAreUsageErrors(string[] args, string message)

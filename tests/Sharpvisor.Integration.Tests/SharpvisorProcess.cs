@@ -80,14 +80,20 @@ internal static class ProcessRunner
 
     public static async Task<ProcessResult> RunAsync(string file, IEnumerable<string> args, string? stdin = null, TimeSpan? timeout = null)
     {
-        var limit = timeout ?? TimeSpan.FromMinutes(2);
         using var process = Start(file, args);
+        return await CollectAsync(process, stdin is null ? null : Encoding.UTF8.GetBytes(stdin), timeout);
+    }
+
+    /// <summary>Feeds <paramref name="stdin"/> (then end of input), waits for the exit and returns all the output; kills it after the timeout.</summary>
+    public static async Task<ProcessResult> CollectAsync(Process process, byte[]? stdin = null, TimeSpan? timeout = null)
+    {
+        var limit = timeout ?? TimeSpan.FromMinutes(2);
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         if (stdin is not null)
         {
-            await process.StandardInput.WriteAsync(stdin);
-            await process.StandardInput.FlushAsync();
+            await process.StandardInput.BaseStream.WriteAsync(stdin);
+            await process.StandardInput.BaseStream.FlushAsync();
         }
 
         process.StandardInput.Close();
@@ -100,7 +106,7 @@ internal static class ProcessRunner
         {
             process.Kill(entireProcessTree: true);
             await process.WaitForExitAsync();
-            throw new TimeoutException($"{file} {string.Join(' ', args)} did not exit within {limit}\nstdout:\n{await stdout}\nstderr:\n{await stderr}");
+            throw new TimeoutException($"{process.StartInfo.FileName} {string.Join(' ', process.StartInfo.ArgumentList)} did not exit within {limit}\nstdout:\n{await stdout}\nstderr:\n{await stderr}");
         }
 
         return new ProcessResult(process.ExitCode, await stdout, await stderr);

@@ -43,31 +43,8 @@ internal static class RemoteCli
         return Process.Start(info)!;
     }
 
-    public static async Task<ProcessResult> CollectAsync(Process process, byte[]? stdin = null, TimeSpan? timeout = null)
-    {
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (stdin is not null)
-        {
-            await process.StandardInput.BaseStream.WriteAsync(stdin);
-            await process.StandardInput.BaseStream.FlushAsync();
-        }
-
-        process.StandardInput.Close();
-        using var limit = new CancellationTokenSource(timeout ?? TimeSpan.FromMinutes(2));
-        try
-        {
-            await process.WaitForExitAsync(limit.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync();
-            throw new TimeoutException($"the CLI did not exit in time\nstdout:\n{await stdout}\nstderr:\n{await stderr}");
-        }
-
-        return new ProcessResult(process.ExitCode, await stdout, await stderr);
-    }
+    public static Task<ProcessResult> CollectAsync(Process process, byte[]? stdin = null, TimeSpan? timeout = null) =>
+        ProcessRunner.CollectAsync(process, stdin, timeout);
 
     /// <summary>Each line of the output, without the line ends.</summary>
     public static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries);

@@ -335,14 +335,7 @@ public abstract class SqlVmStore : IVmStore
             AddId(command, "@vm_id", wanted);
         }
 
-        var events = new List<VmEvent>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-        {
-            events.Add(new VmEvent(reader.GetInt64(0), reader.GetGuid(1), FromMicroseconds(reader.GetInt64(2)), reader.GetString(3), reader.GetString(4)));
-        }
-
-        return events;
+        return await ReadEventsAsync(command, cancellationToken).ConfigureAwait(false);
     }
 
     public async Task<IReadOnlyList<VmEvent>> ListLatestEventsAsync(int limit, Guid? vmId = null, CancellationToken cancellationToken = default)
@@ -359,6 +352,13 @@ public abstract class SqlVmStore : IVmStore
             AddId(command, "@vm_id", wanted);
         }
 
+        var events = await ReadEventsAsync(command, cancellationToken).ConfigureAwait(false);
+        events.Reverse();
+        return events;
+    }
+
+    private static async Task<List<VmEvent>> ReadEventsAsync(DbCommand command, CancellationToken cancellationToken)
+    {
         var events = new List<VmEvent>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
@@ -366,7 +366,6 @@ public abstract class SqlVmStore : IVmStore
             events.Add(new VmEvent(reader.GetInt64(0), reader.GetGuid(1), FromMicroseconds(reader.GetInt64(2)), reader.GetString(3), reader.GetString(4)));
         }
 
-        events.Reverse();
         return events;
     }
 
