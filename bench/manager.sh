@@ -18,8 +18,11 @@ command -v "$QEMU" >/dev/null || { echo "manager.sh: $QEMU not found (apt-get in
 
 if [ "$BUILD" = 1 ]; then
     echo "building sharpvisor (NativeAOT) and the test guest into $OUT ..." >&2
-    dotnet publish "$REPO/src/Sharpvisor.Cli" -c Release -r linux-x64 -o "$OUT/aot" -nologo -v quiet >"$OUT/publish.log" 2>&1 \
-        || { cat "$OUT/publish.log" >&2; exit 1; }
+    # sharpvisor (the VMMs, and `serve`, which hands over to) sharpvisor-serve, the daemon: both NativeAOT, side by side.
+    for project in Sharpvisor.Cli Sharpvisor.Serve; do
+        dotnet publish "$REPO/src/$project" -c Release -r linux-x64 -o "$OUT/aot" -nologo -v quiet >"$OUT/publish.log" 2>&1 \
+            || { cat "$OUT/publish.log" >&2; exit 1; }
+    done
     make -s -C "$REPO/guests/testguest" OUT="$OUT/guest" >"$OUT/guest.log" 2>&1 || { cat "$OUT/guest.log" >&2; exit 1; }
 fi
 

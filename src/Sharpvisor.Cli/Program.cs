@@ -86,7 +86,7 @@ internal static class Program
                 {
                     "run" => RunCommand.Execute(args[1..]),
                     "host-info" => HostInfoCommand.Execute(args[1..]),
-                    "serve" => ServeCommand.Execute(args[1..]),
+                    "serve" => ServeLauncher.Execute(args[1..]),
                     "vm" => VmCommand.Execute(args[1..]),
                     "events" => EventsCommand.Execute(args[1..]),
                     "help" or "--help" or "-h" => PrintUsage(),

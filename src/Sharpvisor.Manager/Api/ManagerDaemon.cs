@@ -205,12 +205,11 @@ public sealed class ManagerDaemon : IAsyncDisposable
         File.Move(temporary, ServeInfoPath, overwrite: true);
     }
 
-    /// <summary>The running <c>sharpvisor</c>; under <c>dotnet sharpvisor.dll</c>, the apphost beside the assembly.</summary>
+    /// <summary>The <c>sharpvisor</c> executable beside the daemon's (sharpvisor-serve is installed next to it).</summary>
     private static string OwnExecutable()
     {
-        var path = Environment.ProcessPath ?? throw new InvalidOperationException("cannot tell which sharpvisor executable runs the VMs");
-        var besideAssembly = Path.Combine(AppContext.BaseDirectory, "sharpvisor");
-        return Path.GetFileName(path) == "dotnet" && File.Exists(besideAssembly) ? besideAssembly : path;
+        var beside = Path.Combine(AppContext.BaseDirectory, "sharpvisor");
+        return File.Exists(beside) ? beside : throw new InvalidOperationException($"{beside} is missing: it runs the VMs");
     }
 
     private static string FirstLine(string text) => text.Split('\n')[0].Trim();

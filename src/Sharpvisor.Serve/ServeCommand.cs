@@ -3,7 +3,9 @@ using System.Globalization;
 using System.Net;
 using Sharpvisor.Manager.Api;
 
-namespace Sharpvisor.Cli.Commands;
+using Sharpvisor.Cli;
+
+namespace Sharpvisor.Serve;
 
 /// <summary>
 /// <c>sharpvisor serve</c>: the manager daemon (REST API, web UI, supervisor of one VMM per VM) until SIGTERM or
