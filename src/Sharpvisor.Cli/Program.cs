@@ -1,7 +1,4 @@
 using Sharpvisor.Cli.Commands;
-using Sharpvisor.Kvm;
-using Sharpvisor.Vmm.Arch.X86;
-using Sharpvisor.Vmm.Machine;
 
 namespace Sharpvisor.Cli;
 
@@ -76,60 +73,21 @@ internal static class Program
         The other commands exit 0 when done, 2 on a usage error (the daemon's 400 too), 1 on any other failure.
         """;
 
-    private static int Main(string[] args)
-    {
-        try
-        {
-            return args.Length == 0
-                ? Fail(ExitCodes.Usage, "no command given (try 'sharpvisor help')")
-                : args[0] switch
-                {
-                    "run" => RunCommand.Execute(args[1..]),
-                    "host-info" => HostInfoCommand.Execute(args[1..]),
-                    "serve" => ServeLauncher.Execute(args[1..]),
-                    "vm" => VmCommand.Execute(args[1..]),
-                    "events" => EventsCommand.Execute(args[1..]),
-                    "help" or "--help" or "-h" => PrintUsage(),
-                    _ => Fail(ExitCodes.Usage, $"unknown command '{args[0]}' (try 'sharpvisor help')"),
-                };
-        }
-        catch (UsageException e)
-        {
-            return Fail(ExitCodes.Usage, e.Message);
-        }
-        catch (VmConfigException e)
-        {
-            return Fail(ExitCodes.Usage, e.Message);
-        }
-        catch (BootException e)
-        {
-            return Fail(ExitCodes.Usage, e.Message);
-        }
-        catch (KvmException e)
-        {
-            return Fail(ExitCodes.RuntimeError, e.Message);
-        }
-        catch (IOException e)
-        {
-            return Fail(ExitCodes.RuntimeError, e.Message);
-        }
-        catch (UnauthorizedAccessException e)
-        {
-            return Fail(ExitCodes.RuntimeError, e.Message);
-        }
-#pragma warning disable CA1031 // the last line of defence: a user sees one line, never a stack trace
-        catch (Exception e)
-        {
-            return Fail(ExitCodes.RuntimeError, $"internal error: {e.GetType().Name}: {e.Message}");
-        }
-#pragma warning restore CA1031
-    }
+    private static int Main(string[] args) => CommandLine.Run(() =>
+        args.Length == 0
+            ? Fail(ExitCodes.Usage, "no command given (try 'sharpvisor help')")
+            : args[0] switch
+            {
+                "run" => RunCommand.Execute(args[1..]),
+                "host-info" => HostInfoCommand.Execute(args[1..]),
+                "serve" => ServeLauncher.Execute(args[1..]),
+                "vm" => VmCommand.Execute(args[1..]),
+                "events" => EventsCommand.Execute(args[1..]),
+                "help" or "--help" or "-h" => PrintUsage(),
+                _ => Fail(ExitCodes.Usage, $"unknown command '{args[0]}' (try 'sharpvisor help')"),
+            });
 
-    public static int Fail(int code, string message)
-    {
-        Console.Error.WriteLine($"sharpvisor: error: {message}");
-        return code;
-    }
+    public static int Fail(int code, string message) => CommandLine.Fail(code, message);
 
     private static int PrintUsage()
     {
