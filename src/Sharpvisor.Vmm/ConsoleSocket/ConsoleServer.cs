@@ -153,28 +153,8 @@ public sealed class ConsoleServer : IDisposable
 
     private async Task AcceptLoopAsync()
     {
-        while (true)
+        while (await UnixSocketListener.AcceptAsync(_listener, e => _log($"console socket {Path}: accept failed: {e}")).ConfigureAwait(false) is { } client)
         {
-            Socket client;
-            try
-            {
-                client = await _listener.AcceptAsync().ConfigureAwait(false);
-            }
-            catch (ObjectDisposedException)
-            {
-                return;
-            }
-            catch (SocketException e) when (e.SocketErrorCode is SocketError.OperationAborted or SocketError.Interrupted)
-            {
-                return;
-            }
-            catch (SocketException e)
-            {
-                _log($"console socket {Path}: accept failed: {e.Message}");
-                await Task.Delay(100, CancellationToken.None).ConfigureAwait(false);
-                continue;
-            }
-
             lock (_lock)
             {
                 if (_disposed || _clients.Count >= MaxConnections)

@@ -92,29 +92,8 @@ public sealed class ControlServer : IDisposable
 
     private async Task AcceptLoopAsync()
     {
-        while (!_shutdown.IsCancellationRequested)
+        while (await UnixSocketListener.AcceptAsync(_listener, e => _log($"control socket {Path}: accept failed: {e}"), _shutdown.Token).ConfigureAwait(false) is { } client)
         {
-            Socket client;
-            try
-            {
-                client = await _listener.AcceptAsync(_shutdown.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-            catch (ObjectDisposedException)
-            {
-                return;
-            }
-            catch (SocketException e)
-            {
-                // EMFILE and the like: say so, breathe, go on; the VMM itself is not affected.
-                _log($"control socket {Path}: accept failed: {e.Message}");
-                await Task.Delay(100, CancellationToken.None).ConfigureAwait(false);
-                continue;
-            }
-
             lock (_lock)
             {
                 if (_disposed)

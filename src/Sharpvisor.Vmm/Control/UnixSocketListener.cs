@@ -47,6 +47,34 @@ public static class UnixSocketListener
         return listener;
     }
 
+    /// <summary>
+    /// The next connection on <paramref name="listener"/>, or null once it is closed or <paramref name="cancellationToken"/>
+    /// is cancelled. A failure that passes (EMFILE and the like) is reported to <paramref name="logFailure"/> and retried
+    /// after a breath: the VMM itself is not affected.
+    /// </summary>
+    public static async Task<Socket?> AcceptAsync(Socket listener, Action<string> logFailure, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(listener);
+        ArgumentNullException.ThrowIfNull(logFailure);
+        while (true)
+        {
+            try
+            {
+                return await listener.AcceptAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException
+                || e is SocketException { SocketErrorCode: SocketError.OperationAborted or SocketError.Interrupted })
+            {
+                return null;
+            }
+            catch (SocketException e)
+            {
+                logFailure(e.Message);
+                await Task.Delay(100, CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+    }
+
     private static void RemoveStale(string path, UnixDomainSocketEndPoint endPoint)
     {
         if (Directory.Exists(path))
