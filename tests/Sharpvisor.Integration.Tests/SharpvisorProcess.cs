@@ -61,7 +61,8 @@ internal static class ProcessRunner
         return new ProcessResult(process.ExitCode, stdout.ToString(), await stderr);
     }
 
-    public static Process Start(string file, IEnumerable<string> args)
+    /// <summary>Starts with all three standard streams redirected; <paramref name="environment"/> edits the inherited environment.</summary>
+    public static Process Start(string file, IEnumerable<string> args, Action<IDictionary<string, string?>>? environment = null)
     {
         var info = new ProcessStartInfo(file)
         {
@@ -75,6 +76,7 @@ internal static class ProcessRunner
             info.ArgumentList.Add(arg);
         }
 
+        environment?.Invoke(info.Environment);
         return Process.Start(info)!;
     }
 

@@ -16,32 +16,19 @@ internal static class RemoteCli
     /// Starts the CLI; SHARPVISOR_URL, SHARPVISOR_TOKEN and SHARPVISOR_DATA_DIR are removed from the inherited
     /// environment so only what the test passes counts.
     /// </summary>
-    public static Process Start(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null)
-    {
-        var info = new ProcessStartInfo(SharpvisorProcess.ExecutablePath)
+    public static Process Start(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null) =>
+        ProcessRunner.Start(SharpvisorProcess.ExecutablePath, args, inherited =>
         {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
-        foreach (var arg in args)
-        {
-            info.ArgumentList.Add(arg);
-        }
+            foreach (var name in new[] { "SHARPVISOR_URL", "SHARPVISOR_TOKEN", "SHARPVISOR_DATA_DIR" })
+            {
+                inherited.Remove(name);
+            }
 
-        foreach (var name in new[] { "SHARPVISOR_URL", "SHARPVISOR_TOKEN", "SHARPVISOR_DATA_DIR" })
-        {
-            info.Environment.Remove(name);
-        }
-
-        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
-        {
-            info.Environment[name] = value;
-        }
-
-        return Process.Start(info)!;
-    }
+            foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+            {
+                inherited[name] = value;
+            }
+        });
 
     public static Task<ProcessResult> CollectAsync(Process process, byte[]? stdin = null, TimeSpan? timeout = null) =>
         ProcessRunner.CollectAsync(process, stdin, timeout);
