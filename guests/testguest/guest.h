@@ -127,6 +127,7 @@ const char *run_virtio_net_bench(void);
 const char *run_virtio_rng(void);
 const char *run_virtio_console(void);
 const char *run_idle(void);
+const char *run_spin(void);
 const char *run_shell(void);
 u64 acpi_cpu_count(void);              /* enabled CPUs in the MADT */
 void acpi_poweroff(void);              /* ACPI S5; returns only if ignored */

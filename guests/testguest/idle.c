@@ -15,3 +15,14 @@ const char *run_idle(void)
         (void)inb(0x71);
     }
 }
+
+/* spin: a guest that never ends and never takes an interrupt (cli, then a pause loop), as a guest kernel stuck in a
+ * spinlock with interrupts off is. Nothing it does exits to the VMM: the host must still be able to stop it (its
+ * signal kicks the vCPU out of KVM_RUN). */
+const char *run_spin(void)
+{
+    out("spin: interrupts off, spinning\n");
+    cli();
+    for (;;)
+        cpu_relax();
+}

@@ -221,6 +221,7 @@ static const struct {
     { "virtio-rng", run_virtio_rng },
     { "virtio-console", run_virtio_console },
     { "idle", run_idle },
+    { "spin", run_spin },
     { "shell", run_shell },
 };
 

@@ -62,9 +62,10 @@ const char *run_smp(void)
     sleep_ticks(1);
     send_ipi(ICR_ALL_BUT_SELF | ICR_ASSERT | ICR_STARTUP | (TRAMPOLINE >> 12));
 
-    /* Done when no new AP arrived for a quiet period: 10 s if a count is
-     * expected and not yet reached, 2 s otherwise, 0.5 s once it is reached
-     * (to catch extra CPUs). */
+    /* Done when no new AP arrived for a quiet period: 120 s if a count is
+     * expected and not yet reached (a loaded or emulated host can leave an AP's
+     * thread unscheduled for many seconds; a healthy run never waits it out),
+     * 2 s otherwise, 0.5 s once it is reached (to catch extra CPUs). */
     u32 seen = 0;
     u64 last_change = apic_ticks;
     for (;;) {
@@ -74,7 +75,7 @@ const char *run_smp(void)
             seen = c;
             last_change = apic_ticks;
         }
-        u64 quiet = !want ? 200 : (seen + 1 < want ? 1000 : 50);
+        u64 quiet = !want ? 200 : (seen + 1 < want ? 12000 : 50);
         if (apic_ticks - last_change >= quiet)
             break;
     }

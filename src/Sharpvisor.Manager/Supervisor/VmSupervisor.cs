@@ -12,8 +12,11 @@ namespace Sharpvisor.Manager.Supervisor;
 /// <summary>Timeouts of a <see cref="VmSupervisor"/>.</summary>
 public sealed record VmSupervisorOptions
 {
-    /// <summary>How long a new VMM has to answer <c>status</c> on its control socket.</summary>
-    public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(10);
+    /// <summary>
+    /// How long a new VMM has to answer <c>status</c> on its control socket. The wait ends as soon as it answers, so
+    /// the ceiling is generous: a loaded or emulated host (a nested KVM host) can take many seconds to start a process.
+    /// </summary>
+    public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
     /// <summary>How long a VMM has to exit after a control <c>stop</c> before it gets SIGKILL.</summary>
     public TimeSpan StopTimeout { get; init; } = TimeSpan.FromSeconds(10);

@@ -24,7 +24,7 @@ public static class ExitDiagnostic
             var sregs = vcpu.GetSregs();
             sb.AppendLine();
             sb.Append(FormatRegisters(regs, sregs));
-            sb.Append(FormatCode(vcpu, memory, regs, sregs));
+            sb.Append(IsPowerOnState(regs, sregs) ? ResetNote : FormatCode(vcpu, memory, regs, sregs));
         }
         catch (KvmException e)
         {
@@ -47,6 +47,18 @@ public static class ExitDiagnostic
         sb.Append(CultureInfo.InvariantCulture, $"  mode: {Mode(s)}").AppendLine();
         return sb.ToString();
     }
+
+    /// <summary>
+    /// Said instead of the code at RIP when the registers are those of a CPU just reset: on AMD-V, KVM re-initializes
+    /// a vCPU whose guest shut down (the VMCB is undefined after a shutdown intercept), so a triple fault's registers
+    /// are gone by the time the VMM sees the exit.
+    /// </summary>
+    public const string ResetNote =
+        "  the vCPU is in its reset state: the CPU (AMD-V) re-initialized it at the fault, so the faulting registers and instruction are gone\n";
+
+    /// <summary>The state INIT or power-on leaves: real mode at F000:FFF0 (the reset vector below 4 GiB).</summary>
+    public static bool IsPowerOnState(kvm_regs r, kvm_sregs s) =>
+        (s.cr0 & 1) == 0 && r.rip == 0xFFF0 && s.cs.selector == 0xF000 && s.cs.@base == 0xFFFF_0000;
 
     /// <summary>32-bit or 64-bit protected mode, or real mode, as the CPU would decode code at RIP.</summary>
     public static string Mode(kvm_sregs s) =>

@@ -1,3 +1,4 @@
+using System.Text;
 using Sharpvisor.Kvm;
 using Sharpvisor.Vmm.Arch.X86;
 
@@ -7,6 +8,37 @@ namespace Sharpvisor.Vmm.Machine;
 public static class HostLimits
 {
     private const uint AddressSizesLeaf = 0x8000_0008;
+
+    // The architectural limit of x86-64's MAXPHYADDR: no host's KVM offers a guest more.
+    private const int MaxPhysicalAddressBits = 52;
+
+    /// <summary>
+    /// The checks that need no host, made before /dev/kvm is opened, so that a bad argument is a usage error on any
+    /// machine (also one without KVM); <see cref="CheckAndLayOut"/> then checks against this host's KVM.
+    /// </summary>
+    internal static void CheckWithoutHost(VmConfig config)
+    {
+        if (config.Cpus < 1 || config.Cpus > CpuidTable.MaxVcpus)
+        {
+            throw new VmConfigException($"--cpus {config.Cpus} is out of range: no host allows more than {CpuidTable.MaxVcpus} vCPUs per VM");
+        }
+
+        try
+        {
+            MemoryLayout.Validate(config.MemoryBytes, MaxPhysicalAddressBits);
+        }
+        catch (InvalidMemorySizeException e)
+        {
+            throw new VmConfigException(e.Message);
+        }
+
+        var limit = MemoryLayout.MaxCommandLineSize - 1;
+        var length = (ulong)Encoding.UTF8.GetByteCount(config.CommandLine);
+        if (length > limit)
+        {
+            throw new VmConfigException($"the kernel command line is {length} bytes; the limit is {limit} bytes");
+        }
+    }
 
     internal static MemoryLayout CheckAndLayOut(VmConfig config, KvmSystem kvm, IReadOnlyList<CpuidEntry> supportedCpuid)
     {

@@ -148,6 +148,8 @@ public sealed class Machine : IVcpuHost, IDisposable
     public static Machine Create(VmConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
+        HostLimits.CheckWithoutHost(config);
+        var kernel = KernelImage.Parse(config.Kernel, config.KernelDescription);
         var kvm = KvmSystem.Open(config.KvmPath);
         KvmVm? vm = null;
         GuestMemory? memory = null;
@@ -155,7 +157,6 @@ public sealed class Machine : IVcpuHost, IDisposable
         {
             var supportedCpuid = HostLimits.SupportedCpuid(kvm);
             var layout = HostLimits.CheckAndLayOut(config, kvm, supportedCpuid);
-            var kernel = KernelImage.Parse(config.Kernel, config.KernelDescription);
 
             vm = kvm.CreateVm();
             vm.SetTssAddress(TssAddress);

@@ -36,6 +36,13 @@ namespace Sharpvisor.Vmm.Arch.X86.Acpi;
 ///                 DWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, NonCacheable, ReadWrite,
 ///                              0, 0xC0000000, 0xDFFFFFFF, 0, 0x20000000)
 ///             })
+///             Name (_CBA, 0xE0000000)           // the ECAM base, as MCFG says (PCI Firmware spec 4.1.5)
+///         }
+///         Device (MRES)   // with PCI0
+///         {
+///             Name (_HID, EisaId ("PNP0C02"))   // motherboard resources: the ECAM window is reserved
+///             Name (_UID, 0)
+///             Name (_CRS, ResourceTemplate () { Memory32Fixed (ReadWrite, 0xE0000000, 0x00100000) })
 ///         }
 ///     }
 /// }
@@ -43,6 +50,10 @@ namespace Sharpvisor.Vmm.Arch.X86.Acpi;
 /// Linux maps an ISA IRQ to its I/O APIC pin only for devices ACPI describes: without RTC here, rtc_cmos fell back to
 /// a platform device whose IRQ 8 had never been mapped, and its probe failed (-22).
 /// With ACPI, Linux scans only the PCI buses a root bridge device describes; without PCI0 it would never look.
+/// The ECAM window is announced four ways, because kernels look in different places: MCFG, _CBA, reserved in the
+/// e820 map (what Linux checks while booting) and as a PNP0C02 motherboard resource (what it checks once ACPI is up,
+/// and the only place a kernel whose 0xCF8 probe failed will accept); the legacy ports 0xCF8/0xCFC reach the same
+/// config space, with a host bridge at 00:00.0 for the port probe's sanity check.
 /// Devices have no INTx (interrupt pin 0), so no _PRT is needed: every virtio function uses MSI-X.
 /// </summary>
 public static class Dsdt
@@ -69,7 +80,9 @@ public static class Dsdt
             Aml.Integer(AcpiPmRegisters.S5SleepType),
             Aml.Integer(0),
             Aml.Integer(0))));
-        writer.Bytes(pciHostBridge ? Aml.Scope(@"\_SB", Com1(), Rtc(), PciHostBridge()) : Aml.Scope(@"\_SB", Com1(), Rtc()));
+        writer.Bytes(pciHostBridge
+            ? Aml.Scope(@"\_SB", Com1(), Rtc(), PciHostBridge(), EcamReservation())
+            : Aml.Scope(@"\_SB", Com1(), Rtc()));
         return writer.FinishTable();
     }
 
@@ -110,6 +123,16 @@ public static class Dsdt
                 .. ResourceDescriptors.WordIo(0xD00, 0xFFFF),
                 .. ResourceDescriptors.DWordMemory(mmioFirst, mmioLast),
                 .. ResourceDescriptors.EndTag(),
-            ])));
+            ])),
+            Aml.Name("_CBA", Aml.Integer(MemoryLayout.PciEcamBase)));
     }
+
+    private static byte[] EcamReservation() => Aml.Device(
+        "MRES",
+        Aml.Name("_HID", Aml.EisaId("PNP0C02")),
+        Aml.Name("_UID", Aml.Integer(0)),
+        Aml.Name("_CRS", Aml.Buffer([
+            .. ResourceDescriptors.Memory32Fixed((uint)MemoryLayout.PciEcamBase, (uint)MemoryLayout.PciEcamSize),
+            .. ResourceDescriptors.EndTag(),
+        ])));
 }

@@ -15,6 +15,8 @@ internal static class ResourceDescriptors
     // Large items: bit 7 set, then a 16-bit length of what follows.
     private const byte WordAddressTag = 0x88;
     private const byte DWordAddressTag = 0x87;
+    private const byte FixedMemory32Tag = 0x86;
+    private const byte ReadWrite = 1;
 
     // Address space resource types and flags (ACPI 6.4.3.5).
     private const byte MemoryRange = 0;
@@ -54,6 +56,16 @@ internal static class ResourceDescriptors
         System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(body.AsSpan(11), last);
         System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(body.AsSpan(19), last - first + 1);
         return Large(DWordAddressTag, body);
+    }
+
+    /// <summary>Memory32Fixed (read-write): a range of memory a device decodes (or, under PNP0C02, that is reserved).</summary>
+    public static byte[] Memory32Fixed(uint start, uint length)
+    {
+        var body = new byte[9];
+        body[0] = ReadWrite;
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(body.AsSpan(1), start);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(body.AsSpan(5), length);
+        return Large(FixedMemory32Tag, body);
     }
 
     private static byte[] WordAddress(byte type, byte typeFlags, ushort first, ushort last)

@@ -8,11 +8,21 @@ public abstract class KernelImage
 {
     private static readonly byte[] ElfMagic = [0x7F, (byte)'E', (byte)'L', (byte)'F'];
 
-    /// <summary>Picks the boot protocol from the file's magic; errors are one-line <see cref="BootException"/>s.</summary>
-    public static KernelImage Parse(byte[] bytes, string description) =>
-        bytes.AsSpan().StartsWith(ElfMagic)
-            ? new PvhKernel(ElfImage.Parse(bytes, description))
-            : new LinuxBzImageKernel(BzImage.Parse(bytes, description));
+    /// <summary>
+    /// Picks the boot protocol from the file's magic and checks what can be checked without guest memory (an ELF
+    /// needs its PVH entry note); errors are one-line <see cref="BootException"/>s.
+    /// </summary>
+    public static KernelImage Parse(byte[] bytes, string description)
+    {
+        if (!bytes.AsSpan().StartsWith(ElfMagic))
+        {
+            return new LinuxBzImageKernel(BzImage.Parse(bytes, description));
+        }
+
+        var elf = ElfImage.Parse(bytes, description);
+        PvhLoader.FindEntryPoint(elf);
+        return new PvhKernel(elf);
+    }
 
     /// <summary>True for a Linux kernel, which gets Linux-specific command-line additions.</summary>
     public abstract bool IsLinux { get; }

@@ -94,7 +94,14 @@ public class AcpiIaslTests
         Assert.Matches(@"WordBusNumber \(ResourceProducer, MinFixed, MaxFixed, PosDecode,\s*0x0000,\s*// Granularity\s*0x0000,\s*// Range Minimum\s*0x0000,\s*// Range Maximum\s*0x0000,\s*// Translation Offset\s*0x0001,", dsl);
         Assert.Matches(@"WordIO \(ResourceProducer, MinFixed, MaxFixed, PosDecode, EntireRange,\s*0x0000,\s*// Granularity\s*0x0D00,\s*// Range Minimum\s*0xFFFF,\s*// Range Maximum\s*0x0000,\s*// Translation Offset\s*0xF300,", dsl);
         Assert.Matches(@"DWordMemory \(ResourceProducer, PosDecode, MinFixed, MaxFixed, NonCacheable, ReadWrite,\s*0x00000000,\s*// Granularity\s*0xC0000000,\s*// Range Minimum\s*0xDFFFFFFF,\s*// Range Maximum\s*0x00000000,\s*// Translation Offset\s*0x20000000,", dsl);
-        Assert.DoesNotContain("PCI0", Disassemble("dsdt", Dsdt.Build()), StringComparison.Ordinal);
+        Assert.Matches(@"Name \(_CBA, 0x00000000E0000000\)|Name \(_CBA, 0xE0000000\)", dsl);
+        // The ECAM window reserved as a motherboard resource, where Linux looks once ACPI is up.
+        Assert.Contains("Device (MRES)", dsl, StringComparison.Ordinal);
+        Assert.Contains("EisaId (\"PNP0C02\")", dsl, StringComparison.Ordinal);
+        Assert.Matches(@"Memory32Fixed \(ReadWrite,\s*0xE0000000,\s*// Address Base\s*0x00100000,", dsl);
+        var withoutPci = Disassemble("dsdt", Dsdt.Build());
+        Assert.DoesNotContain("PCI0", withoutPci, StringComparison.Ordinal);
+        Assert.DoesNotContain("PNP0C02", withoutPci, StringComparison.Ordinal);
     }
 
     [IaslFact]
