@@ -8,7 +8,7 @@ namespace Sharpvisor.Integration.Tests;
 /// <summary>`sharpvisor run --control PATH` with the test guest's never-ending `idle` scenario, driven over the socket.</summary>
 public sealed class ControlSocketTests : IDisposable
 {
-    private static readonly TimeSpan Limit = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan Limit = TestTime.Ceiling(TimeSpan.FromSeconds(60));
 
     private readonly string _dir = Directory.CreateTempSubdirectory("sv-control-").FullName;
 

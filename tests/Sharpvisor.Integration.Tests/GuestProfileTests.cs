@@ -18,9 +18,13 @@ public sealed partial class GuestProfileTests : IDisposable
     public async Task SamplesTheGuestRipWhileItRuns()
     {
         var file = Path.Combine(_dir, "samples.txt");
-        var result = await SharpvisorProcess.RunAsync(["run", "--cmdline", "timer", "--profile-guest", $"{file},1"]);
+        // The idle guest runs until stopped: stop it once samples reached the file (the profiler flushes every second).
+        var result = await SharpvisorProcess.RunUntilAsync(
+            ["run", "--cmdline", "idle", "--profile-guest", $"{file},1"],
+            stdout => stdout.Contains("idle: ready", StringComparison.Ordinal) && SampleCount(file) > 0,
+            TestTime.Ceiling(TimeSpan.FromMinutes(1)));
 
-        Assert.Contains("PASS timer", result.Stdout, StringComparison.Ordinal);
+        Assert.Contains("idle: ready", result.Stdout, StringComparison.Ordinal);
         var lines = File.ReadAllLines(file);
         Assert.StartsWith("# sharpvisor guest RIP samples", lines[0], StringComparison.Ordinal);
         Assert.Matches(@"CLOCK_MONOTONIC \d+ ns; interval 1 ms", lines[0]);
@@ -29,6 +33,21 @@ public sealed partial class GuestProfileTests : IDisposable
         Assert.All(samples, line => Assert.Matches(SampleLine(), line));
         // The test guest is a PVH ELF linked at 1 MiB: its code runs from there, in RAM.
         Assert.Contains(samples, line => line.Split(' ') is [_, "0", var rip] && Convert.ToUInt64(rip, 16) is >= 0x10_0000 and < 0x800_0000);
+    }
+
+    /// <summary>Sample lines in the file so far (none while it does not exist).</summary>
+    private static int SampleCount(string file)
+    {
+        try
+        {
+            using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            using var reader = new StreamReader(stream);
+            return reader.ReadToEnd().Split('\n').Count(line => SampleLine().IsMatch(line));
+        }
+        catch (FileNotFoundException)
+        {
+            return 0;
+        }
     }
 
     [Theory]

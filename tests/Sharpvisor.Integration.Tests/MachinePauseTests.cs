@@ -9,7 +9,7 @@ namespace Sharpvisor.Integration.Tests;
 /// </summary>
 public sealed class MachinePauseTests
 {
-    private static readonly TimeSpan Limit = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan Limit = TestTime.Ceiling(TimeSpan.FromSeconds(60));
 
     private sealed class RunningMachine : IDisposable
     {

@@ -7,7 +7,7 @@ namespace Sharpvisor.Integration.Tests;
 /// <summary>`sharpvisor run --serial socket:PATH` with the test guest, driven over the console socket.</summary>
 public sealed class SerialSocketTests : IDisposable
 {
-    private static readonly TimeSpan Limit = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan Limit = TestTime.Ceiling(TimeSpan.FromSeconds(60));
 
     private readonly string _dir = Directory.CreateTempSubdirectory("sv-serial-").FullName;
 

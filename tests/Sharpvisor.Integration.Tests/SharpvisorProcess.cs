@@ -6,7 +6,7 @@ namespace Sharpvisor.Integration.Tests;
 /// <summary>Runs the real `sharpvisor` executable (built beside the tests) and captures what it prints.</summary>
 internal static class SharpvisorProcess
 {
-    public static string ExecutablePath => Path.Combine(AppContext.BaseDirectory, "sharpvisor");
+    public static string ExecutablePath => TestBinaries.Sharpvisor;
 
     public static Task<ProcessResult> RunAsync(IEnumerable<string> args, string? stdin = null, TimeSpan? timeout = null) =>
         ProcessRunner.RunAsync(ExecutablePath, args, stdin, timeout);
@@ -15,7 +15,7 @@ internal static class SharpvisorProcess
     public static async Task<ProcessResult> RunUntilAsync(IEnumerable<string> args, Func<string, bool> done, TimeSpan? timeout = null)
     {
         using var process = ProcessRunner.Start(ExecutablePath, args);
-        return await ProcessRunner.RunUntilAsync(process, done, timeout ?? TimeSpan.FromMinutes(2));
+        return await ProcessRunner.RunUntilAsync(process, done, timeout ?? TestTime.Ceiling(TimeSpan.FromMinutes(2)));
     }
 }
 
@@ -24,31 +24,44 @@ internal static class ProcessRunner
 {
     /// <summary>
     /// Reads the started <paramref name="process"/>'s standard output until <paramref name="done"/> holds for what
-    /// came so far (or it ends), then sends SIGTERM and waits for the exit; kills it after <paramref name="limit"/> and throws.
+    /// came so far (or it ends), then sends SIGTERM and waits for the exit. <paramref name="done"/> is asked again at
+    /// least every 100 ms, so it may also look outside the output (a file the process writes). After
+    /// <paramref name="limit"/> the process is killed and the exception says where its threads were.
     /// </summary>
     public static async Task<ProcessResult> RunUntilAsync(Process process, Func<string, bool> done, TimeSpan limit)
     {
         process.StandardInput.Close();
         var stdout = new StringBuilder();
         var stderr = process.StandardError.ReadToEndAsync();
-        // Killing the process on time-out ends a read that would otherwise wait forever for output.
         using var deadline = new CancellationTokenSource(limit);
-        using var killOnDeadline = deadline.Token.Register(() => process.Kill(entireProcessTree: true));
+        string? threads = null;
+        // Killing the process on time-out ends a read that would otherwise wait forever for output.
+        using var killOnDeadline = deadline.Token.Register(() =>
+        {
+            threads = ProcessDiagnostics.Threads(process.Id);
+            process.Kill(entireProcessTree: true);
+        });
         var buffer = new char[4096];
+        var read = process.StandardOutput.ReadAsync(buffer).AsTask();
         while (!done(stdout.ToString()))
         {
-            var read = await process.StandardOutput.ReadAsync(buffer);
-            if (read == 0)
+            if (await Task.WhenAny(read, Task.Delay(100)) != read)
+            {
+                continue;
+            }
+
+            if (await read == 0)
             {
                 break;
             }
 
-            stdout.Append(buffer, 0, read);
+            stdout.Append(buffer, 0, read.Result);
+            read = process.StandardOutput.ReadAsync(buffer).AsTask();
         }
 
         if (deadline.IsCancellationRequested)
         {
-            throw new TimeoutException($"condition not met within {limit}; output so far:\n{stdout}\nstderr:\n{await stderr}");
+            throw new TimeoutException($"condition not met within {limit} ({TestTime.Describe()}); output so far:\n{stdout}\nstderr:\n{await stderr}\n{threads}");
         }
 
         if (!process.HasExited)
@@ -56,7 +69,12 @@ internal static class ProcessRunner
             Terminate(process);
         }
 
-        stdout.Append(await process.StandardOutput.ReadToEndAsync());
+        if (!read.IsCompleted || read.Result > 0)
+        {
+            stdout.Append(buffer, 0, await read);
+            stdout.Append(await process.StandardOutput.ReadToEndAsync());
+        }
+
         await process.WaitForExitAsync();
         return new ProcessResult(process.ExitCode, stdout.ToString(), await stderr);
     }
@@ -89,7 +107,7 @@ internal static class ProcessRunner
     /// <summary>Feeds <paramref name="stdin"/> (then end of input), waits for the exit and returns all the output; kills it after the timeout.</summary>
     public static async Task<ProcessResult> CollectAsync(Process process, byte[]? stdin = null, TimeSpan? timeout = null)
     {
-        var limit = timeout ?? TimeSpan.FromMinutes(2);
+        var limit = timeout ?? TestTime.Ceiling(TimeSpan.FromMinutes(2));
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         if (stdin is not null)

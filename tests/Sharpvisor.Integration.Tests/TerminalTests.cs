@@ -1,3 +1,5 @@
+using System.Text;
+
 namespace Sharpvisor.Integration.Tests;
 
 /// <summary>
@@ -7,21 +9,58 @@ namespace Sharpvisor.Integration.Tests;
 /// </summary>
 public sealed class TerminalTests
 {
+    private static readonly TimeSpan Limit = TestTime.Ceiling(TimeSpan.FromMinutes(1));
+
     [KvmFact]
     public async Task CtrlAXQuitsAndTheTerminalModeIsRestored()
     {
-        // The input waits until the guest is up, so it reaches the raw console rather than the cooked tty.
-        var shell = $"(sleep 2; printf ab; sleep 1; printf '\\001x') | script -qec \"{SharpvisorProcess.ExecutablePath} run --cmdline serial-echo; echo status=\\$?; stty -a\" /dev/null";
-        var result = await ProcessRunner.RunAsync("bash", ["-c", shell], timeout: TimeSpan.FromMinutes(1));
-        var output = result.Stdout.Replace("\r", "", StringComparison.Ordinal);
+        using var process = ProcessRunner.Start(
+            "script", ["-qec", $"{SharpvisorProcess.ExecutablePath} run --cmdline serial-echo; echo status=$?; stty -a", "/dev/null"]);
+        var stderr = process.StandardError.ReadToEndAsync();
+        var output = new StringBuilder();
+        using var deadline = new CancellationTokenSource(Limit);
+        try
+        {
+            // Each keystroke waits for the guest: typed before it is up, input would reach the cooked tty instead.
+            await ReadUntilAsync(process, output, "serial-echo: ready", deadline.Token);
+            await TypeAsync(process, "ab");
+            await ReadUntilAsync(process, output, "serial-echo: ready\r\nab", deadline.Token);
+            await TypeAsync(process, "\u0001x");
+            await ReadUntilAsync(process, output, "icanon", deadline.Token); // stty -a ran: sharpvisor has exited
+            process.StandardInput.Close();
+            await process.WaitForExitAsync(deadline.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail($"not done within {Limit}; output so far:\n{output}\nstderr:\n{await stderr}");
+        }
 
-        Assert.True(result.ExitCode == 0, result.ToString());
-        Assert.Contains("serial-echo: ready\nab", output, StringComparison.Ordinal);
-        Assert.True(output.Contains("status=0\n", StringComparison.Ordinal), $"sharpvisor did not exit 0:\n{output}");
+        var text = output.Replace("\r", "").ToString();
+        Assert.True(process.ExitCode == 0, $"exit code {process.ExitCode}:\n{text}\nstderr:\n{await stderr}");
+        Assert.Contains("serial-echo: ready\nab", text, StringComparison.Ordinal);
+        Assert.True(text.Contains("status=0\n", StringComparison.Ordinal), $"sharpvisor did not exit 0:\n{text}");
         // A tty in raw mode echoes nothing itself: the only "ab" is the guest's echo, and no "^A" appears.
-        Assert.DoesNotContain("^A", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("^A", text, StringComparison.Ordinal);
         // stty after the exit: canonical mode and echo are back on.
-        Assert.Matches(@"(?<!-)icanon", output);
-        Assert.Matches(@"(?<![-\w])echo(?=\s)", output);
+        Assert.Matches(@"(?<!-)icanon", text);
+        Assert.Matches(@"(?<![-\w])echo(?=\s)", text);
+    }
+
+    private static async Task TypeAsync(System.Diagnostics.Process process, string keys)
+    {
+        await process.StandardInput.WriteAsync(keys);
+        await process.StandardInput.FlushAsync();
+    }
+
+    private static async Task ReadUntilAsync(System.Diagnostics.Process process, StringBuilder output, string expected, CancellationToken cancellationToken)
+    {
+        var buffer = new char[4096];
+        while (!output.ToString().Contains(expected, StringComparison.Ordinal))
+        {
+            var read = await process.StandardOutput.ReadAsync(buffer, cancellationToken);
+            Assert.True(read > 0, $"the terminal closed before '{expected}'; output:\n{output}");
+            output.Append(buffer, 0, read);
+        }
     }
 }

@@ -27,7 +27,7 @@ public sealed class VirtioNetScenarioTests
                 SharpvisorProcess.ExecutablePath,
                 ["run", "--net", $"tap={ns.TapName},mac=02:00:00:00:00:42", "--cmdline", "virtio-net"],
                 RunToTheEnd,
-                TimeSpan.FromMinutes(2));
+                TestTime.Ceiling(TimeSpan.FromMinutes(2)));
 
             Assert.True(result.ExitCode == GuestPassed, result.ToString());
             Assert.Contains("virtio-net: mac 02:00:00:00:00:42", result.Stdout, StringComparison.Ordinal);
@@ -51,7 +51,7 @@ public sealed class VirtioNetScenarioTests
             SharpvisorProcess.ExecutablePath,
             ["run", "--net", "tap=svnew0", "--cmdline", "virtio-net-bench count=50"],
             RunToTheEnd,
-            TimeSpan.FromMinutes(2));
+            TestTime.Ceiling(TimeSpan.FromMinutes(2)));
 
         Assert.True(result.ExitCode == GuestPassed, result.ToString());
         Assert.Contains("BENCH-END 50", result.Stdout, StringComparison.Ordinal);

@@ -425,7 +425,7 @@ public abstract class VmStoreTests : IAsyncLifetime
         using (var child = Process.Start(info) ?? throw new InvalidOperationException("could not start the child"))
         {
             var stderr = child.StandardError.ReadToEndAsync();
-            using var deadline = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+            using var deadline = new CancellationTokenSource(TestTime.Ceiling(TimeSpan.FromMinutes(2)));
             try
             {
                 while (acknowledged.Count < WantAcknowledged)

@@ -12,12 +12,12 @@ namespace Sharpvisor.Manager.Tests;
 /// </summary>
 public sealed class VmSupervisorTests : IAsyncLifetime
 {
-    private static readonly string Executable = Path.Combine(AppContext.BaseDirectory, "sharpvisor");
+    private static readonly string Executable = TestBinaries.Sharpvisor;
 
     private static readonly VmSupervisorOptions Options = new()
     {
-        StartTimeout = TimeSpan.FromSeconds(15),
-        StopTimeout = TimeSpan.FromSeconds(5),
+        StartTimeout = TestTime.Ceiling(TimeSpan.FromSeconds(15)),
+        StopTimeout = TestTime.Ceiling(TimeSpan.FromSeconds(5)),
     };
 
     // Short: the control sockets live in it, and unix socket paths are limited to 107 bytes.
@@ -158,7 +158,7 @@ public sealed class VmSupervisorTests : IAsyncLifetime
         await socket.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(path));
         var text = new System.Text.StringBuilder();
         var buffer = new byte[4096];
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        using var timeout = new CancellationTokenSource(TestTime.Ceiling(TimeSpan.FromSeconds(15)));
         while (!text.ToString().Contains(expected, StringComparison.Ordinal))
         {
             var read = await socket.ReceiveAsync(buffer, System.Net.Sockets.SocketFlags.None, timeout.Token);
@@ -185,7 +185,7 @@ public sealed class VmSupervisorTests : IAsyncLifetime
             process.Kill();
         }
 
-        await supervisor.WaitForExitAsync(vm.Id).WaitAsync(TimeSpan.FromSeconds(10));
+        await supervisor.WaitForExitAsync(vm.Id).WaitAsync(TestTime.Ceiling(TimeSpan.FromSeconds(10)));
 
         var status = (await supervisor.GetStatusAsync(vm.Id))!;
         Assert.Equal(VmState.Crashed, status.State);
@@ -209,7 +209,7 @@ public sealed class VmSupervisorTests : IAsyncLifetime
         var vm = await DefineAsync("hello-1", "hello");
 
         await supervisor.StartAsync(vm);
-        await supervisor.WaitForExitAsync(vm.Id).WaitAsync(TimeSpan.FromSeconds(10));
+        await supervisor.WaitForExitAsync(vm.Id).WaitAsync(TestTime.Ceiling(TimeSpan.FromSeconds(10)));
 
         var status = (await supervisor.GetStatusAsync(vm.Id))!;
         Assert.Equal(VmState.Stopped, status.State);

@@ -6,7 +6,8 @@ namespace Sharpvisor.Ui.Tests;
 /// the <see cref="KvmFactAttribute"/> rule for tests that also boot guests.
 /// </summary>
 [AttributeUsage(AttributeTargets.Method)]
-public sealed class ChromiumFactAttribute : FactAttribute
+[Xunit.Sdk.TraitDiscoverer(KvmTraitDiscoverer.TypeName, KvmTraitDiscoverer.AssemblyName)]
+public sealed class ChromiumFactAttribute : FactAttribute, IKvmRequirement
 {
     private bool _needsKvm;
 
@@ -25,9 +26,9 @@ public sealed class ChromiumFactAttribute : FactAttribute
         set
         {
             _needsKvm = value;
-            if (value && Skip is null && KvmAvailability.Problem is { } problem && !KvmAvailability.IsCi)
+            if (value && Skip is null)
             {
-                Skip = $"no usable /dev/kvm ({problem}); set CI=true to make this a failure";
+                Skip = KvmAvailability.SkipReason;
             }
         }
     }

@@ -24,12 +24,15 @@ public sealed class PageSession : IAsyncDisposable
 
     public static async Task<PageSession> OpenAsync()
     {
-        Assertions.SetDefaultExpectTimeout(30_000);
+        // Chromium's JIT under an emulated CPU (the nested KVM host) is many times slower than on hardware.
+        var timeout = (float)TestTime.Ceiling(TimeSpan.FromSeconds(30)).TotalMilliseconds;
+        Assertions.SetDefaultExpectTimeout(timeout);
         var daemon = await UiDaemon.StartAsync();
         var browser = await Browser.LaunchAsync();
         var problems = new List<string>();
         var page = await browser.NewPageAsync(problems);
-        page.SetDefaultTimeout(30_000);
+        page.SetDefaultTimeout(timeout);
+        page.SetDefaultNavigationTimeout(timeout);
         await page.GotoAsync(daemon.Daemon.UiUrl);
         await Assertions.Expect(page.Locator("#connection")).ToHaveTextAsync("Events: live");
         return new PageSession(daemon, browser, page, problems);

@@ -18,7 +18,7 @@ public sealed class UiDaemon : IAsyncDisposable
     {
         Daemon = daemon;
         _directory = directory;
-        Http = new HttpClient { BaseAddress = daemon.Url, Timeout = TimeSpan.FromSeconds(60) };
+        Http = new HttpClient { BaseAddress = daemon.Url, Timeout = TestTime.Ceiling(TimeSpan.FromSeconds(60)) };
         Http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", daemon.Token.Value);
     }
 
@@ -35,8 +35,8 @@ public sealed class UiDaemon : IAsyncDisposable
         {
             DataDirectory = Path.Combine(directory, "data"),
             Listen = new IPEndPoint(IPAddress.Loopback, 0),
-            SharpvisorExecutable = Path.Combine(AppContext.BaseDirectory, "sharpvisor"),
-            Supervisor = new VmSupervisorOptions { StartTimeout = TimeSpan.FromSeconds(15), StopTimeout = TimeSpan.FromSeconds(5) },
+            SharpvisorExecutable = TestBinaries.Sharpvisor,
+            Supervisor = new VmSupervisorOptions { StartTimeout = TestTime.Ceiling(TimeSpan.FromSeconds(15)), StopTimeout = TestTime.Ceiling(TimeSpan.FromSeconds(5)) },
             EventPollInterval = TimeSpan.FromMilliseconds(200),
         });
         return new UiDaemon(daemon, directory);

@@ -11,7 +11,7 @@ namespace Sharpvisor.Integration.Tests.Networking;
 /// </summary>
 internal sealed class DhcpServer : IDisposable
 {
-    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(20);
+    private static readonly TimeSpan StartTimeout = TestTime.Ceiling(TimeSpan.FromSeconds(20));
     private readonly Process process;
     private readonly DirectoryInfo directory;
     private readonly Task<string> stdout;

@@ -21,15 +21,32 @@ public sealed class NetworkFactAttribute : FactAttribute
 
 /// <summary>A guest boot on /dev/kvm with a test network: the conditions of both <see cref="KvmFactAttribute"/> and <see cref="NetworkFactAttribute"/>.</summary>
 [AttributeUsage(AttributeTargets.Method)]
-public sealed class KvmNetworkFactAttribute : FactAttribute
+[Xunit.Sdk.TraitDiscoverer(KvmTraitDiscoverer.TypeName, KvmTraitDiscoverer.AssemblyName)]
+public sealed class KvmNetworkFactAttribute : FactAttribute, IKvmRequirement
 {
+    private bool _needsGuestUserSpace;
+
     public KvmNetworkFactAttribute()
     {
-        if ((KvmAvailability.Problem ?? NetworkAvailability.Problem) is { } problem && !KvmAvailability.IsCi)
+        Skip = KvmAvailability.SkipReason ?? NetworkSkipReason;
+    }
+
+    bool IKvmRequirement.NeedsKvm => true;
+
+    /// <summary>As <see cref="KvmFactAttribute.NeedsGuestUserSpace"/>.</summary>
+    public bool NeedsGuestUserSpace
+    {
+        get => _needsGuestUserSpace;
+        set
         {
-            Skip = $"cannot boot a guest on a test network ({problem}); set CI=true to make this a failure";
+            _needsGuestUserSpace = value;
+            Skip = KvmAvailability.SkipReasonFor(value) ?? NetworkSkipReason;
         }
     }
+
+    private static string? NetworkSkipReason => NetworkAvailability.Problem is { } problem && !KvmAvailability.IsCi
+        ? $"cannot make a test network ({problem}); set CI=true to make this a failure"
+        : null;
 }
 
 internal static class NetworkAvailability

@@ -60,7 +60,7 @@ public sealed class NetworkHarnessTests
     {
         using var ns = await NetworkNamespace.CreateAsync();
 
-        var result = await ns.RunUntilAsync("ip", ["-o", "link"], _ => false, TimeSpan.FromSeconds(30));
+        var result = await ns.RunUntilAsync("ip", ["-o", "link"], _ => false, TestTime.Ceiling(TimeSpan.FromSeconds(30)));
 
         Assert.Equal(0, result.ExitCode);
         var links = result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);

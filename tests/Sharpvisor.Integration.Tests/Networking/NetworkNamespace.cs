@@ -20,7 +20,7 @@ internal sealed class NetworkNamespace : IDisposable
 
     public const int PrefixLength = 24;
 
-    private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan CommandTimeout = TestTime.Ceiling(TimeSpan.FromSeconds(30));
     private int disposed;
 
     private NetworkNamespace(string name, string tapName)

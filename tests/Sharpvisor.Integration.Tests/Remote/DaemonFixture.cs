@@ -44,7 +44,7 @@ public sealed class DaemonFixture : IAsyncLifetime
         _serve.BeginErrorReadLine();
 
         var serveJson = Path.Combine(DataDirectory, "serve.json");
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        var deadline = DateTime.UtcNow + TestTime.Ceiling(TimeSpan.FromSeconds(60));
         while (!File.Exists(serveJson))
         {
             Assert.False(_serve.HasExited, $"sharpvisor serve exited: {Output}");
@@ -79,7 +79,7 @@ public sealed class DaemonFixture : IAsyncLifetime
 
         try
         {
-            using var http = new HttpClient { BaseAddress = new Uri(Url + "/"), Timeout = TimeSpan.FromSeconds(60) };
+            using var http = new HttpClient { BaseAddress = new Uri(Url + "/"), Timeout = TestTime.Ceiling(TimeSpan.FromSeconds(60)) };
             http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Token);
             var vms = JsonSerializer.Deserialize(await http.GetStringAsync("api/v1/vms"), ApiJsonContext.Default.IReadOnlyListVmResource)!;
             foreach (var vm in vms.Where(vm => vm.State is not ("defined" or "stopped" or "crashed")))
@@ -92,7 +92,7 @@ public sealed class DaemonFixture : IAsyncLifetime
             if (!_serve.HasExited)
             {
                 ProcessRunner.Terminate(_serve);
-                using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+                using var limit = new CancellationTokenSource(TestTime.Ceiling(TimeSpan.FromSeconds(30)));
                 try
                 {
                     await _serve.WaitForExitAsync(limit.Token);

@@ -175,7 +175,7 @@ public sealed class RemoteCliTests(DaemonFixture daemon) : IClassFixture<DaemonF
         await ExpectAsync(["vm", "delete", "life-cli"], "deleted life-cli\n");
 
         // The stream printed the state changes, one line each, with the VM's name.
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        var deadline = DateTime.UtcNow + TestTime.Ceiling(TimeSpan.FromSeconds(30));
         while (!eventsOutput.Text.Contains("  deleted  ", StringComparison.Ordinal) && DateTime.UtcNow < deadline)
         {
             await Task.Delay(100);

@@ -31,7 +31,7 @@ public sealed class RemoteConsoleTests(DaemonFixture daemon) : IClassFixture<Dae
         // script(1) gives the CLI a pseudo-terminal, as a user's shell would; the input waits for the attach.
         var cli = $"{SharpvisorProcess.ExecutablePath} vm console detach-cli --data-dir {daemon.DataDirectory}; echo status=$?";
         var shell = $"(sleep 3; printf ab; sleep 2; printf '\\001x') | script -qec \"{cli}\" /dev/null";
-        var result = await ProcessRunner.RunAsync("bash", ["-c", shell], timeout: TimeSpan.FromMinutes(1));
+        var result = await ProcessRunner.RunAsync("bash", ["-c", shell], timeout: TestTime.Ceiling(TimeSpan.FromMinutes(1)));
         var output = result.Stdout.Replace("\r", "", StringComparison.Ordinal);
 
         Assert.Contains("banner\nab", output, StringComparison.Ordinal);
@@ -95,7 +95,7 @@ public sealed class RemoteConsoleTests(DaemonFixture daemon) : IClassFixture<Dae
     /// <summary>Prints a banner and echoes every byte until the daemon hangs up (the client left); returns what it got.</summary>
     private static async Task<string> EchoGuestAsync(Socket listener)
     {
-        using var limit = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+        using var limit = new CancellationTokenSource(TestTime.Ceiling(TimeSpan.FromMinutes(1)));
         using var connection = await listener.AcceptAsync(limit.Token);
         await connection.SendAsync(Encoding.ASCII.GetBytes("banner\n"), SocketFlags.None, limit.Token);
         var received = new StringBuilder();
@@ -113,7 +113,7 @@ public sealed class RemoteConsoleTests(DaemonFixture daemon) : IClassFixture<Dae
     /// <summary>Prints a banner, reads a line, answers it and hangs up, as a VMM whose guest then stopped; returns what it read.</summary>
     private static async Task<string> PlayGuestAsync(Socket listener, Func<Task<ProcessResult>> stopVm)
     {
-        using var limit = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+        using var limit = new CancellationTokenSource(TestTime.Ceiling(TimeSpan.FromMinutes(1)));
         using var connection = await listener.AcceptAsync(limit.Token);
         await connection.SendAsync(Encoding.ASCII.GetBytes("banner\n"), SocketFlags.None, limit.Token);
         var received = new StringBuilder();

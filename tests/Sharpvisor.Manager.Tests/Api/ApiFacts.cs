@@ -9,7 +9,11 @@ namespace Sharpvisor.Manager.Tests.Api;
 /// </summary>
 [AttributeUsage(AttributeTargets.Method)]
 [XunitTestCaseDiscoverer("Sharpvisor.Manager.Tests.Api.KvmStoreFactDiscoverer", "Sharpvisor.Manager.Tests")]
-public sealed class KvmStoreFactAttribute : FactAttribute;
+[TraitDiscoverer(KvmTraitDiscoverer.TypeName, KvmTraitDiscoverer.AssemblyName)]
+public sealed class KvmStoreFactAttribute : FactAttribute, IKvmRequirement
+{
+    bool IKvmRequirement.NeedsKvm => true;
+}
 
 public sealed class KvmStoreFactDiscoverer(IMessageSink diagnosticMessageSink) : IXunitTestCaseDiscoverer
 {
@@ -33,6 +37,6 @@ public sealed class KvmStoreTestCase : XunitTestCase
 
     protected override string GetSkipReason(IAttributeInfo factAttribute) =>
         base.GetSkipReason(factAttribute)
-        ?? (KvmAvailability.Problem is { } problem && !KvmAvailability.IsCi ? $"no usable /dev/kvm ({problem}); set CI=true to make this a failure" : null)
+        ?? KvmAvailability.SkipReason
         ?? (TestMethod.TestClass.Class.GetCustomAttributes(typeof(RequiresPostgresAttribute)).Any() ? PostgresServer.SkipReason : null)!;
 }

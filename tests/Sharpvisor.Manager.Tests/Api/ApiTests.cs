@@ -13,7 +13,7 @@ namespace Sharpvisor.Manager.Tests.Api;
 /// </summary>
 public abstract class ApiTests : IAsyncLifetime
 {
-    private static readonly TimeSpan EventTimeout = TimeSpan.FromSeconds(20);
+    private static readonly TimeSpan EventTimeout = TestTime.Ceiling(TimeSpan.FromSeconds(20));
     private TestDaemon? _daemon;
 
     protected TestDaemon D => _daemon ?? throw new InvalidOperationException("not initialized");
@@ -218,7 +218,7 @@ public abstract class ApiTests : IAsyncLifetime
         var created = await elsewhere.CreateAsync(new Sharpvisor.Manager.Store.VmDefinition { Name = "elsewhere", BuiltInGuest = "idle" });
 
         // Within a few polls (200 ms here), not at the next keep-alive (15 s).
-        var seen = await stream.WaitForAsync(e => e.VmId == created.Id, TimeSpan.FromSeconds(5), "from the other store");
+        var seen = await stream.WaitForAsync(e => e.VmId == created.Id, TestTime.Ceiling(TimeSpan.FromSeconds(5)), "from the other store");
         Assert.Equal("defined", seen.Event);
         Assert.Equal("elsewhere", (await D.GetAsync("elsewhere")).Name);
     }

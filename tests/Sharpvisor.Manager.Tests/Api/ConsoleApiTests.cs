@@ -32,7 +32,7 @@ public sealed class ConsoleApiTests : IAsyncLifetime
     /// <summary>Receives until the text seen so far contains <paramref name="expected"/>; returns it all.</summary>
     private static async Task<string> ReceiveUntilAsync(ClientWebSocket socket, StringBuilder seen, string expected)
     {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        using var timeout = new CancellationTokenSource(TestTime.Ceiling(TimeSpan.FromSeconds(20)));
         var buffer = new byte[4096];
         while (!seen.ToString().Contains(expected, StringComparison.Ordinal))
         {
@@ -69,7 +69,7 @@ public sealed class ConsoleApiTests : IAsyncLifetime
         await first.SendAsync(new byte[] { 0x04 }, WebSocketMessageType.Binary, true, CancellationToken.None);
         foreach (var socket in new[] { first, second })
         {
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+            using var timeout = new CancellationTokenSource(TestTime.Ceiling(TimeSpan.FromSeconds(20)));
             var buffer = new byte[4096];
             WebSocketReceiveResult received;
             do

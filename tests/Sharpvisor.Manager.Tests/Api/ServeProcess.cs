@@ -59,7 +59,7 @@ public sealed class ServeProcess : IDisposable
     /// <summary>Waits for the "listening on" line and returns a client for the URL in DATA/serve.json, with the token.</summary>
     public async Task<HttpClient> WaitUntilListeningAsync(string dataDirectory)
     {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        var deadline = DateTime.UtcNow + TestTime.Ceiling(TimeSpan.FromSeconds(30));
         while (!Output.Contains("sharpvisor: listening on http://127.0.0.1:", StringComparison.Ordinal))
         {
             Assert.False(Process.HasExited, $"sharpvisor serve exited with {(Process.HasExited ? Process.ExitCode : 0)}: {Output}");
@@ -72,7 +72,7 @@ public sealed class ServeProcess : IDisposable
         Assert.Contains($"sharpvisor: listening on {info.Url}", Output, StringComparison.Ordinal);
         var token = (await File.ReadAllTextAsync(Path.Combine(dataDirectory, "token"))).Trim();
         Assert.Contains($"{info.Url}/#token={token}", Output, StringComparison.Ordinal);
-        var http = new HttpClient { BaseAddress = new Uri(info.Url + "/"), Timeout = TimeSpan.FromSeconds(60) };
+        var http = new HttpClient { BaseAddress = new Uri(info.Url + "/"), Timeout = TestTime.Ceiling(TimeSpan.FromSeconds(60)) };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
         return http;
     }

@@ -47,7 +47,7 @@ public sealed class ServeProcessTests : IDisposable
             Assert.Equal(HttpStatusCode.Created, acknowledged.StatusCode);
 
             first.Process.Kill(); // SIGKILL: no clean shutdown at all
-            await first.WaitForExitAsync(TimeSpan.FromSeconds(10));
+            await first.WaitForExitAsync(TestTime.Ceiling(TimeSpan.FromSeconds(10)));
         }
 
         Assert.NotNull(ProcessProbe.StartTime(pid));
@@ -76,7 +76,7 @@ public sealed class ServeProcessTests : IDisposable
 
         Posix.Terminate(serve.Process.Id);
 
-        Assert.Equal(0, await serve.WaitForExitAsync(TimeSpan.FromSeconds(20)));
+        Assert.Equal(0, await serve.WaitForExitAsync(TestTime.Ceiling(TimeSpan.FromSeconds(20))));
         Assert.False(File.Exists(Path.Combine(DataDirectory, "serve.json")));
         Assert.NotNull(ProcessProbe.StartTime(pid));
         var token = new FileInfo(Path.Combine(DataDirectory, "token"));
@@ -94,7 +94,7 @@ public sealed class ServeProcessTests : IDisposable
 
         Posix.Signal("-INT", -serve.Process.Id);
 
-        Assert.Equal(0, await serve.WaitForExitAsync(TimeSpan.FromSeconds(20)));
+        Assert.Equal(0, await serve.WaitForExitAsync(TestTime.Ceiling(TimeSpan.FromSeconds(20))));
         await Task.Delay(300);
         Assert.NotNull(ProcessProbe.StartTime(pid));
     }
@@ -107,7 +107,7 @@ public sealed class ServeProcessTests : IDisposable
     public async Task Bad_flags_exit_2_with_one_line(params string[] args)
     {
         using var serve = ServeProcess.Start(args);
-        Assert.Equal(2, await serve.WaitForExitAsync(TimeSpan.FromSeconds(20)));
+        Assert.Equal(2, await serve.WaitForExitAsync(TestTime.Ceiling(TimeSpan.FromSeconds(20))));
         var line = Assert.Single(serve.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.StartsWith("sharpvisor: error: ", line, StringComparison.Ordinal);
     }
@@ -121,7 +121,7 @@ public sealed class ServeProcessTests : IDisposable
         var port = ((IPEndPoint)taken.LocalEndPoint!).Port;
 
         using var serve = ServeProcess.Start("--listen", $"127.0.0.1:{port}", "--data-dir", DataDirectory);
-        Assert.Equal(1, await serve.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(1, await serve.WaitForExitAsync(TestTime.Ceiling(TimeSpan.FromSeconds(30))));
         var line = Assert.Single(serve.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.Equal($"sharpvisor: error: cannot listen on 127.0.0.1:{port}: Address already in use", line);
     }
@@ -132,7 +132,7 @@ public sealed class ServeProcessTests : IDisposable
         using var first = Serve();
         using var http = await first.WaitUntilListeningAsync(DataDirectory);
         using var second = Serve();
-        Assert.Equal(1, await second.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(1, await second.WaitForExitAsync(TestTime.Ceiling(TimeSpan.FromSeconds(30))));
         var line = Assert.Single(second.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.StartsWith($"sharpvisor: error: another sharpvisor serve is using {DataDirectory}", line, StringComparison.Ordinal);
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("api/v1/vms")).StatusCode);

@@ -14,7 +14,7 @@ namespace Sharpvisor.Manager.Tests.Api;
 /// </summary>
 public sealed class TestDaemon : IAsyncDisposable
 {
-    public static readonly string Executable = Path.Combine(AppContext.BaseDirectory, "sharpvisor");
+    public static readonly string Executable = TestBinaries.Sharpvisor;
 
     private TestDaemon(ManagerDaemon daemon, string directory)
     {
@@ -33,9 +33,9 @@ public sealed class TestDaemon : IAsyncDisposable
 
     public static VmSupervisorOptions SupervisorOptions { get; } = new()
     {
-        StartTimeout = TimeSpan.FromSeconds(15),
-        StopTimeout = TimeSpan.FromSeconds(5),
-        ControlTimeout = TimeSpan.FromSeconds(2),
+        StartTimeout = TestTime.Ceiling(TimeSpan.FromSeconds(15)),
+        StopTimeout = TestTime.Ceiling(TimeSpan.FromSeconds(5)),
+        ControlTimeout = TestTime.Ceiling(TimeSpan.FromSeconds(2)),
     };
 
     /// <param name="database">An Npgsql connection string, or null for SQLite in the data directory.</param>
@@ -59,7 +59,7 @@ public sealed class TestDaemon : IAsyncDisposable
 
     public HttpClient NewClient(string? token)
     {
-        var client = new HttpClient { BaseAddress = Daemon.Url, Timeout = TimeSpan.FromSeconds(60) };
+        var client = new HttpClient { BaseAddress = Daemon.Url, Timeout = TestTime.Ceiling(TimeSpan.FromSeconds(60)) };
         if (token is not null)
         {
             client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);

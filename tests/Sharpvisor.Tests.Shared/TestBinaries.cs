@@ -1,0 +1,17 @@
+namespace Sharpvisor.Tests.Shared;
+
+/// <summary>The executables the tests run as separate processes.</summary>
+public static class TestBinaries
+{
+    /// <summary>
+    /// A directory holding a published <c>sharpvisor</c> and <c>sharpvisor-serve</c> (NativeAOT) for the tests to run
+    /// instead of the ones built beside them. tools/nested-kvm/test sets it: under software emulation every start of a
+    /// JIT-compiled VMM costs seconds.
+    /// </summary>
+    public const string DirectoryVariable = "SHARPVISOR_TEST_BIN_DIR";
+
+    /// <summary>The <c>sharpvisor</c> executable: from <see cref="DirectoryVariable"/>, else the one built into the test output.</summary>
+    public static string Sharpvisor { get; } = Path.Combine(
+        Environment.GetEnvironmentVariable(DirectoryVariable) is { Length: > 0 } directory ? directory : AppContext.BaseDirectory,
+        "sharpvisor");
+}
