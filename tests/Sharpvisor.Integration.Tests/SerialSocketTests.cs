@@ -53,7 +53,16 @@ public sealed class SerialSocketTests : IDisposable
         using var timeout = new CancellationTokenSource(Limit);
         while (!text.ToString().Contains(expected, StringComparison.Ordinal))
         {
-            var read = await socket.ReceiveAsync(buffer, SocketFlags.None, timeout.Token);
+            int read;
+            try
+            {
+                read = await socket.ReceiveAsync(buffer, SocketFlags.None, timeout.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                throw new TimeoutException($"no '{expected}' within {Limit} ({TestTime.Describe()}); got:\n{text}");
+            }
+
             Assert.True(read > 0, $"the console closed before '{expected}'; got:\n{text}");
             text.Append(Encoding.UTF8.GetString(buffer, 0, read));
         }

@@ -25,22 +25,33 @@ public static class UnixSocketListener
         }
 
         RemoveStale(fullPath, endPoint);
+
+        // The file appears at bind, but connections are refused until listen: a client that polls for the file
+        // (every test, the supervisor) could meet it in between. So the socket is bound under a hidden name beside
+        // the final one and renamed into place once it listens; a rename is atomic and keeps the socket bound.
+        var staging = StagingPath(fullPath);
         var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
         {
-            listener.Bind(endPoint);
+            listener.Bind(staging.EndPoint);
             // Before listen: until then nobody can connect, so there is no moment with looser permissions.
-            File.SetUnixFileMode(fullPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            File.SetUnixFileMode(staging.Path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
             listener.Listen(backlog);
+            if (staging.Path != fullPath)
+            {
+                File.Move(staging.Path, fullPath, overwrite: true);
+            }
         }
         catch (SocketException e)
         {
             listener.Dispose();
+            TryDelete(staging.Path, fullPath);
             throw new IOException(e.Message, e);
         }
         catch
         {
             listener.Dispose();
+            TryDelete(staging.Path, fullPath);
             throw;
         }
 
@@ -72,6 +83,38 @@ public static class UnixSocketListener
                 logFailure(e.Message);
                 await Task.Delay(100, CancellationToken.None).ConfigureAwait(false);
             }
+        }
+    }
+
+    /// <summary>A name in the same directory (so the rename stays on one file system) that fits a socket address;
+    /// when even the shortest does not fit, the final path itself (then the window between bind and listen stays).</summary>
+    private static (string Path, UnixDomainSocketEndPoint EndPoint) StagingPath(string fullPath)
+    {
+        var staging = System.IO.Path.Combine(System.IO.Path.GetDirectoryName(fullPath)!, $".{Random.Shared.Next():x8}.binding");
+        try
+        {
+            return (staging, new UnixDomainSocketEndPoint(staging));
+        }
+        catch (ArgumentOutOfRangeException)
+        {
+            return (fullPath, new UnixDomainSocketEndPoint(fullPath));
+        }
+    }
+
+    private static void TryDelete(string staging, string fullPath)
+    {
+        if (staging == fullPath)
+        {
+            return; // a failure at the final path leaves it as RemoveStale found it: absent
+        }
+
+        try
+        {
+            File.Delete(staging);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Nothing more to do: a leftover hidden file beside the socket is harmless.
         }
     }
 
