@@ -5,12 +5,13 @@
 # `Run /init as init process` appears on the serial output; the VM is killed as soon as that is seen.
 #
 # usage: bash bench/linux-boot.sh [-n N] [--ours-runs N] [--microvm-runs N] [--q35-runs N]
-#                                 [--timeout S] [--no-build] [--keep]
+#                                 [--timeout S] [--no-build | --build-only] [--keep]
 #   -n N              runs per VMM (default 3; or ITERATIONS=N)
 #   --ours-runs N, --microvm-runs N, --q35-runs N
 #                     runs for one VMM (default: N; 0 leaves that VMM out)
 #   --timeout S       per-run limit in seconds (default 600); a run that hits it is recorded as a timeout
 #   --no-build        reuse $OUT/aot/sharpvisor from an earlier run
+#   --build-only      build it and the guest images and stop (bench/nested.sh runs the rest nested)
 #   --keep            keep every run's timestamped serial log (default: only the last one per VMM)
 # Environment: OUT (default <repo>/artifacts/bench/linux), QEMU (default qemu-system-x86_64),
 #              SV_WORKAROUNDS (on|off, default off), MICROVM_CPU / Q35_CPU (a -cpu model, default host;
@@ -18,14 +19,15 @@
 #              CLEARCPUID (default: the list from /work/shared/ENVIRONMENT.md).
 #
 # Runs alternate between the VMMs (the order rotates every iteration), one VM at a time. Each VMM's
-# standard output and error go to a pipe that bash reads line by line, stamping each line with
-# $EPOCHREALTIME; the start stamp is taken just before the fork that execs the VMM.
+# standard output and error go through a perl filter that stamps each line with the wall clock as it
+# arrives; the start stamp is bash's $EPOCHREALTIME just before the fork that execs the VMM.
 set -euo pipefail
 
 ITERATIONS=${ITERATIONS:-3}
 OURS_RUNS= MICROVM_RUNS= Q35_RUNS=
 TIMEOUT_S=600
 BUILD=1
+BUILD_ONLY=0
 KEEP=0
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -36,8 +38,9 @@ while [ $# -gt 0 ]; do
         --q35-runs) Q35_RUNS=$2; shift 2 ;;
         --timeout) TIMEOUT_S=$2; shift 2 ;;
         --no-build) BUILD=0; shift ;;
+        --build-only) BUILD_ONLY=1; shift ;;
         --keep) KEEP=1; shift ;;
-        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "linux-boot.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
@@ -59,12 +62,16 @@ RUNS=$OUT/runs
 mkdir -p "$OUT" "$RUNS"
 log() { echo "$*" >&2; }
 
+perl -MTime::HiRes -e 1 2>/dev/null || {
+    log "installing perl (Time::HiRes stamps the serial lines) ..."
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends perl >/dev/null \
+        || { apt-get update -qq >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends perl >/dev/null; }
+}
 command -v "$QEMU" >/dev/null 2>&1 || {
     log "installing qemu-system-x86 ..."
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-x86 >/dev/null \
         || { apt-get update -qq >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-x86 >/dev/null; }
 }
-[ -r /dev/kvm ] && [ -w /dev/kvm ] || { log "linux-boot.sh: /dev/kvm is not accessible"; exit 1; }
 
 # --- images and build ---------------------------------------------------------------------
 log "locating/building the kernel (guests/linux/build-kernel.sh) ..."
@@ -81,6 +88,8 @@ if [ "$BUILD" = 1 ]; then
     dotnet publish "$REPO/src/Sharpvisor.Cli" -c Release -r linux-x64 -o "$AOT_DIR" -nologo -v quiet >"$OUT/publish.log" 2>&1 \
         || { cat "$OUT/publish.log" >&2; exit 1; }
 fi
+[ "$BUILD_ONLY" = 0 ] || exit 0
+[ -r /dev/kvm ] && [ -w /dev/kvm ] || { log "linux-boot.sh: /dev/kvm is not accessible (bench/nested.sh linux-boot.sh runs it in a nested KVM host)"; exit 1; }
 SV=$AOT_DIR/sharpvisor
 [ -x "$SV" ] || { log "linux-boot.sh: $SV missing (run without --no-build)"; exit 1; }
 
@@ -106,14 +115,18 @@ run_one() {
     local deadline
     : >"$log"
     t0=$(now_us); deadline=$(( t0 + TIMEOUT_S * 1000000 ))
-    coproc VM { exec "$@" </dev/null 2>&1; }
-    local pid=$VM_PID fd=${VM[0]}
+    # perl stamps each line as it arrives (bash reads a pipe a byte at a time, too slowly to stamp a burst of boot
+    # output on time: under software emulation it fell seconds behind); bash only reads the stamped lines.
+    coproc VM { exec "$@" </dev/null > >(exec perl -MTime::HiRes=time -ne 'BEGIN { $| = 1 } printf "%d %s", time() * 1e6, $_') 2>&1; }
+    local pid=$VM_PID fd
+    # A copy of the read end: bash closes the coproc's own when the VMM exits, even with lines still unread.
+    exec {fd}<&"${VM[0]}"
     while :; do
         now=$(now_us); left=$(( deadline - now ))
         if (( left <= 0 )); then result=timeout; (( emu )) && result=emulation-failure; break; fi
         line=
         if IFS= read -r -t "$(( left / 1000000 )).$(printf '%06d' $(( left % 1000000 )))" -u "$fd" line; then
-            now=$(now_us); line=${line%$'\r'}
+            now=${line%% *}; line=${line#* }; line=${line%$'\r'}
             printf '%d.%06d %s\n' $(( (now - t0) / 1000000 )) $(( (now - t0) % 1000000 )) "$line" >>"$log"
             if [ "$first" = - ] && [[ $line == *"Linux version"* ]]; then first=$(( now - t0 )); fi
             if [[ $line == *"Run /init as init process"* ]]; then init=$(( now - t0 )); result=ok; break; fi
@@ -136,6 +149,7 @@ run_one() {
         kill -KILL "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     fi
+    exec {fd}<&-
     echo "$name $iter $result $first $init" >>"$RUNS/data.txt"
     log "  $name run $iter: $result, first message $(fmt_s "$first") s, Run /init $(fmt_s "$init") s"
     [ "$result" = ok ] || { log "  last lines of $log:"; tail -n 5 "$log" >&2; }
@@ -211,7 +225,7 @@ cat <<EOF
   \`Linux version\` and to the one containing \`Run /init as init process\`; the VM is then killed.
   Timeout ${TIMEOUT_S} s per run.
 
-Commands (stdin /dev/null, stdout+stderr to a pipe read line by line):
+Commands (stdin /dev/null, stdout+stderr through a perl filter that stamps each line as it arrives):
 
     ours:    $(fmtcmd "${OURS_CMD[@]}")
     microvm: $(fmtcmd "${MICROVM_CMD[@]}")

@@ -2,9 +2,10 @@
 # Start-up benchmark: Sharpvisor's built-in `hello` scenario against QEMU -M microvm
 # booting the same test guest ELF. Whole process, exec to exit, for each VMM.
 #
-# usage: bash bench/startup.sh [-n N] [--no-build] [--no-install] [--keep]
+# usage: bash bench/startup.sh [-n N] [--no-build | --build-only] [--no-install] [--keep]
 #   -n N          iterations (default 15; or ITERATIONS=N in the environment)
 #   --no-build    reuse $OUT/aot/sharpvisor and $OUT/guest/testguest.elf from an earlier run
+#   --build-only  build them and stop (what bench/nested.sh does before running the rest in a nested host)
 #   --no-install  do not apt-get install missing tools (fail instead)
 #   --keep        keep the per-run output files (in $OUT/runs)
 # Environment: ITERATIONS, OUT (default <repo>/artifacts/bench/startup), QEMU (default qemu-system-x86_64),
@@ -25,6 +26,7 @@ set -euo pipefail
 
 ITERATIONS=${ITERATIONS:-15}
 BUILD=1
+BUILD_ONLY=0
 INSTALL=1
 KEEP=0
 while [ $# -gt 0 ]; do
@@ -33,9 +35,10 @@ while [ $# -gt 0 ]; do
         -n*) ITERATIONS=${1#-n}; shift ;;
         --iterations=*) ITERATIONS=${1#*=}; shift ;;
         --no-build) BUILD=0; shift ;;
+        --build-only) BUILD_ONLY=1; shift ;;
         --no-install) INSTALL=0; shift ;;
         --keep) KEEP=1; shift ;;
-        -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "startup.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
@@ -65,7 +68,6 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
     $SUDO apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
 fi
-[ -r /dev/kvm ] && [ -w /dev/kvm ] || { log "startup.sh: /dev/kvm is not accessible"; exit 1; }
 command -v dotnet >/dev/null 2>&1 || [ "$BUILD" = 0 ] || { log "startup.sh: dotnet SDK not found"; exit 1; }
 
 # --- build -------------------------------------------------------------------------------
@@ -77,6 +79,8 @@ if [ "$BUILD" = 1 ]; then
     make -s -C "$REPO/guests/testguest" OUT="$GUEST_DIR" >"$OUT/guest.log" 2>&1 \
         || { cat "$OUT/guest.log" >&2; exit 1; }
 fi
+[ "$BUILD_ONLY" = 0 ] || exit 0
+[ -r /dev/kvm ] && [ -w /dev/kvm ] || { log "startup.sh: /dev/kvm is not accessible (bench/nested.sh startup.sh runs it in a nested KVM host)"; exit 1; }
 SV=$AOT_DIR/sharpvisor
 GUEST=$GUEST_DIR/testguest.elf
 [ -x "$SV" ] || { log "startup.sh: $SV missing (run without --no-build)"; exit 1; }

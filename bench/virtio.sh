@@ -8,7 +8,7 @@
 # The span is measured on the host: the time between the guest's serial lines BENCH-START and BENCH-END,
 # each stamped with $EPOCHREALTIME as bash reads it, so boot and exit costs are left out.
 #
-# usage: bash bench/virtio.sh [-n N] [--mib M] [--frames F] [--no-build] [--only blk|net]
+# usage: bash bench/virtio.sh [-n N] [--mib M] [--frames F] [--no-build | --build-only] [--only blk|net]
 #   -n N        runs per VMM and test (default 5; VMMs alternate, order rotating)
 #   --mib M     MiB moved per blk run (default 64)
 #   --frames F  frames per net run (default 20000)
@@ -16,13 +16,14 @@
 #              QEMU_MACHINE (default q35: QEMU boots the PVH test guest through SeaBIOS, which places BARs)
 set -euo pipefail
 
-RUNS_PER=5 MIB=64 FRAMES=20000 BUILD=1 ONLY=
+RUNS_PER=5 MIB=64 FRAMES=20000 BUILD=1 BUILD_ONLY=0 ONLY=
 while [ $# -gt 0 ]; do
     case "$1" in
         -n) RUNS_PER=$2; shift 2 ;;
         --mib) MIB=$2; shift 2 ;;
         --frames) FRAMES=$2; shift 2 ;;
         --no-build) BUILD=0; shift ;;
+        --build-only) BUILD_ONLY=1; shift ;;
         --only) ONLY=$2; shift 2 ;;
         -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "virtio.sh: unknown argument '$1'" >&2; exit 2 ;;
@@ -40,8 +41,6 @@ NS=svbench-$$
 TAP=svbench0
 mkdir -p "$OUT"
 log() { echo "$*" >&2; }
-[ -r /dev/kvm ] && [ -w /dev/kvm ] || { log "virtio.sh: /dev/kvm is not accessible"; exit 1; }
-command -v "$QEMU" >/dev/null || { log "virtio.sh: $QEMU not found (apt-get install qemu-system-x86)"; exit 1; }
 
 if [ "$BUILD" = 1 ]; then
     log "building sharpvisor (NativeAOT) and the test guest ..."
@@ -49,6 +48,9 @@ if [ "$BUILD" = 1 ]; then
         || { cat "$OUT/publish.log" >&2; exit 1; }
     make -s -C "$REPO/guests/testguest" OUT="$OUT/tg" >/dev/null
 fi
+[ "$BUILD_ONLY" = 0 ] || exit 0
+[ -r /dev/kvm ] && [ -w /dev/kvm ] || { log "virtio.sh: /dev/kvm is not accessible (bench/nested.sh virtio.sh runs it in a nested KVM host)"; exit 1; }
+command -v "$QEMU" >/dev/null || { log "virtio.sh: $QEMU not found (apt-get install qemu-system-x86)"; exit 1; }
 SV=$OUT/aot/sharpvisor
 GUEST=$OUT/tg/testguest.elf
 IMG=$OUT/disk.img

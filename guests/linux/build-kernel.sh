@@ -11,6 +11,11 @@
 #   bzImage-noint3   removed (for QEMU on PVM hosts; see README.md)
 #   System.map, config-check.txt, build-info.txt
 #
+# With --variant NAME, config.NAME.fragment is merged last (its lines win) and
+# only vmlinux, bzImage and .config are built: e.g. --variant minimal, our
+# kernel without ACPI and without MSI (a differently configured guest that must
+# still find the PCI bus and its interrupts).
+#
 # Environment: SHARPVISOR_CACHE (cache root), JOBS (make -j, default 2),
 #              KEEP_BUILD=1 (keep the extracted source and object tree).
 # The last line printed is the output directory.
@@ -19,6 +24,18 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 fragment="$here/config.fragment"
 self="$here/$(basename "${BASH_SOURCE[0]}")"
+variant=""
+if [[ "${1:-}" == --variant ]]; then
+    variant="${2:?--variant needs a name}"
+    [[ "$variant" =~ ^[a-z0-9-]+$ ]] || { echo "build-kernel.sh: bad variant name '$variant'" >&2; exit 2; }
+    shift 2
+fi
+(($# == 0)) || { echo "usage: build-kernel.sh [--variant NAME]" >&2; exit 2; }
+variant_fragment=""
+if [[ -n "$variant" ]]; then
+    variant_fragment="$here/config.$variant.fragment"
+    [[ -f "$variant_fragment" ]] || { echo "build-kernel.sh: no $variant_fragment" >&2; exit 2; }
+fi
 jobs="${JOBS:-2}"
 cache_root="${SHARPVISOR_CACHE:-$HOME/.cache/sharpvisor}/linux"
 src_pkg=linux-source-6.1
@@ -47,9 +64,12 @@ fi
 src_version="$(dpkg-query -W -f='${Version}' "$src_pkg")"
 hash="$( { printf 'linux-source-6.1 %s\n' "$src_version"
            sha256sum < "$fragment"
-           sha256sum < "$self"; } | sha256sum | cut -c1-16)"
+           sha256sum < "$self"
+           if [[ -n "$variant" ]]; then printf 'variant %s\n' "$variant"; sha256sum < "$variant_fragment"; fi
+         } | sha256sum | cut -c1-16)"
 out="$cache_root/$hash"
 outputs=(vmlinux bzImage .config vmlinux-noint3 bzImage-noint3)
+[[ -z "$variant" ]] || outputs=(vmlinux bzImage .config)
 
 have_outputs() {
     local f
@@ -87,14 +107,25 @@ obj="$work/obj"
 mkdir -p "$obj"
 kmake() { nice -n 10 make -C "$src" O="$obj" -j"$jobs" "$@"; }
 
-log "configuring: tinyconfig + config.fragment"
+log "configuring: tinyconfig + config.fragment${variant:+ + config.$variant.fragment}"
 kmake -s tinyconfig >&2
-"$src/scripts/kconfig/merge_config.sh" -m -O "$obj" "$obj/.config" "$fragment" > "$stage/merge-config.log" 2>&1 \
+"$src/scripts/kconfig/merge_config.sh" -m -O "$obj" "$obj/.config" "$fragment" $variant_fragment > "$stage/merge-config.log" 2>&1 \
     || { cat "$stage/merge-config.log" >&2; exit 1; }
 kmake -s olddefconfig >&2
 
-# Every option line of the fragment must hold in the final .config.
+# Every option line of the fragments must hold in the final .config; where both
+# name an option, the variant's line is the one that counts.
 check="$stage/config-check.txt"
+expected="$stage/expected-options.txt"
+{
+    if [[ -n "$variant" ]]; then
+        overridden="$(grep -oE 'CONFIG_[A-Za-z0-9_]+' "$variant_fragment" | sort -u)"
+        grep -vwFf <(printf '%s\n' "$overridden") "$fragment" || true
+        cat "$variant_fragment"
+    else
+        cat "$fragment"
+    fi
+} > "$expected"
 bad=0
 while IFS= read -r line; do
     if [[ "$line" =~ ^(CONFIG_[A-Za-z0-9_]+)=(.*)$ ]]; then
@@ -111,7 +142,7 @@ while IFS= read -r line; do
     else
         printf 'FAIL  %-40s = %s (wanted %s)\n' "$opt" "$got" "$want"; bad=1
     fi
-done < "$fragment" > "$check"
+done < "$expected" > "$check"
 cat "$check" >&2
 if ((bad)); then log "config check failed (see above)"; exit 1; fi
 
@@ -123,7 +154,9 @@ cp "$obj/arch/x86/boot/bzImage" "$stage/bzImage"
 cp "$obj/.config" "$stage/.config"
 cp "$obj/System.map" "$stage/System.map"
 t2=$(date +%s)
+t3=$t2
 
+if [[ -z "$variant" ]]; then
 # Variant without the int3 self-test: QEMU on a PVM host cannot run a ring-0
 # int3, so that boot stops at the self-test. Same source, same object tree;
 # only alternative.c is recompiled.
@@ -138,16 +171,18 @@ fi
 cp "$obj/vmlinux" "$stage/vmlinux-noint3"
 cp "$obj/arch/x86/boot/bzImage" "$stage/bzImage-noint3"
 t3=$(date +%s)
+fi
 
 # The PVH entry point is a "Xen" ELF note of type 0x12 (XEN_ELFNOTE_PHYS32_ENTRY).
-for f in vmlinux vmlinux-noint3; do
+for f in "${outputs[@]}"; do
+    [[ "$f" == vmlinux* ]] || continue
     notes="$(readelf -n "$stage/$f")"
     grep -E '^[[:space:]]*Xen[[:space:]]' <<< "$notes" | grep -iE '0x00000012|PHYS32' > /dev/null \
         || { log "$f has no PVH (XEN_ELFNOTE_PHYS32_ENTRY) note"; exit 1; }
 done
 
 {
-    printf 'hash=%s\nlinux_source_version=%s\n' "$hash" "$src_version"
+    printf 'hash=%s\nlinux_source_version=%s\nvariant=%s\n' "$hash" "$src_version" "${variant:-default}"
     printf 'fragment_sha256=%s\n' "$(sha256sum < "$fragment" | cut -d' ' -f1)"
     printf 'script_sha256=%s\n' "$(sha256sum < "$self" | cut -d' ' -f1)"
     printf 'jobs=%s\nconfigure_seconds=%s\nbuild_seconds=%s\nnoint3_seconds=%s\ntotal_seconds=%s\n' \

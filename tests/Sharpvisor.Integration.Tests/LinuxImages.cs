@@ -15,6 +15,9 @@ internal static class LinuxImages
     /// <summary>Our kernel's output directory (vmlinux, bzImage, ...).</summary>
     public static Task<string> KernelDirectoryAsync() => RunScriptAsync("build-kernel.sh");
 
+    /// <summary>Our kernel without ACPI and without MSI (build-kernel.sh --variant minimal): vmlinux, bzImage.</summary>
+    public static Task<string> MinimalKernelDirectoryAsync() => RunScriptAsync("build-kernel.sh", "--variant", "minimal");
+
     /// <summary>
     /// The uncompressed initramfs the script writes beside its gzip one: on an emulating host the kernel
     /// spends minutes gunzipping 1 MiB, time the tests need not wait for.
@@ -44,11 +47,11 @@ internal static class LinuxImages
     public static Task<string> DebianKernelDirectoryAsync() => RunScriptAsync("fetch-debian-kernel.sh");
 
     /// <summary>Runs a script once per test run and returns the path it prints as its last line.</summary>
-    private static Task<string> RunScriptAsync(string script) =>
-        Outputs.GetOrAdd(script, name => new Lazy<Task<string>>(async () =>
+    private static Task<string> RunScriptAsync(string script, params string[] args) =>
+        Outputs.GetOrAdd(string.Join(' ', [script, .. args]), name => new Lazy<Task<string>>(async () =>
         {
-            var path = Path.Combine(RepositoryRoot, "guests", "linux", name);
-            var result = await ProcessRunner.RunAsync("bash", [path], timeout: TimeSpan.FromMinutes(30));
+            var path = Path.Combine(RepositoryRoot, "guests", "linux", script);
+            var result = await ProcessRunner.RunAsync("bash", [path, .. args], timeout: TimeSpan.FromMinutes(30));
             Assert.True(result.ExitCode == 0, $"{name} failed:\n{result}");
             var last = result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Last();
             Assert.True(File.Exists(last) || Directory.Exists(last), $"{name} printed '{last}', which does not exist");

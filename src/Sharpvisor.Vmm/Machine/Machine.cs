@@ -405,7 +405,7 @@ public sealed class Machine : IVcpuHost, IDisposable
     private void AddPciDevices()
     {
         var log = Config.Log ?? (message => Console.Error.WriteLine($"sharpvisor: {message}"));
-        _pci = PciDevices.Create(Config, PortIo, Mmio, Memory, _msiRouter, new KvmDoorbellRegistry(_vm), log);
+        _pci = PciDevices.Create(Config, PortIo, Mmio, Memory, _msiRouter, IoApic.Pin, new KvmDoorbellRegistry(_vm), log);
     }
 
     private void CreateVcpus(CpuidEntry[] supportedCpuid, BootEntry entry)

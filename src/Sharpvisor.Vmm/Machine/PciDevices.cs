@@ -30,9 +30,10 @@ internal sealed class PciDevices : IDisposable
 
     public VirtioConsole? Console { get; private set; }
 
-    public static PciDevices Create(VmConfig config, IoBus portIo, IoBus mmio, GuestMemory memory, IMsiSink msi, IDoorbellRegistry doorbells, Action<string> log)
+    public static PciDevices Create(
+        VmConfig config, IoBus portIo, IoBus mmio, GuestMemory memory, IMsiSink msi, Func<int, IInterruptLine> gsiLine, IDoorbellRegistry doorbells, Action<string> log)
     {
-        var devices = new PciDevices(new PciRootBus(portIo, mmio));
+        var devices = new PciDevices(new PciRootBus(portIo, mmio, gsiLine));
         try
         {
             for (var i = 0; i < config.Disks.Count; i++)

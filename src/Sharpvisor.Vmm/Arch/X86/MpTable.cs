@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 using Sharpvisor.Vmm.Arch.X86.Acpi;
+using Sharpvisor.Vmm.Devices.Pci;
 using Sharpvisor.Vmm.Memory;
 
 namespace Sharpvisor.Vmm.Arch.X86;
@@ -8,7 +9,8 @@ namespace Sharpvisor.Vmm.Arch.X86;
 /// <summary>
 /// An Intel MultiProcessor Specification 1.4 table: the MP floating pointer structure followed by an MP
 /// configuration table that describes the same machine as the MADT (one processor per vCPU with APIC ID =
-/// vCPU index, the user-space I/O APIC, ISA IRQs on I/O APIC pins with IRQ 0 on pin 2, NMI on LINT1).
+/// vCPU index, the user-space I/O APIC, ISA IRQs on I/O APIC pins with IRQ 0 on pin 2, NMI on LINT1) and the
+/// _PRT (PCI bus 0's INTA-INTD of slots 1-31 on the GSIs <see cref="PciInterruptRouting"/> names, level, active low).
 /// <para>
 /// Linux looks for the floating pointer early in setup_arch (<c>find_smp_config</c>), before it reads ACPI,
 /// whether or not ACPI is there: in the first KiB of memory, then in the last KiB of base memory (639 KiB),
@@ -52,7 +54,14 @@ public static class MpTable
 
     public const int IsaIrqCount = 16;
 
-    private const int IsaBusId = 0;
+    /// <summary>Linux matches a PCI interrupt entry's source bus against the PCI bus number, so PCI bus 0 is MP bus 0.</summary>
+    public const byte PciBusId = 0;
+    public const byte IsaBusId = 1;
+
+    /// <summary>Interrupt entry flags: polarity active low (bits 1:0 = 11), trigger level (bits 3:2 = 11).</summary>
+    public const ushort PciInterruptFlags = 0x0F;
+
+    private const int PciInterruptEntries = (PciRootBus.SlotCount - 1) * PciInterruptRouting.PinCount;
     private const byte AllLocalApics = 0xFF;
     private const int ChecksumOffsetFloating = 10;
     private const int ChecksumOffsetConfig = 7;
@@ -60,7 +69,7 @@ public static class MpTable
     /// <summary>Bytes of floating pointer plus configuration table for <paramref name="vcpuCount"/> vCPUs.</summary>
     public static int LengthFor(int vcpuCount) =>
         FloatingPointerLength + ConfigHeaderLength + (Math.Min(vcpuCount, MaxProcessors) * ProcessorEntryLength)
-        + (EntryLength * (1 + 1 + (IsaIrqCount - 1) + 1)); // bus, I/O APIC, ISA IRQs but the cascade, LINT1
+        + (EntryLength * (2 + 1 + (IsaIrqCount - 1) + PciInterruptEntries + 1)); // buses, I/O APIC, IRQs, LINT1
 
     /// <summary>
     /// The floating pointer at <paramref name="address"/> (16-byte aligned), the configuration table right after it.
@@ -102,12 +111,15 @@ public static class MpTable
             entries++;
         }
 
-        var bus = config.Slice(offset, EntryLength);
-        bus[0] = EntryBus;
-        bus[1] = IsaBusId;
-        Encoding.ASCII.GetBytes("ISA   ", bus[2..]);
-        offset += EntryLength;
-        entries++;
+        foreach (var (id, name) in new[] { (PciBusId, "PCI   "), (IsaBusId, "ISA   ") })
+        {
+            var bus = config.Slice(offset, EntryLength);
+            bus[0] = EntryBus;
+            bus[1] = id;
+            Encoding.ASCII.GetBytes(name, bus[2..]);
+            offset += EntryLength;
+            entries++;
+        }
 
         var ioapic = config.Slice(offset, EntryLength);
         ioapic[0] = EntryIoApic;
@@ -136,6 +148,24 @@ public static class MpTable
             e[7] = irq == Madt.TimerIsaIrq ? (byte)Madt.TimerGsi : (byte)irq;
             offset += EntryLength;
             entries++;
+        }
+
+        // PCI: the source IRQ is the slot in bits 6:2 and the pin (0 = INTA) in bits 1:0.
+        for (var slot = 1; slot < PciRootBus.SlotCount; slot++)
+        {
+            for (var pin = PciInterruptRouting.PinA; pin <= PciInterruptRouting.PinCount; pin++)
+            {
+                var e = config.Slice(offset, EntryLength);
+                e[0] = EntryIoInterrupt;
+                e[1] = InterruptTypeInt;
+                BinaryPrimitives.WriteUInt16LittleEndian(e[2..], PciInterruptFlags);
+                e[4] = PciBusId;
+                e[5] = (byte)((slot << 2) | (pin - PciInterruptRouting.PinA));
+                e[6] = Madt.IoApicId;
+                e[7] = (byte)PciInterruptRouting.Gsi(slot, pin);
+                offset += EntryLength;
+                entries++;
+            }
         }
 
         var nmi = config.Slice(offset, EntryLength);

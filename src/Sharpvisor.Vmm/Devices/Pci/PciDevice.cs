@@ -72,4 +72,14 @@ public class PciDevice
     }
 
     internal void NotifyBarMoved(int index, PciBarMapping? mapping) => OnBarMoved(index, mapping);
+
+    /// <summary>
+    /// Called once, when the root bus wires the function's interrupt pin (INTx) to <paramref name="line"/>: a level
+    /// line the function asserts while it has an interrupt pending and MSI-X is off.
+    /// </summary>
+    protected virtual void OnInterruptLineConnected(IInterruptLine line)
+    {
+    }
+
+    internal void ConnectInterruptLine(IInterruptLine line) => OnInterruptLineConnected(line);
 }

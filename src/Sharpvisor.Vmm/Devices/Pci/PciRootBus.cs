@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using Sharpvisor.Vmm.Arch.X86;
 using Sharpvisor.Vmm.Bus;
+using Sharpvisor.Vmm.Devices.Interrupts;
 
 namespace Sharpvisor.Vmm.Devices.Pci;
 
@@ -12,6 +13,8 @@ namespace Sharpvisor.Vmm.Devices.Pci;
 /// onwards, I/O BARs from <see cref="IoWindowStart"/>) and turns decoding on, as firmware would; when the guest
 /// later moves a BAR or toggles decoding, the range moves on the I/O or MMIO bus with it.
 /// Absent devices, other buses and functions 1-7 read as all ones. Config accesses are serialised by one lock.
+/// A function with an interrupt pin is wired, when it is added, to the I/O APIC pin <see cref="PciInterruptRouting"/>
+/// names (shared lines are ORed), and its interrupt line register says which, as firmware would leave it.
 /// </summary>
 public sealed class PciRootBus
 {
@@ -31,17 +34,23 @@ public sealed class PciRootBus
     private readonly IoBus _mmio;
     private readonly PciDevice?[] _slots = new PciDevice?[SlotCount];
     private readonly Dictionary<(int Slot, int Bar), PciBarMapping> _claimed = [];
+    private readonly Func<int, IInterruptLine>? _gsiLine;
+    private readonly Dictionary<int, SharedLevelLine> _intxLines = [];
     private uint _configAddress;
     private ulong _nextMmio = MemoryLayout.PciMmioWindowStart;
     private ulong _nextIo = IoWindowStart;
 
-    /// <summary>Claims the config ports on <paramref name="portIo"/> and the ECAM window on <paramref name="mmio"/>, and adds the host bridge.</summary>
-    public PciRootBus(IoBus portIo, IoBus mmio)
+    /// <summary>
+    /// Claims the config ports on <paramref name="portIo"/> and the ECAM window on <paramref name="mmio"/>, and adds the
+    /// host bridge. <paramref name="gsiLine"/> gives the interrupt controller's line for a GSI; without it INTx is not wired.
+    /// </summary>
+    public PciRootBus(IoBus portIo, IoBus mmio, Func<int, IInterruptLine>? gsiLine = null)
     {
         ArgumentNullException.ThrowIfNull(portIo);
         ArgumentNullException.ThrowIfNull(mmio);
         _portIo = portIo;
         _mmio = mmio;
+        _gsiLine = gsiLine;
 
         // 0xCF8 is claimed as a dword so a 32-bit access lands here; narrower accesses to it, and 0xCF9-0xCFB, are
         // not the config address (PCI 3.0, 3.2.2.3.2) and are ignored.
@@ -97,8 +106,28 @@ public sealed class PciRootBus
 
             device.Config.SetU16(PciConfigSpace.CommandOffset, (ushort)(device.Config.Command | command));
             _slots[slot] = device;
+            ConnectInterrupt(device, slot);
             SyncBars(slot);
         }
+    }
+
+    private void ConnectInterrupt(PciDevice device, int slot)
+    {
+        var pin = device.Config.ReadU8(PciConfigSpace.InterruptPinOffset);
+        if (_gsiLine is null || pin == 0)
+        {
+            return;
+        }
+
+        var gsi = PciInterruptRouting.Gsi(slot, pin);
+        if (!_intxLines.TryGetValue(gsi, out var line))
+        {
+            line = new SharedLevelLine(_gsiLine(gsi));
+            _intxLines.Add(gsi, line);
+        }
+
+        device.Config.SetU8(PciConfigSpace.InterruptLineOffset, (byte)gsi);
+        device.ConnectInterruptLine(line.AddSource());
     }
 
     private static ulong Allocate(ref ulong next, ulong size, ulong end, string space)

@@ -75,6 +75,8 @@ public sealed class MpTableTests : IDisposable
         // Walk the entries as Linux's smp_read_mpc does.
         var processors = new List<(byte Id, byte Flags)>();
         var irqs = new Dictionary<byte, byte>();
+        var pciIrqs = new Dictionary<byte, (ushort Flags, byte Pin)>();
+        var buses = new Dictionary<byte, string>();
         var nmiLint = -1;
         var ioApics = new List<(byte Id, uint Address)>();
         var count = BinaryPrimitives.ReadUInt16LittleEndian(header.AsSpan(34));
@@ -89,13 +91,18 @@ public sealed class MpTableTests : IDisposable
                     processors.Add((entry[1], entry[3]));
                     break;
                 case MpTable.EntryBus:
-                    Assert.Equal("ISA   ", Encoding.ASCII.GetString(entry, 2, 6));
+                    buses.Add(entry[1], Encoding.ASCII.GetString(entry, 2, 6));
                     break;
                 case MpTable.EntryIoApic:
                     ioApics.Add((entry[1], BinaryPrimitives.ReadUInt32LittleEndian(entry.AsSpan(4))));
                     break;
-                case MpTable.EntryIoInterrupt:
+                case MpTable.EntryIoInterrupt when entry[4] == MpTable.IsaBusId:
+                    Assert.Equal(0, BinaryPrimitives.ReadUInt16LittleEndian(entry.AsSpan(2))); // conforms to the ISA bus
                     irqs.Add(entry[5], entry[7]);
+                    break;
+                case MpTable.EntryIoInterrupt:
+                    Assert.Equal(MpTable.PciBusId, entry[4]);
+                    pciIrqs.Add(entry[5], (BinaryPrimitives.ReadUInt16LittleEndian(entry.AsSpan(2)), entry[7]));
                     break;
                 case MpTable.EntryLocalInterrupt:
                     Assert.Equal(MpTable.InterruptTypeNmi, entry[1]);
@@ -121,6 +128,18 @@ public sealed class MpTableTests : IDisposable
         Assert.False(irqs.ContainsKey(2));
         Assert.All(Enumerable.Range(3, 13), irq => Assert.Equal((byte)irq, irqs[(byte)irq]));
         Assert.Equal(1, irqs[1]);
+
+        // PCI bus 0 is MP bus 0 (Linux matches the PCI bus number); every slot's INTA-INTD, level and active low, on
+        // the GSI the _PRT names: slot 1 INTA on 17, slot 7 INTA on 23, slot 8 INTA back on 16, INTB one further.
+        Assert.Equal(new Dictionary<byte, string> { [0] = "PCI   ", [1] = "ISA   " }, buses);
+        Assert.Equal(31 * 4, pciIrqs.Count);
+        Assert.All(pciIrqs.Values, e => Assert.Equal(0x0F, e.Flags));
+        Assert.Equal(17, pciIrqs[1 << 2].Pin);
+        Assert.Equal(23, pciIrqs[7 << 2].Pin);
+        Assert.Equal(16, pciIrqs[8 << 2].Pin);
+        Assert.Equal(17, pciIrqs[(8 << 2) | 1].Pin);
+        Assert.Equal(18, pciIrqs[(31 << 2) | 3].Pin);
+        Assert.False(pciIrqs.ContainsKey(0)); // the host bridge has no interrupt
     }
 
     [Fact]

@@ -240,7 +240,7 @@ public sealed class PciRootBusTests
         Assert.Equal(0xFFFF_FFFF_FFFF_FFFFUL, _machine.MmioRead(PciTestMachine.EcamAddress(0, 0, 0, 0), 8));
         Assert.Equal(0xFFFFUL, _machine.MmioRead(PciTestMachine.EcamAddress(0, 0, 0, 3), 2));
         _machine.MmioWrite(PciTestMachine.EcamAddress(0, _slot, 0, 0x3B), 0x1234, 2);
-        Assert.Equal(0xFFu, _machine.CamRead(_slot, 0x3C, width: 1));
+        Assert.Equal((uint)PciInterruptRouting.Gsi(_slot, PciInterruptRouting.PinA), _machine.CamRead(_slot, 0x3C, width: 1)); // as wired
         Assert.Equal(0u, _machine.EcamRead(_slot, 0x100)); // no extended capabilities
     }
 

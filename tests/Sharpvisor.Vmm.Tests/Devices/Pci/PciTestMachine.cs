@@ -3,6 +3,7 @@ using Sharpvisor.Vmm.Arch.X86;
 using Sharpvisor.Vmm.Bus;
 using Sharpvisor.Vmm.Devices.Interrupts;
 using Sharpvisor.Vmm.Devices.Pci;
+using Sharpvisor.Vmm.Tests.Devices.Legacy;
 
 namespace Sharpvisor.Vmm.Tests.Devices.Pci;
 
@@ -99,14 +100,24 @@ internal sealed class PciTestMachine
 {
     public PciTestMachine()
     {
-        Root = new PciRootBus(PortIo, Mmio);
+        Root = new PciRootBus(PortIo, Mmio, GsiLine);
     }
+
+    /// <summary>The interrupt controller's lines the root bus wired INTx pins to, by GSI.</summary>
+    public Dictionary<int, RecordingInterruptLine> GsiLines { get; } = [];
 
     public IoBus PortIo { get; } = new("pio");
 
     public IoBus Mmio { get; } = new("mmio");
 
     public PciRootBus Root { get; }
+
+    private RecordingInterruptLine GsiLine(int gsi)
+    {
+        var line = new RecordingInterruptLine();
+        GsiLines.Add(gsi, line);
+        return line;
+    }
 
     public static uint CamAddress(int bus, int slot, int function, int register) =>
         0x8000_0000u | ((uint)bus << 16) | ((uint)slot << 11) | ((uint)function << 8) | ((uint)register & 0xFC);

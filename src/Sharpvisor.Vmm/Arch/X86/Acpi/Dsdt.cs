@@ -1,4 +1,5 @@
 using Sharpvisor.Vmm.Devices.Acpi;
+using Sharpvisor.Vmm.Devices.Pci;
 
 namespace Sharpvisor.Vmm.Arch.X86.Acpi;
 
@@ -37,6 +38,9 @@ namespace Sharpvisor.Vmm.Arch.X86.Acpi;
 ///                              0, 0xC0000000, 0xDFFFFFFF, 0, 0x20000000)
 ///             })
 ///             Name (_CBA, 0xE0000000)           // the ECAM base, as MCFG says (PCI Firmware spec 4.1.5)
+///             Name (_PRT, Package () {           // slots 1-31, INTA-INTD: GSI 16 + ((slot + pin) mod 8)
+///                 Package () { 0x0001FFFF, 0, 0, 17 }, Package () { 0x0001FFFF, 1, 0, 18 }, ...
+///             })
 ///         }
 ///         Device (MRES)   // with PCI0
 ///         {
@@ -54,7 +58,8 @@ namespace Sharpvisor.Vmm.Arch.X86.Acpi;
 /// e820 map (what Linux checks while booting) and as a PNP0C02 motherboard resource (what it checks once ACPI is up,
 /// and the only place a kernel whose 0xCF8 probe failed will accept); the legacy ports 0xCF8/0xCFC reach the same
 /// config space, with a host bridge at 00:00.0 for the port probe's sanity check.
-/// Devices have no INTx (interrupt pin 0), so no _PRT is needed: every virtio function uses MSI-X.
+/// Virtio functions use MSI-X; a kernel without MSI (or with <c>pci=nomsi</c>) uses their INTA pins, which _PRT
+/// routes straight to GSIs (the MP table says the same for kernels booted with <c>acpi=off</c>).
 /// </summary>
 public static class Dsdt
 {
@@ -124,7 +129,30 @@ public static class Dsdt
                 .. ResourceDescriptors.DWordMemory(mmioFirst, mmioLast),
                 .. ResourceDescriptors.EndTag(),
             ])),
-            Aml.Name("_CBA", Aml.Integer(MemoryLayout.PciEcamBase)));
+            Aml.Name("_CBA", Aml.Integer(MemoryLayout.PciEcamBase)),
+            Aml.Name("_PRT", PciRoutingTable()));
+    }
+
+    /// <summary>
+    /// _PRT: for every slot but the host bridge's, INTA-INTD straight to their GSIs (source 0, no link devices), as
+    /// <see cref="PciInterruptRouting"/> wires them. A kernel without MSI finds its devices' interrupts here.
+    /// </summary>
+    private static byte[] PciRoutingTable()
+    {
+        var entries = new List<byte[]>();
+        for (var slot = 1; slot < PciRootBus.SlotCount; slot++)
+        {
+            for (var pin = PciInterruptRouting.PinA; pin <= PciInterruptRouting.PinCount; pin++)
+            {
+                entries.Add(Aml.Package(
+                    Aml.Integer(((ulong)slot << 16) | 0xFFFF), // any function of the slot
+                    Aml.Integer((ulong)(pin - PciInterruptRouting.PinA)), // 0 = INTA
+                    Aml.Integer(0),
+                    Aml.Integer((ulong)PciInterruptRouting.Gsi(slot, pin))));
+            }
+        }
+
+        return Aml.Package([.. entries]);
     }
 
     private static byte[] EcamReservation() => Aml.Device(

@@ -11,9 +11,12 @@ namespace Sharpvisor.Vmm.Devices.Virtio.Transport;
 /// <summary>
 /// The virtio 1.x PCI transport (modern only) around one <see cref="IVirtioDevice"/>: the vendor capabilities
 /// pointing into BAR 0 (<see cref="VirtioPciLayout"/>), the device status state machine, queue notifications
-/// through ioeventfd doorbells and interrupts through MSI-X (one vector per queue plus one for config changes).
+/// through ioeventfd doorbells and interrupts through MSI-X (one vector per queue plus one for config changes), or,
+/// while MSI-X is off (a kernel without MSI, <c>pci=nomsi</c>), through the INTA pin: the line is high while the ISR
+/// holds a bit, MSI-X is off and the command register's interrupt-disable bit is clear; reading the ISR clears it.
 /// Register accesses from vCPUs are serialised by one lock; device threads never take it, so a reset may wait
-/// for them while holding it.
+/// for them while holding it. The ISR and the INTx level change together under a second, inner lock, so a read
+/// that clears the ISR can never leave the line high with nothing pending (an interrupt storm the guest would kill).
 /// </summary>
 public sealed class VirtioPciDevice : PciDevice, IVirtioDeviceEvents, IDisposable
 {
@@ -25,6 +28,7 @@ public sealed class VirtioPciDevice : PciDevice, IVirtioDeviceEvents, IDisposabl
     private const int PciCfgDataField = 16;
 
     private readonly Lock _lock = new();
+    private readonly Lock _intxLock = new();
     private readonly IVirtioDevice _device;
     private readonly GuestMemory _memory;
     private readonly IDoorbellRegistry _doorbellRegistry;
@@ -38,6 +42,8 @@ public sealed class VirtioPciDevice : PciDevice, IVirtioDeviceEvents, IDisposabl
     private bool _doorbellsRegistered;
     private bool _active;
     private int _isr;
+    private IInterruptLine? _intx;
+    private bool _intxAsserted;
     private int _failed;
     private int _earlyNotifyLogged;
 
@@ -48,7 +54,8 @@ public sealed class VirtioPciDevice : PciDevice, IVirtioDeviceEvents, IDisposabl
             VirtioPciLayout.ClassCode(device.Type),
             VirtioPciLayout.Revision,
             VirtioPciLayout.VendorId,
-            VirtioPciLayout.SubsystemId))
+            VirtioPciLayout.SubsystemId,
+            PciInterruptRouting.PinA))
     {
         ArgumentNullException.ThrowIfNull(memory);
         ArgumentNullException.ThrowIfNull(doorbells);
@@ -87,6 +94,9 @@ public sealed class VirtioPciDevice : PciDevice, IVirtioDeviceEvents, IDisposabl
             .Add(VirtioPciLayout.MsiXTableOffset, _msix.TableSize, _msix.Table)
             .Add(VirtioPciLayout.MsiXPbaOffset, _msix.PbaSize, _msix.Pba);
         AddBar(VirtioPciLayout.Bar, PciBarKind.Memory32, VirtioPciLayout.BarSize, _bar);
+
+        // The command register's interrupt-disable bit and MSI-X's enable bit both decide whether INTx is driven.
+        Config.AddWriteObserver((_, _) => UpdateInterruptLine());
     }
 
     public IVirtioDevice Device => _device;
@@ -105,21 +115,86 @@ public sealed class VirtioPciDevice : PciDevice, IVirtioDeviceEvents, IDisposabl
 
     private VirtioStatus VisibleStatus => _common.Status | (Volatile.Read(ref _failed) != 0 ? VirtioStatus.NeedsReset : VirtioStatus.None);
 
-    public void SignalQueue(int queue)
+    /// <summary>True while INTA is asserted (the ISR holds a bit that INTx reports).</summary>
+    public bool InterruptLineAsserted
     {
-        Interlocked.Or(ref _isr, IsrQueue);
-        if ((uint)queue < (uint)_common.Queues.Count && _common.Queues[queue].MsixVector is var vector && vector != VirtioPciLayout.NoVector)
+        get
         {
-            _msix.Notify(vector);
+            lock (_intxLock)
+            {
+                return _intxAsserted;
+            }
         }
     }
 
-    public void SignalConfigChange()
+    public void SignalQueue(int queue)
     {
-        Interlocked.Or(ref _isr, IsrConfig);
-        if (_common.ConfigVector is var vector && vector != VirtioPciLayout.NoVector)
+        var vector = (uint)queue < (uint)_common.Queues.Count ? _common.Queues[queue].MsixVector : VirtioPciLayout.NoVector;
+        Signal(IsrQueue, vector);
+    }
+
+    public void SignalConfigChange() => Signal(IsrConfig, _common.ConfigVector);
+
+    private void Signal(int isrBit, ushort vector)
+    {
+        if (_msix.Enabled)
         {
-            _msix.Notify(vector);
+            Interlocked.Or(ref _isr, isrBit);
+            if (vector != VirtioPciLayout.NoVector)
+            {
+                _msix.Notify(vector);
+            }
+
+            return;
+        }
+
+        lock (_intxLock)
+        {
+            Interlocked.Or(ref _isr, isrBit);
+            UpdateInterruptLineLocked();
+        }
+    }
+
+    /// <summary>Reads and clears the ISR, lowering INTA with it.</summary>
+    private int TakeIsr()
+    {
+        lock (_intxLock)
+        {
+            var isr = Interlocked.Exchange(ref _isr, 0);
+            UpdateInterruptLineLocked();
+            return isr;
+        }
+    }
+
+    private void UpdateInterruptLine()
+    {
+        lock (_intxLock)
+        {
+            UpdateInterruptLineLocked();
+        }
+    }
+
+    private void UpdateInterruptLineLocked()
+    {
+        if (_intx is null)
+        {
+            return;
+        }
+
+        var assert = Volatile.Read(ref _isr) != 0 && !_msix.Enabled && (Config.Command & PciConfigSpace.CommandInterruptDisable) == 0;
+        if (assert != _intxAsserted)
+        {
+            _intxAsserted = assert;
+            _intx.SetLevel(assert);
+        }
+    }
+
+    protected override void OnInterruptLineConnected(IInterruptLine line)
+    {
+        lock (_intxLock)
+        {
+            _intx = line;
+            UpdateInterruptLineLocked();
         }
     }
 
@@ -231,7 +306,7 @@ public sealed class VirtioPciDevice : PciDevice, IVirtioDeviceEvents, IDisposabl
         {
             StopDevice();
             _common.Reset();
-            Volatile.Write(ref _isr, 0);
+            TakeIsr();
             Volatile.Write(ref _failed, 0);
             Volatile.Write(ref _earlyNotifyLogged, 0);
             return;
@@ -399,7 +474,7 @@ public sealed class VirtioPciDevice : PciDevice, IVirtioDeviceEvents, IDisposabl
                         owner._common.Read(offset, data, owner.VisibleStatus);
                         break;
                     case WindowKind.Isr when offset == 0:
-                        data[0] = (byte)Interlocked.Exchange(ref owner._isr, 0);
+                        data[0] = (byte)owner.TakeIsr();
                         break;
                     case WindowKind.DeviceConfig when offset + (ulong)data.Length <= (ulong)owner._device.ConfigLength:
                         owner._device.ReadConfig((int)offset, data);

@@ -105,6 +105,24 @@ public class AcpiIaslTests
     }
 
     [IaslFact]
+    public void DsdtRoutesEveryPciSlotsInterruptPinsToTheGsisTheMpTableNames()
+    {
+        var dsl = Disassemble("dsdt", Dsdt.Build(pciHostBridge: true));
+
+        Assert.Contains("Name (_PRT, Package (0x7C)", dsl, StringComparison.Ordinal);
+        var entries = Regex.Matches(dsl, @"Package \(0x04\)\s*\{\s*0x([0-9A-F]{8}),\s*(Zero|One|0x02|0x03),\s*Zero,\s*0x([0-9A-F]{2})\s*\}")
+            .Select(m => (
+                Address: Convert.ToUInt32(m.Groups[1].Value, 16),
+                Pin: m.Groups[2].Value switch { "Zero" => 0, "One" => 1, var hex => Convert.ToInt32(hex, 16) },
+                Gsi: Convert.ToInt32(m.Groups[3].Value, 16)))
+            .ToList();
+        Assert.Equal(31 * 4, entries.Count);
+        Assert.All(entries, e => Assert.Equal(0xFFFFu, e.Address & 0xFFFF)); // any function of the slot
+        var expected = Enumerable.Range(1, 31).SelectMany(slot => Enumerable.Range(0, 4).Select(pin => ((uint)slot, pin, 16 + ((slot + pin) % 8))));
+        Assert.Equal(expected, entries.Select(e => (e.Address >> 16, e.Pin, e.Gsi)));
+    }
+
+    [IaslFact]
     public void FadtDisassemblyShowsHardwareReducedRegisters()
     {
         var dsl = Disassemble("facp", Fadt.Build(new GuestAddress(0xE_0190)));

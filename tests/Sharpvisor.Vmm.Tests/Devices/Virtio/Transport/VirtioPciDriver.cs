@@ -260,17 +260,23 @@ internal sealed class VirtioPciDriver : IDisposable
 
     /// <summary>
     /// The whole bring-up: features (all offered, or <paramref name="features"/>), MSI-X with queue q on vector q and
-    /// config changes on the vector after the queues, every queue of <paramref name="queueSize"/>, DRIVER_OK.
+    /// config changes on the vector after the queues, every queue of <paramref name="queueSize"/>, DRIVER_OK. Without
+    /// <paramref name="msix"/> MSI-X stays off and no vectors are set: the device interrupts through INTA, as for a
+    /// kernel without MSI.
     /// </summary>
-    public void Start(ulong? features = null, ushort queueSize = 16)
+    public void Start(ulong? features = null, ushort queueSize = 16, bool msix = true)
     {
         var accepted = features ?? OfferedFeatures;
         Assert.True(Negotiate(accepted), "FEATURES_OK was refused");
-        EnableMsiX();
-        SetCommon(ConfigMsixVector, (ulong)Queues.Length, 2);
+        if (msix)
+        {
+            EnableMsiX();
+            SetCommon(ConfigMsixVector, (ulong)Queues.Length, 2);
+        }
+
         for (var q = 0; q < Queues.Length; q++)
         {
-            SetupQueue(q, queueSize, accepted, (ushort)q);
+            SetupQueue(q, queueSize, accepted, msix ? (ushort)q : VirtioPciLayout.NoVector);
         }
 
         AddStatus(VirtioStatus.DriverOk);
