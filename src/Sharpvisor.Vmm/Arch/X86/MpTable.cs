@@ -61,7 +61,7 @@ public static class MpTable
     /// <summary>Interrupt entry flags: polarity active low (bits 1:0 = 11), trigger level (bits 3:2 = 11).</summary>
     public const ushort PciInterruptFlags = 0x0F;
 
-    private const int PciInterruptEntries = (PciRootBus.SlotCount - 1) * PciInterruptRouting.PinCount;
+    private static readonly int PciInterruptEntries = PciInterruptRouting.Routes.Count;
     private const byte AllLocalApics = 0xFF;
     private const int ChecksumOffsetFloating = 10;
     private const int ChecksumOffsetConfig = 7;
@@ -151,21 +151,18 @@ public static class MpTable
         }
 
         // PCI: the source IRQ is the slot in bits 6:2 and the pin (0 = INTA) in bits 1:0.
-        for (var slot = 1; slot < PciRootBus.SlotCount; slot++)
+        foreach (var (slot, pin, gsi) in PciInterruptRouting.Routes)
         {
-            for (var pin = PciInterruptRouting.PinA; pin <= PciInterruptRouting.PinCount; pin++)
-            {
-                var e = config.Slice(offset, EntryLength);
-                e[0] = EntryIoInterrupt;
-                e[1] = InterruptTypeInt;
-                BinaryPrimitives.WriteUInt16LittleEndian(e[2..], PciInterruptFlags);
-                e[4] = PciBusId;
-                e[5] = (byte)((slot << 2) | (pin - PciInterruptRouting.PinA));
-                e[6] = Madt.IoApicId;
-                e[7] = (byte)PciInterruptRouting.Gsi(slot, pin);
-                offset += EntryLength;
-                entries++;
-            }
+            var e = config.Slice(offset, EntryLength);
+            e[0] = EntryIoInterrupt;
+            e[1] = InterruptTypeInt;
+            BinaryPrimitives.WriteUInt16LittleEndian(e[2..], PciInterruptFlags);
+            e[4] = PciBusId;
+            e[5] = (byte)((slot << 2) | (pin - PciInterruptRouting.PinA));
+            e[6] = Madt.IoApicId;
+            e[7] = (byte)gsi;
+            offset += EntryLength;
+            entries++;
         }
 
         var nmi = config.Slice(offset, EntryLength);

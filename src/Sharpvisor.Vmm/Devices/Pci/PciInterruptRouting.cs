@@ -12,6 +12,11 @@ public static class PciInterruptRouting
     public const int FirstGsi = 16;
     public const int GsiCount = 8;
 
+    /// <summary>Every slot's INTA-INTD but the host bridge's (slot 0, no pin), in slot then pin order: the table both descriptions list.</summary>
+    public static IReadOnlyList<(int Slot, int Pin, int Gsi)> Routes { get; } =
+        [.. Enumerable.Range(1, PciRootBus.SlotCount - 1)
+            .SelectMany(slot => Enumerable.Range(PinA, PinCount).Select(pin => (slot, pin, Gsi(slot, pin))))];
+
     /// <summary>INTA in the interrupt pin register; INTD is 4.</summary>
     public const int PinA = 1;
     public const int PinCount = 4;

@@ -139,20 +139,11 @@ public static class Dsdt
     /// </summary>
     private static byte[] PciRoutingTable()
     {
-        var entries = new List<byte[]>();
-        for (var slot = 1; slot < PciRootBus.SlotCount; slot++)
-        {
-            for (var pin = PciInterruptRouting.PinA; pin <= PciInterruptRouting.PinCount; pin++)
-            {
-                entries.Add(Aml.Package(
-                    Aml.Integer(((ulong)slot << 16) | 0xFFFF), // any function of the slot
-                    Aml.Integer((ulong)(pin - PciInterruptRouting.PinA)), // 0 = INTA
-                    Aml.Integer(0),
-                    Aml.Integer((ulong)PciInterruptRouting.Gsi(slot, pin))));
-            }
-        }
-
-        return Aml.Package([.. entries]);
+        return Aml.Package([.. PciInterruptRouting.Routes.Select(route => Aml.Package(
+            Aml.Integer(((ulong)route.Slot << 16) | 0xFFFF), // any function of the slot
+            Aml.Integer((ulong)(route.Pin - PciInterruptRouting.PinA)), // 0 = INTA
+            Aml.Integer(0),
+            Aml.Integer((ulong)route.Gsi)))]);
     }
 
     private static byte[] EcamReservation() => Aml.Device(
