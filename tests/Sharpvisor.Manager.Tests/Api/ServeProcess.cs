@@ -56,11 +56,14 @@ public sealed class ServeProcess : IDisposable
         return serve;
     }
 
-    /// <summary>Waits for the "listening on" line and returns a client for the URL in DATA/serve.json, with the token.</summary>
+    /// <summary>
+    /// Waits for the last of the start-up lines ("web UI at", after "token in" and "listening on": all three are checked
+    /// below, and a slow host may deliver them apart) and returns a client for the URL in DATA/serve.json, with the token.
+    /// </summary>
     public async Task<HttpClient> WaitUntilListeningAsync(string dataDirectory)
     {
         var deadline = DateTime.UtcNow + TestTime.Ceiling(TimeSpan.FromSeconds(30));
-        while (!Output.Contains("sharpvisor: listening on http://127.0.0.1:", StringComparison.Ordinal))
+        while (!Output.Contains("sharpvisor: web UI at http://127.0.0.1:", StringComparison.Ordinal))
         {
             Assert.False(Process.HasExited, $"sharpvisor serve exited with {(Process.HasExited ? Process.ExitCode : 0)}: {Output}");
             Assert.True(DateTime.UtcNow < deadline, $"sharpvisor serve did not listen within 30 s: {Output}");
