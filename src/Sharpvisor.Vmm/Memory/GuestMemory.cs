@@ -60,6 +60,9 @@ public sealed class GuestMemory : IDisposable
 
     public bool IsValid(GuestAddress address, ulong length) => FindRegion(address, length) is not null;
 
+    /// <summary>The region holding the byte at <paramref name="address"/>, or null when it is not RAM.</summary>
+    public GuestRegion? RegionContaining(GuestAddress address) => FindRegion(address, 1);
+
     /// <summary>A span over guest RAM. Valid only while this object lives; never hand it to another thread that outlives the VM.</summary>
     public unsafe Span<byte> GetSpan(GuestAddress address, int length)
     {

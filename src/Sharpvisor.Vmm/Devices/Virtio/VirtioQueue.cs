@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Sharpvisor.Kvm;
 using Sharpvisor.Vmm.Devices.Virtio.Queue;
 using Sharpvisor.Vmm.Memory;
@@ -19,6 +20,16 @@ public sealed class VirtioQueue(int index, SplitVirtqueue ring, EventFd doorbell
 
     public GuestMemory Memory { get; } = memory;
 
+    /// <summary>The one chain this queue's device thread pops into: serving a buffer allocates nothing.</summary>
+    private readonly DescriptorChain _chain = new();
+
+    /// <summary>Takes the next available chain; it stays valid until the next pop from this queue.</summary>
+    public bool TryPop([NotNullWhen(true)] out DescriptorChain? chain)
+    {
+        chain = Ring.TryPop(Memory, _chain) ? _chain : null;
+        return chain is not null;
+    }
+
     /// <summary>Interrupts the driver if it asked to hear about the chains pushed since the last call.</summary>
     public void NotifyIfNeeded()
     {
@@ -39,7 +50,7 @@ public sealed class VirtioQueue(int index, SplitVirtqueue ring, EventFd doorbell
         do
         {
             Ring.DisableNotifications(Memory);
-            while (Ring.TryPop(Memory, out var chain))
+            while (TryPop(out var chain))
             {
                 var written = handle(chain);
                 Ring.Push(Memory, chain.HeadIndex, written);

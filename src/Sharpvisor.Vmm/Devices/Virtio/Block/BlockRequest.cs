@@ -32,7 +32,7 @@ public static class BlockRequest
     public const byte StatusUnsupported = 2;
 
     /// <summary>Largest piece handed to one file call: guest segments can be up to 4 GiB, spans only 2 GiB.</summary>
-    private const uint MaxPiece = 1u << 30;
+    private const int MaxPiece = 1 << 30;
 
     /// <summary>Runs the request and writes its status; returns the bytes written into the chain (for the used ring).</summary>
     public static uint Execute(DescriptorChain chain, GuestMemory memory, IBlockBackend disk, string id)
@@ -81,7 +81,7 @@ public static class BlockRequest
         return dataWritten + 1;
     }
 
-    private static byte Transfer(IReadOnlyList<GuestSegment> segments, uint skip, uint length, ulong sector, IBlockBackend disk, GuestMemory memory, bool toGuest, ref uint dataWritten)
+    private static byte Transfer(ReadOnlySpan<GuestSegment> segments, uint skip, uint length, ulong sector, IBlockBackend disk, GuestMemory memory, bool toGuest, ref uint dataWritten)
     {
         if (length % SectorSize != 0 || !InsideDisk(sector, length / SectorSize, disk))
         {
@@ -89,7 +89,8 @@ public static class BlockRequest
         }
 
         var offset = (long)(sector * SectorSize);
-        foreach (var (address, pieceLength) in Pieces(segments, skip, length))
+        var pieces = new SegmentCursor(segments, skip, length, MaxPiece);
+        while (pieces.MoveNext(out var address, out var pieceLength))
         {
             var span = memory.GetSpan(address, pieceLength);
             if (toGuest)
@@ -171,31 +172,4 @@ public static class BlockRequest
 
     private static void WriteStatus(DescriptorChain chain, GuestMemory memory, byte status) =>
         chain.CopyToWritable(memory, [status], chain.WritableLength - 1);
-
-    /// <summary>The guest ranges covering bytes [skip, skip + length) of <paramref name="segments"/>, in order.</summary>
-    private static IEnumerable<(GuestAddress Address, int Length)> Pieces(IReadOnlyList<GuestSegment> segments, uint skip, uint length)
-    {
-        foreach (var (address, segmentLength) in segments)
-        {
-            if (length == 0)
-            {
-                yield break;
-            }
-
-            if (skip >= segmentLength)
-            {
-                skip -= segmentLength;
-                continue;
-            }
-
-            var start = address + skip;
-            var take = Math.Min(segmentLength - skip, length);
-            skip = 0;
-            length -= take;
-            for (uint done = 0; done < take; done += MaxPiece)
-            {
-                yield return (start + done, (int)Math.Min(MaxPiece, take - done));
-            }
-        }
-    }
 }

@@ -115,7 +115,7 @@ public sealed class VirtioConsole(Stream? output) : ThreadedVirtioDevice
                 }
             }
 
-            if (!ring.TryPop(memory, out var chain))
+            if (!queue.TryPop(out var chain))
             {
                 if (!ring.EnableNotifications(memory))
                 {

@@ -132,7 +132,7 @@ public sealed class VirtioNet : ThreadedVirtioDevice
                 }
             }
 
-            if (!ring.TryPop(memory, out var chain))
+            if (!queue.TryPop(out var chain))
             {
                 if (!ring.EnableNotifications(memory))
                 {

@@ -7,47 +7,45 @@ namespace Sharpvisor.Vmm.Devices.Virtio.Queue;
 /// One available buffer, walked and checked: the device-readable segments first, then the device-writable ones.
 /// Every segment was proved to lie in guest RAM when the chain was walked, so the copy helpers cannot leave it.
 /// The bytes behind the segments still belong to the guest and may change at any moment: copy, then validate.
+/// A device thread reuses one chain for every pop (<see cref="SplitVirtqueue.TryPop(GuestMemory, DescriptorChain)"/>),
+/// so serving a buffer allocates nothing; such a chain is valid until the next pop into it.
 /// </summary>
 public sealed class DescriptorChain
 {
     /// <summary>Size of struct virtq_desc.</summary>
     internal const int DescriptorSize = 16;
 
-    private readonly GuestSegment[] _readable;
-    private readonly GuestSegment[] _writable;
+    /// <summary>Capacity kept between pops: a hostile chain may grow the list far past it, and then it is let go.</summary>
+    private const int RetainedSegments = 64;
 
-    private DescriptorChain(ushort headIndex, GuestSegment[] readable, GuestSegment[] writable, uint readableLength, uint writableLength, int descriptorCount)
-    {
-        HeadIndex = headIndex;
-        _readable = readable;
-        _writable = writable;
-        ReadableLength = readableLength;
-        WritableLength = writableLength;
-        DescriptorCount = descriptorCount;
-    }
+    /// <summary>Readable segments, then writable ones (a readable descriptor after a writable one is refused).</summary>
+    private GuestSegment[] _segments = new GuestSegment[4];
+    private int _count;
+    private int _readableCount;
 
     /// <summary>The descriptor index the driver put in the available ring; the device hands it back in <see cref="SplitVirtqueue.Push"/>.</summary>
-    public ushort HeadIndex { get; }
+    public ushort HeadIndex { get; private set; }
 
     /// <summary>Device-readable segments in chain order. A zero-length descriptor contributes none.</summary>
-    public IReadOnlyList<GuestSegment> Readable => _readable;
+    public ReadOnlySpan<GuestSegment> Readable => _segments.AsSpan(0, _readableCount);
 
     /// <summary>Device-writable segments in chain order. A zero-length descriptor contributes none.</summary>
-    public IReadOnlyList<GuestSegment> Writable => _writable;
+    public ReadOnlySpan<GuestSegment> Writable => _segments.AsSpan(_readableCount, _count - _readableCount);
 
-    public uint ReadableLength { get; }
+    public uint ReadableLength { get; private set; }
 
-    public uint WritableLength { get; }
+    public uint WritableLength { get; private set; }
 
     /// <summary>Descriptors walked, counting an indirect descriptor and each entry of its table.</summary>
-    public int DescriptorCount { get; }
+    public int DescriptorCount { get; private set; }
 
     /// <summary>Copies readable bytes starting <paramref name="offset"/> bytes into the readable part; returns how many were copied.</summary>
     public int CopyFromReadable(GuestMemory memory, Span<byte> destination, uint offset = 0)
     {
         ArgumentNullException.ThrowIfNull(memory);
         var copied = 0;
-        foreach (var (address, length) in Slices(_readable, offset, destination.Length))
+        var cursor = new SegmentCursor(Readable, offset, (ulong)destination.Length);
+        while (cursor.MoveNext(out var address, out var length))
         {
             memory.Read(address, destination.Slice(copied, length));
             copied += length;
@@ -61,7 +59,8 @@ public sealed class DescriptorChain
     {
         ArgumentNullException.ThrowIfNull(memory);
         var copied = 0;
-        foreach (var (address, length) in Slices(_writable, offset, source.Length))
+        var cursor = new SegmentCursor(Writable, offset, (ulong)source.Length);
+        while (cursor.MoveNext(out var address, out var length))
         {
             memory.Write(address, source.Slice(copied, length));
             copied += length;
@@ -79,44 +78,47 @@ public sealed class DescriptorChain
         }
     }
 
-    /// <summary>Pieces of at most <paramref name="count"/> bytes, <paramref name="offset"/> bytes into the segments.</summary>
-    private static IEnumerable<(GuestAddress Address, int Length)> Slices(GuestSegment[] segments, uint offset, int count)
+    /// <summary>
+    /// Walks the chain starting at <paramref name="headIndex"/> of the descriptor table into this object, replacing
+    /// what it held. Each descriptor is read once into a local copy; nothing is read outside RAM because every table is
+    /// checked before its first read. After a throw the chain is empty.
+    /// </summary>
+    internal void Fill(GuestMemory memory, GuestAddress table, ushort queueSize, ushort headIndex, bool indirectAllowed)
     {
-        ulong skip = offset;
-        var left = count;
-        foreach (var segment in segments)
+        Clear();
+        try
         {
-            if (left == 0)
-            {
-                yield break;
-            }
-
-            if (skip >= segment.Length)
-            {
-                skip -= segment.Length;
-                continue;
-            }
-
-            var length = (int)Math.Min((ulong)left, segment.Length - skip);
-            yield return (segment.Address + skip, length);
-            skip = 0;
-            left -= length;
+            Walk(memory, table, queueSize, headIndex, indirectAllowed);
+        }
+        catch (VirtqueueException)
+        {
+            Clear();
+            throw;
         }
     }
 
-    /// <summary>
-    /// Walks the chain starting at <paramref name="headIndex"/> of the descriptor table. Each descriptor is read once
-    /// into a local copy; nothing is read outside RAM because every table is checked before its first read.
-    /// </summary>
-    internal static DescriptorChain Walk(GuestMemory memory, GuestAddress table, ushort queueSize, ushort headIndex, bool indirectAllowed)
+    private void Clear()
+    {
+        if (_segments.Length > RetainedSegments)
+        {
+            _segments = new GuestSegment[4];
+        }
+
+        _count = 0;
+        _readableCount = 0;
+        HeadIndex = 0;
+        ReadableLength = 0;
+        WritableLength = 0;
+        DescriptorCount = 0;
+    }
+
+    private void Walk(GuestMemory memory, GuestAddress table, ushort queueSize, ushort headIndex, bool indirectAllowed)
     {
         if (headIndex >= queueSize)
         {
             throw new VirtqueueException($"head index {headIndex} is not below the queue size {queueSize}");
         }
 
-        var readable = new List<GuestSegment>();
-        var writable = new List<GuestSegment>();
         ulong readableLength = 0;
         ulong writableLength = 0;
         var tableEntries = (uint)queueSize;
@@ -208,7 +210,12 @@ public sealed class DescriptorChain
 
             if (descriptor.len != 0)
             {
-                AddSegments(memory, isWrite ? writable : readable, new GuestAddress(descriptor.addr), descriptor.len, headIndex, index);
+                AddSegments(memory, new GuestAddress(descriptor.addr), descriptor.len, headIndex, index);
+            }
+
+            if (!sawWritable)
+            {
+                _readableCount = _count;
             }
 
             if ((flags & DescriptorFlags.Next) == 0)
@@ -223,11 +230,14 @@ public sealed class DescriptorChain
             }
         }
 
-        return new DescriptorChain(headIndex, [.. readable], [.. writable], (uint)readableLength, (uint)writableLength, total);
+        HeadIndex = headIndex;
+        ReadableLength = (uint)readableLength;
+        WritableLength = (uint)writableLength;
+        DescriptorCount = total;
     }
 
     /// <summary>Splits a buffer at region boundaries so each segment is one GuestMemory access; refuses any byte outside RAM.</summary>
-    private static void AddSegments(GuestMemory memory, List<GuestSegment> segments, GuestAddress address, uint length, ushort headIndex, uint index)
+    private void AddSegments(GuestMemory memory, GuestAddress address, uint length, ushort headIndex, uint index)
     {
         if (address.Value > ulong.MaxValue - length)
         {
@@ -238,23 +248,20 @@ public sealed class DescriptorChain
         ulong left = length;
         while (left > 0)
         {
-            GuestRegion? found = null;
-            foreach (var region in memory.Regions)
-            {
-                if (region.Contains(new GuestAddress(start), 1))
-                {
-                    found = region;
-                    break;
-                }
-            }
-
+            var found = memory.RegionContaining(new GuestAddress(start));
             if (found is null)
             {
                 throw new VirtqueueException($"chain {headIndex}: descriptor {index} buffer [{address}, +0x{length:x}) is not inside guest RAM");
             }
 
             var piece = Math.Min(left, found.End.Value - start);
-            segments.Add(new GuestSegment(new GuestAddress(start), (uint)piece));
+            if (_count == _segments.Length)
+            {
+                // Bounded: a chain has at most 2 x the queue size descriptors, each split at the few region edges.
+                Array.Resize(ref _segments, _count * 2);
+            }
+
+            _segments[_count++] = new GuestSegment(new GuestAddress(start), (uint)piece);
             start += piece;
             left -= piece;
         }

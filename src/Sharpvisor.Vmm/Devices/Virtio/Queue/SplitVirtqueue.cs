@@ -58,7 +58,7 @@ public sealed class SplitVirtqueue
 
     public bool IndirectDescriptors => _config.IndirectDescriptors;
 
-    /// <summary>The avail index of the next chain <see cref="TryPop"/> returns (for snapshots).</summary>
+    /// <summary>The avail index of the next chain <see cref="TryPop(GuestMemory, DescriptorChain)"/> returns (for snapshots).</summary>
     public ushort NextAvailableIndex => _nextAvailable;
 
     /// <summary>The used index the next <see cref="Push"/> writes (for snapshots).</summary>
@@ -97,13 +97,25 @@ public sealed class SplitVirtqueue
     }
 
     /// <summary>
-    /// Takes the next available chain, if the driver has published one. Returns false when the ring is empty;
-    /// throws <see cref="VirtqueueException"/> when the driver broke the contract (the queue does not advance).
+    /// Takes the next available chain as a new object the caller may keep (e.g. to complete chains out of order).
+    /// Returns false when the ring is empty; throws <see cref="VirtqueueException"/> when the driver broke the contract.
     /// </summary>
     public bool TryPop(GuestMemory memory, [NotNullWhen(true)] out DescriptorChain? chain)
     {
+        var popped = new DescriptorChain();
+        chain = TryPop(memory, popped) ? popped : null;
+        return chain is not null;
+    }
+
+    /// <summary>
+    /// Takes the next available chain into <paramref name="chain"/>, replacing what it held: the device thread's
+    /// allocation-free pop. Returns false when the ring is empty; throws <see cref="VirtqueueException"/> when the
+    /// driver broke the contract (the queue does not advance).
+    /// </summary>
+    public bool TryPop(GuestMemory memory, DescriptorChain chain)
+    {
         ArgumentNullException.ThrowIfNull(memory);
-        chain = null;
+        ArgumentNullException.ThrowIfNull(chain);
 
         // Acquire: the ring entries and descriptors read below were written before the driver published this index.
         var availableIndex = ReadAcquire(memory, _config.AvailableRing + IndexOffset);
@@ -120,7 +132,7 @@ public sealed class SplitVirtqueue
 
         var slot = (ulong)(_nextAvailable & (_config.Size - 1));
         var head = memory.Read<ushort>(_config.AvailableRing + RingHeaderSize + (slot * AvailableEntrySize));
-        chain = DescriptorChain.Walk(memory, _config.DescriptorTable, _config.Size, head, _config.IndirectDescriptors);
+        chain.Fill(memory, _config.DescriptorTable, _config.Size, head, _config.IndirectDescriptors);
         _nextAvailable++;
         return true;
     }

@@ -88,9 +88,9 @@ public sealed class RandomizedVirtqueueTests
 
                 outcome = "chain";
                 Assert.True(chain.DescriptorCount <= size + 65536);
-                Assert.All(chain.Readable.Concat(chain.Writable), s => Assert.True(memory.IsValid(s.Address, s.Length)));
-                Assert.Equal(chain.ReadableLength, (uint)chain.Readable.Sum(s => (long)s.Length));
-                Assert.Equal(chain.WritableLength, (uint)chain.Writable.Sum(s => (long)s.Length));
+                Assert.All(chain.Readable.ToArray().Concat(chain.Writable.ToArray()), s => Assert.True(memory.IsValid(s.Address, s.Length)));
+                Assert.Equal(chain.ReadableLength, (uint)chain.Readable.ToArray().Sum(s => (long)s.Length));
+                Assert.Equal(chain.WritableLength, (uint)chain.Writable.ToArray().Sum(s => (long)s.Length));
             }
             catch (VirtqueueException)
             {

@@ -79,7 +79,7 @@ public sealed class SplitVirtqueueTests : IDisposable
         Assert.True(queue.TryPop(_memory, out var chain));
         Assert.Equal(head, chain.HeadIndex);
         Assert.Equal([new GuestSegment(new GuestAddress(Data), 5)], chain.Readable);
-        Assert.Empty(chain.Writable);
+        Assert.Empty(chain.Writable.ToArray());
         Assert.Equal(5u, chain.ReadableLength);
         Assert.Equal(0u, chain.WritableLength);
         Assert.Equal(1, chain.DescriptorCount);
@@ -107,8 +107,8 @@ public sealed class SplitVirtqueueTests : IDisposable
         Assert.Equal(4, chain.DescriptorCount);
         Assert.Equal(8u, chain.ReadableLength);
         Assert.Equal(12u, chain.WritableLength);
-        Assert.Equal([Data, Data + 0x100], chain.Readable.Select(s => s.Address.Value));
-        Assert.Equal([Data + 0x200, Data + 0x300], chain.Writable.Select(s => s.Address.Value));
+        Assert.Equal([Data, Data + 0x100], chain.Readable.ToArray().Select(s => s.Address.Value));
+        Assert.Equal([Data + 0x200, Data + 0x300], chain.Writable.ToArray().Select(s => s.Address.Value));
 
         var all = new byte[8];
         chain.ReadExactly(_memory, all);
@@ -160,8 +160,8 @@ public sealed class SplitVirtqueueTests : IDisposable
 
         Assert.True(queue.TryPop(_memory, out var chain));
         Assert.Equal(4, chain.DescriptorCount);
-        Assert.Equal([Data, Data + 0x100], chain.Readable.Select(s => s.Address.Value));
-        Assert.Equal([Data + 0x200], chain.Writable.Select(s => s.Address.Value));
+        Assert.Equal([Data, Data + 0x100], chain.Readable.ToArray().Select(s => s.Address.Value));
+        Assert.Equal([Data + 0x200], chain.Writable.ToArray().Select(s => s.Address.Value));
     }
 
     [Fact]
@@ -176,7 +176,7 @@ public sealed class SplitVirtqueueTests : IDisposable
         Assert.True(queue.TryPop(_memory, out var chain));
         Assert.Equal(3, chain.DescriptorCount);
         Assert.Equal([new GuestSegment(new GuestAddress(Data), 4)], chain.Readable);
-        Assert.Empty(chain.Writable);
+        Assert.Empty(chain.Writable.ToArray());
         Assert.Equal(0, chain.CopyToWritable(_memory, "x"u8));
     }
 
@@ -193,6 +193,74 @@ public sealed class SplitVirtqueueTests : IDisposable
         Assert.Equal([new GuestSegment(new GuestAddress(0x1FFF0), 0x10), new GuestSegment(new GuestAddress(0x20000), 0x10)], chain.Writable);
         Assert.Equal(0x20, chain.CopyToWritable(memory, Enumerable.Range(0, 0x20).Select(i => (byte)i).ToArray()));
         Assert.Equal((byte)0x10, memory.Read<byte>(new GuestAddress(0x20000)));
+    }
+
+    [Fact]
+    public void AReusedChainHoldsOnlyTheLatestPop()
+    {
+        var driver = new MockDriver(_memory, 128);
+        var queue = driver.CreateDevice();
+        var reused = new DescriptorChain();
+
+        // A long chain grows the segment list past what the chain keeps; the short one after it must not see its tail.
+        var many = Enumerable.Range(0, 100).Select(i => new Buffer(Data + (0x10UL * (ulong)i), 4)).Append(new Buffer(Data + 0x1000, 8, Write: true)).ToArray();
+        var first = driver.Add(many);
+        var second = driver.Add(new Buffer(Data + 0x2000, 6, Write: true));
+        driver.Kick();
+
+        Assert.True(queue.TryPop(_memory, reused));
+        Assert.Equal(first, reused.HeadIndex);
+        Assert.Equal(100, reused.Readable.Length);
+        Assert.Equal(400u, reused.ReadableLength);
+        Assert.Equal([new GuestSegment(new GuestAddress(Data + 0x1000), 8)], reused.Writable);
+        queue.Push(_memory, reused.HeadIndex, 0);
+
+        Assert.True(queue.TryPop(_memory, reused));
+        Assert.Equal(second, reused.HeadIndex);
+        Assert.Equal(0, reused.Readable.Length);
+        Assert.Equal(0u, reused.ReadableLength);
+        Assert.Equal([new GuestSegment(new GuestAddress(Data + 0x2000), 6)], reused.Writable);
+        Assert.Equal(1, reused.DescriptorCount);
+        Assert.False(queue.TryPop(_memory, reused));
+    }
+
+    [Fact]
+    public void AChainThatFailsTheWalkLeavesNothingBehind()
+    {
+        var driver = new MockDriver(_memory, 8);
+        var queue = driver.CreateDevice();
+        var reused = new DescriptorChain();
+        driver.Add(new Buffer(Data, 4), new Buffer(Data + 0x100, 4, Write: true));
+        driver.Kick();
+        Assert.True(queue.TryPop(_memory, reused));
+        queue.Push(_memory, reused.HeadIndex, 0);
+
+        // A readable descriptor after a writable one: refused, and the chain no longer claims the previous buffers.
+        driver.Add(new Buffer(Data + 0x200, 4, Write: true), new Buffer(Data + 0x300, 4));
+        driver.Kick();
+        Assert.Throws<VirtqueueException>(() => queue.TryPop(_memory, reused));
+        Assert.Equal(0, reused.Readable.Length + reused.Writable.Length);
+        Assert.Equal(0u, reused.ReadableLength + reused.WritableLength);
+    }
+
+    [Theory]
+    [InlineData(0UL, 100UL, int.MaxValue, "10+3 20+5")]
+    [InlineData(2UL, 100UL, int.MaxValue, "12+1 20+5")]
+    [InlineData(3UL, 4UL, int.MaxValue, "20+4")]
+    [InlineData(0UL, 8UL, 2, "10+2 12+1 20+2 22+2 24+1")]
+    [InlineData(8UL, 1UL, int.MaxValue, "")]
+    [InlineData(0UL, 0UL, int.MaxValue, "")]
+    public void ASegmentCursorWalksTheAskedBytesInPieces(ulong skip, ulong length, int maxPiece, string expected)
+    {
+        GuestSegment[] segments = [new(new GuestAddress(0x10), 3), new(new GuestAddress(0x20), 5)];
+        var cursor = new SegmentCursor(segments, skip, length, maxPiece);
+        var pieces = new List<string>();
+        while (cursor.MoveNext(out var address, out var pieceLength))
+        {
+            pieces.Add($"{address.Value:x}+{pieceLength}");
+        }
+
+        Assert.Equal(expected, string.Join(' ', pieces));
     }
 
     [Fact]
