@@ -16,21 +16,22 @@ internal static class CommandLine
         {
             return command();
         }
-        catch (Exception e) when (e is UsageException or VmConfigException or BootException)
-        {
-            return Fail(ExitCodes.Usage, e.Message);
-        }
-        catch (Exception e) when (e is KvmException or IOException or UnauthorizedAccessException)
-        {
-            return Fail(ExitCodes.RuntimeError, e.Message);
-        }
 #pragma warning disable CA1031 // the last line of defence: a user sees one line, never a stack trace
         catch (Exception e)
         {
-            return Fail(ExitCodes.RuntimeError, $"internal error: {e.GetType().Name}: {e.Message}");
+            var (code, message) = Describe(e);
+            return Fail(code, message);
         }
 #pragma warning restore CA1031
     }
+
+    /// <summary>The exit code and the one line an exception ends a command with: bad input is a usage error (2).</summary>
+    public static (int Code, string Message) Describe(Exception e) => e switch
+    {
+        UsageException or VmConfigException or BootException => (ExitCodes.Usage, e.Message),
+        KvmException or IOException or UnauthorizedAccessException => (ExitCodes.RuntimeError, e.Message),
+        _ => (ExitCodes.RuntimeError, $"internal error: {e.GetType().Name}: {e.Message}"),
+    };
 
     public static int Fail(int code, string message)
     {

@@ -43,7 +43,7 @@ internal static class Program
           --control    a control socket at PATH (unix, mode 0600, removed on exit): one JSON request per
                        line, {"id":1,"command":"status|pause|resume|stop|metrics"}; see docs/control-protocol.md
           --exit-file  just before exiting, write one JSON line to PATH: {"kind":"guest-exit|poweroff|
-                       reset|crash|signal","status":N,"message":"..."} (absent: the VMM was killed)
+                       reset|crash|signal|start-failure","status":N,"message":"..."} (absent: the VMM was killed)
 
         sharpvisor serve [--listen HOST:PORT] [--data-dir DIR] [--database CONNSTRING]
           --listen     where the API and UI listen (default 127.0.0.1:7780; port 0 picks a free one)
@@ -60,7 +60,8 @@ internal static class Program
         sharpvisor events [--vm VM] [--after ID]
           VM           a VM's name or id
           --guest      the built-in test guest with this scenario (hello, idle, serial-echo ...)
-          --state      only VMs in this state (defined, starting, running, paused, stopping, stopped, crashed)
+          --state      only VMs in this state (defined, starting, running, paused, stopping, stopped, crashed,
+                       failed)
           --timeout    stop: seconds before the VM is killed (default 10)
           console      the serial console; with a terminal, Ctrl-A x detaches and the VM keeps running
           events       one line per event until Ctrl-C; --after ID replays the events after that one

@@ -1,9 +1,10 @@
 using System.Data.Common;
 using System.Globalization;
 using System.Net;
-using Sharpvisor.Manager.Api;
-
 using Sharpvisor.Cli;
+using Sharpvisor.Manager.Api;
+using Sharpvisor.Vmm.Machine;
+
 
 namespace Sharpvisor.Serve;
 
@@ -48,6 +49,23 @@ internal static class ServeCommand
         return new IPEndPoint(address, port);
     }
 
+    /// <summary>What a user must know before relying on this daemon: VMs cannot start here, or the API is open to the network.</summary>
+    public static IEnumerable<string> StartupWarnings(ManagerOptions options, KvmReadiness kvm)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(kvm);
+        if (!kvm.Usable)
+        {
+            yield return $"VMs cannot start on this host: {kvm.Reason}";
+        }
+
+        if (!IPAddress.IsLoopback(options.Listen.Address))
+        {
+            yield return $"{options.Listen} serves plain HTTP beyond this host: the API token and consoles cross the network "
+                + "unencrypted; listen on 127.0.0.1 and put a TLS proxy in front";
+        }
+    }
+
     private static async Task<int> RunAsync(ManagerOptions options)
     {
         ManagerDaemon daemon;
@@ -64,6 +82,12 @@ internal static class ServeCommand
         {
             Console.Out.WriteLine($"sharpvisor: token in {daemon.Token.Path}");
             Console.Out.WriteLine($"sharpvisor: listening on {daemon.Url.ToString().TrimEnd('/')}");
+            // Warnings before the last start-up line, so whoever waits for that line has them too.
+            foreach (var warning in StartupWarnings(options, KvmReadiness.Probe()))
+            {
+                Console.Error.WriteLine($"sharpvisor: warning: {warning}");
+            }
+
             Console.Out.WriteLine($"sharpvisor: web UI at {daemon.UiUrl}");
             Console.Out.Flush();
             await daemon.WaitForShutdownAsync().ConfigureAwait(false);

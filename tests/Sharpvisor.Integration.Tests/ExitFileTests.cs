@@ -40,6 +40,24 @@ public sealed class ExitFileTests : IDisposable
     }
 
     [Fact]
+    public async Task AVmThatCannotStartIsRecordedAsAStartFailure()
+    {
+        // No KVM at this path, on any machine: the VMM fails before the guest runs, and says so in the file.
+        var result = await SharpvisorProcess.RunAsync(["run", "--kvm", Path.Combine(_dir, "no-kvm"), "--exit-file", ExitFile]);
+        Assert.True(result.ExitCode == 1, result.ToString());
+        var record = ExitRecord.TryRead(ExitFile);
+        Assert.Equal((ExitRecord.StartFailure, 1), (record?.Kind, record?.Status));
+        Assert.Contains("no-kvm does not exist", record!.Message, StringComparison.Ordinal);
+
+        // A kernel that is no kernel: a usage error, recorded with its status.
+        var kernel = Path.Combine(_dir, "not-a-kernel");
+        File.WriteAllText(kernel, "text");
+        var bad = await SharpvisorProcess.RunAsync(["run", "--kernel", kernel, "--exit-file", ExitFile]);
+        Assert.True(bad.ExitCode == 2, bad.ToString());
+        Assert.Equal((ExitRecord.StartFailure, 2), (ExitRecord.TryRead(ExitFile)?.Kind, ExitRecord.TryRead(ExitFile)?.Status));
+    }
+
+    [Fact]
     public async Task AnUnwritablePlaceIsAUsageError()
     {
         var result = await SharpvisorProcess.RunAsync(["run", "--exit-file", Path.Combine(_dir, "no", "such", "dir", "vm.exit")]);

@@ -10,7 +10,7 @@ internal static class LinuxImages
 {
     private static readonly ConcurrentDictionary<string, Lazy<Task<string>>> Outputs = new(StringComparer.Ordinal);
 
-    public static string RepositoryRoot { get; } = FindRepositoryRoot();
+    public static string RepositoryRoot => TestBinaries.RepositoryRoot;
 
     /// <summary>Our kernel's output directory (vmlinux, bzImage, ...).</summary>
     public static Task<string> KernelDirectoryAsync() => RunScriptAsync("build-kernel.sh");
@@ -57,17 +57,4 @@ internal static class LinuxImages
             Assert.True(File.Exists(last) || Directory.Exists(last), $"{name} printed '{last}', which does not exist");
             return last;
         })).Value;
-
-    private static string FindRepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Sharpvisor.slnx")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("cannot find the repository root (Sharpvisor.slnx) above " + AppContext.BaseDirectory);
-    }
 }

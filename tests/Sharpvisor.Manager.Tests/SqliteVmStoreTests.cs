@@ -75,4 +75,37 @@ public sealed class SqliteVmStoreTests : VmStoreTests
 
         Assert.Equal(Migrations.All.Select(m => (long)m.Version), versions);
     }
+
+    [Fact]
+    public async Task A_version_1_database_keeps_its_VMs_and_states_and_then_takes_failed()
+    {
+        // A data directory as the first release left it: schema 1, one VM crashed.
+        var directory = Path.Combine(_directory, "v1");
+        Directory.CreateDirectory(directory);
+        var id = Guid.NewGuid();
+        await using (var connection = new SqliteConnection($"Data Source={Path.Combine(directory, SqliteVmStore.FileName)};Pooling=False"))
+        {
+            await connection.OpenAsync();
+            await using var command = connection.CreateCommand();
+            command.CommandText = Migrations.SchemaVersionTable + ";\n"
+                + Migrations.All[0].Sql.Replace("{uuid}", "TEXT", StringComparison.Ordinal).Replace("{autoid}", "INTEGER PRIMARY KEY AUTOINCREMENT", StringComparison.Ordinal)
+                + $"""
+                INSERT INTO schema_version VALUES (1, 'vms, vm_states, vm_events', 0);
+                INSERT INTO vms VALUES ('{id:D}', 'old', 1, 64, NULL, 'idle', NULL, '', '[]', '[]', 'serial', 0, 0, 1);
+                INSERT INTO vm_states VALUES ('{id:D}', 'crashed', 'exit status 1: it fell over', 0, 0, 0);
+                """;
+            await command.ExecuteNonQueryAsync();
+        }
+
+        await using var store = await SqliteVmStore.OpenAsync(directory);
+
+        Assert.Equal(Migrations.Latest, await store.GetSchemaVersionAsync());
+        var state = (await store.GetStateAsync(id))!;
+        Assert.Equal((VmState.Crashed, "exit status 1: it fell over"), (state.State, state.ExitReason));
+        Assert.Equal("old", (await store.GetAsync(id))!.Name);
+        Assert.Equal(VmState.Failed, (await store.SetStateAsync(id, VmState.Failed, "no KVM")).State);
+        // The foreign key still holds: deleting the VM takes its state with it.
+        Assert.True(await store.DeleteAsync(id));
+        Assert.Null(await store.GetStateAsync(id));
+    }
 }

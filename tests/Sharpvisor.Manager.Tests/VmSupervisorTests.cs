@@ -317,7 +317,7 @@ public sealed class VmSupervisorTests : IAsyncLifetime
     }
 
     [KvmFact]
-    public async Task A_VMM_that_fails_at_once_is_a_start_failure_and_the_VM_is_crashed()
+    public async Task A_VMM_that_fails_at_once_is_a_start_failure_and_the_VM_failed_to_start()
     {
         var supervisor = NewSupervisor();
         var vm = await Store.CreateAsync(new VmDefinition { Name = "bad-1", Kernel = Path.Combine(_directory, "no-such-kernel"), MemoryMiB = 64 });
@@ -326,8 +326,10 @@ public sealed class VmSupervisorTests : IAsyncLifetime
 
         Assert.Contains("no such file", e.Reason, StringComparison.Ordinal);
         var stored = (await Store.GetStateAsync(vm.Id))!;
-        Assert.Equal(VmState.Crashed, stored.State);
+        Assert.Equal(VmState.Failed, stored.State);
         Assert.Equal(e.Reason, stored.ExitReason);
+        // The VMM said so itself, before it touched KVM.
+        Assert.Equal(Sharpvisor.Vmm.Control.ExitRecord.StartFailure, Sharpvisor.Vmm.Control.ExitRecord.TryRead(supervisor.ExitFilePath(vm.Id))?.Kind);
     }
 
     private static async Task<Exception?> Catch(Task task)

@@ -14,4 +14,20 @@ public static class TestBinaries
     public static string Sharpvisor { get; } = Path.Combine(
         Environment.GetEnvironmentVariable(DirectoryVariable) is { Length: > 0 } directory ? directory : AppContext.BaseDirectory,
         "sharpvisor");
+
+    /// <summary>The checkout the tests were built from: the directory above the test output holding Sharpvisor.slnx.</summary>
+    public static string RepositoryRoot { get; } = FindRepositoryRoot();
+
+    private static string FindRepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Sharpvisor.slnx")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new InvalidOperationException("cannot find the repository root (Sharpvisor.slnx) above " + AppContext.BaseDirectory);
+    }
 }

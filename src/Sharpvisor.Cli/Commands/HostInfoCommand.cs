@@ -1,5 +1,6 @@
 using System.Globalization;
 using Sharpvisor.Kvm;
+using Sharpvisor.Manager.Api;
 using Sharpvisor.Vmm.Arch.X86;
 using Sharpvisor.Vmm.Machine;
 
@@ -20,7 +21,25 @@ internal static class HostInfoCommand
     public static int Execute(string[] args)
     {
         var options = new ArgumentReader(args, ValueOptions, new HashSet<string>());
-        using var kvm = KvmSystem.Open(options.Get("--kvm") ?? KvmSystem.DefaultPath);
+        var device = options.Get("--kvm") ?? KvmSystem.DefaultPath;
+        var dataDirectory = ManagerOptions.DefaultDataDirectory();
+        var storage = HostFacts.StorageRoot(Directory.Exists(dataDirectory) ? dataDirectory : Path.GetDirectoryName(Path.GetFullPath(dataDirectory)) ?? "/");
+        // What the host has, whatever its KVM: a user deciding what to run here needs both.
+        Print(
+        [
+            ("CPUs", Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture)),
+            ("memory", $"{HostFacts.MemInfoMiB("MemAvailable")} MiB available of {HostFacts.MemInfoMiB("MemTotal")} MiB"),
+            ("storage", string.Create(CultureInfo.InvariantCulture, $"{storage.FreeBytes / (double)(1L << 30):0.0} GiB free of {storage.TotalBytes / (double)(1L << 30):0.0} GiB in {storage.Path}")),
+        ]);
+
+        var readiness = KvmReadiness.Probe(device);
+        if (!readiness.Usable)
+        {
+            Print([("KVM", $"not usable: {readiness.Reason}")]);
+            return Program.Fail(ExitCodes.RuntimeError, $"VMs cannot start on this host: {readiness.Reason}");
+        }
+
+        using var kvm = KvmSystem.Open(device);
         var cpuid = HostLimits.SupportedCpuid(kvm);
         var kind = HostVirtualization.Detect();
         var physBits = HostLimits.PhysicalAddressBits(cpuid);
@@ -43,11 +62,7 @@ internal static class HostInfoCommand
             lines.Add(($"KVM_CAP_{cap}", value == 0 ? "no" : value == 1 ? "yes" : $"yes ({value})"));
         }
 
-        var width = lines.Max(l => l.Item1.Length) + 2;
-        foreach (var (name, value) in lines)
-        {
-            Console.Out.WriteLine((name + ":").PadRight(width) + value);
-        }
+        Print(lines);
 
         if (kind == VirtualizationKind.PvmEmulation)
         {
@@ -55,5 +70,17 @@ internal static class HostInfoCommand
         }
 
         return ExitCodes.Success;
+    }
+
+    private static void Print(IReadOnlyList<(string Name, string Value)> lines)
+    {
+        // One width for every block, so the whole output lines up.
+        const int Width = 30;
+        foreach (var (name, value) in lines)
+        {
+            Console.Out.WriteLine((name + ":").PadRight(Width) + value);
+        }
+
+        Console.Out.Flush();
     }
 }

@@ -20,6 +20,28 @@ internal static class RunCommand
     public static int Execute(string[] args)
     {
         var options = new ArgumentReader(args, ValueOptions, FlagOptions);
+        // Prepared first, so that whatever stops the VM from running (a kernel that is no kernel, no usable KVM) is
+        // recorded there too: a supervisor tells "failed to start" from a crash by it.
+        var exitFile = options.Get("--exit-file");
+        if (exitFile is not null)
+        {
+            PrepareExitFile(exitFile);
+        }
+
+        try
+        {
+            return Run(options, exitFile);
+        }
+        catch (Exception e) when (exitFile is not null && !File.Exists(exitFile))
+        {
+            var (code, message) = CommandLine.Describe(e);
+            TryWriteExitFile(exitFile, new ExitRecord(ExitRecord.StartFailure, code, message));
+            throw;
+        }
+    }
+
+    private static int Run(ArgumentReader options, string? exitFile)
+    {
         var kernelPath = options.Get("--kernel");
         var kernel = kernelPath is null ? BuiltInGuest.Load() : ReadInput(kernelPath, "--kernel");
         var initrdPath = options.Get("--initrd");
@@ -66,11 +88,6 @@ internal static class RunCommand
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
         var controlPath = options.Get("--control");
-        var exitFile = options.Get("--exit-file");
-        if (exitFile is not null)
-        {
-            PrepareExitFile(exitFile);
-        }
 
         var control = new MachineControl(StopFromControl);
         // Disposed before hostStop (declared after it): no control request can reach a disposed token source.
@@ -112,7 +129,7 @@ internal static class RunCommand
 
             if (exitFile is not null)
             {
-                WriteExitFile(exitFile, reason);
+                TryWriteExitFile(exitFile, ExitRecord.From(reason));
             }
 
             return reason.ExitStatus;
@@ -152,11 +169,11 @@ internal static class RunCommand
         }
     }
 
-    private static void WriteExitFile(string path, StopReason reason)
+    private static void TryWriteExitFile(string path, ExitRecord record)
     {
         try
         {
-            ExitRecord.From(reason).WriteTo(path);
+            record.WriteTo(path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

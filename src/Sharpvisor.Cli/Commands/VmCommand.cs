@@ -63,7 +63,16 @@ internal static class VmCommand
         {
             using var api = RemoteCommand.Connect(options);
             using var body = ApiClient.Json(spec, ApiJsonContext.Default.VmSpec);
-            var answer = await api.SendAsync(HttpMethod.Post, "api/v1/vms", ApiJsonContext.Default.VmResource, body).ConfigureAwait(false);
+            ApiAnswer<VmResource> answer;
+            try
+            {
+                answer = await api.SendAsync(HttpMethod.Post, "api/v1/vms", ApiJsonContext.Default.VmResource, body).ConfigureAwait(false);
+            }
+            catch (ApiException e) when (e.Status == 400)
+            {
+                throw e.Rewritten(line => VmSpecOptions.InFlagTerms(line, options));
+            }
+
             RemoteCommand.Print(options.Has(RemoteCommand.JsonFlag) ? answer.Json : $"created {answer.Value.Name} ({answer.Value.Id:D})");
             return ExitCodes.Success;
         });
@@ -80,7 +89,23 @@ internal static class VmCommand
             using var api = RemoteCommand.Connect(options);
             var answer = await api.SendAsync(HttpMethod.Post, ApiClient.VmPath(vm, action) + query, ApiJsonContext.Default.VmResource).ConfigureAwait(false);
             var state = answer.Value.ExitReason is null ? answer.Value.State : $"{answer.Value.State} ({answer.Value.ExitReason})";
-            RemoteCommand.Print(options.Has(RemoteCommand.JsonFlag) ? answer.Json : $"{answer.Value.Name}: {state}");
+            if (options.Has(RemoteCommand.JsonFlag))
+            {
+                RemoteCommand.Print(answer.Json);
+            }
+
+            // A start that does not leave the VM running failed, whatever the HTTP status: `vm start x && vm console x`
+            // must not go on to a console of a VM that is not there.
+            if (action is "start" or "reboot" && answer.Value.State is not ("running" or "paused"))
+            {
+                return Program.Fail(ExitCodes.RuntimeError, $"{answer.Value.Name} did not start: {state}");
+            }
+
+            if (!options.Has(RemoteCommand.JsonFlag))
+            {
+                RemoteCommand.Print($"{answer.Value.Name}: {state}");
+            }
+
             return ExitCodes.Success;
         });
     }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Sharpvisor.Manager.Api.Contracts;
+using Sharpvisor.Manager.Store;
 
 namespace Sharpvisor.Cli.Commands;
 
@@ -38,6 +39,56 @@ internal static class VmSpecOptions
                 ? throw new UsageException($"--console '{console}' must be serial or virtio")
                 : options.Get("--console"),
         };
+    }
+
+    /// <summary>
+    /// A daemon's 400 line ("memoryMiB: must be between 16 and 65536") in the terms the user typed
+    /// ("--memory 1T: must be between 16M and 64G"): the flag, the value given, sizes as --memory takes them.
+    /// </summary>
+    public static string InFlagTerms(string problem, ArgumentReader options)
+    {
+        ArgumentNullException.ThrowIfNull(problem);
+        ArgumentNullException.ThrowIfNull(options);
+        var colon = problem.IndexOf(": ", StringComparison.Ordinal);
+        if (colon < 0)
+        {
+            return problem;
+        }
+
+        var field = problem[..colon];
+        var message = problem[(colon + 2)..]
+            .Replace("either kernel or builtInGuest", "either --kernel or --guest", StringComparison.Ordinal)
+            .Replace("kernel or builtInGuest", "--kernel or --guest", StringComparison.Ordinal)
+            .Replace("builtInGuest", "--guest", StringComparison.Ordinal);
+        var bracket = field.IndexOf('[', StringComparison.Ordinal);
+        var index = bracket > 0 && int.TryParse(field.AsSpan(bracket + 1, Math.Max(0, field.IndexOf(']', StringComparison.Ordinal) - bracket - 1)), NumberStyles.None, CultureInfo.InvariantCulture, out var i) ? i : -1;
+        var flag = (bracket > 0 ? field[..bracket] : field) switch
+        {
+            "name" => "NAME",
+            "vcpus" => "--cpus",
+            "memoryMiB" => "--memory",
+            "kernel" => "--kernel",
+            "builtInGuest" => "--guest",
+            "initrd" => "--initrd",
+            "cmdline" => "--cmdline",
+            "disks" => "--disk",
+            "nics" => "--net",
+            "console" => "--console",
+            _ => null,
+        };
+        if (flag is null)
+        {
+            return problem;
+        }
+
+        if (flag == "--memory" && message.StartsWith("must be between", StringComparison.Ordinal))
+        {
+            message = $"must be between {VmLimits.MinMemoryMiB}M and {VmLimits.MaxMemoryMiB / 1024}G";
+        }
+
+        var values = flag == "NAME" ? options.Positionals : options.GetAll(flag);
+        var value = index >= 0 ? (index < values.Count ? values[index] : null) : values.Count > 0 ? values[^1] : null;
+        return value is null ? $"{flag}: {message}" : $"{flag} '{value}': {message}";
     }
 
     private static int MemoryMiB(string text)

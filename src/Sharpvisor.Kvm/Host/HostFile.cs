@@ -4,8 +4,24 @@ using Sharpvisor.Kvm.Interop;
 
 namespace Sharpvisor.Kvm.Host;
 
-/// <summary>File calls .NET does not offer: a data-only durable flush and hole punching, for disk backends.</summary>
-public static class HostFile
+/// <summary>What a path names, as stat(2) sees it (following symbolic links).</summary>
+public enum HostFileKind
+{
+    Missing,
+    Regular,
+    Directory,
+    BlockDevice,
+    CharacterDevice,
+
+    /// <summary>A FIFO or a socket.</summary>
+    Other,
+
+    /// <summary>A directory on the way cannot be searched.</summary>
+    NoAccess,
+}
+
+/// <summary>File calls .NET does not offer: a data-only durable flush, hole punching and the file type.</summary>
+public static unsafe class HostFile
 {
     private const int EOPNOTSUPP = 95;
 
@@ -34,5 +50,25 @@ public static class HostFile
 
         var errno = Marshal.GetLastPInvokeError();
         return errno == EOPNOTSUPP ? false : throw Errno.Create(operation, errno);
+    }
+
+    /// <summary>What <paramref name="path"/> is: .NET tells a directory from a file, not a file from a device node.</summary>
+    public static HostFileKind KindOf(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        var buffer = stackalloc byte[Libc.StatSize];
+        if (Libc.stat(path, buffer) != 0)
+        {
+            return Marshal.GetLastPInvokeError() is Errno.EACCES or Errno.EPERM ? HostFileKind.NoAccess : HostFileKind.Missing;
+        }
+
+        return (*(uint*)(buffer + Libc.StatModeOffset) & Libc.S_IFMT) switch
+        {
+            Libc.S_IFREG => HostFileKind.Regular,
+            Libc.S_IFDIR => HostFileKind.Directory,
+            Libc.S_IFBLK => HostFileKind.BlockDevice,
+            Libc.S_IFCHR => HostFileKind.CharacterDevice,
+            _ => HostFileKind.Other,
+        };
     }
 }

@@ -45,6 +45,19 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "fdatasync", SetLastError = true)]
     public static partial int fdatasync(int fd);
 
+    /// <summary>struct stat on x86-64 is 144 bytes; st_mode (a u32) sits at offset 24.</summary>
+    public const int StatSize = 144;
+    public const int StatModeOffset = 24;
+    public const uint S_IFMT = 0xF000;
+    public const uint S_IFDIR = 0x4000;
+    public const uint S_IFCHR = 0x2000;
+    public const uint S_IFBLK = 0x6000;
+    public const uint S_IFREG = 0x8000;
+
+    /// <summary>stat(2), exported by name from glibc 2.33 on (Debian 12 has 2.36).</summary>
+    [LibraryImport(Lib, EntryPoint = "stat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int stat(string path, byte* buffer);
+
     [LibraryImport(Lib, EntryPoint = "fallocate", SetLastError = true)]
     public static partial int fallocate(int fd, int mode, long offset, long len);
 }

@@ -30,6 +30,8 @@ internal sealed partial class ApiExceptionHandler(ILogger<ApiExceptionHandler> l
         {
             VmValidationException v => (400, "Invalid VM definition", v.Message, ValidationProblem.ToErrors(v.Problems)),
             ApiValidationException v => (400, "Invalid request", v.Message, v.Errors),
+            BadHttpRequestException { InnerException: JsonException json } when JsonFieldErrors.From(json) is var (field, message) =>
+                (400, "Invalid request", $"{field}: {message}", new Dictionary<string, string[]>(StringComparer.Ordinal) { [field] = [message] }),
             BadHttpRequestException b when IsJson(b) => (400, "Invalid JSON", OneLine(JsonDetail(b)), null),
             BadHttpRequestException b => (b.StatusCode, "Bad request", OneLine(b.Message), null),
             VmNotFoundException or UnknownVmException => (404, "Not found", exception.Message, null),

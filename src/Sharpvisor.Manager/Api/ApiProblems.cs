@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.DependencyInjection;
+using Sharpvisor.Manager.Api.Contracts;
 
 namespace Sharpvisor.Manager.Api;
 
@@ -18,7 +19,14 @@ internal static class ApiProblems
         problem.Detail = detail;
         problem.Type = TypeFor(status);
         var service = context.RequestServices.GetRequiredService<IProblemDetailsService>();
-        await service.WriteAsync(new ProblemDetailsContext { HttpContext = context, ProblemDetails = problem }).ConfigureAwait(false);
+        if (!await service.TryWriteAsync(new ProblemDetailsContext { HttpContext = context, ProblemDetails = problem }).ConfigureAwait(false))
+        {
+            // The client accepts no JSON (an EventSource asks for text/event-stream only): an error is still a
+            // ProblemDetails, which it may ignore, rather than the 500 with no body the service's refusal would give.
+            await (problem is HttpValidationProblemDetails validation
+                ? context.Response.WriteAsJsonAsync(validation, ApiJsonContext.Default.HttpValidationProblemDetails, "application/problem+json")
+                : context.Response.WriteAsJsonAsync(problem, ApiJsonContext.Default.ProblemDetails, "application/problem+json")).ConfigureAwait(false);
+        }
     }
 
     /// <summary>The RFC section of the status, as ASP.NET Core's own ProblemDetails name it.</summary>

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Reflection;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -7,6 +6,7 @@ using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Routing;
 using Sharpvisor.Manager.Api.Contracts;
 using Sharpvisor.Manager.Store;
+using Sharpvisor.Vmm.Machine;
 
 namespace Sharpvisor.Manager.Api;
 
@@ -19,10 +19,11 @@ public static class HostApi
         return endpoints;
     }
 
-    public static async Task<Ok<HostResource>> GetHost([FromServices] VmOperations vms, CancellationToken cancellationToken)
+    public static async Task<Ok<HostResource>> GetHost([FromServices] VmOperations vms, [FromServices] ManagerOptions options, CancellationToken cancellationToken)
     {
         var entries = await vms.Store.ListAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
         var active = entries.Where(e => VmMapping.IsActive(e.State.State)).ToList();
+        var kvm = KvmReadiness.Probe();
         return TypedResults.Ok(new HostResource
         {
             Hostname = Environment.MachineName,
@@ -31,34 +32,15 @@ public static class HostApi
             VmsByState = Enum.GetValues<VmState>().ToDictionary(s => s.ToName(), s => entries.Count(e => e.State.State == s), StringComparer.Ordinal),
             MemoryCommittedMiB = active.Sum(e => (long)e.Definition.MemoryMiB),
             VcpusCommitted = active.Sum(e => e.Definition.Vcpus),
-            HostMemoryMiB = HostMemoryMiB(),
+            HostMemoryMiB = HostFacts.MemInfoMiB("MemTotal"),
+            HostMemoryAvailableMiB = HostFacts.MemInfoMiB("MemAvailable"),
             HostCpus = Environment.ProcessorCount,
+            Kvm = new KvmResource(kvm.Device, kvm.Present, kvm.Usable, kvm.Backend, kvm.Reason),
+            Storage = [HostFacts.StorageRoot(options.DataDirectory)],
         });
     }
 
     /// <summary>The manager's version (the assembly's informational version, without the source revision).</summary>
     public static string Version { get; } =
         (typeof(HostApi).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0").Split('+')[0];
-
-    /// <summary>MemTotal of /proc/meminfo; 0 when it cannot be read.</summary>
-    private static long HostMemoryMiB()
-    {
-        try
-        {
-            foreach (var line in File.ReadLines("/proc/meminfo"))
-            {
-                // "MemTotal:       16318412 kB"
-                if (line.StartsWith("MemTotal:", StringComparison.Ordinal)
-                    && long.TryParse(line["MemTotal:".Length..].Replace("kB", "", StringComparison.Ordinal).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var kib))
-                {
-                    return kib / 1024;
-                }
-            }
-        }
-        catch (IOException)
-        {
-        }
-
-        return 0;
-    }
 }

@@ -36,6 +36,10 @@ internal static class ManagerApp
             json.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default);
             // The context's own options do not carry over to these: nulls are left out as the contract says.
             json.SerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull;
+            // The daemon only reads request bodies: a number sent as a string ("64") or a field it does not know (a
+            // typo like "memoryMB") is refused with a 400 naming it, never silently taken or dropped.
+            json.SerializerOptions.NumberHandling = JsonNumberHandling.Strict;
+            json.SerializerOptions.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
         });
         // A body or query value that does not parse throws, so the exception handler answers it with ProblemDetails.
         builder.Services.Configure<RouteHandlerOptions>(routes => routes.ThrowOnBadRequest = true);

@@ -40,8 +40,20 @@ public sealed class VmOperations(IVmStore store, VmSupervisor supervisor)
 
     public async Task<VmResource> CreateAsync(VmSpec spec)
     {
-        var created = await store.CreateAsync(VmMapping.ToNewDefinition(spec), CancellationToken.None).ConfigureAwait(false);
+        var created = await store.CreateAsync(Checked(VmMapping.ToNewDefinition(spec)), CancellationToken.None).ConfigureAwait(false);
         return await ResourceAsync(created.Id).ConfigureAwait(false);
+    }
+
+    /// <summary>The definition when it is valid and its files are usable on this host; else a 400 naming each field.</summary>
+    private static VmDefinition Checked(VmDefinition definition)
+    {
+        var problems = definition.Validate();
+        if (problems.Count == 0)
+        {
+            problems = VmHostChecks.Problems(definition);
+        }
+
+        return problems.Count == 0 ? definition : throw new VmValidationException(problems);
     }
 
     /// <summary>Changes a VM that does not run; what <paramref name="spec"/> leaves out keeps its value.</summary>
@@ -57,7 +69,7 @@ public sealed class VmOperations(IVmStore store, VmSupervisor supervisor)
                 throw new VmVersionConflictException(id, version, current.Version);
             }
 
-            await store.UpdateAsync(VmMapping.Merge(current, spec)).ConfigureAwait(false);
+            await store.UpdateAsync(Checked(VmMapping.Merge(current, spec))).ConfigureAwait(false);
             return await ResourceAsync(id).ConfigureAwait(false);
         }).ConfigureAwait(false);
     }
@@ -135,7 +147,7 @@ public sealed class VmOperations(IVmStore store, VmSupervisor supervisor)
         }
         catch (VmStartException)
         {
-            // Recorded as crashed, with the reason: the answer is the VM in that state, as for a guest that ended at once.
+            // Recorded as failed (or crashed), with the reason: the answer is the VM in that state, as for a guest that ended at once.
         }
     }
 

@@ -70,11 +70,14 @@ public enum VmState
     Stopping,
     Stopped,
     Crashed,
+
+    /// <summary>Its VMM exited before the VM ever ran (no usable KVM, a file gone): <c>ExitReason</c> says why.</summary>
+    Failed,
 }
 
 /// <summary>
 /// What the supervisor last recorded about a VM. <see cref="StartedAt"/> is the last move to Starting,
-/// <see cref="StoppedAt"/> the last move to Stopped or Crashed; <see cref="ExitReason"/> says why it stopped.
+/// <see cref="StoppedAt"/> the last move to Stopped, Crashed or Failed; <see cref="ExitReason"/> says why it stopped.
 /// </summary>
 public sealed record VmRuntimeState(
     Guid VmId,
@@ -111,6 +114,7 @@ public static class VmStateNames
         VmState.Stopping => "stopping",
         VmState.Stopped => "stopped",
         VmState.Crashed => "crashed",
+        VmState.Failed => "failed",
         _ => throw new ArgumentOutOfRangeException(nameof(state), state, null),
     };
 

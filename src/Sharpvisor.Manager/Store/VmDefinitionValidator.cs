@@ -163,6 +163,11 @@ internal static class VmDefinitionValidator
             {
                 add(field, problem);
             }
+            else if (disk.Path.Contains(',', StringComparison.Ordinal))
+            {
+                // The VMM's --disk value separates its settings with commas (as QEMU's -drive does).
+                add(field, "must not contain a comma (rename the file or link to it from a path without one)");
+            }
             else if (!seen.Add(disk.Path))
             {
                 add(field, "names the same file as an earlier disk");
@@ -257,5 +262,7 @@ internal static class VmDefinitionValidator
         || !char.IsAsciiLetterLower(scenario[0])
         || !scenario.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '-')
             ? $"must be a scenario name: 1-{VmLimits.MaxScenarioLength} lowercase letters, digits and '-' (e.g. hello)"
-            : null;
+            : !BuiltInGuestScenarios.IsKnown(scenario)
+                ? $"'{scenario}' is not a scenario of the built-in guest (one of: {string.Join(", ", BuiltInGuestScenarios.Names)})"
+                : null;
 }

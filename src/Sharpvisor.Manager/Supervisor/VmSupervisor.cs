@@ -131,7 +131,7 @@ public sealed class VmSupervisor : IAsyncDisposable
             catch (Exception e) when (e is Win32Exception or IOException or InvalidOperationException)
             {
                 var reason = $"could not start {_executable}: {e.Message}";
-                await RecordAsync(vm, run, VmState.Crashed, reason, terminal: true).ConfigureAwait(false);
+                await RecordAsync(vm, run, VmState.Failed, reason, terminal: true).ConfigureAwait(false);
                 throw new VmStartException(vm.Id, reason, e);
             }
 
@@ -264,7 +264,7 @@ public sealed class VmSupervisor : IAsyncDisposable
         foreach (var socket in Directory.EnumerateFiles(_runDirectory, "*.sock"))
         {
             if (!Guid.TryParseExact(Path.GetFileNameWithoutExtension(socket), "D", out var id)
-                || (_vms.TryGetValue(id, out var known) && known.State is not (VmState.Defined or VmState.Stopped or VmState.Crashed)))
+                || (_vms.TryGetValue(id, out var known) && known.State is not (VmState.Defined or VmState.Stopped or VmState.Crashed or VmState.Failed)))
             {
                 continue;
             }
@@ -451,7 +451,7 @@ public sealed class VmSupervisor : IAsyncDisposable
 
         // It exited before answering: a guest that ended at once (stopped), or a failure (crashed).
         await run.Exited.ConfigureAwait(false);
-        return vm.State == VmState.Crashed ? throw new VmStartException(vm.Id, vm.ExitReason ?? "the VMM exited") : Snapshot(vm);
+        return vm.State is VmState.Crashed or VmState.Failed ? throw new VmStartException(vm.Id, vm.ExitReason ?? "the VMM exited") : Snapshot(vm);
     }
 
     private async Task<VmStatus> AdoptAsync(Guid id, StatusResult status, ulong startTime, string socket)
@@ -563,13 +563,25 @@ public sealed class VmSupervisor : IAsyncDisposable
         // A VMM that was killed leaves its sockets behind.
         TryDelete(run.SocketPath);
         TryDelete(ConsolePath(vm.Id));
-        var (state, reason) = Classify(run, exitCode, ExitRecord.TryRead(ExitFilePath(vm.Id)));
+        var record = ExitRecord.TryRead(ExitFilePath(vm.Id));
+        var (state, reason) = Classify(run, exitCode, record);
+        if (state == VmState.Crashed && record is null && vm.State == VmState.Starting)
+        {
+            // It died before it could say why and before it ever answered: it never ran, so the user looks at the
+            // host (KVM, files), not at the guest.
+            state = VmState.Failed;
+        }
+
         try
         {
             await RecordAsync(vm, run, state, reason, terminal: true).ConfigureAwait(false);
             if (state == VmState.Crashed)
             {
                 await AppendEventAsync(vm.Id, $"VMM process {run.Pid} crashed: {reason}").ConfigureAwait(false);
+            }
+            else if (state == VmState.Failed)
+            {
+                await AppendEventAsync(vm.Id, $"VMM process {run.Pid} failed to start the VM: {reason}").ConfigureAwait(false);
             }
             else
             {
@@ -591,7 +603,8 @@ public sealed class VmSupervisor : IAsyncDisposable
             case ExpectedExit.Kill:
                 return (VmState.Stopped, run.ExpectedReason ?? "stopped on request");
             case ExpectedExit.Failed:
-                return (VmState.Crashed, run.ExpectedReason ?? "failed");
+                // Only a start gives up on a VMM this way (it never answered): the VM never ran.
+                return (VmState.Failed, run.ExpectedReason ?? "failed");
         }
 
         // The VMM's own account, when it lived to write one, is exact (also for a VMM adopted after a restart,
@@ -604,6 +617,7 @@ public sealed class VmSupervisor : IAsyncDisposable
                 ExitRecord.PowerOff => (VmState.Stopped, "the guest powered off"),
                 ExitRecord.Reset => (VmState.Stopped, "the guest reset"),
                 ExitRecord.Signal => (VmState.Stopped, $"stopped by the host: {record.Message}"),
+                ExitRecord.StartFailure => (VmState.Failed, record.Message),
                 _ => (VmState.Crashed, $"exit status {record.Status}: {record.Message}"),
             };
         }

@@ -7,9 +7,10 @@ namespace Sharpvisor.Vmm.Control;
 
 /// <summary>
 /// What <c>run --exit-file PATH</c> writes just before the VMM exits: one JSON line
-/// <c>{"kind":"guest-exit|poweroff|reset|crash|signal","status":N,"message":"..."}</c>. A supervisor reads it to
-/// tell a guest's own exit from a crash exactly; no file (or an unreadable one) means the VMM died before it could
-/// write it (killed, or crashed in the runtime itself).
+/// <c>{"kind":"guest-exit|poweroff|reset|crash|signal|start-failure","status":N,"message":"..."}</c>. A supervisor
+/// reads it to tell a guest's own exit from a crash, and both from a VM that never ran (start-failure: no usable KVM,
+/// a kernel that is no kernel); no file (or an unreadable one) means the VMM died before it could write it (killed,
+/// or crashed in the runtime itself).
 /// </summary>
 public sealed record ExitRecord(string Kind, int Status, string Message)
 {
@@ -18,6 +19,9 @@ public sealed record ExitRecord(string Kind, int Status, string Message)
     public const string Reset = "reset";
     public const string Crash = "crash";
     public const string Signal = "signal";
+
+    /// <summary>The VMM failed before the guest ran: <see cref="Status"/> is its exit status (2 usage, 1 runtime).</summary>
+    public const string StartFailure = "start-failure";
 
     public static ExitRecord From(StopReason reason)
     {
@@ -47,7 +51,7 @@ public sealed record ExitRecord(string Kind, int Status, string Message)
         try
         {
             var record = JsonSerializer.Deserialize(File.ReadAllText(path), ExitRecordJsonContext.Default.ExitRecord);
-            return record is { Kind: GuestExit or PowerOff or Reset or Crash or Signal, Message: not null } ? record : null;
+            return record is { Kind: GuestExit or PowerOff or Reset or Crash or Signal or StartFailure, Message: not null } ? record : null;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException)
         {

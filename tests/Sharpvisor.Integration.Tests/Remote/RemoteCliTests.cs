@@ -65,6 +65,26 @@ public sealed class RemoteCliTests(DaemonFixture daemon) : IClassFixture<DaemonF
     }
 
     [Fact]
+    public async Task AStartThatDoesNotEndRunningExits1WithTheReason()
+    {
+        // A kernel file that is no kernel: its VMM refuses it before it opens KVM, on any machine.
+        var kernel = Path.Combine(daemon.DataDirectory, "not-a-kernel");
+        await File.WriteAllTextAsync(kernel, "plain text, not an ELF or a bzImage\n");
+        Assert.Equal(0, (await daemon.CliAsync("vm", "create", "dud-cli", "--kernel", kernel)).ExitCode);
+
+        var start = await daemon.CliAsync("vm", "start", "dud-cli");
+
+        Assert.True(start.ExitCode == 1, start.ToString());
+        Assert.Equal("", start.Stdout);
+        Assert.StartsWith("sharpvisor: error: dud-cli did not start: failed (", start.Stderr, StringComparison.Ordinal);
+        Assert.Contains("not-a-kernel", start.Stderr, StringComparison.Ordinal);
+        var json = await daemon.CliAsync("vm", "start", "dud-cli", "--json");
+        Assert.True(json.ExitCode == 1, json.ToString());
+        Assert.Equal("failed", JsonSerializer.Deserialize(json.Stdout, ApiJsonContext.Default.VmResource)!.State);
+        Assert.Equal(0, (await daemon.CliAsync("vm", "delete", "dud-cli")).ExitCode);
+    }
+
+    [Fact]
     public async Task TheDaemonsValidationErrorsAreUsageErrorsNamingEachField()
     {
         var result = await daemon.CliAsync("vm", "create", "bad-cli", "--cpus", "0", "--memory", "4M", "--guest", "hello");
@@ -72,9 +92,20 @@ public sealed class RemoteCliTests(DaemonFixture daemon) : IClassFixture<DaemonF
         Assert.True(result.ExitCode == 2, result.ToString());
         var lines = RemoteCli.Lines(result.Stderr);
         Assert.Equal(2, lines.Length);
-        Assert.Contains(lines, line => line.StartsWith("sharpvisor: error: vcpus: ", StringComparison.Ordinal));
-        Assert.Contains(lines, line => line.StartsWith("sharpvisor: error: memoryMiB: ", StringComparison.Ordinal));
+        // In the CLI's own terms: the flag and the value the user typed, not the API's field names.
+        Assert.Contains(lines, line => line.StartsWith("sharpvisor: error: --cpus '0': must be between 1 and 255", StringComparison.Ordinal));
+        Assert.Contains("sharpvisor: error: --memory '4M': must be between 16M and 64G", lines);
         Assert.DoesNotContain("bad-cli", (await daemon.CliAsync("vm", "list")).Stdout, StringComparison.Ordinal);
+
+        var huge = await daemon.CliAsync("vm", "create", "bad-cli", "--memory", "1T", "--guest", "nope");
+        Assert.True(huge.ExitCode == 2, huge.ToString());
+        Assert.Contains("sharpvisor: error: --memory '1T': must be between 16M and 64G", RemoteCli.Lines(huge.Stderr));
+        Assert.Contains(RemoteCli.Lines(huge.Stderr), line => line.StartsWith("sharpvisor: error: --guest 'nope': 'nope' is not a scenario of the built-in guest", StringComparison.Ordinal));
+
+        var missing = Path.Combine(daemon.DataDirectory, "no-such-disk.img");
+        var noDisk = await daemon.CliAsync("vm", "create", "bad-cli", "--guest", "hello", "--disk", missing);
+        Assert.True(noDisk.ExitCode == 2, noDisk.ToString());
+        Assert.Equal($"sharpvisor: error: --disk '{missing}': '{missing}' does not exist on this host\n", noDisk.Stderr);
     }
 
     [Fact]

@@ -298,6 +298,28 @@ public abstract class ApiTests : IAsyncLifetime
         await D.ActOkAsync("race", "kill");
     }
 
+    [StoreFact]
+    public async Task A_VM_whose_VMM_exits_before_it_runs_failed_to_start_and_says_why()
+    {
+        // A kernel file that is no kernel: the VMM refuses it before it opens KVM, so this holds on any machine.
+        var kernel = Path.Combine(D.Directory, "not-a-kernel");
+        await File.WriteAllTextAsync(kernel, "plain text, not an ELF or a bzImage\n");
+        using var created = await Http.PostAsync("api/v1/vms", Json($$"""{"name":"dud","kernel":"{{kernel}}","memoryMiB":64}"""));
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+
+        var started = await D.ActOkAsync("dud", "start");
+
+        Assert.Equal("failed", started.State);
+        Assert.Contains("not-a-kernel", started.ExitReason, StringComparison.Ordinal);
+        // Stored as such (the schema allows it), counted as such, and startable again.
+        Assert.Equal("failed", (await D.GetAsync("dud")).State);
+        var host = (await Http.GetFromJsonAsync("api/v1/host", ApiJsonContext.Default.HostResource))!;
+        Assert.Equal((1, 0), (host.VmsByState["failed"], host.VmsByState["crashed"]));
+        Assert.Equal("failed", (await D.ActOkAsync("dud", "start")).State);
+        var events = (await Http.GetFromJsonAsync("api/v1/vms/dud/events", ApiJsonContext.Default.IReadOnlyListEventResource))!;
+        Assert.Contains(events, e => e.Message.Contains("failed to start the VM", StringComparison.Ordinal));
+    }
+
     [KvmStoreFact]
     public async Task Metrics_come_from_the_running_VMM()
     {

@@ -127,6 +127,42 @@ public sealed class ServeProcessTests : IDisposable
     }
 
     [Fact]
+    public async Task Serve_warns_at_start_when_VMs_cannot_start_here_or_the_API_is_open_to_the_network()
+    {
+        // Whether this host's KVM opens, as the test sees it: the daemon must agree.
+        var kvmUsable = true;
+        try
+        {
+            using var kvm = new FileStream("/dev/kvm", FileMode.Open, FileAccess.ReadWrite);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            kvmUsable = false;
+        }
+
+        using (var local = Serve())
+        {
+            using var http = await local.WaitUntilListeningAsync(DataDirectory);
+            Assert.DoesNotContain("plain HTTP", local.Output, StringComparison.Ordinal);
+            Assert.Equal(!kvmUsable, local.Output.Contains("sharpvisor: warning: VMs cannot start on this host: /dev/kvm", StringComparison.Ordinal));
+            Posix.Terminate(local.Process.Id);
+            Assert.Equal(0, await local.WaitForExitAsync(TestTime.Ceiling(TimeSpan.FromSeconds(30))));
+        }
+
+        using var open = ServeProcess.Start("--listen", "0.0.0.0:0", "--data-dir", DataDirectory);
+        var deadline = DateTime.UtcNow + TestTime.Ceiling(TimeSpan.FromSeconds(30));
+        while (!open.Output.Contains("sharpvisor: web UI at", StringComparison.Ordinal))
+        {
+            Assert.False(open.Process.HasExited, open.Output);
+            Assert.True(DateTime.UtcNow < deadline, $"no start-up lines within 30 s: {open.Output}");
+            await Task.Delay(50);
+        }
+
+        Assert.Contains("sharpvisor: warning: 0.0.0.0:", open.Output, StringComparison.Ordinal);
+        Assert.Contains("serves plain HTTP beyond this host", open.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_second_daemon_on_the_same_data_directory_exits_1()
     {
         using var first = Serve();

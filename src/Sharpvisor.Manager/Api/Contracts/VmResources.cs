@@ -67,10 +67,10 @@ public sealed record VmResource
 
     public required DateTimeOffset UpdatedAt { get; init; }
 
-    /// <summary>defined, starting, running, paused, stopping, stopped or crashed.</summary>
+    /// <summary>defined, starting, running, paused, stopping, stopped, crashed or failed (its VMM never got it running).</summary>
     public required string State { get; init; }
 
-    /// <summary>Why it last stopped or crashed; null otherwise.</summary>
+    /// <summary>Why it last stopped, crashed or failed to start; null otherwise.</summary>
     public string? ExitReason { get; init; }
 
     public required DateTimeOffset StateChangedAt { get; init; }
@@ -123,8 +123,26 @@ public sealed record HostResource
 
     public required long HostMemoryMiB { get; init; }
 
+    /// <summary>MemAvailable of /proc/meminfo: what new VMs can still take without swapping.</summary>
+    public required long HostMemoryAvailableMiB { get; init; }
+
     public required int HostCpus { get; init; }
+
+    /// <summary>Whether VMs can start here at all, and why not.</summary>
+    public required KvmResource Kvm { get; init; }
+
+    /// <summary>The file systems the manager writes to (its data directory), with their free space.</summary>
+    public required IReadOnlyList<StorageRootResource> Storage { get; init; }
 }
+
+/// <summary>
+/// The host's KVM device: <see cref="Backend"/> is "vt-x", "amd-v", "pvm", "unknown" or "none";
+/// <see cref="Reason"/> says what to do when it is not <see cref="Usable"/>.
+/// </summary>
+public sealed record KvmResource(string Device, bool Present, bool Usable, string Backend, string? Reason);
+
+/// <summary>A directory the manager stores into, and the space left on its file system.</summary>
+public sealed record StorageRootResource(string Path, long FreeBytes, long TotalBytes);
 
 /// <summary>DATA/serve.json, written by a listening daemon so the CLI finds it: its base URL and process id.</summary>
 public sealed record ServeInfo(string Url, int Pid);

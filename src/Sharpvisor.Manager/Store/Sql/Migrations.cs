@@ -54,6 +54,24 @@ internal static class Migrations
             );
             CREATE INDEX vm_events_vm ON vm_events (vm_id, id);
             """),
+
+        // 'failed': a VM whose VMM exited before it ever ran (no KVM, a missing file) is not 'crashed'. Neither
+        // database alters a CHECK in place the same way, so the table is copied into one with the new list.
+        new(2, "vm_states: failed", """
+            CREATE TABLE vm_states_v2 (
+                vm_id {uuid} PRIMARY KEY REFERENCES vms (id) ON DELETE CASCADE,
+                state TEXT NOT NULL CHECK (state IN ('defined', 'starting', 'running', 'paused', 'stopping', 'stopped', 'crashed', 'failed')),
+                exit_reason TEXT,
+                changed_at BIGINT NOT NULL,
+                started_at BIGINT,
+                stopped_at BIGINT
+            );
+            INSERT INTO vm_states_v2 (vm_id, state, exit_reason, changed_at, started_at, stopped_at)
+                SELECT vm_id, state, exit_reason, changed_at, started_at, stopped_at FROM vm_states;
+            DROP TABLE vm_states;
+            ALTER TABLE vm_states_v2 RENAME TO vm_states;
+            CREATE INDEX vm_states_state ON vm_states (state);
+            """),
     ];
 
     public static int Latest => All[^1].Version;

@@ -295,7 +295,7 @@ public abstract class SqlVmStore : IVmStore
                 Add(update, "@exit_reason", exitReason, DbType.String);
                 Add(update, "@now", ToMicroseconds(now), DbType.Int64);
                 Add(update, "@started_at", state == VmState.Starting ? ToMicroseconds(now) : null, DbType.Int64);
-                Add(update, "@stopped_at", state is VmState.Stopped or VmState.Crashed ? ToMicroseconds(now) : null, DbType.Int64);
+                Add(update, "@stopped_at", state is VmState.Stopped or VmState.Crashed or VmState.Failed ? ToMicroseconds(now) : null, DbType.Int64);
                 if (await update.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 0)
                 {
                     throw new VmNotFoundException(id);

@@ -1,0 +1,17 @@
+namespace Sharpvisor.Manager.Store;
+
+/// <summary>
+/// The scenarios the built-in test guest knows (the table in guests/testguest/main.c, which a test compares with
+/// this list): a definition naming any other would boot a guest that fails at once with "unknown scenario".
+/// </summary>
+public static class BuiltInGuestScenarios
+{
+    public static IReadOnlyList<string> Names { get; } =
+    [
+        "hello", "timer", "smp", "memory", "serial-echo", "reboot", "triple-fault", "breakpoint", "acpi",
+        "acpi-poweroff", "acpi-reset", "virtio-blk", "virtio-blk-zero", "virtio-blk-bench", "virtio-blk-hostile",
+        "virtio-net", "virtio-net-bench", "virtio-rng", "virtio-console", "idle", "spin", "shell",
+    ];
+
+    public static bool IsKnown(string scenario) => Names.Contains(scenario, StringComparer.Ordinal);
+}
