@@ -7,7 +7,8 @@ namespace Sharpvisor.Cli;
 /// missing values are usage errors naming the option. A value option given twice keeps both: <see cref="Get"/>
 /// returns the last (as most tools do), <see cref="GetAll"/> every one in order (repeatable options like --disk).
 /// Commands that name a thing (<c>vm start web1</c>) allow up to <c>maxPositionals</c> plain arguments, in
-/// <see cref="Positionals"/>; one more is a usage error.
+/// <see cref="Positionals"/>; one more is a usage error. <c>--help</c> or <c>-h</c> anywhere asks for the command's help.
+/// Hand-written rather than System.CommandLine: see docs/cli.md ("Why the argument reader is ours").
 /// </summary>
 internal sealed class ArgumentReader
 {
@@ -20,6 +21,11 @@ internal sealed class ArgumentReader
         for (var i = 0; i < args.Length; i++)
         {
             var arg = args[i];
+            if (arg is "--help" or "-h")
+            {
+                throw new HelpRequestedException();
+            }
+
             if (!arg.StartsWith("--", StringComparison.Ordinal))
             {
                 if (_positionals.Count >= maxPositionals || arg.Length == 0)
@@ -59,7 +65,8 @@ internal sealed class ArgumentReader
             }
             else
             {
-                throw new UsageException($"unknown option '{name}'");
+                var nearest = Help.Nearest(name, valueOptions.Concat(flagOptions));
+                throw new UsageException(nearest is null ? $"unknown option '{name}'" : $"unknown option '{name}' (did you mean {nearest}?)");
             }
         }
     }

@@ -10,11 +10,20 @@ namespace Sharpvisor.Cli;
 /// </summary>
 internal static class CommandLine
 {
-    public static int Run(Func<int> command)
+    /// <param name="command">The command; it throws to fail.</param>
+    /// <param name="helpTopic">What <see cref="Help"/> topic a <c>--help</c> among its arguments asks for.</param>
+    public static int Run(Func<int> command, Func<string> helpTopic)
     {
         try
         {
             return command();
+        }
+        catch (HelpRequestedException)
+        {
+            var text = Help.For(helpTopic()) ?? Help.Overview;
+            Console.Out.Write(text.EndsWith('\n') ? text : text + "\n");
+            Console.Out.Flush();
+            return ExitCodes.Success;
         }
 #pragma warning disable CA1031 // the last line of defence: a user sees one line, never a stack trace
         catch (Exception e)

@@ -14,7 +14,7 @@ namespace Sharpvisor.Serve;
 /// </summary>
 internal static class ServeCommand
 {
-    private static readonly HashSet<string> ValueOptions = ["--listen", "--data-dir", "--database"];
+    private static readonly HashSet<string> ValueOptions = ["--listen", "--data-dir", "--database", "--kvm"];
 
     public static int Execute(string[] args)
     {
@@ -24,6 +24,7 @@ internal static class ServeCommand
             Listen = ParseListen(options.Get("--listen") ?? $"127.0.0.1:{ManagerOptions.DefaultPort}"),
             DataDirectory = NonEmpty(options, "--data-dir") ?? ManagerOptions.DefaultDataDirectory(),
             DatabaseConnectionString = NonEmpty(options, "--database") ?? (Environment.GetEnvironmentVariable("SHARPVISOR_DATABASE") is { Length: > 0 } env ? env : null),
+            Supervisor = NonEmpty(options, "--kvm") is { } kvm ? new() { KvmDevice = Path.GetFullPath(kvm) } : null,
         };
         return RunAsync(managerOptions).GetAwaiter().GetResult();
     }
@@ -83,7 +84,7 @@ internal static class ServeCommand
             Console.Out.WriteLine($"sharpvisor: token in {daemon.Token.Path}");
             Console.Out.WriteLine($"sharpvisor: listening on {daemon.Url.ToString().TrimEnd('/')}");
             // Warnings before the last start-up line, so whoever waits for that line has them too.
-            foreach (var warning in StartupWarnings(options, KvmReadiness.Probe()))
+            foreach (var warning in StartupWarnings(options, KvmReadiness.Probe(options.Supervisor?.KvmDevice ?? Sharpvisor.Kvm.KvmSystem.DefaultPath)))
             {
                 Console.Error.WriteLine($"sharpvisor: warning: {warning}");
             }

@@ -8,14 +8,14 @@ namespace Sharpvisor.Cli.Commands;
 /// <summary><c>sharpvisor run</c>: boots one VM in this process and exits with the guest's status.</summary>
 internal static class RunCommand
 {
-    private static readonly HashSet<string> ValueOptions =
+    internal static readonly HashSet<string> ValueOptions =
         ["--kernel", "--initrd", "--cmdline", "--cpus", "--memory", "--serial", "--on-reboot", "--kvm", "--emulation-workarounds",
          "--disk", "--net", "--console", "--control", "--exit-file", ProfileOption];
 
     // A diagnostic left out of the usage text: sample the guest's RIP every N ms (default 10) into FILE.
     private const string ProfileOption = "--profile-guest";
 
-    private static readonly HashSet<string> FlagOptions = ["--rng"];
+    internal static readonly HashSet<string> FlagOptions = ["--rng"];
 
     public static int Execute(string[] args)
     {

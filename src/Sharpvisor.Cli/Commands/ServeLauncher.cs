@@ -13,6 +13,12 @@ internal static class ServeLauncher
 
     public static int Execute(string[] args)
     {
+        // Answered here: help needs no daemon, and the daemon's executable may be missing.
+        if (args.Any(arg => arg is "--help" or "-h"))
+        {
+            throw new HelpRequestedException();
+        }
+
         var path = Path.Combine(AppContext.BaseDirectory, DaemonExecutable);
         if (!File.Exists(path))
         {

@@ -10,9 +10,14 @@ internal static class VmCommand
 
     public static int Execute(string[] args)
     {
+        if (args.Length > 0 && args[0] is "--help" or "-h")
+        {
+            throw new HelpRequestedException();
+        }
+
         if (args.Length == 0 || args[0].StartsWith("--", StringComparison.Ordinal))
         {
-            throw new UsageException($"vm needs a subcommand: {Subcommands}");
+            throw new UsageException($"vm needs a subcommand: {Subcommands} (try 'sharpvisor help vm')");
         }
 
         var rest = args[1..];
@@ -25,7 +30,9 @@ internal static class VmCommand
             "stop" => Action("stop", rest, ["--timeout"]),
             "delete" => Delete(rest),
             "console" => VmConsoleCommand.Execute(rest),
-            var other => throw new UsageException($"unknown vm subcommand '{other}' (expected {Subcommands})"),
+            var other => throw new UsageException(Help.Nearest(other, Help.VmSubcommands) is { } nearest
+                ? $"unknown vm subcommand '{other}' (did you mean '{nearest}'?)"
+                : $"unknown vm subcommand '{other}' (expected {Subcommands})"),
         };
     }
 

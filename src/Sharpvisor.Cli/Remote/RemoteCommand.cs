@@ -9,7 +9,7 @@ internal static class RemoteCommand
 {
     public const string JsonFlag = "--json";
 
-    private static readonly string[] ConnectionOptions = ["--server", "--token", "--data-dir"];
+    internal static readonly string[] ConnectionOptions = ["--server", "--token", "--data-dir"];
 
     /// <summary>Reads <paramref name="args"/> with the connection options and <c>--json</c> added to the command's own.</summary>
     public static ArgumentReader Read(string[] args, IEnumerable<string> valueOptions, IEnumerable<string> flagOptions, int positionals)

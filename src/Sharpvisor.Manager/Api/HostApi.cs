@@ -23,7 +23,7 @@ public static class HostApi
     {
         var entries = await vms.Store.ListAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
         var active = entries.Where(e => VmMapping.IsActive(e.State.State)).ToList();
-        var kvm = KvmReadiness.Probe();
+        var kvm = KvmReadiness.Probe(options.Supervisor?.KvmDevice ?? Kvm.KvmSystem.DefaultPath);
         return TypedResults.Ok(new HostResource
         {
             Hostname = Environment.MachineName,

@@ -6,7 +6,8 @@ namespace Sharpvisor.Manager.Supervisor;
 /// <summary>The <c>sharpvisor run</c> argument list for a definition (docs/supervisor.md).</summary>
 public static class VmProcessArguments
 {
-    public static IReadOnlyList<string> Build(VmDefinition definition, string controlSocket, string consoleSocket, string? exitFile = null)
+    /// <summary>The arguments; <paramref name="kvmDevice"/> (null: the VMM's default, /dev/kvm) is the KVM device it opens.</summary>
+    public static IReadOnlyList<string> Build(VmDefinition definition, string controlSocket, string consoleSocket, string? exitFile = null, string? kvmDevice = null)
     {
         ArgumentNullException.ThrowIfNull(definition);
         var args = new List<string>
@@ -68,6 +69,12 @@ public static class VmProcessArguments
         {
             args.Add("--exit-file");
             args.Add(exitFile);
+        }
+
+        if (kvmDevice is not null)
+        {
+            args.Add("--kvm");
+            args.Add(kvmDevice);
         }
 
         return args;

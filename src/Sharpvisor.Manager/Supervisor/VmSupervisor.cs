@@ -26,6 +26,9 @@ public sealed record VmSupervisorOptions
 
     /// <summary>How often an adopted VMM (not this process's child) is checked for having exited.</summary>
     public TimeSpan AdoptedPollInterval { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>The KVM device every VMM opens (<c>run --kvm</c>); null: the VMM's default, /dev/kvm.</summary>
+    public string? KvmDevice { get; init; }
 }
 
 /// <summary>What the supervisor knows of one VM; <see cref="Live"/> is the VMM's own <c>status</c> when it answered.</summary>
@@ -115,7 +118,7 @@ public sealed class VmSupervisor : IAsyncDisposable
             }
 
             var socket = SocketPath(vm.Id);
-            var args = VmProcessArguments.Build(definition, socket, ConsolePath(vm.Id), ExitFilePath(vm.Id));
+            var args = VmProcessArguments.Build(definition, socket, ConsolePath(vm.Id), ExitFilePath(vm.Id), _options.KvmDevice);
             var log = LogPath(vm.Id);
             // A record from the last run must not be read as this one's (the VMM removes it too).
             TryDelete(ExitFilePath(vm.Id));

@@ -155,6 +155,22 @@ public sealed class RequestValidationTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task On_a_host_without_usable_KVM_the_host_says_why_and_a_start_fails_with_that_reason()
+    {
+        var device = Path.Combine(D.Directory, "no-kvm");
+        await using var daemon = await TestDaemon.StartAsync(null, kvmDevice: device);
+
+        var host = (await daemon.Http.GetFromJsonAsync("api/v1/host", ApiJsonContext.Default.HostResource))!;
+        Assert.Equal((device, false, false, "none"), (host.Kvm.Device, host.Kvm.Present, host.Kvm.Usable, host.Kvm.Backend));
+        Assert.StartsWith($"{device} does not exist", host.Kvm.Reason, StringComparison.Ordinal);
+
+        await daemon.CreateAsync("nokvm");
+        var started = await daemon.ActOkAsync("nokvm", "start");
+        Assert.Equal("failed", started.State);
+        Assert.StartsWith($"{device} does not exist", started.ExitReason, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void The_built_in_guest_scenarios_are_the_test_guests_table()
     {
         var main = File.ReadAllText(Path.Combine(TestBinaries.RepositoryRoot, "guests", "testguest", "main.c"));

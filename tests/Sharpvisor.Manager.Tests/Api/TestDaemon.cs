@@ -40,7 +40,8 @@ public sealed class TestDaemon : IAsyncDisposable
 
     /// <param name="database">An Npgsql connection string, or null for SQLite in the data directory.</param>
     /// <param name="defineDefaultVm">Whether the daemon defines testguest in an empty inventory.</param>
-    public static async Task<TestDaemon> StartAsync(string? database, bool defineDefaultVm = false)
+    /// <param name="kvmDevice">The KVM device its VMMs open (a missing one: a host where no VM can start); null: /dev/kvm.</param>
+    public static async Task<TestDaemon> StartAsync(string? database, bool defineDefaultVm = false, string? kvmDevice = null)
     {
         // Short: the VMMs' unix sockets live under it.
         var directory = System.IO.Directory.CreateTempSubdirectory("sva-").FullName;
@@ -50,7 +51,7 @@ public sealed class TestDaemon : IAsyncDisposable
             Listen = new IPEndPoint(IPAddress.Loopback, 0),
             DatabaseConnectionString = database,
             SharpvisorExecutable = Executable,
-            Supervisor = SupervisorOptions,
+            Supervisor = SupervisorOptions with { KvmDevice = kvmDevice },
             DefineDefaultVm = defineDefaultVm,
             EventPollInterval = TimeSpan.FromMilliseconds(200),
         });

@@ -1,0 +1,353 @@
+namespace Sharpvisor.Cli;
+
+/// <summary>
+/// The help of every command and subcommand, with examples: <c>sharpvisor help vm create</c>, <c>vm create --help</c>
+/// and <c>vm create -h</c> print the same text. The options a topic lists are also what bash completion offers and
+/// what an unknown option is compared with for a suggestion, so help, completion and suggestions cannot drift apart.
+/// Shared as source by sharpvisor and sharpvisor-serve.
+/// </summary>
+internal static class Help
+{
+    private const string Remote = """
+
+          VM           a VM's name or id
+          --server URL, --token TOKEN, --data-dir DIR
+                       the daemon is --server, else $SHARPVISOR_URL, else DATA/serve.json; the token --token, else
+                       $SHARPVISOR_TOKEN, else DATA/token (DATA: --data-dir, else serve's default)
+          --json       print the API's JSON instead of text
+        """;
+
+    private static readonly Dictionary<string, string> Topics = new(StringComparer.Ordinal)
+    {
+        ["run"] = """
+            usage: sharpvisor run [--kernel PATH] [--initrd PATH] [--cmdline STR] [--cpus N] [--memory SIZE]
+                                  [--serial stdio|file:PATH|socket:PATH|none] [--on-reboot stop|restart] [--kvm PATH]
+                                  [--emulation-workarounds on|off] [--disk PATH[,readonly][,id=ID]]...
+                                  [--net tap=NAME[,mac=XX:XX:XX:XX:XX:XX]]... [--console serial|virtio] [--rng]
+                                  [--control PATH] [--exit-file PATH] [--profile-guest PATH[,interval=MS]]
+
+            Boots one VM in this process and exits with the guest's status.
+              --kernel     a PVH ELF kernel or a bzImage (default: the built-in test guest)
+              --initrd     an initial ramdisk, passed as PVH module 0
+              --cmdline    kernel command line (built-in guest: the scenario, default 'hello')
+              --cpus       number of vCPUs (default 1)
+              --memory     RAM size: 128M, 4G, 64G; a bare number is MiB (default 128M)
+              --serial     where COM1 goes (default stdio; with a terminal, Ctrl-A x quits); socket:PATH
+                           listens on a unix socket (mode 0600, removed on exit): every client first gets the
+                           last 64 KiB of output, then live output, and what it writes is keyboard input
+              --on-reboot  what a guest reset does (default stop)
+              --kvm        the KVM device (default /dev/kvm)
+              --emulation-workarounds
+                           on hosts whose KVM emulates instructions (PVM): complete int3/fwait for the guest
+                           and give Linux guests arguments that avoid the rest (default on)
+              --disk       a raw disk image as virtio-blk (repeatable); readonly refuses guest writes,
+                           id= sets the serial the guest reads (default: the file name)
+              --net        a virtio-net NIC on TAP interface NAME, attached or created (repeatable);
+                           default MAC 02:73:76 plus three bytes from the name
+              --console    virtio adds hvc0 (virtio-console) on the same output; keyboard input goes to it
+              --rng        a virtio-rng device fed from the host's getrandom
+              --control    a control socket at PATH (unix, mode 0600, removed on exit): one JSON request per
+                           line, {"id":1,"command":"status|pause|resume|stop|metrics"}; see docs/control-protocol.md
+              --exit-file  just before exiting, write one JSON line to PATH: {"kind":"guest-exit|poweroff|
+                           reset|crash|signal|start-failure","status":N,"message":"..."} (absent: the VMM was killed)
+              --profile-guest
+                           sample the guest's instruction pointer into PATH (bench/guest-profile.py reads it)
+
+            The exit status is the guest's: a write of v to port 0xf4 exits with (v << 1) | 1, as QEMU's
+            isa-debug-exit does; 0 after a guest reset or power-off; 1 on a VMM or guest failure; 2 on a usage error.
+
+            examples:
+              sharpvisor run                                    # the built-in test guest says hello (exit 1 = PASS)
+              sharpvisor run --cmdline shell                    # an interactive prompt; Ctrl-A x quits
+              sharpvisor run --kernel vmlinux --initrd initrd.img --cpus 2 --memory 1G --cmdline "console=ttyS0"
+              sharpvisor run --cmdline idle --disk disk.img --net tap=tap0 --control /tmp/vm.sock
+            """,
+        ["serve"] = """
+            usage: sharpvisor serve [--listen HOST:PORT] [--data-dir DIR] [--database CONNSTRING] [--kvm PATH]
+
+            Runs the manager daemon: REST API (docs/api.md), web UI, one VMM process per VM.
+              --listen     where the API and UI listen (default 127.0.0.1:7780; port 0 picks a free one);
+                           any other address than loopback serves plain HTTP to the network (serve warns)
+              --data-dir   token, serve.json, the SQLite inventory and the VMMs' sockets (default
+                           $SHARPVISOR_DATA_DIR, else $XDG_DATA_HOME/sharpvisor, else ~/.local/share/sharpvisor)
+              --database   an Npgsql connection string: keep the inventory in PostgreSQL (or $SHARPVISOR_DATABASE)
+              --kvm        the KVM device the VMMs open (default /dev/kvm); serve warns when it is not usable
+            SIGTERM or Ctrl-C stops the daemon; running VMs keep running and are re-attached at the next start.
+
+            examples:
+              sharpvisor serve                                  # then open the web UI address it prints
+              sharpvisor serve --listen 127.0.0.1:0 --data-dir /tmp/sv
+              sharpvisor serve --database "Host=/run/postgresql;Username=sharpvisor;Database=sharpvisor"
+            """,
+        ["host-info"] = """
+            usage: sharpvisor host-info [--kvm PATH]
+
+            Shows the host's CPUs, memory and storage, and what its KVM offers (or why VMs cannot start here,
+            then exit status 1).
+              --kvm        the KVM device (default /dev/kvm)
+
+            example:
+              sharpvisor host-info
+            """,
+        ["vm"] = """
+            usage: sharpvisor vm SUBCOMMAND ...
+
+            The VMs of a running 'sharpvisor serve', over its REST API.
+              list         the VMs, one line each
+              show         one VM's definition and state
+              create       define a VM
+              start, stop, kill, pause, resume, reboot
+                           change a VM's state
+              delete       remove a VM that does not run
+              console      attach to a VM's serial console
+            'sharpvisor help vm SUBCOMMAND' tells more.
+
+            examples:
+              sharpvisor vm create echo1 --guest serial-echo --memory 64M
+              sharpvisor vm start echo1 && sharpvisor vm console echo1
+            """,
+        ["vm list"] = """
+            usage: sharpvisor vm list [--state STATE] [--json]
+
+            The daemon's VMs as a table: name, state, vCPUs, memory, id.
+              --state      only VMs in this state (defined, starting, running, paused, stopping, stopped, crashed,
+                           failed)
+            """ + Remote + """
+
+
+            example:
+              sharpvisor vm list --state running
+            """,
+        ["vm show"] = """
+            usage: sharpvisor vm show VM [--json]
+
+            One VM's definition and state, as 'key: value' lines (a crashed or failed VM says why).
+            """ + Remote + """
+
+
+            example:
+              sharpvisor vm show web1
+            """,
+        ["vm create"] = """
+            usage: sharpvisor vm create NAME [--cpus N] [--memory SIZE] [--kernel PATH | --guest SCENARIO]
+                                        [--initrd PATH] [--cmdline STR] [--disk PATH[,readonly]]...
+                                        [--net tap=NAME[,mac=..]]... [--console serial|virtio] [--json]
+
+            Defines a VM (it does not start it). The flags are run's; files must exist on the daemon's host.
+              NAME         lowercase letters, digits and '-', starting with a letter (at most 63)
+              --cpus       number of vCPUs, 1-255 (default 1)
+              --memory     RAM: 64M, 2G; a bare number is MiB; 16M to 64G (default 128M)
+              --kernel     a PVH ELF kernel or a bzImage (its path is made absolute)
+              --guest      the built-in test guest with this scenario (hello, idle, serial-echo, shell ...)
+              --initrd     an initial ramdisk (with --kernel only)
+              --cmdline    the kernel command line (with --guest: the scenario's arguments)
+              --disk       a raw image file as virtio-blk (repeatable; no commas in the path)
+              --net        a virtio-net NIC on TAP interface NAME (repeatable)
+              --console    serial (default) or virtio
+            """ + Remote + """
+
+
+            examples:
+              sharpvisor vm create echo1 --guest serial-echo --memory 64M
+              sharpvisor vm create web1 --kernel ./vmlinux --cpus 2 --memory 1G --disk ./root.img --cmdline "console=ttyS0"
+            """,
+        ["vm start"] = """
+            usage: sharpvisor vm start VM [--json]
+
+            Starts the VM and prints its state once it runs; exits 1 when it does not end running (it failed to
+            start, or the guest ended at once), with the reason.
+            """ + Remote + """
+
+
+            example:
+              sharpvisor vm start echo1 && sharpvisor vm console echo1
+            """,
+        ["vm stop"] = """
+            usage: sharpvisor vm stop VM [--timeout S] [--json]
+
+            Asks the VMM to stop the VM; after --timeout seconds (default 10) it is killed.
+            """ + Remote + """
+
+
+            example:
+              sharpvisor vm stop web1 --timeout 30
+            """,
+        ["vm kill"] = """
+            usage: sharpvisor vm kill VM [--json]
+
+            Kills the VM's VMM process at once (SIGKILL): the guest gets no chance to shut down.
+            """ + Remote,
+        ["vm pause"] = """
+            usage: sharpvisor vm pause VM [--json]
+
+            Stops the VM's vCPUs; its memory and devices stay as they are until 'vm resume'.
+            """ + Remote,
+        ["vm resume"] = """
+            usage: sharpvisor vm resume VM [--json]
+
+            Runs a paused VM's vCPUs again.
+            """ + Remote,
+        ["vm reboot"] = """
+            usage: sharpvisor vm reboot VM [--json]
+
+            A stop and a start as one action (nothing else runs on the VM in between); exits 1 unless it runs again.
+            """ + Remote,
+        ["vm delete"] = """
+            usage: sharpvisor vm delete VM
+
+            Removes a VM that does not run (its files are left where they are).
+            """ + Remote,
+        ["vm console"] = """
+            usage: sharpvisor vm console VM
+
+            Attaches to the VM's serial console. With a terminal: raw mode, Ctrl-A x detaches and the VM keeps
+            running; piped input is sent as is. Exits 0 when the VM stops.
+            """ + Remote,
+        ["events"] = """
+            usage: sharpvisor events [--vm VM] [--after ID] [--json]
+
+            Follows the daemon's event stream, one line per event, until Ctrl-C.
+              --vm         only this VM's events
+              --after ID   replay the events after that one first
+            """ + Remote + """
+
+
+            example:
+              sharpvisor events --vm web1 --after 0
+            """,
+        ["completion"] = """
+            usage: sharpvisor completion bash
+
+            Prints a bash completion script for sharpvisor: commands, subcommands and each one's options.
+
+            example:
+              source <(sharpvisor completion bash)       # or save it as ~/.local/share/bash-completion/completions/sharpvisor
+            """,
+        ["help"] = """
+            usage: sharpvisor help [COMMAND [SUBCOMMAND]]
+
+            Shows the help of a command ('sharpvisor COMMAND --help' and '-h' do the same).
+            """,
+        ["version"] = """
+            usage: sharpvisor version   (or sharpvisor --version)
+
+            Prints sharpvisor's version.
+            """,
+    };
+
+    /// <summary>The overview: <c>sharpvisor help</c>, <c>--help</c>, <c>-h</c>.</summary>
+    public const string Overview = """
+        usage: sharpvisor <command> [options]
+
+        commands:
+          run         boot a VM in this process (with no --kernel: the built-in test guest's 'hello' scenario)
+          serve       run the manager daemon: REST API, web UI, one VMM process per VM (docs/api.md)
+          vm          list, show, create, start, stop, kill, pause, resume, reboot, delete the daemon's VMs;
+                      attach to a VM's console
+          events      follow the daemon's event stream
+          host-info   show the host's CPUs, memory, storage and what its KVM offers
+          completion  print a bash completion script
+          version     print the version (also --version)
+          help        show this text, or a command's: 'sharpvisor help vm create', 'sharpvisor run --help'
+
+        The exit status of run is the guest's (see 'sharpvisor help run'). The other commands exit 0 when done,
+        2 on a usage error (the daemon's 400 too), 1 on any other failure.
+
+        examples:
+          sharpvisor run
+          sharpvisor serve
+          sharpvisor vm create echo1 --guest serial-echo --memory 64M && sharpvisor vm start echo1
+        """;
+
+    /// <summary>The commands, for completion and suggestions.</summary>
+    public static IReadOnlyList<string> Commands { get; } = ["run", "serve", "vm", "events", "host-info", "completion", "version", "help"];
+
+    /// <summary>vm's subcommands, in the order its help lists them.</summary>
+    public static IReadOnlyList<string> VmSubcommands { get; } =
+        ["list", "show", "create", "start", "stop", "kill", "pause", "resume", "reboot", "delete", "console"];
+
+    public static IEnumerable<string> TopicNames => Topics.Keys;
+
+    /// <summary>A topic's text ("vm create"), or null when there is none.</summary>
+    public static string? For(string topic) => Topics.GetValueOrDefault(topic);
+
+    /// <summary>The options a topic's text names (what completion offers after that command).</summary>
+    public static IReadOnlyList<string> OptionsOf(string topic)
+    {
+        if (For(topic) is not { } text)
+        {
+            return [];
+        }
+
+        // The examples use other commands' options too: only the text above them describes this one.
+        var examples = text.IndexOf("\nexample", StringComparison.Ordinal);
+        var described = examples < 0 ? text : text[..examples];
+        return [.. System.Text.RegularExpressions.Regex.Matches(described, @"(?<![\w-])--[a-z][a-z-]*").Select(m => m.Value)
+            .Append("--help").Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
+    }
+
+    /// <summary>The help topic an argument list asks about: "vm create" for <c>vm create web1 --help</c>, "run" for <c>run -h</c>.</summary>
+    public static string TopicOf(IReadOnlyList<string> args)
+    {
+        if (args.Count == 0 || !Topics.ContainsKey(args[0]))
+        {
+            return "";
+        }
+
+        return args[0] == "vm" && args.Count > 1 && Topics.ContainsKey("vm " + args[1]) ? "vm " + args[1] : args[0];
+    }
+
+    /// <summary>
+    /// The candidate closest to <paramref name="typed"/> when it is a plausible typo (edit distance at most 2, or a
+    /// prefix), for "did you mean" hints; null otherwise.
+    /// </summary>
+    public static string? Nearest(string typed, IEnumerable<string> candidates)
+    {
+        ArgumentNullException.ThrowIfNull(typed);
+        string? best = null;
+        var bestDistance = int.MaxValue;
+        foreach (var candidate in candidates)
+        {
+            var distance = candidate.StartsWith(typed, StringComparison.Ordinal) && typed.Length >= 3 ? 1 : Distance(typed, candidate);
+            if (distance < bestDistance)
+            {
+                (best, bestDistance) = (candidate, distance);
+            }
+        }
+
+        return bestDistance <= Math.Min(2, Math.Max(1, typed.Length / 3)) ? best : null;
+    }
+
+    /// <summary>Levenshtein distance, with inputs bounded by the caller (command-line words).</summary>
+    private static int Distance(string a, string b)
+    {
+        if (a.Length > 64 || b.Length > 64)
+        {
+            return int.MaxValue;
+        }
+
+        var previous = new int[b.Length + 1];
+        var current = new int[b.Length + 1];
+        for (var j = 0; j <= b.Length; j++)
+        {
+            previous[j] = j;
+        }
+
+        for (var i = 1; i <= a.Length; i++)
+        {
+            current[0] = i;
+            for (var j = 1; j <= b.Length; j++)
+            {
+                var cost = a[i - 1] == b[j - 1] ? 0 : 1;
+                current[j] = Math.Min(Math.Min(current[j - 1] + 1, previous[j] + 1), previous[j - 1] + cost);
+            }
+
+            (previous, current) = (current, previous);
+        }
+
+        return previous[b.Length];
+    }
+}
+
+/// <summary><c>--help</c> or <c>-h</c> among a command's arguments: its help is printed and it exits 0.</summary>
+internal sealed class HelpRequestedException() : Exception("help requested");
