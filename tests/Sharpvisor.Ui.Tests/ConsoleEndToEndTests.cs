@@ -112,9 +112,12 @@ public sealed class ConsoleEndToEndTests
                 Assert.True(create.IsSuccessStatusCode, await create.Content.ReadAsStringAsync());
             }
 
+            // Not running yet: a message in the console's place; running: the terminal instead.
             await page.GetByRole(AriaRole.Link, new() { Name = "echo2" }).ClickAsync();
+            await Expect(page.Locator("#console-idle")).ToContainTextAsync("not running");
             await page.GetByRole(AriaRole.Button, new() { Name = "Start echo2" }).ClickAsync();
             await Expect(page.Locator("#vm-state")).ToHaveTextAsync("running");
+            await Expect(page.Locator("#console-idle")).ToBeHiddenAsync();
 
             // The guest's first line arrives (replayed if it came before the socket), and typed keys come back.
             var terminal = page.Locator("#console .xterm-rows");

@@ -1,10 +1,14 @@
+using System.Net.Http.Json;
 using Microsoft.Playwright;
+using Sharpvisor.Manager.Api.Contracts;
 
 namespace Sharpvisor.Ui.Tests;
 
 /// <summary>A daemon, a browser and a page signed in with the daemon's token; a failure saves a screenshot.</summary>
 public sealed class PageSession : IAsyncDisposable
 {
+    private string? _files;
+
     private PageSession(UiDaemon daemon, Browser browser, IPage page, List<string> problems)
     {
         Daemon = daemon;
@@ -38,6 +42,27 @@ public sealed class PageSession : IAsyncDisposable
         return new PageSession(daemon, browser, page, problems);
     }
 
+    /// <summary>Defines a VM behind the page's back (POST /api/v1/vms) and returns it as the API answered.</summary>
+    public async Task<VmResource> CreateVmAsync(VmSpec spec)
+    {
+        using var response = await Daemon.Http.PostAsJsonAsync("api/v1/vms", spec, ApiJsonContext.Default.VmSpec);
+        Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
+        return (await response.Content.ReadFromJsonAsync(ApiJsonContext.Default.VmResource))!;
+    }
+
+    /// <summary>A file under a temporary directory of this session (removed with it), for a definition's kernel path.</summary>
+    public string TempFile(string relativePath, byte[] content)
+    {
+        _files ??= Directory.CreateTempSubdirectory("svu-files-").FullName;
+        var path = Path.Combine(_files, relativePath);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllBytes(path, content);
+        return path;
+    }
+
+    /// <summary>Changes only the address's hash, as typing an address into the same tab does (no reload).</summary>
+    public Task GoToHashAsync(string hash) => Page.EvaluateAsync("hash => { location.hash = hash; }", hash);
+
     /// <summary>Runs the test's steps; on a failure, saves artifacts/ui/NAME-failure.png and adds the page's problems to the message.</summary>
     public async Task RunAsync(string name, Func<Task> steps)
     {
@@ -56,5 +81,9 @@ public sealed class PageSession : IAsyncDisposable
     {
         await Browser.DisposeAsync();
         await Daemon.DisposeAsync();
+        if (_files is not null)
+        {
+            Directory.Delete(_files, recursive: true);
+        }
     }
 }

@@ -3,9 +3,11 @@
 import { streamUrl } from "./api.js";
 
 export class VmConsole {
-  constructor(element, status) {
+  /** `element` holds the terminal; `idleMessage` takes its place while there is nothing to show in it. */
+  constructor(element, status, idleMessage) {
     this.element = element;
     this.status = status;
+    this.idleMessage = idleMessage;
     this.terminal = null;
     this.socket = null;
   }
@@ -13,6 +15,7 @@ export class VmConsole {
   /** Opens the terminal (once) and connects to the VM's console unless already connected. */
   connect(vmId) {
     if (this.socket && this.socket.readyState <= WebSocket.OPEN) return;
+    this.showTerminal(true); // before opening it: xterm measures its box, and a hidden one has no size
     this.ensureTerminal();
     const socket = new WebSocket(streamUrl(`vms/${encodeURIComponent(vmId)}/console`, location.protocol === "https:" ? "wss:" : "ws:"));
     socket.binaryType = "arraybuffer";
@@ -26,12 +29,36 @@ export class VmConsole {
     socket.addEventListener("message", (e) =>
       this.terminal.write(typeof e.data === "string" ? e.data : new Uint8Array(e.data)));
     socket.addEventListener("close", () => {
-      if (this.socket === socket) {
-        this.socket = null;
-        // Opened then closed: the VM stopped. Never opened: the daemon refused (the VM's console is not available).
-        this.status.textContent = opened ? "Disconnected: the VM stopped." : "The console is not available.";
+      if (this.socket !== socket) return;
+      this.socket = null;
+      // Opened then closed: the VM stopped; the terminal keeps its last output, which is gone from the VMM.
+      // Never opened: the daemon refused, so the terminal never showed anything: say so in its place.
+      if (opened) {
+        this.status.textContent = "Disconnected: the VM stopped.";
+      } else {
+        this.closeTerminal();
+        this.status.textContent = "";
+        this.showIdle("The console is not available.");
       }
     });
+  }
+
+  /**
+   * The VM does not run: a message in the console's place instead of an empty black box, unless the terminal still
+   * shows what the VM printed before it stopped on this page.
+   */
+  idle() {
+    if (!this.terminal) this.showIdle("The VM is not running: start it to see its console.");
+  }
+
+  showIdle(message) {
+    this.idleMessage.textContent = message;
+    this.showTerminal(false);
+  }
+
+  showTerminal(shown) {
+    this.element.hidden = !shown;
+    this.idleMessage.hidden = shown;
   }
 
   ensureTerminal() {
@@ -49,15 +76,22 @@ export class VmConsole {
     });
   }
 
-  /** Closes the socket and the terminal (when leaving the VM's page). */
+  closeTerminal() {
+    if (this.resize) window.removeEventListener("resize", this.resize);
+    this.resize = null;
+    this.terminal?.dispose();
+    this.terminal = null;
+    this.element.replaceChildren();
+  }
+
+  /** Closes the socket and the terminal and hides both the terminal and the message (when leaving the VM's page). */
   dispose() {
     const socket = this.socket;
     this.socket = null;
     socket?.close();
-    if (this.resize) window.removeEventListener("resize", this.resize);
-    this.terminal?.dispose();
-    this.terminal = null;
-    this.element.replaceChildren();
+    this.closeTerminal();
+    this.element.hidden = true;
+    this.idleMessage.hidden = true;
     this.status.textContent = "";
   }
 }

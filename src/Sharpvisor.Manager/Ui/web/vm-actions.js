@@ -1,10 +1,11 @@
 // The lifecycle buttons and which states allow each (the API answers 409 otherwise).
+// "failed": the VMM exited before the VM ever ran (no KVM, a kernel it could not load); it may be started again.
 const allowed = {
-  start: ["defined", "stopped", "crashed"],
+  start: ["defined", "stopped", "crashed", "failed"],
   stop: ["running", "paused"],
   pause: ["running"],
   resume: ["paused"],
-  delete: ["defined", "stopped", "crashed"],
+  delete: ["defined", "stopped", "crashed", "failed"],
 };
 
 export const actionNames = Object.keys(allowed);
