@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.OpenApi;
 using Sharpvisor.Manager.Api.Contracts;
 using Sharpvisor.Manager.Store;
 using Sharpvisor.Manager.Supervisor;
@@ -47,7 +48,21 @@ internal static class ManagerApp
         builder.Services.AddProblemDetails(problems => problems.CustomizeProblemDetails = context =>
             context.ProblemDetails.Detail ??= $"{context.HttpContext.Request.Method} {context.HttpContext.Request.Path}: {context.ProblemDetails.Title ?? "failed"}");
         builder.Services.AddExceptionHandler<ApiExceptionHandler>();
-        builder.Services.AddOpenApi("v1");
+        builder.Services.AddOpenApi("v1", openApi => openApi.AddDocumentTransformer((document, _, _) =>
+        {
+            // Every /api route needs the daemon's token as "Authorization: Bearer TOKEN": say so, so that a client
+            // generator or Swagger UI sends it.
+            document.Components ??= new OpenApiComponents();
+            document.Components.SecuritySchemes ??= new Dictionary<string, IOpenApiSecurityScheme>(StringComparer.Ordinal);
+            document.Components.SecuritySchemes[TokenAuthentication.SchemeName] = new OpenApiSecurityScheme
+            {
+                Type = SecuritySchemeType.Http,
+                Scheme = "bearer",
+                Description = "The daemon's token (DATA/token), as Authorization: Bearer TOKEN",
+            };
+            document.Security = [new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(TokenAuthentication.SchemeName, document)] = [] }];
+            return Task.CompletedTask;
+        }));
 
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(token);

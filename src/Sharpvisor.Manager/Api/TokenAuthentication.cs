@@ -13,6 +13,9 @@ internal static class TokenAuthentication
 {
     public const string QueryParameter = "access_token";
 
+    /// <summary>The OpenAPI document's name for the token's security scheme (HTTP bearer).</summary>
+    public const string SchemeName = "bearer";
+
     public static IApplicationBuilder UseTokenAuthentication(this IApplicationBuilder app) =>
         app.Use(static async (context, next) =>
         {

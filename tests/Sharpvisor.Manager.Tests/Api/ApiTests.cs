@@ -233,6 +233,11 @@ public abstract class ApiTests : IAsyncLifetime
         {
             Assert.True(paths.TryGetProperty(path, out _), $"{path} is not in the OpenAPI document");
         }
+
+        // The token is declared, so generated clients send it.
+        var scheme = document.RootElement.GetProperty("components").GetProperty("securitySchemes").GetProperty("bearer");
+        Assert.Equal(("http", "bearer"), (scheme.GetProperty("type").GetString(), scheme.GetProperty("scheme").GetString()));
+        Assert.True(document.RootElement.GetProperty("security")[0].TryGetProperty("bearer", out _), document.RootElement.GetProperty("security").ToString());
     }
 
     [KvmStoreFact]
