@@ -36,9 +36,9 @@ internal static class EventsCommand
         {
             using var api = RemoteCommand.Connect(options);
             using var response = await api.OpenStreamAsync(path, CancellationToken.None).ConfigureAwait(false);
-            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync().ConfigureAwait(false));
+            using var body = await response.Content.ReadAsStreamAsync().ConfigureAwait(false);
             var names = new VmNames(api);
-            await foreach (var data in ServerSentEvents.ReadDataAsync(reader).ConfigureAwait(false))
+            await foreach (var data in ServerSentEvents.ReadDataAsync(body).ConfigureAwait(false))
             {
                 RemoteCommand.Print(json ? data : await FormatAsync(data, names).ConfigureAwait(false));
             }

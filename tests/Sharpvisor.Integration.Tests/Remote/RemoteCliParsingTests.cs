@@ -174,7 +174,7 @@ public sealed class RemoteCliParsingTests
         var stream = "id: 1\nevent: state\ndata: {\"a\":1}\n\n: keep-alive\n\nretry: 10\ndata: one\ndata:two\n\nid: 3\n\ndata: unfinished";
         var events = new List<string>();
 
-        await foreach (var data in ServerSentEvents.ReadDataAsync(new StringReader(stream)))
+        await foreach (var data in ServerSentEvents.ReadDataAsync(new MemoryStream(System.Text.Encoding.UTF8.GetBytes(stream))))
         {
             events.Add(data);
         }
