@@ -4,11 +4,15 @@ using static Microsoft.Playwright.Assertions;
 
 namespace Sharpvisor.Ui.Tests;
 
-/// <summary>The pages on a phone-sized screen (420 px wide): everything fits the width, nothing scrolls sideways.</summary>
+/// <summary>
+/// Every page on a phone-sized screen (420 px wide): the dashboard, the list, the create dialog and a VM's page all fit
+/// the width; nothing scrolls sideways. Also at the widths either side of where the list's table becomes cards (64rem)
+/// and where forms become one column (50rem).
+/// </summary>
 public sealed class NarrowScreenTests
 {
     [ChromiumFact]
-    public async Task At_420_pixels_the_list_and_a_vm_page_have_no_horizontal_scroll()
+    public async Task At_420_pixels_every_page_has_no_horizontal_scroll()
     {
         await using var session = await PageSession.OpenAsync();
         var page = session.Page;
@@ -32,8 +36,9 @@ public sealed class NarrowScreenTests
             await page.ScreenshotAsync(new() { Path = Browser.ArtifactPath("narrow-list.png"), FullPage = true });
             await ExpectNoHorizontalScrollAsync(page);
 
-            // Just under and just over the width where the cards become a table again (50rem).
-            foreach (var width in new[] { 790, 820 })
+            // Just under and just over the widths where the cards become a table again (64rem) and the forms two
+            // columns (50rem).
+            foreach (var width in new[] { 790, 820, 1004, 1044 })
             {
                 await page.SetViewportSizeAsync(width, 800);
                 await ExpectNoHorizontalScrollAsync(page);
@@ -41,11 +46,33 @@ public sealed class NarrowScreenTests
 
             await page.SetViewportSizeAsync(420, 800);
 
+            // The create dialog fits too, with its messages.
+            await page.GetByRole(AriaRole.Button, new() { Name = "Create VM" }).ClickAsync();
+            var dialog = page.Locator("#create-dialog");
+            await dialog.GetByLabel("Name", new() { Exact = true }).FillAsync("Not-A-Valid-Name-" + new string('x', 40));
+            await Expect(dialog.Locator("#error-name")).Not.ToBeEmptyAsync();
+            await ExpectNoHorizontalScrollAsync(page);
+            var box = await dialog.BoundingBoxAsync();
+            Assert.True(box!.X >= 0 && box.X + box.Width <= 420, $"the dialog spans {box.X} to {box.X + box.Width} in a 420 px window");
+            await page.ScreenshotAsync(new() { Path = Browser.ArtifactPath("narrow-create.png") });
+            await page.Keyboard.PressAsync("Escape");
+            await Expect(dialog).ToBeHiddenAsync();
+
             await page.GetByRole(AriaRole.Link, new() { Name = name }).ClickAsync();
             await Expect(page.GetByRole(AriaRole.Heading, new() { Name = name })).ToBeVisibleAsync();
             await Expect(page.Locator("#vm-details")).ToContainTextAsync("vmlinuz-6.12.0-1-cloud-amd64");
+            await Expect(page.Locator("#edit-form")).ToBeVisibleAsync();
             await page.ScreenshotAsync(new() { Path = Browser.ArtifactPath("narrow-vm.png"), FullPage = true });
             await ExpectNoHorizontalScrollAsync(page);
+
+            // The dashboard: its tiles and charts in one column, the charts as wide as the screen allows.
+            await page.GetByRole(AriaRole.Navigation).GetByRole(AriaRole.Link, new() { Name = "Dashboard" }).ClickAsync();
+            await Expect(page.Locator("#host-cpu-chart canvas")).ToHaveCountAsync(1);
+            await Expect(page.Locator("#host-memory-chart")).Not.ToHaveAttributeAsync("data-points", "0");
+            await page.ScreenshotAsync(new() { Path = Browser.ArtifactPath("narrow-dashboard.png"), FullPage = true });
+            await ExpectNoHorizontalScrollAsync(page);
+            var chart = await page.Locator("#host-memory-chart canvas").BoundingBoxAsync();
+            Assert.True(chart!.Width is > 250 and <= 420, $"the memory chart is {chart.Width} px wide in a 420 px window");
         });
 
         Assert.Empty(session.Problems);

@@ -26,12 +26,15 @@ public sealed class PageSession : IAsyncDisposable
     /// <summary>Console errors and script errors of the page.</summary>
     public List<string> Problems { get; }
 
-    public static async Task<PageSession> OpenAsync()
+    /// <param name="kvmDevice">The daemon's KVM device (see <see cref="UiDaemon.StartAsync"/>); null: /dev/kvm.</param>
+    /// <param name="hash">The page to show once signed in: the VM list by default (the address alone shows the dashboard).</param>
+    /// <param name="metricsInterval">How often the daemon samples its metrics history; null: 1 s, so charts fill quickly.</param>
+    public static async Task<PageSession> OpenAsync(string? kvmDevice = null, string hash = "#/vms", TimeSpan? metricsInterval = null)
     {
         // Chromium's JIT under an emulated CPU (the nested KVM host) is many times slower than on hardware.
         var timeout = (float)TestTime.Ceiling(TimeSpan.FromSeconds(30)).TotalMilliseconds;
         Assertions.SetDefaultExpectTimeout(timeout);
-        var daemon = await UiDaemon.StartAsync();
+        var daemon = await UiDaemon.StartAsync(kvmDevice, metricsInterval ?? TimeSpan.FromSeconds(1));
         var browser = await Browser.LaunchAsync();
         var problems = new List<string>();
         var page = await browser.NewPageAsync(problems);
@@ -39,6 +42,11 @@ public sealed class PageSession : IAsyncDisposable
         page.SetDefaultNavigationTimeout(timeout);
         await page.GotoAsync(daemon.Daemon.UiUrl);
         await Assertions.Expect(page.Locator("#connection")).ToHaveTextAsync("Events: live");
+        if (hash != "#/")
+        {
+            await page.EvaluateAsync("hash => { location.hash = hash; }", hash);
+        }
+
         return new PageSession(daemon, browser, page, problems);
     }
 

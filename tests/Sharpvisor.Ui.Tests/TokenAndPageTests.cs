@@ -13,7 +13,8 @@ public sealed class TokenAndPageTests
         await using var daemon = await UiDaemon.StartAsync();
         using var anonymous = new HttpClient { BaseAddress = daemon.Daemon.Url };
 
-        foreach (var (path, type) in new[] { ("/", "text/html"), ("/app.js", "text/javascript"), ("/xterm.js", "text/javascript"), ("/xterm.css", "text/css") })
+        foreach (var (path, type) in new[] { ("/", "text/html"), ("/app.js", "text/javascript"), ("/xterm.js", "text/javascript"), ("/xterm.css", "text/css"),
+            ("/uPlot.iife.min.js", "text/javascript"), ("/uPlot.min.css", "text/css"), ("/charts.js", "text/javascript"), ("/theme-early.js", "text/javascript") })
         {
             using var response = await anonymous.GetAsync(path);
             Assert.True(response.IsSuccessStatusCode, $"{path}: {(int)response.StatusCode}");
@@ -52,8 +53,11 @@ public sealed class TokenAndPageTests
         await Expect(page.Locator("#login-reason")).ToHaveTextAsync("The token was refused.");
         await Expect(page.Locator("#login-view")).ToBeVisibleAsync();
 
-        // The printed address: the token is kept and leaves the address bar; the default VM is listed.
+        // The printed address: the token is kept and leaves the address bar; the host's dashboard, then the VM list
+        // (by its link) with the default VM.
         await page.GotoAsync(daemon.Daemon.UiUrl);
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Host" })).ToBeVisibleAsync();
+        await page.GetByRole(AriaRole.Navigation).GetByRole(AriaRole.Link, new() { Name = "Virtual machines" }).ClickAsync();
         await Expect(page.GetByRole(AriaRole.Link, new() { Name = "testguest" })).ToBeVisibleAsync();
         Assert.DoesNotContain(daemon.Daemon.Token.Value, page.Url, StringComparison.Ordinal);
         Assert.Equal(daemon.Daemon.Token.Value, await page.EvaluateAsync<string>("localStorage.getItem('sharpvisor.token')"));
@@ -65,7 +69,7 @@ public sealed class TokenAndPageTests
 
         // Keyboard: Tab from the top reaches the VM's link and then its first enabled action.
         await page.Locator("header .brand").FocusAsync();
-        for (var i = 0; i < 8 && await page.EvaluateAsync<string>("document.activeElement.textContent") != "testguest"; i++)
+        for (var i = 0; i < 12 && await page.EvaluateAsync<string>("document.activeElement.textContent") != "testguest"; i++)
         {
             await page.Keyboard.PressAsync("Tab");
         }

@@ -27,7 +27,12 @@ public sealed class UiDaemon : IAsyncDisposable
     /// <summary>A client with the token, for what the test does behind the page's back.</summary>
     public HttpClient Http { get; }
 
-    public static async Task<UiDaemon> StartAsync()
+    /// <param name="kvmDevice">
+    /// The KVM device the daemon probes (GET /api/v1/host) and its VMMs open; a path that does not exist makes a host
+    /// where no VM can start, on any machine. Null: /dev/kvm.
+    /// </param>
+    /// <param name="metricsInterval">How often its metrics history samples (the charts' data); null: the default 5 s.</param>
+    public static async Task<UiDaemon> StartAsync(string? kvmDevice = null, TimeSpan? metricsInterval = null)
     {
         // Short: the VMMs' unix sockets live under it.
         var directory = Directory.CreateTempSubdirectory("svu-").FullName;
@@ -36,8 +41,9 @@ public sealed class UiDaemon : IAsyncDisposable
             DataDirectory = Path.Combine(directory, "data"),
             Listen = new IPEndPoint(IPAddress.Loopback, 0),
             SharpvisorExecutable = TestBinaries.Sharpvisor,
-            Supervisor = new VmSupervisorOptions { StartTimeout = TestTime.Ceiling(TimeSpan.FromSeconds(15)), StopTimeout = TestTime.Ceiling(TimeSpan.FromSeconds(5)) },
+            Supervisor = new VmSupervisorOptions { StartTimeout = TestTime.Ceiling(TimeSpan.FromSeconds(15)), StopTimeout = TestTime.Ceiling(TimeSpan.FromSeconds(5)), KvmDevice = kvmDevice },
             EventPollInterval = TimeSpan.FromMilliseconds(200),
+            MetricsSampleInterval = metricsInterval ?? TimeSpan.FromSeconds(5),
         });
         return new UiDaemon(daemon, directory);
     }

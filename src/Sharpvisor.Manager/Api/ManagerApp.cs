@@ -70,6 +70,8 @@ internal static class ManagerApp
         builder.Services.AddSingleton(store);
         builder.Services.AddSingleton(supervisor);
         builder.Services.AddSingleton<VmOperations>();
+        builder.Services.AddSingleton(services => new MetricsHistory(store, supervisor, options, services.GetRequiredService<ILogger<MetricsHistory>>()));
+        builder.Services.AddHostedService(services => services.GetRequiredService<MetricsHistory>());
 
         var app = builder.Build();
         app.UseExceptionHandler();
@@ -84,6 +86,7 @@ internal static class ManagerApp
         app.MapConsoleApi();
         app.MapMetricsApi();
         app.MapHostApi();
+        app.MapMetricsHistoryApi();
         app.MapUi();
         return app;
     }

@@ -33,6 +33,9 @@ public sealed record ManagerOptions
     /// <summary>How often an idle event stream sends a <c>: keep-alive</c> comment.</summary>
     public TimeSpan KeepAliveInterval { get; init; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>How often the metrics history (GET .../history) samples the host and the running VMs; it keeps 720 samples.</summary>
+    public TimeSpan MetricsSampleInterval { get; init; } = TimeSpan.FromSeconds(5);
+
     /// <summary>
     /// The data directory when none is given: <c>$SHARPVISOR_DATA_DIR</c>, else <c>$XDG_DATA_HOME/sharpvisor</c>,
     /// else <c>~/.local/share/sharpvisor</c>.

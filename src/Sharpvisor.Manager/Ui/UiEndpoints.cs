@@ -6,7 +6,7 @@ using Microsoft.AspNetCore.Routing;
 namespace Sharpvisor.Manager.Ui;
 
 /// <summary>
-/// The web UI: index.html, its scripts and styles, and xterm.js, all embedded in this assembly by the build (see
+/// The web UI: index.html, its scripts and styles, xterm.js and uPlot, all embedded in this assembly by the build (see
 /// Sharpvisor.Manager.csproj), so <c>sharpvisor serve</c> works from any directory and as a single published file.
 /// Each file is mapped by its exact path; they need no token (the API calls they make do).
 /// </summary>
@@ -27,12 +27,27 @@ public static class UiEndpoints
         ["app.css"] = "text/css; charset=utf-8",
         ["app.js"] = "text/javascript; charset=utf-8",
         ["api.js"] = "text/javascript; charset=utf-8",
+        ["charts.js"] = "text/javascript; charset=utf-8",
         ["console.js"] = "text/javascript; charset=utf-8",
+        ["create-dialog.js"] = "text/javascript; charset=utf-8",
+        ["dashboard.js"] = "text/javascript; charset=utf-8",
         ["events.js"] = "text/javascript; charset=utf-8",
+        ["format.js"] = "text/javascript; charset=utf-8",
+        ["live.js"] = "text/javascript; charset=utf-8",
+        ["nav.js"] = "text/javascript; charset=utf-8",
+        ["shortcuts.js"] = "text/javascript; charset=utf-8",
+        ["theme.js"] = "text/javascript; charset=utf-8",
+        ["theme-early.js"] = "text/javascript; charset=utf-8",
         ["vm-actions.js"] = "text/javascript; charset=utf-8",
+        ["vm-form.js"] = "text/javascript; charset=utf-8",
+        ["vm-list.js"] = "text/javascript; charset=utf-8",
+        ["vm-page.js"] = "text/javascript; charset=utf-8",
+        ["vm-state.js"] = "text/javascript; charset=utf-8",
         ["xterm.js"] = "text/javascript; charset=utf-8",
         ["xterm.css"] = "text/css; charset=utf-8",
         ["addon-fit.js"] = "text/javascript; charset=utf-8",
+        ["uPlot.iife.min.js"] = "text/javascript; charset=utf-8",
+        ["uPlot.min.css"] = "text/css; charset=utf-8",
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
     private static readonly string[] GetAndHead = [HttpMethods.Get, HttpMethods.Head];

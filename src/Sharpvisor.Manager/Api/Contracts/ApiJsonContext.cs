@@ -17,6 +17,8 @@ namespace Sharpvisor.Manager.Api.Contracts;
 [JsonSerializable(typeof(IReadOnlyList<EventResource>))]
 [JsonSerializable(typeof(VmMetricsResource))]
 [JsonSerializable(typeof(HostResource))]
+[JsonSerializable(typeof(HostHistoryResource))]
+[JsonSerializable(typeof(VmHistoryResource))]
 [JsonSerializable(typeof(ServeInfo))]
 [JsonSerializable(typeof(Microsoft.AspNetCore.Mvc.ProblemDetails))]
 [JsonSerializable(typeof(Microsoft.AspNetCore.Http.HttpValidationProblemDetails))]

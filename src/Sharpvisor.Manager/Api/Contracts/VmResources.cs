@@ -146,3 +146,60 @@ public sealed record StorageRootResource(string Path, long FreeBytes, long Total
 
 /// <summary>DATA/serve.json, written by a listening daemon so the CLI finds it: its base URL and process id.</summary>
 public sealed record ServeInfo(string Url, int Pid);
+
+/// <summary>
+/// GET /api/v1/host/history: the host's samples of the last hour (at most 720, one per <see cref="IntervalSeconds"/>),
+/// oldest first, as parallel arrays: sample i is <c>TimestampsMs[i]</c>, <c>CpuPercent[i]</c>, ... A null value is a
+/// sample without that number (the first CPU value: a rate needs two samples).
+/// </summary>
+public sealed record HostHistoryResource
+{
+    public required double IntervalSeconds { get; init; }
+
+    public required int Cpus { get; init; }
+
+    /// <summary>MemTotal at the last sample.</summary>
+    public required long MemoryTotalMiB { get; init; }
+
+    /// <summary>Unix time in milliseconds of each sample.</summary>
+    public required IReadOnlyList<long> TimestampsMs { get; init; }
+
+    /// <summary>Busy time of all CPUs since the previous sample, 0 to 100 (/proc/stat).</summary>
+    public required IReadOnlyList<double?> CpuPercent { get; init; }
+
+    /// <summary>MemTotal - MemAvailable (/proc/meminfo).</summary>
+    public required IReadOnlyList<long?> MemoryUsedMiB { get; init; }
+}
+
+/// <summary>
+/// GET /api/v1/vms/{vm}/history: the VM's samples of the last hour while it ran (at most 720), oldest first, as
+/// parallel arrays like <see cref="HostHistoryResource"/>. Empty arrays for a VM that has not run in that hour.
+/// </summary>
+public sealed record VmHistoryResource
+{
+    public required Guid Id { get; init; }
+
+    public required double IntervalSeconds { get; init; }
+
+    public required IReadOnlyList<long> TimestampsMs { get; init; }
+
+    /// <summary>CPU time of the VMM process (vCPU and device threads) since the previous sample, in % of one host CPU (so up to 100 x vCPUs).</summary>
+    public required IReadOnlyList<double?> CpuPercent { get; init; }
+
+    /// <summary>The VMM's resident memory, guest RAM the guest touched included.</summary>
+    public required IReadOnlyList<long?> RssBytes { get; init; }
+
+    public required IReadOnlyList<double?> UptimeSeconds { get; init; }
+
+    /// <summary>vCPU exits to the VMM per second, all vCPUs.</summary>
+    public required IReadOnlyList<double?> VcpuExitsPerSecond { get; init; }
+
+    /// <summary>Block requests completed per second over the VM's virtio-blk devices; null (left out) when it has none.</summary>
+    public IReadOnlyList<double?>? DiskOpsPerSecond { get; init; }
+
+    /// <summary>Frames received per second over its virtio-net devices; null (left out) when it has none.</summary>
+    public IReadOnlyList<double?>? NetRxFramesPerSecond { get; init; }
+
+    /// <summary>Frames sent per second over its virtio-net devices; null (left out) when it has none.</summary>
+    public IReadOnlyList<double?>? NetTxFramesPerSecond { get; init; }
+}
