@@ -84,7 +84,7 @@ internal static class ServeCommand
             Console.Out.WriteLine($"sharpvisor: token in {daemon.Token.Path}");
             Console.Out.WriteLine($"sharpvisor: listening on {daemon.Url.ToString().TrimEnd('/')}");
             // Warnings before the last start-up line, so whoever waits for that line has them too.
-            foreach (var warning in StartupWarnings(options, KvmReadiness.Probe(options.Supervisor?.KvmDevice ?? Sharpvisor.Kvm.KvmSystem.DefaultPath)))
+            foreach (var warning in StartupWarnings(options, options.ProbeKvm()))
             {
                 Console.Error.WriteLine($"sharpvisor: warning: {warning}");
             }

@@ -6,7 +6,6 @@ using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Routing;
 using Sharpvisor.Manager.Api.Contracts;
 using Sharpvisor.Manager.Store;
-using Sharpvisor.Vmm.Machine;
 
 namespace Sharpvisor.Manager.Api;
 
@@ -23,7 +22,7 @@ public static class HostApi
     {
         var entries = await vms.Store.ListAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
         var active = entries.Where(e => VmMapping.IsActive(e.State.State)).ToList();
-        var kvm = KvmReadiness.Probe(options.Supervisor?.KvmDevice ?? Kvm.KvmSystem.DefaultPath);
+        var kvm = options.ProbeKvm();
         return TypedResults.Ok(new HostResource
         {
             Hostname = Environment.MachineName,

@@ -1,5 +1,6 @@
 using System.Net;
 using Sharpvisor.Manager.Supervisor;
+using Sharpvisor.Vmm.Machine;
 
 namespace Sharpvisor.Manager.Api;
 
@@ -35,6 +36,9 @@ public sealed record ManagerOptions
 
     /// <summary>How often the metrics history (GET .../history) samples the host and the running VMs; it keeps 720 samples.</summary>
     public TimeSpan MetricsSampleInterval { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Whether the KVM device this daemon's VMMs open (<see cref="VmSupervisorOptions.KvmDevice"/>, else /dev/kvm) is usable.</summary>
+    public KvmReadiness ProbeKvm() => KvmReadiness.Probe(Supervisor?.KvmDevice ?? Kvm.KvmSystem.DefaultPath);
 
     /// <summary>
     /// The data directory when none is given: <c>$SHARPVISOR_DATA_DIR</c>, else <c>$XDG_DATA_HOME/sharpvisor</c>,

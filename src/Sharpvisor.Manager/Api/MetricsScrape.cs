@@ -22,7 +22,7 @@ internal sealed record MetricsScrape(HostSample Host, IReadOnlyList<VmSample> Vm
             Environment.ProcessorCount,
             HostFacts.MemInfoMiB("MemTotal") << 20,
             HostFacts.MemInfoMiB("MemAvailable") << 20,
-            KvmReadiness.Probe(options.Supervisor?.KvmDevice ?? Kvm.KvmSystem.DefaultPath),
+            options.ProbeKvm(),
             HostFacts.StorageRoot(options.DataDirectory));
         return new MetricsScrape(host, [.. entries.Select((e, i) => new VmSample(e, live[i]))]);
     }

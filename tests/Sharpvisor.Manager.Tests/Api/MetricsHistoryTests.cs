@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using Microsoft.Extensions.Logging.Abstractions;
 using Sharpvisor.Manager.Api;
@@ -16,11 +15,11 @@ namespace Sharpvisor.Manager.Tests.Api;
 public sealed class MetricsHistoryTests : IAsyncLifetime
 {
     private static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(200);
-    private HistoryDaemon? _daemon;
+    private TestDaemon? _daemon;
 
-    private HistoryDaemon D => _daemon ?? throw new InvalidOperationException("not initialized");
+    private TestDaemon D => _daemon ?? throw new InvalidOperationException("not initialized");
 
-    public async Task InitializeAsync() => _daemon = await HistoryDaemon.StartAsync(Interval);
+    public async Task InitializeAsync() => _daemon = await TestDaemon.StartAsync(null, defineDefaultVm: true, metricsSampleInterval: Interval);
 
     public async Task DisposeAsync()
     {
@@ -249,74 +248,6 @@ public sealed class MetricsHistoryTests : IAsyncLifetime
 
             Assert.True(deadline.Elapsed < ceiling, $"not reached within {ceiling}: {System.Text.Json.JsonSerializer.Serialize(value, typeof(T), ApiJsonContext.Default)}");
             await Task.Delay(Interval / 2);
-        }
-    }
-
-    /// <summary>A real daemon like <see cref="TestDaemon"/>'s, whose metrics history samples every <c>interval</c>.</summary>
-    private sealed class HistoryDaemon : IAsyncDisposable
-    {
-        private HistoryDaemon(ManagerDaemon daemon, string directory)
-        {
-            Daemon = daemon;
-            Directory = directory;
-            Http = NewClient(daemon.Token.Value);
-        }
-
-        public ManagerDaemon Daemon { get; }
-
-        public string Directory { get; }
-
-        public HttpClient Http { get; }
-
-        public static async Task<HistoryDaemon> StartAsync(TimeSpan interval)
-        {
-            // Short: the VMMs' unix sockets live under it.
-            var directory = System.IO.Directory.CreateTempSubdirectory("svh-").FullName;
-            var daemon = await ManagerDaemon.StartAsync(new ManagerOptions
-            {
-                DataDirectory = Path.Combine(directory, "data"),
-                Listen = new IPEndPoint(IPAddress.Loopback, 0),
-                SharpvisorExecutable = TestDaemon.Executable,
-                Supervisor = TestDaemon.SupervisorOptions,
-                DefineDefaultVm = true,
-                MetricsSampleInterval = interval,
-            });
-            return new HistoryDaemon(daemon, directory);
-        }
-
-        public HttpClient NewClient(string? token)
-        {
-            var client = new HttpClient { BaseAddress = Daemon.Url, Timeout = TestTime.Ceiling(TimeSpan.FromSeconds(60)) };
-            if (token is not null)
-            {
-                client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
-            }
-
-            return client;
-        }
-
-        public async Task<VmResource> CreateAsync(string name)
-        {
-            using var response = await Http.PostAsJsonAsync("api/v1/vms", new VmSpec { Name = name, BuiltInGuest = "idle", MemoryMiB = 64 }, ApiJsonContext.Default.VmSpec);
-            Assert.Equal(HttpStatusCode.Created, response.StatusCode);
-            return (await response.Content.ReadFromJsonAsync(ApiJsonContext.Default.VmResource))!;
-        }
-
-        public async Task<VmResource> ActOkAsync(string vm, string action)
-        {
-            using var response = await Http.PostAsync($"api/v1/vms/{vm}/{action}", null);
-            var body = await response.Content.ReadAsStringAsync();
-            Assert.True(response.StatusCode == HttpStatusCode.OK, $"{action} {vm}: {(int)response.StatusCode} {body}");
-            return System.Text.Json.JsonSerializer.Deserialize(body, ApiJsonContext.Default.VmResource)!;
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            Http.Dispose();
-            var runDirectory = Daemon.Supervisor.RunDirectory;
-            await Daemon.DisposeAsync();
-            TestDaemon.KillLeftovers(runDirectory);
-            System.IO.Directory.Delete(Directory, recursive: true);
         }
     }
 }

@@ -41,11 +41,12 @@ public sealed class TestDaemon : IAsyncDisposable
     /// <param name="database">An Npgsql connection string, or null for SQLite in the data directory.</param>
     /// <param name="defineDefaultVm">Whether the daemon defines testguest in an empty inventory.</param>
     /// <param name="kvmDevice">The KVM device its VMMs open (a missing one: a host where no VM can start); null: /dev/kvm.</param>
-    public static async Task<TestDaemon> StartAsync(string? database, bool defineDefaultVm = false, string? kvmDevice = null)
+    /// <param name="metricsSampleInterval">How often the metrics history samples; null: the daemon's default.</param>
+    public static async Task<TestDaemon> StartAsync(string? database, bool defineDefaultVm = false, string? kvmDevice = null, TimeSpan? metricsSampleInterval = null)
     {
         // Short: the VMMs' unix sockets live under it.
         var directory = System.IO.Directory.CreateTempSubdirectory("sva-").FullName;
-        var daemon = await ManagerDaemon.StartAsync(new ManagerOptions
+        var options = new ManagerOptions
         {
             DataDirectory = Path.Combine(directory, "data"),
             Listen = new IPEndPoint(IPAddress.Loopback, 0),
@@ -54,7 +55,8 @@ public sealed class TestDaemon : IAsyncDisposable
             Supervisor = SupervisorOptions with { KvmDevice = kvmDevice },
             DefineDefaultVm = defineDefaultVm,
             EventPollInterval = TimeSpan.FromMilliseconds(200),
-        });
+        };
+        var daemon = await ManagerDaemon.StartAsync(metricsSampleInterval is { } interval ? options with { MetricsSampleInterval = interval } : options);
         return new TestDaemon(daemon, directory);
     }
 
