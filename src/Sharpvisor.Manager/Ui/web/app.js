@@ -15,7 +15,8 @@ const views = ["login-view", "dashboard-view", "list-view", "vm-view"];
 // Numbers refresh this often while shown; the daemon samples every 5 s by default, so faster would show nothing new.
 const refreshMs = 3000;
 let events = null;
-let stopPolling = () => {};
+let stopPolling = () => Promise.resolve();
+let startPolling = () => {}; // the current page's poller again, after a pause
 
 function show(view) {
   for (const id of views) $(id).hidden = id !== view;
@@ -52,8 +53,21 @@ async function act(vm, action) {
   message.textContent = "";
   try {
     if (action === "delete") {
-      await api("DELETE", `vms/${vm.id}`);
-      if (isCurrent(page) && isShown("vm-view")) location.hash = "#/vms"; // from its page, back to the list
+      // No history request for this VM may still be out when it goes: it would be answered 404.
+      await stopPolling();
+      try {
+        await api("DELETE", `vms/${vm.id}`);
+      } catch (e) {
+        if (isCurrent(page)) startPolling(); // still there: its numbers go on
+        throw e;
+      }
+      if (!isCurrent(page)) return;
+      if (isShown("vm-view")) {
+        location.hash = "#/vms"; // from its page, back to the list (whose page polls on its own)
+      } else {
+        await loadList(); // the list without it first, so the sparklines ask for no history of it
+        startPolling();
+      }
     } else {
       const updated = await api("POST", `vms/${vm.id}/${action}`);
       if (isCurrent(page)) vmChanged(updated);
@@ -160,7 +174,8 @@ function route() {
     clearVm(name);
     show("vm-view");
     loadVm(name, name);
-    stopPolling = poll(() => refreshVmMetrics(page), refreshMs);
+    startPolling = () => { stopPolling = poll(() => refreshVmMetrics(page), refreshMs); };
+    startPolling();
     return;
   }
   vmConsole.dispose();
@@ -169,11 +184,13 @@ function route() {
     document.title = "Virtual machines · Sharpvisor";
     show("list-view");
     loadList();
-    stopPolling = poll(() => refreshListMetrics(page), refreshMs);
+    startPolling = () => { stopPolling = poll(() => refreshListMetrics(page), refreshMs); };
+    startPolling();
   } else {
     document.title = "Sharpvisor";
     show("dashboard-view");
-    stopPolling = poll(() => refreshDashboard(page), refreshMs);
+    startPolling = () => { stopPolling = poll(() => refreshDashboard(page), refreshMs); };
+    startPolling();
   }
 }
 
