@@ -53,7 +53,8 @@ public sealed class Browser : IAsyncDisposable
             {
                 lock (problems)
                 {
-                    problems.Add($"console: {message.Text}");
+                    // "Failed to load resource" names no URL in its text: the location says which one.
+                    problems.Add($"console: {message.Text} [{message.Location}]");
                 }
             }
         };
