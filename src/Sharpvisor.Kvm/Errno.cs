@@ -8,6 +8,7 @@ public static class Errno
     public const int EPERM = 1;
     public const int ENOENT = 2;
     public const int EINTR = 4;
+    public const int EIO = 5;
     public const int EAGAIN = 11;
     public const int ENOMEM = 12;
     public const int EACCES = 13;
@@ -17,6 +18,8 @@ public static class Errno
     public const int EINVAL = 22;
     public const int E2BIG = 7;
     public const int ENOTTY = 25;
+    public const int ENOBUFS = 105;
+    public const int EMSGSIZE = 90;
 
     /// <summary>Throws for the current errno, naming the operation that failed.</summary>
     public static KvmException Throw(string operation) => throw Create(operation, Marshal.GetLastPInvokeError());

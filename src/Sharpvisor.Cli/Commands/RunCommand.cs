@@ -85,6 +85,7 @@ internal static class RunCommand
         };
 
         using var hostStop = new CancellationTokenSource();
+        using var watchdog = new StopWatchdog(exitFile);
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
         var controlPath = options.Get("--control");
@@ -138,6 +139,7 @@ internal static class RunCommand
         void Stop(PosixSignalContext context)
         {
             context.Cancel = true;
+            watchdog.Arm();
             hostStop.Cancel();
         }
 
@@ -145,6 +147,7 @@ internal static class RunCommand
         {
             try
             {
+                watchdog.Arm();
                 hostStop.Cancel();
             }
             catch (ObjectDisposedException)
@@ -152,6 +155,47 @@ internal static class RunCommand
                 // The run is over already.
             }
         }
+    }
+
+    /// <summary>
+    /// Makes a host's stop request (SIGTERM, SIGINT, the control socket's stop) end the process within
+    /// <see cref="Deadline"/> even when the teardown cannot finish: a vCPU blocked writing to a console nobody reads,
+    /// a device thread stuck in its backend. The exit record says the stop was forced; the guest's disk writes are in
+    /// the kernel's page cache already, so nothing written is lost by not waiting.
+    /// </summary>
+    private sealed class StopWatchdog(string? exitFile) : IDisposable
+    {
+        public static readonly TimeSpan Deadline = TimeSpan.FromSeconds(1);
+
+        private readonly ManualResetEventSlim _finished = new();
+        private int _armed;
+
+        public void Arm()
+        {
+            if (Interlocked.Exchange(ref _armed, 1) != 0)
+            {
+                return;
+            }
+
+            new Thread(() =>
+            {
+                if (_finished.Wait(Deadline))
+                {
+                    return;
+                }
+
+                var reason = StopReason.Host($"stopped by the host (forced: the VM did not stop within {Deadline.TotalSeconds:0} s)");
+                if (exitFile is not null)
+                {
+                    TryWriteExitFile(exitFile, ExitRecord.From(reason));
+                }
+
+                Environment.Exit(reason.ExitStatus);
+            }) { IsBackground = true, Name = "stop-watchdog" }.Start();
+        }
+
+        /// <summary>The run is over by itself: the watchdog stands down.</summary>
+        public void Dispose() => _finished.Set();
     }
 
     /// <summary>Removes a record left by an earlier run (so a stale one is never read as this run's) and checks the place is writable.</summary>

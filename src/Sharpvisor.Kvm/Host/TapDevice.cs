@@ -72,7 +72,11 @@ public sealed unsafe class TapDevice : IDisposable
         return errno is Errno.EAGAIN or Errno.EINTR ? 0 : throw Errno.Create($"read from {Name}", errno);
     }
 
-    /// <summary>Sends one frame; false when the interface's queue is full (the frame is dropped, as a NIC would).</summary>
+    /// <summary>
+    /// Sends one frame; false when the kernel drops it: the interface's queue is full (EAGAIN), it is down (EIO), or
+    /// it refuses the frame itself (EINVAL for one shorter than an Ethernet header, EMSGSIZE, ENOBUFS). A refused frame
+    /// is the sender's problem, never the NIC's: only errors about the descriptor itself throw.
+    /// </summary>
     public bool Write(ReadOnlySpan<byte> frame)
     {
         nint result;
@@ -88,8 +92,9 @@ public sealed unsafe class TapDevice : IDisposable
         }
 
         var errno = Marshal.GetLastPInvokeError();
-        // EIO: the interface is down; the frame is lost as on a cable with no link.
-        return errno is Errno.EAGAIN or Errno.EINTR or 5 ? false : throw Errno.Create($"write to {Name}", errno);
+        return errno is Errno.EAGAIN or Errno.EINTR or Errno.EIO or Errno.EINVAL or Errno.EMSGSIZE or Errno.ENOBUFS
+            ? false
+            : throw Errno.Create($"write to {Name}", errno);
     }
 
     public void Dispose() => Handle.Dispose();

@@ -10,7 +10,8 @@ public static class BuiltInGuestScenarios
     [
         "hello", "timer", "smp", "memory", "serial-echo", "reboot", "triple-fault", "breakpoint", "acpi",
         "acpi-poweroff", "acpi-reset", "virtio-blk", "virtio-blk-zero", "virtio-blk-bench", "virtio-blk-hostile",
-        "virtio-net", "virtio-net-bench", "virtio-rng", "virtio-console", "idle", "spin", "shell",
+        "virtio-net", "virtio-net-bench", "virtio-rng", "virtio-console", "hostile-console", "hostile-blk-huge",
+        "hostile-reset-loop", "hostile-console-stall", "idle", "spin", "shell",
     ];
 
     public static bool IsKnown(string scenario) => Names.Contains(scenario, StringComparer.Ordinal);

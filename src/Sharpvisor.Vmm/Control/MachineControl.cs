@@ -1,8 +1,7 @@
 using System.Globalization;
 using Sharpvisor.Kvm;
 using Sharpvisor.Vmm.Devices.Virtio;
-using Sharpvisor.Vmm.Devices.Virtio.Block;
-using Sharpvisor.Vmm.Devices.Virtio.Net;
+using Sharpvisor.Vmm.Devices.Virtio.Transport;
 using Sharpvisor.Vmm.Machine;
 
 namespace Sharpvisor.Vmm.Control;
@@ -55,7 +54,7 @@ public sealed class MachineControl(Action requestStop) : IControlTarget
         for (var i = 0; i < functions.Count; i++)
         {
             // Functions take the slots after the host bridge (slot 0) in order.
-            devices.Add(DeviceMetricsOf(i + 1, functions[i].Device));
+            devices.Add(DeviceMetricsOf(i + 1, functions[i]));
         }
 
         return new MetricsResult(
@@ -94,22 +93,14 @@ public sealed class MachineControl(Action requestStop) : IControlTarget
         _ => "exit_" + ((uint)reason).ToString(CultureInfo.InvariantCulture),
     };
 
-    private static DeviceMetrics DeviceMetricsOf(int slot, IVirtioDevice device) => device switch
+    private static DeviceMetrics DeviceMetricsOf(int slot, VirtioPciDevice function) => new(slot, function.Device.Type switch
     {
-        VirtioBlock block => new(slot, "block", new Dictionary<string, long>(StringComparer.Ordinal) { ["completed"] = block.Completed }),
-        VirtioNet net => new(slot, "net", new Dictionary<string, long>(StringComparer.Ordinal)
-        {
-            ["rx_frames"] = net.ReceivedFrames,
-            ["tx_frames"] = net.TransmittedFrames,
-            ["tx_dropped"] = net.TransmitDropped,
-        }),
-        _ => new(slot, device.Type switch
-        {
-            VirtioDeviceType.Console => "console",
-            VirtioDeviceType.Entropy => "rng",
-            var other => "type_" + ((int)other).ToString(CultureInfo.InvariantCulture),
-        }, new Dictionary<string, long>(StringComparer.Ordinal)),
-    };
+        VirtioDeviceType.Block => "block",
+        VirtioDeviceType.Net => "net",
+        VirtioDeviceType.Console => "console",
+        VirtioDeviceType.Entropy => "rng",
+        var other => "type_" + ((int)other).ToString(CultureInfo.InvariantCulture),
+    }, function.Counters());
 }
 
 /// <summary>The process's own memory figures, from /proc/self/status.</summary>

@@ -34,6 +34,12 @@ public sealed class Machine : IVcpuHost, IDisposable
     // kicking again costs nothing and keeps Pause from resting on it.
     private static readonly TimeSpan PauseKickInterval = TimeSpan.FromMilliseconds(20);
 
+    // How long Dispose waits for vCPU threads a caller left running: a process being stopped must not hang on one.
+    private static readonly TimeSpan TeardownDeadline = TimeSpan.FromMilliseconds(500);
+
+    // vCPUs that have just started leave at once; the ceiling is only for a machine too slow to schedule them.
+    private static readonly TimeSpan StartFailureDeadline = TimeSpan.FromSeconds(30);
+
     private readonly KvmSystem _kvm;
     private readonly KvmVm _vm;
     private readonly List<KvmVcpu> _vcpus = [];
@@ -209,35 +215,70 @@ public sealed class Machine : IVcpuHost, IDisposable
     {
         VcpuThreadSignal.EnsureInstalled();
         using var registration = cancellationToken.Register(() => RequestStop(StopReason.Host("stopped by the host")));
-        lock (_pauseGate)
+        try
         {
-            // Under the gate, so a concurrent Pause either sees these vCPUs active or they see its request.
-            foreach (var runner in _runners)
+            lock (_pauseGate)
             {
-                runner.Active = true;
-                runner.Start();
+                // Under the gate, so a concurrent Pause either sees these vCPUs active or they see its request.
+                foreach (var runner in _runners)
+                {
+                    runner.Active = true;
+                    runner.Start();
+                    AfterVcpuStarted?.Invoke((int)runner.Id);
+                }
+
+                Volatile.Write(ref _startTimestamp, Stopwatch.GetTimestamp());
             }
 
-            Volatile.Write(ref _startTimestamp, Stopwatch.GetTimestamp());
+            _profiler?.Start(_runners);
+        }
+        catch (Exception e)
+        {
+            // Some vCPUs run already: they must be out of the guest before the caller disposes what they use.
+            RequestStop(StopReason.Error($"the VM did not start: {e.Message}"));
+            _ = JoinVcpus(StartFailureDeadline);
+            throw;
         }
 
-        _profiler?.Start(_runners);
         _stopped.Wait(CancellationToken.None);
-        foreach (var runner in _runners)
-        {
-            // Kick until it leaves: a signal that lands just before KVM_RUN is covered by immediate_exit.
-            while (runner.Thread is { } thread && !thread.Join(TimeSpan.FromMilliseconds(50)))
-            {
-                runner.Kick();
-            }
-        }
-
+        // A vCPU stuck outside the guest (in a device's bounded reset wait, or writing to a console nobody reads) is
+        // not waited for: Dispose leaves its kvm_run page alone and RAM stays leased to it.
+        _ = JoinVcpus(TeardownDeadline);
         _profiler?.Dispose();
         Serial.Flush();
         return _stopReason!;
     }
 
-    /// <summary>Records the first stop reason and kicks every vCPU out of the guest. Later reasons are ignored.</summary>
+    /// <summary>A test's way to make <see cref="Run"/> fail after some vCPU threads started.</summary>
+    internal Action<int>? AfterVcpuStarted { get; set; }
+
+    /// <summary>vCPU threads still running; 0 once <see cref="Run"/> has returned or thrown.</summary>
+    public int LiveVcpuThreads => _runners.Count(r => r.ThreadAlive);
+
+    /// <summary>
+    /// Kicks each vCPU until its thread leaves (a signal that lands just before KVM_RUN is covered by
+    /// immediate_exit); false when <paramref name="deadline"/> passed with one still there (stuck outside KVM_RUN,
+    /// e.g. in a device reset that waits for its own deadline).
+    /// </summary>
+    private bool JoinVcpus(TimeSpan deadline)
+    {
+        var until = Stopwatch.GetTimestamp() + (long)(deadline.TotalSeconds * Stopwatch.Frequency);
+        foreach (var runner in _runners)
+        {
+            while (runner.Thread is { } thread && !thread.Join(TimeSpan.FromMilliseconds(50)))
+            {
+                if (Stopwatch.GetTimestamp() > until)
+                {
+                    return false;
+                }
+
+                runner.Kick();
+            }
+        }
+
+        return true;
+    }
+
     public void RequestStop(StopReason reason)
     {
         if (Interlocked.CompareExchange(ref _stopReason, reason, null) is not null)
@@ -356,13 +397,25 @@ public sealed class Machine : IVcpuHost, IDisposable
             _disposed = true;
         }
 
-        // Device threads first: they touch guest memory until they are joined.
+        // A Dispose without Run's return (a caller giving up on it) still gets every vCPU out of the guest first.
+        if (_runners.Any(r => r.ThreadAlive))
+        {
+            RequestStop(StopReason.Host("the VM was disposed"));
+            _ = JoinVcpus(TeardownDeadline);
+        }
+
+        // Device threads first: they touch guest memory until they are joined (or hold a lease past their deadline).
         _pci?.Dispose();
         _profiler?.Dispose();
         _pit?.Dispose();
-        foreach (var vcpu in _vcpus)
+        for (var i = 0; i < _vcpus.Count; i++)
         {
-            vcpu.Dispose();
+            // A vCPU thread that is still there would read its kvm_run page after the unmap: that vCPU is left to
+            // the process's exit. Guest RAM needs no such care: the thread holds a lease on it.
+            if (i >= _runners.Count || !_runners[i].ThreadAlive)
+            {
+                _vcpus[i].Dispose();
+            }
         }
 
         _msiRouter.Dispose();

@@ -58,9 +58,23 @@ internal sealed class VcpuRunner
     /// <summary>Starts the vCPU thread; the caller holds the machine's pause gate and sets <see cref="Active"/>.</summary>
     public void Start()
     {
-        Thread = new Thread(Loop) { Name = $"vcpu{_vcpu.Id}", IsBackground = true };
-        Thread.Start();
+        // Taken here, not on the thread, so RAM cannot go between Start and the thread's first instruction.
+        var lease = _memory.Lease();
+        Thread = new Thread(() => Loop(lease)) { Name = $"vcpu{_vcpu.Id}", IsBackground = true };
+        try
+        {
+            Thread.Start();
+        }
+        catch
+        {
+            lease.Dispose();
+            Thread = null;
+            throw;
+        }
     }
+
+    /// <summary>True while the vCPU thread runs (it may be in KVM_RUN or touching guest memory).</summary>
+    public bool ThreadAlive => Thread is { IsAlive: true };
 
     /// <summary>Exit counts so far by reason, only the reasons seen (for metrics).</summary>
     public IReadOnlyDictionary<VcpuExitReason, long> ExitCounts()
@@ -98,7 +112,7 @@ internal sealed class VcpuRunner
         Kick();
     }
 
-    private void Loop()
+    private void Loop(GuestMemory.MemoryLease lease)
     {
         Volatile.Write(ref _threadId, VcpuThreadSignal.CurrentThread());
         try
@@ -143,6 +157,7 @@ internal sealed class VcpuRunner
         {
             Volatile.Write(ref _threadId, 0);
             _host.Exited(this);
+            lease.Dispose();
         }
     }
 

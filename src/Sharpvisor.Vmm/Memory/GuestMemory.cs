@@ -8,10 +8,15 @@ namespace Sharpvisor.Vmm.Memory;
 /// Guest RAM: a sorted set of non-overlapping regions. Every access is bounds-checked against one region;
 /// an access that crosses a region boundary or touches the MMIO hole throws <see cref="GuestMemoryException"/>.
 /// The guest may change memory at any moment, so callers read a value once into a copy and validate the copy.
+/// The mappings live until the owner has disposed this object and every <see cref="Lease"/> is released: a thread
+/// that may touch guest RAM (a vCPU, a device thread, one abandoned past its stop deadline) holds a lease, so no
+/// teardown order and no exception can leave it running on unmapped memory.
 /// </summary>
 public sealed class GuestMemory : IDisposable
 {
     private readonly GuestRegion[] _regions;
+    private int _holders = 1; // the owner, plus one per live lease; the mappings go when it reaches 0
+    private int _ownerReleased;
 
     private GuestMemory(GuestRegion[] regions) => _regions = regions;
 
@@ -82,12 +87,51 @@ public sealed class GuestMemory : IDisposable
     public void Write<T>(GuestAddress address, T value)
         where T : unmanaged => MemoryMarshal.Write(GetSpan(address, Unsafe.SizeOf<T>()), in value);
 
+    /// <summary>True until the owner and every lease holder are done with the memory.</summary>
+    public bool IsMapped => Volatile.Read(ref _holders) > 0;
+
+    /// <summary>Keeps the mappings alive until the lease is disposed; throws once they are gone.</summary>
+    public MemoryLease Lease()
+    {
+        while (true)
+        {
+            var holders = Volatile.Read(ref _holders);
+            ObjectDisposedException.ThrowIf(holders == 0, this);
+            if (Interlocked.CompareExchange(ref _holders, holders + 1, holders) == holders)
+            {
+                return new MemoryLease(this);
+            }
+        }
+    }
+
+    /// <summary>The owner is done; RAM is unmapped now, or when the last lease is released.</summary>
     public void Dispose()
     {
-        foreach (var region in _regions)
+        if (Interlocked.Exchange(ref _ownerReleased, 1) == 0)
         {
-            region.Mapping.Dispose();
+            Release();
         }
+    }
+
+    private void Release()
+    {
+        if (Interlocked.Decrement(ref _holders) == 0)
+        {
+            foreach (var region in _regions)
+            {
+                region.Mapping.Dispose();
+            }
+        }
+    }
+
+    /// <summary>One holder's claim on the mappings; disposing it twice releases once.</summary>
+    public sealed class MemoryLease : IDisposable
+    {
+        private GuestMemory? _memory;
+
+        internal MemoryLease(GuestMemory memory) => _memory = memory;
+
+        public void Dispose() => Interlocked.Exchange(ref _memory, null)?.Release();
     }
 
     private GuestRegion? FindRegion(GuestAddress address, ulong length)

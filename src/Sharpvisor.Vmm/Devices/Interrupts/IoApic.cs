@@ -119,23 +119,18 @@ public sealed class IoApic : IBusDevice
         bytes.Clear();
         data[..Math.Min(4, data.Length)].CopyTo(bytes);
         var value = BinaryPrimitives.ReadUInt32LittleEndian(bytes);
-        List<(uint, ulong, uint)>? routes = null;
         lock (_lock)
         {
             if (offset == RegisterSelectOffset)
             {
                 _select = value & 0xFF;
             }
-            else if (offset == WindowOffset)
+            else if (offset == WindowOffset && WriteRegister(_select, value) is { } routes)
             {
-                routes = WriteRegister(_select, value);
+                // Under the lock: the route table KVM holds is whole (every level pin), so two vCPUs committing the
+                // tables they computed in one order and committing them in the other would leave a stale one.
+                _sink.SetLevelTriggeredRoutes(routes);
             }
-        }
-
-        // Outside the lock: a routing update is an ioctl that need not hold up other pins.
-        if (routes is not null)
-        {
-            _sink.SetLevelTriggeredRoutes(routes);
         }
     }
 

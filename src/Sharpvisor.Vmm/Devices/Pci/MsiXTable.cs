@@ -138,7 +138,8 @@ public sealed class MsiXTable
                 return MsiXDelivery.Disabled;
             }
 
-            if ((control & FunctionMaskBit) != 0 || VectorMasked(vector))
+            // An MSI is a memory write by the device: with Bus Master off it waits, as behind the function mask.
+            if ((control & FunctionMaskBit) != 0 || VectorMasked(vector) || !_config.BusMasterEnabled)
             {
                 _pending[vector / 64] |= 1UL << (vector % 64);
                 return MsiXDelivery.Pending;
@@ -196,7 +197,7 @@ public sealed class MsiXTable
     private void DeliverUnmaskedPending()
     {
         var control = MessageControl;
-        if ((control & EnableBit) == 0 || (control & FunctionMaskBit) != 0)
+        if ((control & EnableBit) == 0 || (control & FunctionMaskBit) != 0 || !_config.BusMasterEnabled)
         {
             return;
         }
@@ -221,7 +222,7 @@ public sealed class MsiXTable
     private void OnConfigWritten(int offset, int length)
     {
         var control = CapabilityOffset + MessageControlOffset;
-        if (offset < control + 2 && control < offset + length)
+        if ((offset < control + 2 && control < offset + length) || (offset < PciConfigSpace.CommandOffset + 2 && PciConfigSpace.CommandOffset < offset + length))
         {
             lock (_lock)
             {

@@ -9,7 +9,10 @@ namespace Sharpvisor.Vmm.Devices.Virtio;
 /// <summary>
 /// A device thread: waits until a queue's doorbell rings or a backend descriptor (a TAP) becomes readable and
 /// calls the device for it. A driver that breaks the queue contract stops the worker through
-/// <see cref="VirtioActivation.Fail"/>; the VMM and the other devices keep running.
+/// <see cref="VirtioActivation.Fail"/>; the VMM and the other devices keep running. A stop is checked between
+/// sources, and each source's work per wake-up is bounded (<see cref="VirtioQueue.ServeAvailable"/> serves a batch),
+/// so a driver posting buffers without end cannot keep the thread from seeing it. Waiting for the thread to stop has a
+/// deadline: a thread stuck in one request (a backend that never returns) is abandoned, not waited for forever.
 /// </summary>
 public sealed class DeviceWorker : IDisposable
 {
@@ -20,7 +23,15 @@ public sealed class DeviceWorker : IDisposable
     private readonly VirtioActivation _activation;
     private readonly Thread _thread;
     private readonly bool[] _paused;
+    private readonly int _doorbellCount;
     private volatile bool _stopping;
+    private int _stopUsers = 1; // the disposer, and the thread while it runs: the last one out closes the stop eventfd
+
+    /// <summary>How long a guest's device reset waits for the thread (a vCPU is blocked meanwhile).</summary>
+    public static readonly TimeSpan ResetDeadline = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long VM teardown waits: the process is going away, and SIGTERM must end it within a second.</summary>
+    public static readonly TimeSpan TeardownDeadline = TimeSpan.FromMilliseconds(250);
 
     /// <summary>
     /// Serves <paramref name="doorbells"/> (index i is source i) and then <paramref name="others"/> (source
@@ -33,6 +44,7 @@ public sealed class DeviceWorker : IDisposable
         _doorbells = [null, .. doorbells, .. others.Select(_ => (EventFd?)null)];
         _handles = [_stop.Handle, .. doorbells.Select(d => (SafeHandle)d.Handle), .. others];
         _paused = new bool[_handles.Length];
+        _doorbellCount = doorbells.Count;
         _thread = new Thread(Loop) { Name = name, IsBackground = true };
     }
 
@@ -43,23 +55,45 @@ public sealed class DeviceWorker : IDisposable
     /// </summary>
     public void Pause(int source, bool paused) => _paused[source + 1] = paused;
 
-    public void Start() => _thread.Start();
+    public void Start()
+    {
+        // The lease keeps guest RAM mapped for as long as this thread may touch it, even past a deadline.
+        _lease = _activation.Memory.Lease();
+        Interlocked.Increment(ref _stopUsers);
+        _thread.Start();
+    }
 
-    /// <summary>Asks the thread to finish and waits for it: afterwards it no longer touches guest memory.</summary>
-    public void Stop()
+    private GuestMemory.MemoryLease? _lease;
+
+    /// <summary>
+    /// Asks the thread to finish and waits up to <paramref name="deadline"/> for it; true when it has finished (it
+    /// no longer touches guest memory), false when it is stuck in a request and was abandoned: it leaves at its next
+    /// check, and guest memory stays mapped while it lives (it holds a lease, see <see cref="GuestMemory"/>).
+    /// </summary>
+    public bool Stop(TimeSpan deadline)
     {
         _stopping = true;
         _stop.Signal();
-        if (Thread.CurrentThread != _thread && _thread.ThreadState != ThreadState.Unstarted)
-        {
-            _thread.Join();
-        }
+        return Thread.CurrentThread == _thread || _thread.ThreadState == ThreadState.Unstarted || _thread.Join(deadline);
     }
 
+    /// <summary>Stops the thread (within <see cref="TeardownDeadline"/> unless stopped already); an abandoned thread closes the stop eventfd itself.</summary>
     public void Dispose()
     {
-        Stop();
-        _stop.Dispose();
+        if (!_stopping)
+        {
+            _ = Stop(TeardownDeadline);
+        }
+
+        Release();
+    }
+
+    private void Release()
+    {
+        if (Interlocked.Decrement(ref _stopUsers) == 0)
+        {
+            _stop.Dispose();
+        }
     }
 
     private void Loop()
@@ -71,10 +105,13 @@ public sealed class DeviceWorker : IDisposable
         {
             while (!_stopping)
             {
+                // With Bus Master off only the stop and the doorbells are watched (a readable TAP would spin the
+                // thread); the transport rings every doorbell when the bit comes back, and the work resumes.
+                var dma = _activation.DmaAllowed;
                 var count = 0;
                 for (var i = 0; i < _handles.Length; i++)
                 {
-                    if (!_paused[i])
+                    if (!_paused[i] && (dma || i <= _doorbellCount))
                     {
                         watched[count] = _handles[i];
                         sources[count++] = i;
@@ -87,7 +124,10 @@ public sealed class DeviceWorker : IDisposable
                     if (ready[k])
                     {
                         _doorbells[sources[k]]?.Wait();
-                        _onReady(sources[k] - 1);
+                        if (_activation.DmaAllowed)
+                        {
+                            _onReady(sources[k] - 1);
+                        }
                     }
                 }
             }
@@ -99,6 +139,15 @@ public sealed class DeviceWorker : IDisposable
         catch (Exception e) when (e is IOException or KvmException or InvalidOperationException or ArgumentException)
         {
             _activation.Fail($"device thread stopped: {e.Message}");
+        }
+        catch (Exception) when (_stopping)
+        {
+            // Abandoned past its deadline and its backend closed under it: nothing is left to serve.
+        }
+        finally
+        {
+            _lease?.Dispose();
+            Release();
         }
     }
 }

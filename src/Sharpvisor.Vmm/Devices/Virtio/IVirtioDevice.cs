@@ -27,6 +27,12 @@ public interface IVirtioDevice : IDisposable
     /// <summary>The driver set DRIVER_OK: start serving the queues. Queues the driver did not enable are null.</summary>
     void Activate(VirtioActivation activation);
 
-    /// <summary>Stops serving the queues; when it returns, no device thread touches guest memory any more.</summary>
-    void Reset();
+    /// <summary>The device's own event counters for the metrics (<c>completed</c>, <c>rx_frames</c> ...); none by default.</summary>
+    IReadOnlyDictionary<string, long> Counters => new Dictionary<string, long>(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Stops serving the queues. True when no device thread touches guest memory any more; false when a thread stuck
+    /// in a request did not stop within its deadline and was abandoned (the transport then marks the device broken).
+    /// </summary>
+    bool Reset();
 }

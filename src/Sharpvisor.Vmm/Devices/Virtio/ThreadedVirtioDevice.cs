@@ -16,6 +16,9 @@ public abstract class ThreadedVirtioDevice : IVirtioDevice
 
     public abstract int ConfigLength { get; }
 
+    /// <summary>The device's own event counters for the metrics; none unless a device has some.</summary>
+    public virtual IReadOnlyDictionary<string, long> Counters => new Dictionary<string, long>(StringComparer.Ordinal);
+
     /// <summary>The running worker, for a device callback that pauses one of its sources.</summary>
     protected DeviceWorker? Worker => _worker;
 
@@ -28,11 +31,8 @@ public abstract class ThreadedVirtioDevice : IVirtioDevice
 
     public abstract void Activate(VirtioActivation activation);
 
-    public void Reset()
-    {
-        _worker?.Dispose();
-        _worker = null;
-    }
+    /// <summary>Stops the worker within <see cref="DeviceWorker.ResetDeadline"/>; false when it was stuck and abandoned.</summary>
+    public bool Reset() => StopWorker(DeviceWorker.ResetDeadline);
 
     public void Dispose()
     {
@@ -48,12 +48,26 @@ public abstract class ThreadedVirtioDevice : IVirtioDevice
         worker.Start();
     }
 
-    /// <summary>Stops the worker; subclasses then close their backends.</summary>
+    /// <summary>Stops the worker within <see cref="DeviceWorker.TeardownDeadline"/>; subclasses then close their backends.</summary>
     protected virtual void Dispose(bool disposing)
     {
         if (disposing)
         {
-            Reset();
+            _ = StopWorker(DeviceWorker.TeardownDeadline);
         }
+    }
+
+    private bool StopWorker(TimeSpan deadline)
+    {
+        var worker = _worker;
+        _worker = null;
+        if (worker is null)
+        {
+            return true;
+        }
+
+        var stopped = worker.Stop(deadline);
+        worker.Dispose();
+        return stopped;
     }
 }

@@ -5,6 +5,12 @@ namespace Sharpvisor.Vmm.Devices.Virtio;
 /// <summary>What a device gets when the driver starts it: the negotiated features, its queues and a way to give up.</summary>
 public sealed class VirtioActivation(GuestMemory memory, ulong features, IReadOnlyList<VirtioQueue?> queues, IVirtioDeviceEvents events)
 {
+    /// <summary>
+    /// False while the guest has the function's Bus Master bit clear: the device must not touch guest memory (the
+    /// rings and buffers are DMA). Device threads look before serving a source; see <see cref="DeviceWorker"/>.
+    /// </summary>
+    public bool DmaAllowed => events.DmaAllowed;
+
     public GuestMemory Memory { get; } = memory;
 
     public ulong Features { get; } = features;
@@ -18,6 +24,9 @@ public sealed class VirtioActivation(GuestMemory memory, ulong features, IReadOn
     /// message is logged once per activation. Safe from device threads.
     /// </summary>
     public void Fail(string message) => events.Fail(message);
+
+    /// <summary>The driver did something the device refuses but survives (a runt frame, an oversized request): counted, rarely logged.</summary>
+    public void GuestError(string message) => events.GuestError(message);
 }
 
 /// <summary>What the transport does for a device: raise its interrupts and mark it broken.</summary>
@@ -28,4 +37,9 @@ public interface IVirtioDeviceEvents
     void SignalConfigChange();
 
     void Fail(string message);
+
+    void GuestError(string message);
+
+    /// <summary>The PCI command register's Bus Master bit (always true for a transport without one).</summary>
+    bool DmaAllowed { get; }
 }

@@ -40,13 +40,16 @@ public sealed class VirtioQueue(int index, SplitVirtqueue ring, EventFd doorbell
     }
 
     /// <summary>
-    /// Serves every chain the driver has made available, with driver notifications suppressed while it does:
+    /// Serves the chains the driver has made available, with driver notifications suppressed while it does:
     /// <paramref name="handle"/> returns the bytes it wrote into the chain, the chain goes back on the used ring
-    /// and the driver is interrupted if it asked to be. Loops until no chain arrived while notifications were off.
+    /// and the driver is interrupted if it asked to be. At most one queue's worth of chains per call: a driver that
+    /// keeps posting would otherwise keep the device thread here for ever, deaf to a stop and to its other queues.
+    /// When the batch ends with chains still waiting, the doorbell is rung again so the thread comes back for them.
     /// </summary>
     public void ServeAvailable(Func<DescriptorChain, uint> handle)
     {
         ArgumentNullException.ThrowIfNull(handle);
+        var budget = (int)Ring.Size;
         do
         {
             Ring.DisableNotifications(Memory);
@@ -55,6 +58,12 @@ public sealed class VirtioQueue(int index, SplitVirtqueue ring, EventFd doorbell
                 var written = handle(chain);
                 Ring.Push(Memory, chain.HeadIndex, written);
                 NotifyIfNeeded();
+                if (--budget == 0)
+                {
+                    _ = Ring.EnableNotifications(Memory);
+                    Doorbell.Signal();
+                    return;
+                }
             }
         }
         while (Ring.EnableNotifications(Memory));

@@ -21,6 +21,13 @@ public sealed class MsiXTableTests
         var bar0 = _machine.CamRead(_slot, 0x10) & ~0xFu;
         _table = bar0 + TestFunction.TableOffset;
         _pba = bar0 + TestFunction.PbaOffset;
+        SetBusMaster(true); // a driver turns it on before MSIs can be written
+    }
+
+    private void SetBusMaster(bool on)
+    {
+        var command = _machine.CamRead(_slot, PciConfigSpace.CommandOffset, 2);
+        _machine.CamWrite(_slot, PciConfigSpace.CommandOffset, on ? command | PciConfigSpace.CommandBusMaster : command & ~(uint)PciConfigSpace.CommandBusMaster, width: 2);
     }
 
     private int Control => _function.MsiX.CapabilityOffset + 2;
@@ -49,6 +56,22 @@ public sealed class MsiXTableTests
         Assert.Equal([(0xFEE0_1000UL, 0x4041u)], _sink.Messages);
         Assert.Equal(0xFEE0_1000UL, _machine.MmioRead(Entry(3), 4));
         Assert.Equal(0x4041UL, _machine.MmioRead(Entry(3) + 8, 4));
+    }
+
+    [Fact]
+    public void WithBusMasterOffAVectorWaitsPendingAndGoesOutWhenItIsBackOn()
+    {
+        Program(2, 0xFEE0_2000, 0x22);
+        _machine.CamWrite(_slot, Control, Enable, width: 2);
+        SetBusMaster(false);
+
+        Assert.Equal(MsiXDelivery.Pending, _function.MsiX.Notify(2));
+        Assert.Empty(_sink.Messages); // an MSI is a memory write: none while the function may not write memory
+        Assert.True(_function.MsiX.IsPending(2));
+
+        SetBusMaster(true);
+        Assert.Equal([(0xFEE0_2000UL, 0x22u)], _sink.Messages);
+        Assert.False(_function.MsiX.IsPending(2));
     }
 
     [Fact]

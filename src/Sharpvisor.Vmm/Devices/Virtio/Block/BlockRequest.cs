@@ -31,6 +31,12 @@ public static class BlockRequest
     public const byte StatusIoError = 1;
     public const byte StatusUnsupported = 2;
 
+    /// <summary>
+    /// Largest data part of one read or write. Linux never comes near it (its default request limit is 1.25 MiB);
+    /// it bounds what one notification can make the device thread do. QEMU's own limit is about 2 GiB.
+    /// </summary>
+    public const uint MaxRequestBytes = 1 << 30;
+
     /// <summary>Largest piece handed to one file call: guest segments can be up to 4 GiB, spans only 2 GiB.</summary>
     private const int MaxPiece = 1 << 30;
 
@@ -83,12 +89,12 @@ public static class BlockRequest
 
     private static byte Transfer(ReadOnlySpan<GuestSegment> segments, uint skip, uint length, ulong sector, IBlockBackend disk, GuestMemory memory, bool toGuest, ref uint dataWritten)
     {
-        if (length % SectorSize != 0 || !InsideDisk(sector, length / SectorSize, disk))
+        if (length > MaxRequestBytes || length % SectorSize != 0 || !InsideDisk(sector, length / SectorSize, disk))
         {
             return StatusIoError;
         }
 
-        var offset = (long)(sector * SectorSize);
+        var offset = checked((long)(sector * SectorSize));
         var pieces = new SegmentCursor(segments, skip, length, MaxPiece);
         while (pieces.MoveNext(out var address, out var pieceLength))
         {
@@ -138,9 +144,9 @@ public static class BlockRequest
         }
 
         Span<byte> segment = stackalloc byte[DiscardSegmentSize];
-        for (uint at = 0; at < length; at += DiscardSegmentSize)
+        for (ulong at = 0; at < length; at += DiscardSegmentSize)
         {
-            chain.CopyFromReadable(memory, segment, HeaderSize + at);
+            chain.CopyFromReadable(memory, segment, (uint)(HeaderSize + at));
             var sector = BinaryPrimitives.ReadUInt64LittleEndian(segment);
             var count = BinaryPrimitives.ReadUInt32LittleEndian(segment[8..]);
             var flags = BinaryPrimitives.ReadUInt32LittleEndian(segment[12..]);

@@ -45,6 +45,7 @@ public sealed class RawFileBackend : IBlockBackend
 
     public void Read(long offset, Span<byte> destination)
     {
+        CheckRange(offset, destination.Length);
         while (!destination.IsEmpty)
         {
             var read = RandomAccess.Read(_file, destination, offset);
@@ -59,14 +60,24 @@ public sealed class RawFileBackend : IBlockBackend
         }
     }
 
-    public void Write(long offset, ReadOnlySpan<byte> source) => RandomAccess.Write(_file, source, offset);
+    /// <summary>Writes inside the image only: a write past its end would grow the file and fill the host's disk.</summary>
+    public void Write(long offset, ReadOnlySpan<byte> source)
+    {
+        CheckRange(offset, source.Length);
+        RandomAccess.Write(_file, source, offset);
+    }
 
     public void Flush() => HostFile.FlushData(_file);
 
-    public void Discard(long offset, long length) => HostFile.TryPunchHole(_file, offset, length);
+    public void Discard(long offset, long length)
+    {
+        CheckRange(offset, length);
+        HostFile.TryPunchHole(_file, offset, length);
+    }
 
     public void WriteZeroes(long offset, long length)
     {
+        CheckRange(offset, length);
         if (HostFile.TryZeroRange(_file, offset, length))
         {
             return;
@@ -80,4 +91,13 @@ public sealed class RawFileBackend : IBlockBackend
     }
 
     public void Dispose() => _file.Dispose();
+
+    /// <summary>The last line of defence behind the device's own sector checks: nothing outside [0, Size).</summary>
+    private void CheckRange(long offset, long length)
+    {
+        if (offset < 0 || length < 0 || (ulong)length > Size || (ulong)offset > Size - (ulong)length)
+        {
+            throw new IOException($"disk access of {length} bytes at offset {offset} is outside the image of {Size} bytes");
+        }
+    }
 }

@@ -59,6 +59,8 @@ public sealed class VirtioBlock : ThreadedVirtioDevice
 
     private long _completed;
 
+    public override IReadOnlyDictionary<string, long> Counters => new Dictionary<string, long>(StringComparer.Ordinal) { ["completed"] = Completed };
+
     public override void ReadConfig(int offset, Span<byte> data) => _config.AsSpan(offset, data.Length).CopyTo(data);
 
 

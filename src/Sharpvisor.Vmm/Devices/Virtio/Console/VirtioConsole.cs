@@ -14,6 +14,12 @@ public sealed class VirtioConsole(Stream? output) : ThreadedVirtioDevice
     private const int TransmitQueue = 1;
     private const int MaxChunk = 64 * 1024;
 
+    /// <summary>
+    /// Largest transmit request served: Linux sends at most a page or two per buffer. A chain can claim up to 4 GiB
+    /// (overlapping buffers make that cheap for the guest); one over this is dropped and counted, not copied out.
+    /// </summary>
+    public const uint MaxTransmitBytes = 1 << 20;
+
     private readonly Lock _inputLock = new();
     private readonly Queue<byte> _input = new();
     private readonly EventFd _inputReady = new(nonBlocking: true);
@@ -68,7 +74,7 @@ public sealed class VirtioConsole(Stream? output) : ThreadedVirtioDevice
             _inputReady.Wait();
             if (tx is not null)
             {
-                Transmit(tx);
+                Transmit(tx, activation);
             }
 
             if (rx is not null)
@@ -87,11 +93,17 @@ public sealed class VirtioConsole(Stream? output) : ThreadedVirtioDevice
         }
     }
 
-    private void Transmit(VirtioQueue queue) => queue.ServeAvailable(chain =>
+    private void Transmit(VirtioQueue queue, VirtioActivation activation) => queue.ServeAvailable(chain =>
     {
-        for (uint offset = 0; offset < chain.ReadableLength; offset += MaxChunk)
+        if (chain.ReadableLength > MaxTransmitBytes)
         {
-            var copied = chain.CopyFromReadable(queue.Memory, _chunk, offset);
+            activation.GuestError($"transmit request of {chain.ReadableLength} bytes is over the {MaxTransmitBytes}-byte limit; dropped");
+            return 0;
+        }
+
+        for (ulong offset = 0; offset < chain.ReadableLength; offset += MaxChunk)
+        {
+            var copied = chain.CopyFromReadable(queue.Memory, _chunk, (uint)offset);
             Output?.Write(_chunk, 0, copied);
         }
 

@@ -15,6 +15,9 @@ public sealed class VirtioNet : ThreadedVirtioDevice
     public const int HeaderSize = 12;
     public const ushort QueueSize = 256;
 
+    /// <summary>Smallest frame a TAP takes: destination, source and EtherType (a shorter write fails with EINVAL).</summary>
+    public const int MinFrame = 14;
+
     /// <summary>Largest frame moved either way: 64 KiB covers any MTU a guest can set without offloads.</summary>
     public const int MaxFrame = 65536;
 
@@ -62,6 +65,13 @@ public sealed class VirtioNet : ThreadedVirtioDevice
 
     public long TransmitDropped => Interlocked.Read(ref _txDropped);
 
+    public override IReadOnlyDictionary<string, long> Counters => new Dictionary<string, long>(StringComparer.Ordinal)
+    {
+        ["rx_frames"] = ReceivedFrames,
+        ["tx_frames"] = TransmittedFrames,
+        ["tx_dropped"] = TransmitDropped,
+    };
+
     public override void ReadConfig(int offset, Span<byte> data) => _config.AsSpan(offset, data.Length).CopyTo(data);
 
 
@@ -81,7 +91,7 @@ public sealed class VirtioNet : ThreadedVirtioDevice
         {
             if (source == txSource)
             {
-                Transmit(tx);
+                Transmit(tx, activation);
             }
 
             if (source is rxSource or backendSource)
@@ -101,17 +111,21 @@ public sealed class VirtioNet : ThreadedVirtioDevice
         }
     }
 
-    private void Transmit(VirtioQueue queue) => queue.ServeAvailable(chain =>
+    private void Transmit(VirtioQueue queue, VirtioActivation activation) => queue.ServeAvailable(chain =>
     {
         var length = (long)chain.ReadableLength - HeaderSize;
         var sent = false;
-        if (length is > 0 and <= MaxFrame)
+        if (length is >= MinFrame and <= MaxFrame)
         {
             var copied = chain.CopyFromReadable(queue.Memory, _txFrame.AsSpan(0, (int)length), HeaderSize);
             sent = _backend.Send(_txFrame.AsSpan(0, copied));
         }
+        else
+        {
+            activation.GuestError($"transmitted frame of {length} bytes is outside {MinFrame}-{MaxFrame}; dropped");
+        }
 
-        // No frame, one larger than any NIC sends, or one the host refused: dropped, as on a wire.
+        // No frame, one no NIC sends, or one the host refused: dropped, as on a wire; the NIC goes on.
         Interlocked.Increment(ref sent ? ref _txFrames : ref _txDropped);
         return 0;
     });
@@ -121,8 +135,13 @@ public sealed class VirtioNet : ThreadedVirtioDevice
     {
         var ring = queue.Ring;
         var memory = queue.Memory;
-        while (true)
+        for (var budget = (int)ring.Size; ; budget--)
         {
+            if (budget == 0)
+            {
+                return true; // a host flooding the TAP: the thread checks for a stop and its other queue, then comes back
+            }
+
             if (_pendingLength == 0)
             {
                 _pendingLength = _backend.Receive(_frame.AsSpan(HeaderSize));

@@ -32,7 +32,7 @@ public sealed class VirtioPciDevice : PciDevice, IVirtioDeviceEvents, IDisposabl
     private readonly IVirtioDevice _device;
     private readonly GuestMemory _memory;
     private readonly IDoorbellRegistry _doorbellRegistry;
-    private readonly Action<string> _log;
+    private readonly GuestErrorLog _errors;
     private readonly VirtioCommonConfig _common;
     private readonly MsiXTable _msix;
     private readonly EventFd[] _doorbells;
@@ -45,6 +45,7 @@ public sealed class VirtioPciDevice : PciDevice, IVirtioDeviceEvents, IDisposabl
     private IInterruptLine? _intx;
     private bool _intxAsserted;
     private int _failed;
+    private bool _outOfService; // a device thread missed its stop deadline: never activated again
     private int _earlyNotifyLogged;
 
     public VirtioPciDevice(IVirtioDevice device, GuestMemory memory, IMsiSink msiSink, IDoorbellRegistry doorbells, Action<string> log)
@@ -69,7 +70,7 @@ public sealed class VirtioPciDevice : PciDevice, IVirtioDeviceEvents, IDisposabl
         _device = device;
         _memory = memory;
         _doorbellRegistry = doorbells;
-        _log = log;
+        _errors = new GuestErrorLog(log);
         _common = new VirtioCommonConfig(device.DeviceFeatures | VirtioFeatures.Common, device.QueueMaxSizes, queueCount + 1)
         {
             StatusWritten = OnStatusWritten,
@@ -97,9 +98,20 @@ public sealed class VirtioPciDevice : PciDevice, IVirtioDeviceEvents, IDisposabl
 
         // The command register's interrupt-disable bit and MSI-X's enable bit both decide whether INTx is driven.
         Config.AddWriteObserver((_, _) => UpdateInterruptLine());
+        Config.AddWriteObserver(OnCommandWritten);
     }
 
     public IVirtioDevice Device => _device;
+
+    /// <summary>Errors the guest's driver caused on this function, logged or not (the <c>guest_errors</c> counter).</summary>
+    public long GuestErrors => _errors.Count;
+
+    /// <summary>The device's own counters and the transport's <c>guest_errors</c>, for the metrics.</summary>
+    public IReadOnlyDictionary<string, long> Counters()
+    {
+        var counters = new Dictionary<string, long>(_device.Counters, StringComparer.Ordinal) { ["guest_errors"] = GuestErrors };
+        return counters;
+    }
 
     /// <summary>The status the driver sees, NEEDS_RESET included.</summary>
     public VirtioStatus Status
@@ -198,7 +210,10 @@ public sealed class VirtioPciDevice : PciDevice, IVirtioDeviceEvents, IDisposabl
         }
     }
 
-    /// <summary>Sets NEEDS_RESET and tells the driver; logs the first failure of each activation only.</summary>
+    /// <summary>
+    /// Sets NEEDS_RESET and tells the driver; the first failure of each activation is counted as a guest error
+    /// (logged within <see cref="GuestErrorLog"/>'s limits: a driver looping reset, bad queue, start cannot fill a log).
+    /// </summary>
     public void Fail(string message)
     {
         if (Interlocked.Exchange(ref _failed, 1) != 0)
@@ -206,9 +221,14 @@ public sealed class VirtioPciDevice : PciDevice, IVirtioDeviceEvents, IDisposabl
             return;
         }
 
-        _log($"{_device.Type.ToString().ToLowerInvariant()}: {message}; device needs reset");
+        _errors.Report($"{_device.Type.ToString().ToLowerInvariant()}: {message}; device needs reset");
         SignalConfigChange();
     }
+
+    public bool DmaAllowed => Config.BusMasterEnabled;
+
+    /// <summary>A guest error the device survives (a frame it dropped, a request it refused): counted, rarely logged.</summary>
+    public void GuestError(string message) => _errors.Report($"{_device.Type.ToString().ToLowerInvariant()}: {message}");
 
     public override void ReadConfig(int offset, Span<byte> data)
     {
@@ -329,6 +349,13 @@ public sealed class VirtioPciDevice : PciDevice, IVirtioDeviceEvents, IDisposabl
 
         if (next.HasFlag(VirtioStatus.DriverOk) && !old.HasFlag(VirtioStatus.DriverOk))
         {
+            if (_outOfService)
+            {
+                _common.Status = next & ~VirtioStatus.DriverOk;
+                Fail("device is out of service since a thread of it missed its stop deadline");
+                return;
+            }
+
             if (!next.HasFlag(VirtioStatus.FeaturesOk))
             {
                 _common.Status = next & ~VirtioStatus.DriverOk;
@@ -342,6 +369,24 @@ public sealed class VirtioPciDevice : PciDevice, IVirtioDeviceEvents, IDisposabl
         }
 
         _common.Status = next;
+    }
+
+    /// <summary>Bus Master back on: the device threads skipped what the driver posted meanwhile, so every queue is looked at.</summary>
+    private void OnCommandWritten(int offset, int length)
+    {
+        if (offset < PciConfigSpace.CommandOffset + 2 && PciConfigSpace.CommandOffset < offset + length && Config.BusMasterEnabled)
+        {
+            lock (_lock)
+            {
+                if (_active)
+                {
+                    foreach (var doorbell in _doorbells)
+                    {
+                        doorbell.Signal();
+                    }
+                }
+            }
+        }
     }
 
     private bool FeaturesAcceptable(ulong features) =>
@@ -387,8 +432,14 @@ public sealed class VirtioPciDevice : PciDevice, IVirtioDeviceEvents, IDisposabl
         UnregisterDoorbells();
         if (_active)
         {
-            _device.Reset();
             _active = false;
+            if (!_device.Reset())
+            {
+                // A backend call that never returns: the vCPU that reset the device waited long enough. The thread is
+                // abandoned (it holds a memory lease, so RAM stays mapped); the VM goes on without this device.
+                _outOfService = true;
+                _errors.Report($"{_device.Type.ToString().ToLowerInvariant()}: a device thread did not stop within {DeviceWorker.ResetDeadline.TotalSeconds:0} s of a reset; the device is out of service until the VM restarts");
+            }
         }
     }
 
@@ -407,7 +458,7 @@ public sealed class VirtioPciDevice : PciDevice, IVirtioDeviceEvents, IDisposabl
         else if (!_common.Status.HasFlag(VirtioStatus.DriverOk) && Interlocked.Exchange(ref _earlyNotifyLogged, 1) == 0)
         {
             // Only before DRIVER_OK: with it set and no active device, activation failed and was logged already.
-            _log($"{_device.Type.ToString().ToLowerInvariant()}: queue {queue} notified before DRIVER_OK; ignored");
+            GuestError($"queue {queue} notified before DRIVER_OK; ignored");
         }
     }
 

@@ -90,6 +90,7 @@ internal sealed class VirtioPciDriver : IDisposable
         Memory = memory ?? GuestMemory.Create([(new GuestAddress(0), RamSize)]);
         Transport = new VirtioPciDevice(device, Memory, Msi, Doorbells, AddLog);
         Slot = Machine.Root.AddDevice(Transport);
+        EnableBusMaster(true); // as every driver does first (Linux's pci_set_master): DMA and MSIs need it
         Caps = FindCapabilities();
         Queues = new MockDriver?[device.QueueMaxSizes.Count];
     }
@@ -180,6 +181,13 @@ internal sealed class VirtioPciDriver : IDisposable
     public uint ConfigRead(int register, int width = 4) => Machine.EcamRead(Slot, register, width);
 
     public void ConfigWrite(int register, uint value, int width = 4) => Machine.EcamWrite(Slot, register, value, width);
+
+    /// <summary>Sets or clears the command register's Bus Master bit.</summary>
+    public void EnableBusMaster(bool on)
+    {
+        var command = (uint)ConfigRead(PciConfigSpace.CommandOffset, 2);
+        ConfigWrite(PciConfigSpace.CommandOffset, on ? command | PciConfigSpace.CommandBusMaster : command & ~(uint)PciConfigSpace.CommandBusMaster, 2);
+    }
 
     public VirtioCap Cap(byte type) => Caps.Single(c => c.Type == type);
 
