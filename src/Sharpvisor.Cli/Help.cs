@@ -64,6 +64,7 @@ internal static class Help
             """,
         ["serve"] = """
             usage: sharpvisor serve [--listen HOST:PORT] [--data-dir DIR] [--database CONNSTRING] [--kvm PATH]
+                                    [--storage-root DIR]...
 
             Runs the manager daemon: REST API (docs/api.md), web UI, one VMM process per VM.
               --listen     where the API and UI listen (default 127.0.0.1:7780; port 0 picks a free one);
@@ -72,6 +73,8 @@ internal static class Help
                            $SHARPVISOR_DATA_DIR, else $XDG_DATA_HOME/sharpvisor, else ~/.local/share/sharpvisor)
               --database   an Npgsql connection string: keep the inventory in PostgreSQL (or $SHARPVISOR_DATABASE)
               --kvm        the KVM device the VMMs open (default /dev/kvm); serve warns when it is not usable
+              --storage-root  a directory whose files VM definitions may use as kernel, initrd or disk, links
+                           resolved (repeatable; default DATA-DIR/images, created at start)
             SIGTERM or Ctrl-C stops the daemon; running VMs keep running and are re-attached at the next start.
 
             examples:

@@ -14,7 +14,7 @@ namespace Sharpvisor.Serve;
 /// </summary>
 internal static class ServeCommand
 {
-    private static readonly HashSet<string> ValueOptions = ["--listen", "--data-dir", "--database", "--kvm"];
+    private static readonly HashSet<string> ValueOptions = ["--listen", "--data-dir", "--database", "--kvm", "--storage-root"];
 
     public static int Execute(string[] args)
     {
@@ -25,8 +25,28 @@ internal static class ServeCommand
             DataDirectory = NonEmpty(options, "--data-dir") ?? ManagerOptions.DefaultDataDirectory(),
             DatabaseConnectionString = NonEmpty(options, "--database") ?? (Environment.GetEnvironmentVariable("SHARPVISOR_DATABASE") is { Length: > 0 } env ? env : null),
             Supervisor = NonEmpty(options, "--kvm") is { } kvm ? new() { KvmDevice = Path.GetFullPath(kvm) } : null,
+            StorageRoots = StorageRoots(options.GetAll("--storage-root")),
         };
         return RunAsync(managerOptions).GetAwaiter().GetResult();
+    }
+
+    /// <summary>Each --storage-root must be an existing directory; none given: null (the data directory's images).</summary>
+    private static IReadOnlyList<string>? StorageRoots(IReadOnlyList<string> given)
+    {
+        if (given.Count == 0)
+        {
+            return null;
+        }
+
+        foreach (var root in given)
+        {
+            if (root.Length == 0 || !Directory.Exists(root))
+            {
+                throw new UsageException($"--storage-root '{root}' is not an existing directory");
+            }
+        }
+
+        return [.. given.Select(Path.GetFullPath)];
     }
 
     /// <summary>"HOST:PORT" with an IP address (or localhost) and a port 0-65535; 0 picks a free port.</summary>

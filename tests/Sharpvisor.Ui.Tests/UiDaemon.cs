@@ -44,6 +44,7 @@ public sealed class UiDaemon : IAsyncDisposable
             Supervisor = new VmSupervisorOptions { StartTimeout = TestTime.Ceiling(TimeSpan.FromSeconds(15)), StopTimeout = TestTime.Ceiling(TimeSpan.FromSeconds(5)), KvmDevice = kvmDevice },
             EventPollInterval = TimeSpan.FromMilliseconds(200),
             MetricsSampleInterval = metricsInterval ?? TimeSpan.FromSeconds(5),
+            StorageRoots = [Path.GetTempPath()], // PageSession.TempFile's images and kernels
         });
         return new UiDaemon(daemon, directory);
     }

@@ -52,6 +52,29 @@ public static unsafe class HostFile
         return errno == EOPNOTSUPP ? false : throw Errno.Create(operation, errno);
     }
 
+    /// <summary>
+    /// The canonical absolute path of an existing <paramref name="path"/>, every symbolic link and <c>..</c> on the
+    /// way resolved (realpath(3)); null when it does not exist or cannot be reached. .NET resolves only a last link.
+    /// </summary>
+    public static string? RealPath(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        var resolved = Libc.realpath(path, 0);
+        if (resolved == 0)
+        {
+            return null;
+        }
+
+        try
+        {
+            return Marshal.PtrToStringUTF8(resolved);
+        }
+        finally
+        {
+            Libc.free(resolved);
+        }
+    }
+
     /// <summary>What <paramref name="path"/> is: .NET tells a directory from a file, not a file from a device node.</summary>
     public static HostFileKind KindOf(string path)
     {

@@ -54,6 +54,13 @@ internal static unsafe partial class Libc
     public const uint S_IFBLK = 0x6000;
     public const uint S_IFREG = 0x8000;
 
+    /// <summary>realpath(3) with a NULL buffer: the canonical path malloc'ed by libc (release with <see cref="free"/>), or 0.</summary>
+    [LibraryImport(Lib, EntryPoint = "realpath", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial nint realpath(string path, nint resolved);
+
+    [LibraryImport(Lib, EntryPoint = "free")]
+    public static partial void free(nint pointer);
+
     /// <summary>stat(2), exported by name from glibc 2.33 on (Debian 12 has 2.36).</summary>
     [LibraryImport(Lib, EntryPoint = "stat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int stat(string path, byte* buffer);

@@ -74,6 +74,11 @@ public sealed class ManagerDaemon : IAsyncDisposable
         var dataDirectory = Path.GetFullPath(options.DataDirectory);
         Directory.CreateDirectory(dataDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         var dataLock = LockDataDirectory(dataDirectory);
+        if (options.StorageRoots is null)
+        {
+            Directory.CreateDirectory(options.DefaultStorageRoot, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+
         IVmStore? store = null;
         VmSupervisor? supervisor = null;
         try

@@ -19,6 +19,19 @@ public sealed record ManagerOptions
     /// <summary>An Npgsql connection string; null keeps the inventory in SQLite in <see cref="DataDirectory"/>.</summary>
     public string? DatabaseConnectionString { get; init; }
 
+    /// <summary>
+    /// The directories whose files (after every symbolic link) a definition may name as kernel, initrd or disk
+    /// (<c>serve --storage-root DIR</c>); null: <see cref="DefaultStorageRoot"/> only. The data directory itself is
+    /// never a good root: it holds the API token and the database.
+    /// </summary>
+    public IReadOnlyList<string>? StorageRoots { get; init; }
+
+    /// <summary>The storage root when none is configured: <c>images</c> in the data directory, created at start.</summary>
+    public string DefaultStorageRoot => Path.Combine(DataDirectory, "images");
+
+    /// <summary>The roots in force.</summary>
+    public IReadOnlyList<string> EffectiveStorageRoots => StorageRoots ?? [DefaultStorageRoot];
+
     /// <summary>The <c>sharpvisor</c> binary that runs each VM; null: this process's own executable.</summary>
     public string? SharpvisorExecutable { get; init; }
 

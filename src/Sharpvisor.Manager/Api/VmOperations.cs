@@ -11,7 +11,7 @@ namespace Sharpvisor.Manager.Api;
 /// state it left (ten concurrent starts: one starts, nine get 409). Actions are not cancelled when the client goes
 /// away: a start half done would leave a VM half started.
 /// </summary>
-public sealed class VmOperations(IVmStore store, VmSupervisor supervisor)
+public sealed class VmOperations(IVmStore store, VmSupervisor supervisor, ManagerOptions options)
 {
     private readonly ConcurrentDictionary<Guid, SemaphoreSlim> _gates = new();
 
@@ -45,12 +45,12 @@ public sealed class VmOperations(IVmStore store, VmSupervisor supervisor)
     }
 
     /// <summary>The definition when it is valid and its files are usable on this host; else a 400 naming each field.</summary>
-    private static VmDefinition Checked(VmDefinition definition)
+    private VmDefinition Checked(VmDefinition definition)
     {
         var problems = definition.Validate();
         if (problems.Count == 0)
         {
-            problems = VmHostChecks.Problems(definition);
+            problems = VmHostChecks.Problems(definition, options.EffectiveStorageRoots);
         }
 
         return problems.Count == 0 ? definition : throw new VmValidationException(problems);
@@ -140,7 +140,9 @@ public sealed class VmOperations(IVmStore store, VmSupervisor supervisor)
 
     private async Task StartUnderGateAsync(Guid id)
     {
-        var definition = await store.GetAsync(id).ConfigureAwait(false) ?? throw new VmNotFoundException(id);
+        // Checked again: the files may have moved (or become links out of the roots) since the definition was taken,
+        // or it predates the roots. The VMM gets the paths resolved, so a link swapped in later is not followed.
+        var definition = VmHostChecks.WithRealPaths(Checked(await store.GetAsync(id).ConfigureAwait(false) ?? throw new VmNotFoundException(id)));
         try
         {
             await supervisor.StartAsync(definition, CancellationToken.None).ConfigureAwait(false);

@@ -27,6 +27,12 @@ public sealed record VmSupervisorOptions
     /// <summary>How often an adopted VMM (not this process's child) is checked for having exited.</summary>
     public TimeSpan AdoptedPollInterval { get; init; } = TimeSpan.FromMilliseconds(100);
 
+    /// <summary>A VMM's log is rotated (one older generation kept) when it grows past this (<see cref="VmLogFile"/>).</summary>
+    public long LogMaxBytes { get; init; } = VmLogFile.DefaultMaxBytes;
+
+    /// <summary>How often a running VMM's log size is checked against <see cref="LogMaxBytes"/>.</summary>
+    public TimeSpan LogCheckInterval { get; init; } = TimeSpan.FromSeconds(2);
+
     /// <summary>The KVM device every VMM opens (<c>run --kvm</c>); null: the VMM's default, /dev/kvm.</summary>
     public string? KvmDevice { get; init; }
 }
@@ -120,6 +126,7 @@ public sealed class VmSupervisor : IAsyncDisposable
             var socket = SocketPath(vm.Id);
             var args = VmProcessArguments.Build(definition, socket, ConsolePath(vm.Id), ExitFilePath(vm.Id), _options.KvmDevice);
             var log = LogPath(vm.Id);
+            _ = VmLogFile.TrimIfOver(log, _options.LogMaxBytes);
             // A record from the last run must not be read as this one's (the VMM removes it too).
             TryDelete(ExitFilePath(vm.Id));
             var run = new VmRun(socket, log, LogLength(log));
@@ -543,15 +550,27 @@ public sealed class VmSupervisor : IAsyncDisposable
         {
             if (run.Child is { } child)
             {
-                await child.WaitForExitAsync(_disposed.Token).ConfigureAwait(false);
+                var exit = child.WaitForExitAsync(_disposed.Token);
+                while (await Task.WhenAny(exit, Task.Delay(_options.LogCheckInterval, _disposed.Token)).ConfigureAwait(false) != exit)
+                {
+                    KeepLogUnderCap(run);
+                }
+
+                await exit.ConfigureAwait(false);
                 exitCode = child.ExitCode;
                 child.Dispose();
             }
             else
             {
+                var lastLogCheck = Stopwatch.GetTimestamp();
                 while (ProcessProbe.IsAlive(run.Pid, run.StartTime))
                 {
                     await Task.Delay(_options.AdoptedPollInterval, _disposed.Token).ConfigureAwait(false);
+                    if (Stopwatch.GetElapsedTime(lastLogCheck) >= _options.LogCheckInterval)
+                    {
+                        KeepLogUnderCap(run);
+                        lastLogCheck = Stopwatch.GetTimestamp();
+                    }
                 }
 
                 exitCode = null;
@@ -760,6 +779,14 @@ public sealed class VmSupervisor : IAsyncDisposable
         return false;
     }
 
+    private void KeepLogUnderCap(VmRun run)
+    {
+        if (VmLogFile.TrimIfOver(run.LogPath, _options.LogMaxBytes))
+        {
+            run.LogOffset = 0;
+        }
+    }
+
     private static long LogLength(string path)
     {
         try
@@ -822,8 +849,8 @@ public sealed class VmSupervisor : IAsyncDisposable
 
         public string LogPath { get; } = logPath;
 
-        /// <summary>The log's length when this run began: what comes after is this run's.</summary>
-        public long LogOffset { get; } = logOffset;
+        /// <summary>The log's length when this run began (0 after a rotation): what comes after is this run's.</summary>
+        public long LogOffset { get; set; } = logOffset;
 
         public Process? Child { get; private set; }
 

@@ -32,7 +32,8 @@ public sealed class DaemonFixture : IAsyncLifetime
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var arg in new[] { "serve", "--listen", "127.0.0.1:0", "--data-dir", DataDirectory })
+        // The tests' kernels and images are made in the data directory.
+        foreach (var arg in new[] { "serve", "--listen", "127.0.0.1:0", "--data-dir", DataDirectory, "--storage-root", DataDirectory })
         {
             start.ArgumentList.Add(arg);
         }

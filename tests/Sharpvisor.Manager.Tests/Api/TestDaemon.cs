@@ -55,6 +55,7 @@ public sealed class TestDaemon : IAsyncDisposable
             Supervisor = SupervisorOptions with { KvmDevice = kvmDevice },
             DefineDefaultVm = defineDefaultVm,
             EventPollInterval = TimeSpan.FromMilliseconds(200),
+            StorageRoots = [Path.GetTempPath()], // the tests' images and kernels are temporary files
         };
         var daemon = await ManagerDaemon.StartAsync(metricsSampleInterval is { } interval ? options with { MetricsSampleInterval = interval } : options);
         return new TestDaemon(daemon, directory);

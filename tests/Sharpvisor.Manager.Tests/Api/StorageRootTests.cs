@@ -1,0 +1,89 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Sharpvisor.Manager.Api.Contracts;
+
+namespace Sharpvisor.Manager.Tests.Api;
+
+/// <summary>
+/// An API token is not the host: a definition may name only files under the storage roots, links resolved, checked
+/// when it is taken and again when the VM starts (the test daemon's root is the temporary directory).
+/// </summary>
+public sealed class StorageRootTests : IAsyncLifetime
+{
+    private TestDaemon? _daemon;
+
+    private TestDaemon D => _daemon ?? throw new InvalidOperationException("not initialized");
+
+    public async Task InitializeAsync() => _daemon = await TestDaemon.StartAsync(null);
+
+    public async Task DisposeAsync()
+    {
+        if (_daemon is not null)
+        {
+            await _daemon.DisposeAsync();
+        }
+    }
+
+    private async Task<(string Field, string Message)> RefusedAsync(HttpResponseMessage response)
+    {
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.BadRequest, $"{(int)response.StatusCode} {body}");
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        var error = Assert.Single(JsonDocument.Parse(body).RootElement.GetProperty("errors").EnumerateObject().ToList());
+        return (error.Name, error.Value[0].GetString()!);
+    }
+
+    private async Task<(string Field, string Message)> CreateRefusedAsync(string json)
+    {
+        using var response = await D.Http.PostAsync("api/v1/vms", new StringContent(json, Encoding.UTF8, "application/json"));
+        return await RefusedAsync(response);
+    }
+
+    [Fact]
+    public async Task TheShadowFileIsNotAKernel()
+    {
+        var (field, _) = await CreateRefusedAsync("""{"name":"shadow","kernel":"/etc/shadow"}""");
+        Assert.Equal("kernel", field);
+    }
+
+    [Fact]
+    public async Task AFileOutsideTheRootsIsRefusedNamingTheRoots()
+    {
+        var (field, message) = await CreateRefusedAsync("""{"name":"passwd","builtInGuest":"idle","disks":[{"path":"/etc/passwd"}]}""");
+        Assert.Equal("disks[0].path", field);
+        Assert.Contains("outside the storage roots", message, StringComparison.Ordinal);
+        Assert.Contains(Path.GetTempPath().TrimEnd('/'), message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ALinkInsideARootToAFileOutsideIsRefused()
+    {
+        var link = Path.Combine(D.Directory, "innocent.img");
+        File.CreateSymbolicLink(link, "/etc/passwd");
+        var (field, message) = await CreateRefusedAsync($$"""{"name":"link","builtInGuest":"idle","disks":[{"path":"{{link}}"}]}""");
+        Assert.Equal("disks[0].path", field);
+        Assert.Contains("resolves to '/etc/passwd'", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AnImageSwappedForALinkAfterCreateDoesNotStart()
+    {
+        var disk = Path.Combine(D.Directory, "disk.img");
+        await File.WriteAllBytesAsync(disk, new byte[64 * 1024]);
+        using (var created = await D.Http.PostAsJsonAsync("api/v1/vms", new VmSpec { Name = "swapped", BuiltInGuest = "idle", MemoryMiB = 64, Disks = [new DiskSpec(disk)] }, ApiJsonContext.Default.VmSpec))
+        {
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        }
+
+        File.Delete(disk);
+        File.CreateSymbolicLink(disk, "/etc/passwd");
+        using var start = await D.Http.PostAsync("api/v1/vms/swapped/start", null);
+        var (field, message) = await RefusedAsync(start);
+        Assert.Equal("disks[0].path", field);
+        Assert.Contains("resolves to '/etc/passwd'", message, StringComparison.Ordinal);
+        var vm = await D.Http.GetFromJsonAsync("api/v1/vms/swapped", ApiJsonContext.Default.VmResource);
+        Assert.NotEqual("running", vm!.State);
+    }
+}
