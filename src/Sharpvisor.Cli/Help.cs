@@ -24,7 +24,8 @@ internal static class Help
                                   [--serial stdio|file:PATH|socket:PATH|none] [--on-reboot stop|restart] [--kvm PATH]
                                   [--emulation-workarounds on|off] [--disk PATH[,readonly][,id=ID]]...
                                   [--net tap=NAME[,mac=XX:XX:XX:XX:XX:XX]]... [--console serial|virtio] [--rng]
-                                  [--control PATH] [--exit-file PATH] [--profile-guest PATH[,interval=MS]]
+                                  [--control PATH] [--exit-file PATH] [--seccomp on|log|off]
+                                  [--profile-guest PATH[,interval=MS]]
 
             Boots one VM in this process and exits with the guest's status.
               --kernel     a PVH ELF kernel or a bzImage (default: the built-in test guest)
@@ -50,11 +51,14 @@ internal static class Help
                            line, {"id":1,"command":"status|pause|resume|stop|metrics"}; see docs/control-protocol.md
               --exit-file  just before exiting, write one JSON line to PATH: {"kind":"guest-exit|poweroff|
                            reset|crash|signal|start-failure","status":N,"message":"..."} (absent: the VMM was killed)
+              --seccomp    once the machine is built, a seccomp filter allows only the calls a VMM makes; any
+                           other kills the process with SIGSYS (default on; log: allowed and logged by the kernel)
               --profile-guest
                            sample the guest's instruction pointer into PATH (bench/guest-profile.py reads it)
 
             The exit status is the guest's: a write of v to port 0xf4 exits with (v << 1) | 1, as QEMU's
-            isa-debug-exit does; 0 after a guest reset or power-off; 1 on a VMM or guest failure; 2 on a usage error.
+            isa-debug-exit does; 0 after a guest reset or power-off; 1 on a VMM or guest failure; 2 on a usage error;
+            killed by SIGSYS (status 159 in a shell) when the VMM made a system call its seccomp filter forbids.
 
             examples:
               sharpvisor run                                    # the built-in test guest says hello (exit 1 = PASS)

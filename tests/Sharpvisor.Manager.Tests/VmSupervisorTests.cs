@@ -174,6 +174,27 @@ public sealed class VmSupervisorTests : IAsyncLifetime
     }
 
     [KvmFact]
+    public async Task A_VMM_that_makes_a_forbidden_system_call_dies_and_the_reason_says_seccomp()
+    {
+        // The test hook makes the VMM call ptrace right after its filter is in: the kernel kills it with SIGSYS.
+        var supervisor = NewSupervisor(Options with { VmmEnvironment = new Dictionary<string, string> { ["SHARPVISOR_SECCOMP_SELFTEST"] = "forbidden-call" } });
+        var vm = await DefineAsync("seccomp-1");
+        try
+        {
+            await supervisor.StartAsync(vm);
+        }
+        catch (VmStartException)
+        {
+            // It may die before it ever answers: then it failed to start, for the same reason.
+        }
+
+        await supervisor.WaitForExitAsync(vm.Id).WaitAsync(TestTime.Ceiling(TimeSpan.FromSeconds(30)));
+        var status = (await supervisor.GetStatusAsync(vm.Id))!;
+        Assert.Contains(status.State, new[] { VmState.Crashed, VmState.Failed });
+        Assert.Contains("signal 31 (SIGSYS: it made a system call its seccomp filter forbids", status.ExitReason, StringComparison.Ordinal);
+    }
+
+    [KvmFact]
     public async Task A_VMM_killed_from_outside_leaves_its_VM_crashed_with_an_event()
     {
         var supervisor = NewSupervisor();

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using Sharpvisor.Kvm.Sandbox;
 using Sharpvisor.Vmm.Control;
 using Sharpvisor.Vmm.Machine;
 
@@ -10,12 +11,15 @@ internal static class RunCommand
 {
     internal static readonly HashSet<string> ValueOptions =
         ["--kernel", "--initrd", "--cmdline", "--cpus", "--memory", "--serial", "--on-reboot", "--kvm", "--emulation-workarounds",
-         "--disk", "--net", "--console", "--control", "--exit-file", ProfileOption];
+         "--disk", "--net", "--console", "--control", "--exit-file", "--seccomp", ProfileOption];
 
     // A diagnostic left out of the usage text: sample the guest's RIP every N ms (default 10) into FILE.
     private const string ProfileOption = "--profile-guest";
 
     internal static readonly HashSet<string> FlagOptions = ["--rng"];
+
+    /// <summary>A test hook: "forbidden-call" makes the VMM make a call its seccomp filter forbids, right after installing it.</summary>
+    internal const string SeccompSelfTestVariable = "SHARPVISOR_SECCOMP_SELFTEST";
 
     public static int Execute(string[] args)
     {
@@ -89,6 +93,14 @@ internal static class RunCommand
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
         var controlPath = options.Get("--control");
+        var seccomp = options.Get("--seccomp") switch
+        {
+            null or "on" => SeccompMode.Kill,
+            "log" => SeccompMode.Log,
+            "off" => SeccompMode.Off,
+            var other => throw new UsageException($"--seccomp '{other}' must be on, log or off"),
+        };
+        var confined = false;
 
         var control = new MachineControl(StopFromControl);
         // Disposed before hostStop (declared after it): no control request can reach a disposed token source.
@@ -105,6 +117,17 @@ internal static class RunCommand
                 if (controlPath is not null)
                 {
                     controlServer.Server ??= StartControl(controlPath, control);
+                }
+
+                if (!confined)
+                {
+                    // Everything is open and listening: from here the VMM needs only the calls on its list.
+                    VmmSyscallPolicy.Install(seccomp);
+                    confined = true;
+                    if (seccomp != SeccompMode.Off && Environment.GetEnvironmentVariable(SeccompSelfTestVariable) == "forbidden-call")
+                    {
+                        _ = SeccompFilter.MakeForbiddenCall(); // the test hook: the kernel kills the process here
+                    }
                 }
 
                 try

@@ -33,6 +33,9 @@ public sealed record VmSupervisorOptions
     /// <summary>How often a running VMM's log size is checked against <see cref="LogMaxBytes"/>.</summary>
     public TimeSpan LogCheckInterval { get; init; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>Variables added to each VMM's environment (a test hook, e.g. the seccomp self-test).</summary>
+    public IReadOnlyDictionary<string, string>? VmmEnvironment { get; init; }
+
     /// <summary>The KVM device every VMM opens (<c>run --kvm</c>); null: the VMM's default, /dev/kvm.</summary>
     public string? KvmDevice { get; init; }
 }
@@ -673,6 +676,7 @@ public sealed class VmSupervisor : IAsyncDisposable
         9 => " (SIGKILL)",
         11 => " (SIGSEGV)",
         15 => " (SIGTERM)",
+        31 => " (SIGSYS: it made a system call its seccomp filter forbids; the guest may have taken it over)",
         _ => "",
     };
 
@@ -728,6 +732,10 @@ public sealed class VmSupervisor : IAsyncDisposable
 
         start.Environment["SHARPVISOR_VMM_LOG"] = logPath;
         start.Environment["SHARPVISOR_SETSID"] = SetsidPath ?? "";
+        foreach (var (name, value) in _options.VmmEnvironment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
+        }
         return Process.Start(start) ?? throw new InvalidOperationException("Process.Start returned no process");
     }
 

@@ -1,0 +1,187 @@
+using System.Runtime.InteropServices;
+using Sharpvisor.Kvm.Interop;
+
+namespace Sharpvisor.Kvm.Sandbox;
+
+/// <summary>What the filter does with a system call outside the allow-list.</summary>
+public enum SeccompMode
+{
+    /// <summary>No filter at all.</summary>
+    Off,
+
+    /// <summary>The kernel kills the whole process (SIGSYS): the default, as Firecracker does.</summary>
+    Kill,
+
+    /// <summary>The call goes through and the kernel logs it (audit): for finding what a new code path needs.</summary>
+    Log,
+}
+
+/// <summary>
+/// A classic-BPF seccomp program for x86-64: system calls on an allow-list pass, everything else kills the process (or
+/// is logged). Two calls are allowed by their arguments: <c>clone</c> only for threads (no namespace flags, so a
+/// compromised VMM cannot unshare itself out of its confinement), <c>socket</c> only for AF_UNIX; <c>clone3</c>, whose
+/// flags sit behind a pointer a filter cannot read, fails with ENOSYS, and glibc then falls back to <c>clone</c>.
+/// Another architecture's calling convention (x32, i386) is refused outright.
+/// </summary>
+public sealed class SeccompFilter
+{
+    private const ushort LoadWordAbsolute = 0x20; // BPF_LD | BPF_W | BPF_ABS
+    private const ushort JumpIfEqual = 0x15;      // BPF_JMP | BPF_JEQ | BPF_K
+    private const ushort JumpIfAtLeast = 0x35;    // BPF_JMP | BPF_JGE | BPF_K
+    private const ushort JumpIfAnyBit = 0x45;     // BPF_JMP | BPF_JSET | BPF_K
+    private const ushort Return = 0x06;           // BPF_RET | BPF_K
+
+    private const uint ArchOffset = 4;            // struct seccomp_data: nr, arch, instruction_pointer, args[6]
+    private const uint NumberOffset = 0;
+    private const uint FirstArgumentLowOffset = 16;
+    private const uint AuditArchX86_64 = 0xC000_003E;
+    private const uint X32Bit = 0x4000_0000;
+
+    private const uint RetKillProcess = 0x8000_0000;
+    private const uint RetErrno = 0x0005_0000;
+    private const uint RetLog = 0x7FFC_0000;
+    private const uint RetAllow = 0x7FFF_0000;
+    private const uint Enosys = 38;
+
+    private const uint SysSocket = 41;
+    private const uint SysClone = 56;
+    private const uint SysClone3 = 435;
+    private const uint AfUnix = 1;
+    private const uint CloneThread = 0x0001_0000;
+    private const uint CloneNamespaces = 0x0002_0000 | 0x0200_0000 | 0x0400_0000 | 0x0800_0000 | 0x1000_0000 | 0x2000_0000 | 0x4000_0000 | 0x80;
+
+    private readonly SockFilter[] _program;
+
+    private SeccompFilter(SockFilter[] program) => _program = program;
+
+    /// <summary>Instructions in the program (at most 4096, the kernel's limit).</summary>
+    public int Length => _program.Length;
+
+    /// <summary>Builds the program; <paramref name="allowed"/> are x86-64 system call numbers.</summary>
+    public static SeccompFilter Build(IEnumerable<uint> allowed, SeccompMode mode)
+    {
+        ArgumentNullException.ThrowIfNull(allowed);
+        ArgumentOutOfRangeException.ThrowIfEqual(mode, SeccompMode.Off);
+        var numbers = allowed.Where(n => n is not (SysSocket or SysClone or SysClone3)).Distinct().Order().ToArray();
+        var denied = mode == SeccompMode.Kill ? RetKillProcess : RetLog;
+
+        // Layout: header (4), three special cases (3), the list, then the returns and the two argument checks.
+        const int header = 4, specials = 3;
+        var list = header + specials;
+        var deny = list + numbers.Length;
+        var enosys = deny + 1;
+        var cloneCheck = enosys + 1;  // 3 instructions
+        var socketCheck = cloneCheck + 3; // 2 instructions
+        var kill = socketCheck + 2;
+        var allow = kill + 1;
+        if (allow - header > 255)
+        {
+            throw new ArgumentException($"{numbers.Length} allowed calls are too many for 8-bit jumps", nameof(allowed));
+        }
+
+        var program = new List<SockFilter>(allow + 1)
+        {
+            new(LoadWordAbsolute, 0, 0, ArchOffset),
+            Jump(JumpIfEqual, AuditArchX86_64, at: 1, whenTrue: 2, whenFalse: kill),
+            new(LoadWordAbsolute, 0, 0, NumberOffset),
+            Jump(JumpIfAtLeast, X32Bit, at: 3, whenTrue: kill, whenFalse: 4),
+            Jump(JumpIfEqual, SysClone3, at: 4, whenTrue: enosys, whenFalse: 5),
+            Jump(JumpIfEqual, SysClone, at: 5, whenTrue: cloneCheck, whenFalse: 6),
+            Jump(JumpIfEqual, SysSocket, at: 6, whenTrue: socketCheck, whenFalse: 7),
+        };
+        for (var i = 0; i < numbers.Length; i++)
+        {
+            program.Add(Jump(JumpIfEqual, numbers[i], at: list + i, whenTrue: allow, whenFalse: list + i + 1));
+        }
+
+        program.Add(new(Return, 0, 0, denied));
+        program.Add(new(Return, 0, 0, RetErrno | Enosys));
+        program.Add(new(LoadWordAbsolute, 0, 0, FirstArgumentLowOffset));
+        program.Add(Jump(JumpIfAnyBit, CloneNamespaces, at: cloneCheck + 1, whenTrue: kill, whenFalse: cloneCheck + 2));
+        program.Add(Jump(JumpIfAnyBit, CloneThread, at: cloneCheck + 2, whenTrue: allow, whenFalse: kill));
+        program.Add(new(LoadWordAbsolute, 0, 0, FirstArgumentLowOffset));
+        program.Add(Jump(JumpIfEqual, AfUnix, at: socketCheck + 1, whenTrue: allow, whenFalse: kill));
+        program.Add(new(Return, 0, 0, denied));
+        program.Add(new(Return, 0, 0, RetAllow));
+        return new SeccompFilter([.. program]);
+    }
+
+    /// <summary>
+    /// Sets no_new_privs and installs the filter on every thread of the process (TSYNC): from here on it holds for
+    /// the life of the process and every thread it starts. Throws when the kernel refuses.
+    /// </summary>
+    public unsafe void Install()
+    {
+        _ = Errno.Check(Libc.prctl(Libc.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)");
+        fixed (SockFilter* filter = _program)
+        {
+            var program = new SockFprog { Length = (ushort)_program.Length, Filter = filter };
+            var result = Libc.syscall(Libc.SYS_seccomp, Libc.SECCOMP_SET_MODE_FILTER, Libc.SECCOMP_FILTER_FLAG_TSYNC, (nuint)(&program));
+            if (result < 0)
+            {
+                Errno.Throw("seccomp(SECCOMP_SET_MODE_FILTER)");
+            }
+
+            if (result > 0)
+            {
+                throw new KvmException($"seccomp: thread {result} could not take the filter", 0);
+            }
+        }
+    }
+
+    /// <summary>A call no VMM makes (ptrace(PTRACE_TRACEME)): under a killing filter the process dies here (SIGSYS).</summary>
+    public static long MakeForbiddenCall() => Libc.syscall(Libc.SYS_ptrace, 0, 0, 0);
+
+    /// <summary>Runs the program over one call the way the kernel would: what it returns (for tests).</summary>
+    public uint Evaluate(uint number, uint arch = AuditArchX86_64, ulong firstArgument = 0)
+    {
+        uint accumulator = 0;
+        var pc = 0;
+        for (var steps = 0; steps <= _program.Length; steps++)
+        {
+            var op = _program[pc];
+            switch (op.Code)
+            {
+                case LoadWordAbsolute:
+                    accumulator = op.K switch
+                    {
+                        ArchOffset => arch,
+                        NumberOffset => number,
+                        FirstArgumentLowOffset => (uint)firstArgument,
+                        _ => throw new InvalidOperationException($"load at {op.K}"),
+                    };
+                    pc++;
+                    break;
+                case Return:
+                    return op.K;
+                default:
+                    var taken = op.Code switch
+                    {
+                        JumpIfEqual => accumulator == op.K,
+                        JumpIfAtLeast => accumulator >= op.K,
+                        JumpIfAnyBit => (accumulator & op.K) != 0,
+                        _ => throw new InvalidOperationException($"opcode {op.Code:x}"),
+                    };
+                    pc += 1 + (taken ? op.JumpTrue : op.JumpFalse);
+                    break;
+            }
+        }
+
+        throw new InvalidOperationException("the program did not return");
+    }
+
+    public static bool Allows(uint action) => action == RetAllow;
+
+    private static SockFilter Jump(ushort code, uint value, int at, int whenTrue, int whenFalse) =>
+        new(code, checked((byte)(whenTrue - at - 1)), checked((byte)(whenFalse - at - 1)), value);
+
+    [StructLayout(LayoutKind.Sequential)]
+    private readonly record struct SockFilter(ushort Code, byte JumpTrue, byte JumpFalse, uint K);
+
+    [StructLayout(LayoutKind.Sequential)]
+    private unsafe struct SockFprog
+    {
+        public ushort Length;
+        public SockFilter* Filter;
+    }
+}
