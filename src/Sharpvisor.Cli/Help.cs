@@ -68,17 +68,20 @@ internal static class Help
             """,
         ["serve"] = """
             usage: sharpvisor serve [--listen HOST:PORT] [--data-dir DIR] [--database CONNSTRING] [--kvm PATH]
-                                    [--storage-root DIR]...
+                                    [--storage-root DIR]... [--tls-cert PEM [--tls-key PEM]] [--insecure-http]
 
             Runs the manager daemon: REST API (docs/api.md), web UI, one VMM process per VM.
               --listen     where the API and UI listen (default 127.0.0.1:7780; port 0 picks a free one);
-                           any other address than loopback serves plain HTTP to the network (serve warns)
+                           beyond loopback it serves HTTPS only: with --tls-cert, else a self-signed certificate
+                           made in DATA/tls whose SHA-256 fingerprint serve prints and the CLI pins
               --data-dir   token, serve.json, the SQLite inventory and the VMMs' sockets (default
                            $SHARPVISOR_DATA_DIR, else $XDG_DATA_HOME/sharpvisor, else ~/.local/share/sharpvisor)
               --database   an Npgsql connection string: keep the inventory in PostgreSQL (or $SHARPVISOR_DATABASE)
               --kvm        the KVM device the VMMs open (default /dev/kvm); serve warns when it is not usable
               --storage-root  a directory whose files VM definitions may use as kernel, initrd or disk, links
                            resolved (repeatable; default DATA-DIR/images, created at start)
+              --tls-cert   a PEM certificate (and --tls-key, else the key in the same file): serve HTTPS with it
+              --insecure-http  serve plain HTTP beyond loopback anyway (the token crosses the network in clear)
             SIGTERM or Ctrl-C stops the daemon; running VMs keep running and are re-attached at the next start.
 
             examples:

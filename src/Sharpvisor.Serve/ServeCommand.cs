@@ -14,11 +14,16 @@ namespace Sharpvisor.Serve;
 /// </summary>
 internal static class ServeCommand
 {
-    private static readonly HashSet<string> ValueOptions = ["--listen", "--data-dir", "--database", "--kvm", "--storage-root"];
+    private static readonly HashSet<string> ValueOptions = ["--listen", "--data-dir", "--database", "--kvm", "--storage-root", "--tls-cert", "--tls-key"];
 
     public static int Execute(string[] args)
     {
-        var options = new ArgumentReader(args, ValueOptions, new HashSet<string>());
+        var options = new ArgumentReader(args, ValueOptions, new HashSet<string> { "--insecure-http" });
+        if (options.Get("--tls-key") is not null && options.Get("--tls-cert") is null)
+        {
+            throw new UsageException("--tls-key needs --tls-cert");
+        }
+
         var managerOptions = new ManagerOptions
         {
             Listen = ParseListen(options.Get("--listen") ?? $"127.0.0.1:{ManagerOptions.DefaultPort}"),
@@ -26,6 +31,9 @@ internal static class ServeCommand
             DatabaseConnectionString = NonEmpty(options, "--database") ?? (Environment.GetEnvironmentVariable("SHARPVISOR_DATABASE") is { Length: > 0 } env ? env : null),
             Supervisor = NonEmpty(options, "--kvm") is { } kvm ? new() { KvmDevice = Path.GetFullPath(kvm) } : null,
             StorageRoots = StorageRoots(options.GetAll("--storage-root")),
+            TlsCertificatePath = NonEmpty(options, "--tls-cert") is { } cert ? Path.GetFullPath(cert) : null,
+            TlsKeyPath = NonEmpty(options, "--tls-key") is { } key ? Path.GetFullPath(key) : null,
+            AllowInsecureHttp = options.Has("--insecure-http"),
         };
         return RunAsync(managerOptions).GetAwaiter().GetResult();
     }
@@ -80,10 +88,10 @@ internal static class ServeCommand
             yield return $"VMs cannot start on this host: {kvm.Reason}";
         }
 
-        if (!IPAddress.IsLoopback(options.Listen.Address))
+        if (!IPAddress.IsLoopback(options.Listen.Address) && !options.UsesTls)
         {
-            yield return $"{options.Listen} serves plain HTTP beyond this host: the API token and consoles cross the network "
-                + "unencrypted; listen on 127.0.0.1 and put a TLS proxy in front";
+            yield return $"{options.Listen} serves plain HTTP beyond this host (--insecure-http): the API token and consoles "
+                + "cross the network unencrypted";
         }
     }
 
@@ -103,6 +111,11 @@ internal static class ServeCommand
         {
             Console.Out.WriteLine($"sharpvisor: token in {daemon.Token.Path}");
             Console.Out.WriteLine($"sharpvisor: listening on {daemon.Url.ToString().TrimEnd('/')}");
+            if (daemon.CertificateFingerprint is { } fingerprint)
+            {
+                Console.Out.WriteLine($"sharpvisor: TLS certificate SHA-256 fingerprint {fingerprint} (the CLI pins it from serve.json, or $SHARPVISOR_FINGERPRINT)");
+            }
+
             // Warnings before the last start-up line, so whoever waits for that line has them too.
             foreach (var warning in StartupWarnings(options, options.ProbeKvm()))
             {

@@ -174,6 +174,45 @@ public sealed class VmSupervisorTests : IAsyncLifetime
     }
 
     [KvmFact]
+    public async Task A_VMM_runs_confined_seeing_only_its_own_files_with_no_capabilities_and_its_seccomp_filter()
+    {
+        Assert.True(VmmJail.Unavailable is null || !KvmAvailability.IsCi, $"CI runs as root with util-linux: {VmmJail.Unavailable}");
+        if (VmmJail.Unavailable is not null)
+        {
+            return; // a developer's machine without root: nothing to confine with
+        }
+
+        var images = Directory.CreateDirectory(Path.Combine(_directory, "images")).FullName;
+        var disk = Path.Combine(images, "mine.img");
+        var other = Path.Combine(images, "another-vms.img");
+        await File.WriteAllBytesAsync(disk, new byte[64 * 1024]);
+        await File.WriteAllBytesAsync(other, new byte[64 * 1024]);
+        var supervisor = NewSupervisor();
+        var vm = await Store.CreateAsync(new VmDefinition { Name = "jailed-1", BuiltInGuest = "idle", MemoryMiB = 64, Disks = [new DiskDefinition(disk)] });
+        var pid = (await supervisor.StartAsync(vm)).Pid!.Value;
+
+        // The VMM's view of the file system, as the kernel shows it from outside: its root is the jail.
+        var root = $"/proc/{pid}/root";
+        Assert.True(File.Exists(root + disk), "its own disk is missing from its view");
+        Assert.False(File.Exists(root + other), "another VM's image is visible to it");
+        Assert.False(File.Exists(root + "/etc/shadow"), "/etc/shadow is visible to it");
+        Assert.False(Directory.Exists(root + "/root") || Directory.Exists(root + "/home"), "home directories are visible to it");
+        Assert.True(File.Exists(root + "/dev/kvm"));
+
+        var status = await File.ReadAllLinesAsync($"/proc/{pid}/status");
+        string Field(string name) => status.Single(l => l.StartsWith(name + ":", StringComparison.Ordinal))[(name.Length + 1)..].Trim();
+        Assert.Equal("0000000000000000", Field("CapEff")); // no NIC: not even CAP_NET_ADMIN
+        Assert.Equal("0000000000000000", Field("CapBnd"));
+        Assert.Equal("1", Field("NoNewPrivs"));
+        Assert.Equal("2", Field("Seccomp")); // filter mode
+
+        // And it still does its work: the guest runs and answers; the supervisor stops it as ever.
+        Assert.Equal(VmState.Running, (await supervisor.GetStatusAsync(vm.Id))!.State);
+        await supervisor.StopAsync(vm.Id, TestTime.Ceiling(TimeSpan.FromSeconds(10)), CancellationToken.None);
+        Assert.False(Directory.Exists(supervisor.JailPath(vm.Id)));
+    }
+
+    [KvmFact]
     public async Task A_VMM_that_makes_a_forbidden_system_call_dies_and_the_reason_says_seccomp()
     {
         // The test hook makes the VMM call ptrace right after its filter is in: the kernel kills it with SIGSYS.

@@ -18,7 +18,7 @@ internal sealed class ApiClient : IDisposable
     {
         Endpoint = endpoint;
         // Actions wait for the VM (a stop may take its timeout, up to 300 s, then a kill); the event stream has no end.
-        _http = new HttpClient { BaseAddress = endpoint.BaseUrl, Timeout = Timeout.InfiniteTimeSpan };
+        _http = new HttpClient(Handler(endpoint.Fingerprint)) { BaseAddress = endpoint.BaseUrl, Timeout = Timeout.InfiniteTimeSpan };
         if (endpoint.Token is not null)
         {
             _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", endpoint.Token);
@@ -26,6 +26,21 @@ internal sealed class ApiClient : IDisposable
     }
 
     public DaemonEndpoint Endpoint { get; }
+
+    /// <summary>A certificate passes the usual chain check, or has the pinned SHA-256 fingerprint (a daemon's self-signed one).</summary>
+    internal static HttpMessageHandler Handler(string? fingerprint)
+    {
+        var handler = new SocketsHttpHandler();
+        if (fingerprint is not null)
+        {
+            var pinned = fingerprint.Replace(":", "", StringComparison.Ordinal);
+            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
+                errors == System.Net.Security.SslPolicyErrors.None
+                || (certificate is not null && string.Equals(certificate.GetCertHashString(System.Security.Cryptography.HashAlgorithmName.SHA256), pinned, StringComparison.OrdinalIgnoreCase));
+        }
+
+        return handler;
+    }
 
     /// <summary>"api/v1/vms/NAME" with the id or name escaped, so a name with '/' or '?' cannot change the path.</summary>
     public static string VmPath(string vm, string? tail = null) =>

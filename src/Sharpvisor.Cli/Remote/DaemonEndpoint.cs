@@ -13,15 +13,24 @@ internal sealed record DaemonEndpoint(Uri BaseUrl, string? Token)
 {
     public const string UrlVariable = "SHARPVISOR_URL";
     public const string TokenVariable = "SHARPVISOR_TOKEN";
+    public const string FingerprintVariable = "SHARPVISOR_FINGERPRINT";
+
+    /// <summary>
+    /// The SHA-256 fingerprint the daemon's HTTPS certificate must have when the usual chain check fails (a self-signed
+    /// certificate): $SHARPVISOR_FINGERPRINT, else the one in serve.json when the URL came from it.
+    /// </summary>
+    public string? Fingerprint { get; init; }
 
     /// <summary>The flags win over the environment, which wins over the data directory; <paramref name="lookupEnvironment"/> reads a variable (tests pass their own).</summary>
     public static DaemonEndpoint Resolve(string? server, string? token, string? dataDirectory, Func<string, string?> lookupEnvironment)
     {
         // Resolved lazily: a --server and --token pair never touches the data directory.
         var dataDir = new Lazy<string>(() => dataDirectory ?? ManagerOptions.DefaultDataDirectory());
-        var url = NonEmpty(server, "--server") ?? NonEmptyVariable(lookupEnvironment, UrlVariable) ?? ReadServeUrl(dataDir.Value);
+        var given = NonEmpty(server, "--server") ?? NonEmptyVariable(lookupEnvironment, UrlVariable);
+        var info = given is null ? ReadServeInfo(dataDir.Value) : null;
+        var url = given ?? info!.Url;
         var tokenValue = NonEmpty(token, "--token") ?? NonEmptyVariable(lookupEnvironment, TokenVariable) ?? ReadToken(dataDir.Value);
-        return new DaemonEndpoint(ParseUrl(url), tokenValue);
+        return new DaemonEndpoint(ParseUrl(url), tokenValue) { Fingerprint = NonEmptyVariable(lookupEnvironment, FingerprintVariable) ?? info?.Fingerprint };
     }
 
     internal static Uri ParseUrl(string text)
@@ -41,7 +50,7 @@ internal sealed record DaemonEndpoint(Uri BaseUrl, string? Token)
     private static string? NonEmptyVariable(Func<string, string?> lookupEnvironment, string name) =>
         lookupEnvironment(name) is { Length: > 0 } value ? value : null;
 
-    private static string ReadServeUrl(string dataDirectory)
+    private static ServeInfo ReadServeInfo(string dataDirectory)
     {
         var path = Path.Combine(dataDirectory, ManagerDaemon.ServeInfoFileName);
         string text;
@@ -61,8 +70,8 @@ internal sealed record DaemonEndpoint(Uri BaseUrl, string? Token)
 
         try
         {
-            return JsonSerializer.Deserialize(text, ApiJsonContext.Default.ServeInfo)?.Url is { Length: > 0 } url
-                ? url
+            return JsonSerializer.Deserialize(text, ApiJsonContext.Default.ServeInfo) is { Url.Length: > 0 } info
+                ? info
                 : throw new DaemonUnreachableException($"{path} names no url");
         }
         catch (JsonException)

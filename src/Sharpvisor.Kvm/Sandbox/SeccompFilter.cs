@@ -21,6 +21,8 @@ public enum SeccompMode
 /// is logged). Two calls are allowed by their arguments: <c>clone</c> only for threads (no namespace flags, so a
 /// compromised VMM cannot unshare itself out of its confinement), <c>socket</c> only for AF_UNIX; <c>clone3</c>, whose
 /// flags sit behind a pointer a filter cannot read, fails with ENOSYS, and glibc then falls back to <c>clone</c>.
+/// Signals (<c>kill</c>, <c>tgkill</c>) go only to this process itself when the filter is built for it: a VMM kicks
+/// its own vCPU threads, and must not signal the manager or another VM running as the same user.
 /// Another architecture's calling convention (x32, i386) is refused outright.
 /// </summary>
 public sealed class SeccompFilter
@@ -46,6 +48,8 @@ public sealed class SeccompFilter
     private const uint SysSocket = 41;
     private const uint SysClone = 56;
     private const uint SysClone3 = 435;
+    private const uint SysKill = 62;
+    private const uint SysTgkill = 234;
     private const uint AfUnix = 1;
     private const uint CloneThread = 0x0001_0000;
     private const uint CloneNamespaces = 0x0002_0000 | 0x0200_0000 | 0x0400_0000 | 0x0800_0000 | 0x1000_0000 | 0x2000_0000 | 0x4000_0000 | 0x80;
@@ -58,21 +62,25 @@ public sealed class SeccompFilter
     public int Length => _program.Length;
 
     /// <summary>Builds the program; <paramref name="allowed"/> are x86-64 system call numbers.</summary>
-    public static SeccompFilter Build(IEnumerable<uint> allowed, SeccompMode mode)
+    public static SeccompFilter Build(IEnumerable<uint> allowed, SeccompMode mode, int? signalsOnlyTo = null)
     {
         ArgumentNullException.ThrowIfNull(allowed);
         ArgumentOutOfRangeException.ThrowIfEqual(mode, SeccompMode.Off);
-        var numbers = allowed.Where(n => n is not (SysSocket or SysClone or SysClone3)).Distinct().Order().ToArray();
+        var requested = allowed.ToHashSet();
+        var numbers = requested.Where(n => n is not (SysSocket or SysClone or SysClone3 or SysKill or SysTgkill)).Order().ToArray();
         var denied = mode == SeccompMode.Kill ? RetKillProcess : RetLog;
+        var self = (uint)(signalsOnlyTo ?? 0);
+        var checkSignals = signalsOnlyTo is not null;
 
-        // Layout: header (4), three special cases (3), the list, then the returns and the two argument checks.
-        const int header = 4, specials = 3;
+        // Layout: header (4), five special cases, the list, then the returns and the argument checks.
+        const int header = 4, specials = 5;
         var list = header + specials;
         var deny = list + numbers.Length;
         var enosys = deny + 1;
         var cloneCheck = enosys + 1;  // 3 instructions
         var socketCheck = cloneCheck + 3; // 2 instructions
-        var kill = socketCheck + 2;
+        var signalCheck = socketCheck + 2; // 2 instructions
+        var kill = signalCheck + 2;
         var allow = kill + 1;
         if (allow - header > 255)
         {
@@ -88,6 +96,8 @@ public sealed class SeccompFilter
             Jump(JumpIfEqual, SysClone3, at: 4, whenTrue: enosys, whenFalse: 5),
             Jump(JumpIfEqual, SysClone, at: 5, whenTrue: cloneCheck, whenFalse: 6),
             Jump(JumpIfEqual, SysSocket, at: 6, whenTrue: socketCheck, whenFalse: 7),
+            Jump(JumpIfEqual, SysKill, at: 7, whenTrue: checkSignals ? signalCheck : requested.Contains(SysKill) ? allow : deny, whenFalse: 8),
+            Jump(JumpIfEqual, SysTgkill, at: 8, whenTrue: checkSignals ? signalCheck : requested.Contains(SysTgkill) ? allow : deny, whenFalse: 9),
         };
         for (var i = 0; i < numbers.Length; i++)
         {
@@ -101,6 +111,8 @@ public sealed class SeccompFilter
         program.Add(Jump(JumpIfAnyBit, CloneThread, at: cloneCheck + 2, whenTrue: allow, whenFalse: kill));
         program.Add(new(LoadWordAbsolute, 0, 0, FirstArgumentLowOffset));
         program.Add(Jump(JumpIfEqual, AfUnix, at: socketCheck + 1, whenTrue: allow, whenFalse: kill));
+        program.Add(new(LoadWordAbsolute, 0, 0, FirstArgumentLowOffset));
+        program.Add(Jump(JumpIfEqual, self, at: signalCheck + 1, whenTrue: allow, whenFalse: kill));
         program.Add(new(Return, 0, 0, denied));
         program.Add(new(Return, 0, 0, RetAllow));
         return new SeccompFilter([.. program]);

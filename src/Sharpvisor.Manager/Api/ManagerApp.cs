@@ -1,3 +1,4 @@
+using System.Security.Cryptography.X509Certificates;
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -16,7 +17,7 @@ namespace Sharpvisor.Manager.Api;
 /// <summary>The daemon's ASP.NET Core application: services, middleware (errors, token, WebSockets) and every route.</summary>
 internal static class ManagerApp
 {
-    public static WebApplication Build(ManagerOptions options, ApiToken token, IVmStore store, VmSupervisor supervisor, EventSignal signal)
+    public static WebApplication Build(ManagerOptions options, ApiToken token, IVmStore store, VmSupervisor supervisor, EventSignal signal, X509Certificate2? certificate)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
         {
@@ -24,7 +25,13 @@ internal static class ManagerApp
             ContentRootPath = AppContext.BaseDirectory,
             EnvironmentName = Environments.Production,
         });
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(options.Listen));
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(options.Listen, listen =>
+        {
+            if (certificate is not null)
+            {
+                listen.UseHttps(certificate);
+            }
+        }));
         builder.Services.Configure<ConsoleLifetimeOptions>(lifetime => lifetime.SuppressStatusMessages = true);
         // Requests are not logged; failures are, by the exception handler, on one line with the exception.
         builder.Logging.SetMinimumLevel(LogLevel.Warning);

@@ -54,6 +54,9 @@ public sealed class ManagerDaemon : IAsyncDisposable
 
     public string DataDirectory { get; }
 
+    /// <summary>The SHA-256 fingerprint of the HTTPS certificate (null over plain HTTP): what a client pins.</summary>
+    public string? CertificateFingerprint { get; private init; }
+
     public string ServeInfoPath => Path.Combine(DataDirectory, ServeInfoFileName);
 
     public IVmStore Store { get; }
@@ -95,7 +98,8 @@ public sealed class ManagerDaemon : IAsyncDisposable
                 await DefineDefaultVmAsync(store, cancellationToken).ConfigureAwait(false);
             }
 
-            var app = ManagerApp.Build(options, token, store, supervisor, signal);
+            var certificate = options.UsesTls ? DaemonCertificate.Load(options, dataDirectory) : null;
+            var app = ManagerApp.Build(options, token, store, supervisor, signal, certificate);
             try
             {
                 await app.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -107,7 +111,10 @@ public sealed class ManagerDaemon : IAsyncDisposable
             }
 
             var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
-            var daemon = new ManagerDaemon(app, dataLock, token, store, supervisor, dataDirectory, new Uri(address.TrimEnd('/') + "/"));
+            var daemon = new ManagerDaemon(app, dataLock, token, store, supervisor, dataDirectory, Connectable(new Uri(address.TrimEnd('/') + "/")))
+            {
+                CertificateFingerprint = certificate is null ? null : DaemonCertificate.Fingerprint(certificate),
+            };
             daemon.WriteServeInfo();
             return daemon;
         }
@@ -193,9 +200,17 @@ public sealed class ManagerDaemon : IAsyncDisposable
         }
     }
 
+    /// <summary>A wildcard address (0.0.0.0, [::]) is where the daemon listens, not one a client can connect to: loopback instead.</summary>
+    private static Uri Connectable(Uri url) => url.Host switch
+    {
+        "0.0.0.0" => new UriBuilder(url) { Host = "127.0.0.1" }.Uri,
+        "[::]" => new UriBuilder(url) { Host = "[::1]" }.Uri,
+        _ => url,
+    };
+
     private void WriteServeInfo()
     {
-        var info = new ServeInfo(Url.ToString().TrimEnd('/'), Environment.ProcessId);
+        var info = new ServeInfo(Url.ToString().TrimEnd('/'), Environment.ProcessId) { Fingerprint = CertificateFingerprint };
         var temporary = ServeInfoPath + ".tmp";
         using (var file = new FileStream(temporary, new FileStreamOptions
         {

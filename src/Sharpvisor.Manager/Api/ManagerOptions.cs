@@ -16,6 +16,20 @@ public sealed record ManagerOptions
     /// <summary>The address Kestrel binds; port 0 picks a free one (see <see cref="ManagerDaemon.Url"/>).</summary>
     public IPEndPoint Listen { get; init; } = new(IPAddress.Loopback, DefaultPort);
 
+    /// <summary>A PEM certificate (and <see cref="TlsKeyPath"/>, else the key in the same file) to serve HTTPS with; null: a self-signed one in DATA/tls when TLS is needed.</summary>
+    public string? TlsCertificatePath { get; init; }
+
+    public string? TlsKeyPath { get; init; }
+
+    /// <summary>Serve plain HTTP even beyond loopback (<c>serve --insecure-http</c>): the token then crosses the network in clear.</summary>
+    public bool AllowInsecureHttp { get; init; }
+
+    /// <summary>
+    /// HTTPS when a certificate is configured, or when the daemon listens beyond loopback (unless plain HTTP is
+    /// forced): the API token, consoles and events must not cross a network in clear.
+    /// </summary>
+    public bool UsesTls => TlsCertificatePath is not null || (!IPAddress.IsLoopback(Listen.Address) && !AllowInsecureHttp);
+
     /// <summary>An Npgsql connection string; null keeps the inventory in SQLite in <see cref="DataDirectory"/>.</summary>
     public string? DatabaseConnectionString { get; init; }
 

@@ -249,6 +249,11 @@ internal static class VmDefinitionValidator
             return "must be an absolute path";
         }
 
+        if (path.Contains('\n', StringComparison.Ordinal) || path.Contains('\r', StringComparison.Ordinal))
+        {
+            return "must not contain a line break";
+        }
+
         if (path.Contains('\0', StringComparison.Ordinal))
         {
             return "must not contain NUL characters";

@@ -33,6 +33,9 @@ public sealed record VmSupervisorOptions
     /// <summary>How often a running VMM's log size is checked against <see cref="LogMaxBytes"/>.</summary>
     public TimeSpan LogCheckInterval { get; init; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>Run each VMM in a <see cref="VmmJail"/> when this host can (the manager is root); false: never.</summary>
+    public bool Confine { get; init; } = true;
+
     /// <summary>Variables added to each VMM's environment (a test hook, e.g. the seccomp self-test).</summary>
     public IReadOnlyDictionary<string, string>? VmmEnvironment { get; init; }
 
@@ -136,10 +139,16 @@ public sealed class VmSupervisor : IAsyncDisposable
             await BeginRunAsync(vm, run).ConfigureAwait(false);
             await RecordAsync(vm, run, VmState.Starting, null, terminal: false).ConfigureAwait(false);
 
+            var jail = JailFor(definition, vm.Id);
+            if (jail is null && _options.Confine && VmmJail.Unavailable is { } why)
+            {
+                await AppendEventAsync(vm.Id, $"the VMM runs without its mount-namespace jail: {why}").ConfigureAwait(false);
+            }
+
             Process child;
             try
             {
-                child = Spawn(args, log);
+                child = Spawn(args, log, jail);
             }
             catch (Exception e) when (e is Win32Exception or IOException or InvalidOperationException)
             {
@@ -588,6 +597,13 @@ public sealed class VmSupervisor : IAsyncDisposable
         // A VMM that was killed leaves its sockets behind.
         TryDelete(run.SocketPath);
         TryDelete(ConsolePath(vm.Id));
+        try
+        {
+            Directory.Delete(JailPath(vm.Id)); // empty on the host: the jail's tmpfs lived in the VMM's namespace
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
         var record = ExitRecord.TryRead(ExitFilePath(vm.Id));
         var (state, reason) = Classify(run, exitCode, record);
         if (state == VmState.Crashed && record is null && vm.State == VmState.Starting)
@@ -712,7 +728,21 @@ public sealed class VmSupervisor : IAsyncDisposable
         }
     }
 
-    private Process Spawn(IReadOnlyList<string> args, string logPath)
+    /// <summary>RUNDIR/ID.jail: the empty directory the VMM's jail root is mounted on, in its own namespace.</summary>
+    public string JailPath(Guid id) => Path.Combine(_runDirectory, id.ToString("D") + ".jail");
+
+    private VmmJail? JailFor(VmDefinition definition, Guid id)
+    {
+        if (!_options.Confine || VmmJail.Unavailable is not null)
+        {
+            return null;
+        }
+
+        Directory.CreateDirectory(JailPath(id), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        return VmmJail.For(definition, JailPath(id), _runDirectory, _executable);
+    }
+
+    private Process Spawn(IReadOnlyList<string> args, string logPath, VmmJail? jail)
     {
         // Through sh only to point the VMM's stdio at files before exec (same pid): no pipe to the manager, so the
         // VMM neither blocks nor dies on a full or broken pipe when the manager is gone.
@@ -724,10 +754,19 @@ public sealed class VmSupervisor : IAsyncDisposable
         // And through setsid(1) (no fork: sh is not a group leader, so the pid stays): the VMM gets a session of its
         // own, so a Ctrl-C at the manager's terminal (SIGINT to its whole process group) does not reach the VMs.
         start.ArgumentList.Add("exec $SHARPVISOR_SETSID \"$0\" \"$@\" </dev/null >>\"$SHARPVISOR_VMM_LOG\" 2>&1");
-        start.ArgumentList.Add(_executable);
+        foreach (var arg in jail?.Command(_executable) ?? [_executable])
+        {
+            start.ArgumentList.Add(arg);
+        }
+
         foreach (var arg in args)
         {
             start.ArgumentList.Add(arg);
+        }
+
+        foreach (var (name, value) in jail?.Environment() ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
         }
 
         start.Environment["SHARPVISOR_VMM_LOG"] = logPath;

@@ -54,7 +54,8 @@ public static class VmmSyscallPolicy
         ["clone"] = 56, ["socket"] = 41,
     };
 
-    public static SeccompFilter Filter(SeccompMode mode) => SeccompFilter.Build(Allowed.Values, mode);
+    /// <summary>The filter for this process: signals only to itself.</summary>
+    public static SeccompFilter Filter(SeccompMode mode) => SeccompFilter.Build(Allowed.Values, mode, signalsOnlyTo: Environment.ProcessId);
 
     /// <summary>Confines this process from here on; a no-op for <see cref="SeccompMode.Off"/>.</summary>
     public static void Install(SeccompMode mode)

@@ -19,7 +19,7 @@ internal static class RemoteCli
     public static Process Start(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null) =>
         ProcessRunner.Start(SharpvisorProcess.ExecutablePath, args, inherited =>
         {
-            foreach (var name in new[] { "SHARPVISOR_URL", "SHARPVISOR_TOKEN", "SHARPVISOR_DATA_DIR" })
+            foreach (var name in new[] { "SHARPVISOR_URL", "SHARPVISOR_TOKEN", "SHARPVISOR_DATA_DIR", "SHARPVISOR_FINGERPRINT" })
             {
                 inherited.Remove(name);
             }

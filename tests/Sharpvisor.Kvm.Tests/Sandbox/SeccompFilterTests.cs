@@ -42,6 +42,19 @@ public sealed class SeccompFilterTests
     }
 
     [Fact]
+    public void SignalsGoOnlyToTheProcessItself()
+    {
+        const uint SysKill = 62, SysTgkill = 234;
+        var own = SeccompFilter.Build([Read, SysKill, SysTgkill], SeccompMode.Kill, signalsOnlyTo: 4242);
+        Assert.True(SeccompFilter.Allows(own.Evaluate(SysTgkill, firstArgument: 4242))); // a vCPU kick
+        Assert.True(SeccompFilter.Allows(own.Evaluate(SysKill, firstArgument: 4242)));
+        Assert.Equal(Kill, own.Evaluate(SysKill, firstArgument: 1));
+        Assert.Equal(Kill, own.Evaluate(SysTgkill, firstArgument: 4243)); // the manager, another VM
+        Assert.Equal(Kill, own.Evaluate(SysKill, firstArgument: 0)); // its process group
+        Assert.Equal(Kill, Filter.Evaluate(SysKill)); // not on the list at all
+    }
+
+    [Fact]
     public void OtherCallingConventionsAreRefused()
     {
         Assert.Equal(Kill, Filter.Evaluate(Read | 0x4000_0000)); // x32

@@ -149,17 +149,31 @@ public sealed class ServeProcessTests : IDisposable
             Assert.Equal(0, await local.WaitForExitAsync(TestTime.Ceiling(TimeSpan.FromSeconds(30))));
         }
 
-        using var open = ServeProcess.Start("--listen", "0.0.0.0:0", "--data-dir", DataDirectory);
-        var deadline = DateTime.UtcNow + TestTime.Ceiling(TimeSpan.FromSeconds(30));
-        while (!open.Output.Contains("sharpvisor: web UI at", StringComparison.Ordinal))
+        // Beyond loopback: HTTPS, and no warning; plain HTTP only when forced, and then with the warning.
+        using (var tls = ServeProcess.Start("--listen", "0.0.0.0:0", "--data-dir", DataDirectory))
         {
-            Assert.False(open.Process.HasExited, open.Output);
-            Assert.True(DateTime.UtcNow < deadline, $"no start-up lines within 30 s: {open.Output}");
-            await Task.Delay(50);
+            await WaitForStartupLinesAsync(tls);
+            Assert.Contains("listening on https://127.0.0.1:", tls.Output, StringComparison.Ordinal);
+            Assert.DoesNotContain("plain HTTP", tls.Output, StringComparison.Ordinal);
+            Posix.Terminate(tls.Process.Id);
+            Assert.Equal(0, await tls.WaitForExitAsync(TestTime.Ceiling(TimeSpan.FromSeconds(30))));
         }
 
+        using var open = ServeProcess.Start("--listen", "0.0.0.0:0", "--insecure-http", "--data-dir", DataDirectory);
+        await WaitForStartupLinesAsync(open);
         Assert.Contains("sharpvisor: warning: 0.0.0.0:", open.Output, StringComparison.Ordinal);
         Assert.Contains("serves plain HTTP beyond this host", open.Output, StringComparison.Ordinal);
+    }
+
+    private static async Task WaitForStartupLinesAsync(ServeProcess serve)
+    {
+        var deadline = DateTime.UtcNow + TestTime.Ceiling(TimeSpan.FromSeconds(30));
+        while (!serve.Output.Contains("sharpvisor: web UI at", StringComparison.Ordinal))
+        {
+            Assert.False(serve.Process.HasExited, serve.Output);
+            Assert.True(DateTime.UtcNow < deadline, $"no start-up lines within 30 s: {serve.Output}");
+            await Task.Delay(50);
+        }
     }
 
     [Fact]

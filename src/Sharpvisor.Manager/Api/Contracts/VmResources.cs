@@ -144,8 +144,11 @@ public sealed record KvmResource(string Device, bool Present, bool Usable, strin
 /// <summary>A directory the manager stores into, and the space left on its file system.</summary>
 public sealed record StorageRootResource(string Path, long FreeBytes, long TotalBytes);
 
-/// <summary>DATA/serve.json, written by a listening daemon so the CLI finds it: its base URL and process id.</summary>
-public sealed record ServeInfo(string Url, int Pid);
+/// <summary>DATA/serve.json, written by a listening daemon so the CLI finds it: its base URL, process id and, over HTTPS, the certificate's SHA-256 fingerprint the CLI pins.</summary>
+public sealed record ServeInfo(string Url, int Pid)
+{
+    public string? Fingerprint { get; init; }
+}
 
 /// <summary>
 /// GET /api/v1/host/history: the host's samples of the last hour (at most 720, one per <see cref="IntervalSeconds"/>),
