@@ -9,40 +9,6 @@ using Sharpvisor.Vmm.Control;
 
 namespace Sharpvisor.Manager.Supervisor;
 
-/// <summary>Timeouts of a <see cref="VmSupervisor"/>.</summary>
-public sealed record VmSupervisorOptions
-{
-    /// <summary>
-    /// How long a new VMM has to answer <c>status</c> on its control socket. The wait ends as soon as it answers, so
-    /// the ceiling is generous: a loaded or emulated host (a nested KVM host) can take many seconds to start a process.
-    /// </summary>
-    public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(60);
-
-    /// <summary>How long a VMM has to exit after a control <c>stop</c> before it gets SIGKILL.</summary>
-    public TimeSpan StopTimeout { get; init; } = TimeSpan.FromSeconds(10);
-
-    /// <summary>How long one control request may take.</summary>
-    public TimeSpan ControlTimeout { get; init; } = TimeSpan.FromSeconds(5);
-
-    /// <summary>How often an adopted VMM (not this process's child) is checked for having exited.</summary>
-    public TimeSpan AdoptedPollInterval { get; init; } = TimeSpan.FromMilliseconds(100);
-
-    /// <summary>A VMM's log is rotated (one older generation kept) when it grows past this (<see cref="VmLogFile"/>).</summary>
-    public long LogMaxBytes { get; init; } = VmLogFile.DefaultMaxBytes;
-
-    /// <summary>How often a running VMM's log size is checked against <see cref="LogMaxBytes"/>.</summary>
-    public TimeSpan LogCheckInterval { get; init; } = TimeSpan.FromSeconds(2);
-
-    /// <summary>Run each VMM in a <see cref="VmmJail"/> when this host can (the manager is root); false: never.</summary>
-    public bool Confine { get; init; } = true;
-
-    /// <summary>Variables added to each VMM's environment (a test hook, e.g. the seccomp self-test).</summary>
-    public IReadOnlyDictionary<string, string>? VmmEnvironment { get; init; }
-
-    /// <summary>The KVM device every VMM opens (<c>run --kvm</c>); null: the VMM's default, /dev/kvm.</summary>
-    public string? KvmDevice { get; init; }
-}
-
 /// <summary>What the supervisor knows of one VM; <see cref="Live"/> is the VMM's own <c>status</c> when it answered.</summary>
 public sealed record VmStatus(Guid VmId, VmState State, int? Pid, string? ExitReason, StatusResult? Live = null);
 
@@ -60,7 +26,7 @@ public sealed record VmReattachResult(
 /// Disposing the supervisor leaves the VMs running: a new supervisor on the same run directory adopts them
 /// (<see cref="ReattachAsync"/>), as after a restart of the manager.
 /// </summary>
-public sealed class VmSupervisor : IAsyncDisposable
+public sealed partial class VmSupervisor : IAsyncDisposable
 {
     /// <summary>The kind of the events the supervisor appends beside the store's "state" events.</summary>
     public const string EventKind = "supervisor";
@@ -636,170 +602,6 @@ public sealed class VmSupervisor : IAsyncDisposable
         }
     }
 
-    private static (VmState State, string Reason) Classify(VmRun run, int? exitCode, ExitRecord? record)
-    {
-        switch (run.Expected)
-        {
-            case ExpectedExit.Stop:
-            case ExpectedExit.Kill:
-                return (VmState.Stopped, run.ExpectedReason ?? "stopped on request");
-            case ExpectedExit.Failed:
-                // Only a start gives up on a VMM this way (it never answered): the VM never ran.
-                return (VmState.Failed, run.ExpectedReason ?? "failed");
-        }
-
-        // The VMM's own account, when it lived to write one, is exact (also for a VMM adopted after a restart,
-        // whose exit status nobody can read); a death by signal after writing it still counts as a crash.
-        if (record is not null && exitCode is null or <= 128)
-        {
-            return record.Kind switch
-            {
-                ExitRecord.GuestExit => (VmState.Stopped, $"the guest exited with status {record.Status}"),
-                ExitRecord.PowerOff => (VmState.Stopped, "the guest powered off"),
-                ExitRecord.Reset => (VmState.Stopped, "the guest reset"),
-                ExitRecord.Signal => (VmState.Stopped, $"stopped by the host: {record.Message}"),
-                ExitRecord.StartFailure => (VmState.Failed, record.Message),
-                _ => (VmState.Crashed, $"exit status {record.Status}: {record.Message}"),
-            };
-        }
-
-        var diagnostic = LastVmmMessage(run);
-        if (exitCode is not { } code)
-        {
-            return (VmState.Crashed, $"the VMM process {run.Pid} exited unexpectedly; its status is unknown (adopted after a manager restart)"
-                + (diagnostic is null ? "" : $": {diagnostic}"));
-        }
-
-        // .NET reports death by signal N as 128 + N.
-        if (code is > 128 and <= 128 + 64)
-        {
-            return (VmState.Crashed, $"the VMM process was killed by signal {code - 128}{SignalName(code - 128)} (exit status {code})");
-        }
-
-        // The VMM says why on stderr when the guest crashed or it failed itself; a guest that ends normally
-        // (debug-exit port, power-off) leaves stderr silent, whatever its status.
-        if (code != 0 && diagnostic is not null)
-        {
-            return (VmState.Crashed, $"exit status {code}: {diagnostic}");
-        }
-
-        return (VmState.Stopped, code == 0 ? "the VMM exited with status 0" : $"the guest exited with status {code}");
-    }
-
-    private static string SignalName(int signal) => signal switch
-    {
-        6 => " (SIGABRT)",
-        9 => " (SIGKILL)",
-        11 => " (SIGSEGV)",
-        15 => " (SIGTERM)",
-        31 => " (SIGSYS: it made a system call its seccomp filter forbids; the guest may have taken it over)",
-        _ => "",
-    };
-
-    /// <summary>The last "sharpvisor: " line the VMM wrote to its log during this run, or null.</summary>
-    private static string? LastVmmMessage(VmRun run)
-    {
-        try
-        {
-            using var stream = new FileStream(run.LogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-            if (stream.Length <= run.LogOffset)
-            {
-                return null;
-            }
-
-            // The end of the log is enough to say why; a runaway log is not read whole.
-            stream.Position = Math.Max(run.LogOffset, stream.Length - 16384);
-            using var reader = new StreamReader(stream, Encoding.UTF8);
-            var text = reader.ReadToEnd();
-            string? last = null;
-            foreach (var line in text.Split('\n'))
-            {
-                if (line.StartsWith("sharpvisor: ", StringComparison.Ordinal))
-                {
-                    last = line["sharpvisor: ".Length..].TrimEnd('\r');
-                }
-            }
-
-            return last;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return null;
-        }
-    }
-
-    /// <summary>RUNDIR/ID.jail: the empty directory the VMM's jail root is mounted on, in its own namespace.</summary>
-    public string JailPath(Guid id) => Path.Combine(_runDirectory, id.ToString("D") + ".jail");
-
-    private VmmJail? JailFor(VmDefinition definition, Guid id)
-    {
-        if (!_options.Confine || VmmJail.Unavailable is not null)
-        {
-            return null;
-        }
-
-        Directory.CreateDirectory(JailPath(id), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        return VmmJail.For(definition, JailPath(id), _runDirectory, _executable);
-    }
-
-    private Process Spawn(IReadOnlyList<string> args, string logPath, VmmJail? jail)
-    {
-        // Through sh only to point the VMM's stdio at files before exec (same pid): no pipe to the manager, so the
-        // VMM neither blocks nor dies on a full or broken pipe when the manager is gone.
-        var start = new ProcessStartInfo("/bin/sh")
-        {
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add("-c");
-        // And through setsid(1) (no fork: sh is not a group leader, so the pid stays): the VMM gets a session of its
-        // own, so a Ctrl-C at the manager's terminal (SIGINT to its whole process group) does not reach the VMs.
-        start.ArgumentList.Add("exec $SHARPVISOR_SETSID \"$0\" \"$@\" </dev/null >>\"$SHARPVISOR_VMM_LOG\" 2>&1");
-        foreach (var arg in jail?.Command(_executable) ?? [_executable])
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        foreach (var (name, value) in jail?.Environment() ?? new Dictionary<string, string>())
-        {
-            start.Environment[name] = value;
-        }
-
-        start.Environment["SHARPVISOR_VMM_LOG"] = logPath;
-        start.Environment["SHARPVISOR_SETSID"] = SetsidPath ?? "";
-        foreach (var (name, value) in _options.VmmEnvironment ?? new Dictionary<string, string>())
-        {
-            start.Environment[name] = value;
-        }
-        return Process.Start(start) ?? throw new InvalidOperationException("Process.Start returned no process");
-    }
-
-    /// <summary>util-linux setsid(1) where the host has it; without it the VMMs share the manager's session.</summary>
-    private static readonly string? SetsidPath = new[] { "/usr/bin/setsid", "/bin/setsid" }.FirstOrDefault(File.Exists);
-
-    private static void KillProcess(VmRun run)
-    {
-        if (run.Child is { } child)
-        {
-            try
-            {
-                child.Kill();
-            }
-            catch (Exception e) when (e is InvalidOperationException or Win32Exception)
-            {
-                // Exited already.
-            }
-        }
-        else
-        {
-            ProcessProbe.Kill(run.Pid, run.StartTime);
-        }
-    }
-
     private async Task<T> ControlAsync<T>(VmRun run, Func<ControlClient, CancellationToken, Task<T>> call, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -824,26 +626,6 @@ public sealed class VmSupervisor : IAsyncDisposable
 
         await delay.ConfigureAwait(false); // throws when cancelled
         return false;
-    }
-
-    private void KeepLogUnderCap(VmRun run)
-    {
-        if (VmLogFile.TrimIfOver(run.LogPath, _options.LogMaxBytes))
-        {
-            run.LogOffset = 0;
-        }
-    }
-
-    private static long LogLength(string path)
-    {
-        try
-        {
-            return new FileInfo(path).Exists ? new FileInfo(path).Length : 0;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return 0;
-        }
     }
 
     private static void TryDelete(string path)
