@@ -41,7 +41,7 @@ public sealed class VmSupervisorTests : IAsyncLifetime
         // Whatever a failed test left running.
         if (Directory.Exists(RunDirectory))
         {
-            foreach (var socket in Directory.EnumerateFiles(RunDirectory, "*.sock"))
+            foreach (var socket in Directory.EnumerateFiles(RunDirectory, "*.sock", SearchOption.AllDirectories))
             {
                 foreach (var pid in ProcessProbe.FindByControlSocket(socket))
                 {
@@ -188,6 +188,9 @@ public sealed class VmSupervisorTests : IAsyncLifetime
         await File.WriteAllBytesAsync(disk, new byte[64 * 1024]);
         await File.WriteAllBytesAsync(other, new byte[64 * 1024]);
         var supervisor = NewSupervisor();
+        var otherVm = Directory.CreateDirectory(Path.Combine(RunDirectory, Guid.NewGuid().ToString("D"))).FullName;
+        var otherConsole = Path.Combine(otherVm, "vm.console");
+        await File.WriteAllTextAsync(otherConsole, "another VM's console");
         var vm = await Store.CreateAsync(new VmDefinition { Name = "jailed-1", BuiltInGuest = "idle", MemoryMiB = 64, Disks = [new DiskDefinition(disk)] });
         var pid = (await supervisor.StartAsync(vm)).Pid!.Value;
 
@@ -198,6 +201,23 @@ public sealed class VmSupervisorTests : IAsyncLifetime
         Assert.False(File.Exists(root + "/etc/shadow"), "/etc/shadow is visible to it");
         Assert.False(Directory.Exists(root + "/root") || Directory.Exists(root + "/home"), "home directories are visible to it");
         Assert.True(File.Exists(root + "/dev/kvm"));
+        Assert.True(File.Exists(root + supervisor.SocketPath(vm.Id)), "its own control socket is missing from its view");
+        Assert.False(File.Exists(root + otherConsole), "another VM's console socket is visible to it");
+        Assert.False(File.Exists(root + supervisor.LogPath(vm.Id)), "the logs are visible to it");
+
+        // Another process of the same uid without capabilities (as another VMM is) cannot look into it through /proc.
+        using (var peer = Process.Start(new ProcessStartInfo("/usr/bin/setpriv", ["--bounding-set=-all", "--inh-caps=-all", "--", "/bin/ls", root + images])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        })!)
+        {
+            var listing = await peer.StandardOutput.ReadToEndAsync();
+            var error = await peer.StandardError.ReadToEndAsync();
+            await peer.WaitForExitAsync();
+            Assert.True(peer.ExitCode != 0, $"a peer listed the VMM's root: {listing}");
+            Assert.Contains("Permission denied", error, StringComparison.Ordinal);
+        }
 
         var status = await File.ReadAllLinesAsync($"/proc/{pid}/status");
         string Field(string name) => status.Single(l => l.StartsWith(name + ":", StringComparison.Ordinal))[(name.Length + 1)..].Trim();

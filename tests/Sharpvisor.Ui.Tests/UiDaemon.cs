@@ -56,7 +56,7 @@ public sealed class UiDaemon : IAsyncDisposable
         await Daemon.DisposeAsync();
         if (Directory.Exists(runDirectory))
         {
-            foreach (var socket in Directory.EnumerateFiles(runDirectory, "*.sock"))
+            foreach (var socket in Directory.EnumerateFiles(runDirectory, "*.sock", SearchOption.AllDirectories))
             {
                 foreach (var pid in ProcessProbe.FindByControlSocket(socket))
                 {

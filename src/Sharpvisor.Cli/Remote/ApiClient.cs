@@ -27,19 +27,29 @@ internal sealed class ApiClient : IDisposable
 
     public DaemonEndpoint Endpoint { get; }
 
-    /// <summary>A certificate passes the usual chain check, or has the pinned SHA-256 fingerprint (a daemon's self-signed one).</summary>
+    /// <summary>Without a pinned fingerprint, the usual chain check; with one, that fingerprint and nothing else (a CA-signed impostor does not pass).</summary>
     internal static HttpMessageHandler Handler(string? fingerprint)
     {
         var handler = new SocketsHttpHandler();
-        if (fingerprint is not null)
+        if (Validator(fingerprint) is { } validate)
         {
-            var pinned = fingerprint.Replace(":", "", StringComparison.Ordinal);
-            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
-                errors == System.Net.Security.SslPolicyErrors.None
-                || (certificate is not null && string.Equals(certificate.GetCertHashString(System.Security.Cryptography.HashAlgorithmName.SHA256), pinned, StringComparison.OrdinalIgnoreCase));
+            handler.SslOptions.RemoteCertificateValidationCallback = validate;
         }
 
         return handler;
+    }
+
+    /// <summary>The pin check for HTTPS and the console's WebSocket alike; null when nothing is pinned.</summary>
+    internal static System.Net.Security.RemoteCertificateValidationCallback? Validator(string? fingerprint)
+    {
+        if (fingerprint is null)
+        {
+            return null;
+        }
+
+        var pinned = fingerprint.Replace(":", "", StringComparison.Ordinal);
+        return (_, certificate, _, _) => certificate is not null
+            && string.Equals(certificate.GetCertHashString(System.Security.Cryptography.HashAlgorithmName.SHA256), pinned, StringComparison.OrdinalIgnoreCase);
     }
 
     /// <summary>"api/v1/vms/NAME" with the id or name escaped, so a name with '/' or '?' cannot change the path.</summary>

@@ -18,17 +18,32 @@ public static unsafe class FdPoll
         }
 
         Span<Libc.PollFd> fds = stackalloc Libc.PollFd[handles.Length];
-        for (var i = 0; i < handles.Length; i++)
-        {
-            fds[i] = new Libc.PollFd { fd = (int)handles[i].DangerousGetHandle(), events = Libc.POLLIN };
-        }
-
+        Span<bool> added = stackalloc bool[handles.Length];
         int result;
-        // SAFETY: fds is a stack buffer of exactly handles.Length entries, the count passed; the handles stay open
-        // because the caller owns them for the duration of the call.
-        fixed (Libc.PollFd* p = fds)
+        try
         {
-            result = Libc.poll(p, (nuint)fds.Length, timeoutMs);
+            for (var i = 0; i < handles.Length; i++)
+            {
+                // A reference per handle: none can be closed (and its number reused) while poll watches it.
+                handles[i].DangerousAddRef(ref added[i]);
+                fds[i] = new Libc.PollFd { fd = (int)handles[i].DangerousGetHandle(), events = Libc.POLLIN };
+            }
+
+            // SAFETY: fds is a stack buffer of exactly handles.Length entries, the count passed.
+            fixed (Libc.PollFd* p = fds)
+            {
+                result = Libc.poll(p, (nuint)fds.Length, timeoutMs);
+            }
+        }
+        finally
+        {
+            for (var i = 0; i < handles.Length; i++)
+            {
+                if (added[i])
+                {
+                    handles[i].DangerousRelease();
+                }
+            }
         }
 
         if (result < 0)

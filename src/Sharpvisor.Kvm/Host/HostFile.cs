@@ -29,7 +29,8 @@ public static unsafe class HostFile
     public static void FlushData(SafeFileHandle file)
     {
         ArgumentNullException.ThrowIfNull(file);
-        Errno.Check(Libc.fdatasync((int)file.DangerousGetHandle()), "fdatasync");
+        using var fd = new HandleLease(file);
+        Errno.Check(Libc.fdatasync(fd.Fd), "fdatasync");
     }
 
     /// <summary>Deallocates a range (reads return zeros afterwards); false when the file system cannot.</summary>
@@ -43,7 +44,8 @@ public static unsafe class HostFile
     private static bool TryFallocate(SafeFileHandle file, int mode, long offset, long length, string operation)
     {
         ArgumentNullException.ThrowIfNull(file);
-        if (Libc.fallocate((int)file.DangerousGetHandle(), mode, offset, length) == 0)
+        using var fd = new HandleLease(file);
+        if (Libc.fallocate(fd.Fd, mode, offset, length) == 0)
         {
             return true;
         }

@@ -60,7 +60,8 @@ public sealed unsafe class TapDevice : IDisposable
         // SAFETY: the kernel writes at most buffer.Length bytes into the pinned span.
         fixed (byte* p = buffer)
         {
-            result = Libc.read(Handle.Fd, p, (nuint)buffer.Length);
+            using var fd = new HandleLease(Handle);
+            result = Libc.read(fd.Fd, p, (nuint)buffer.Length);
         }
 
         if (result >= 0)
@@ -83,7 +84,8 @@ public sealed unsafe class TapDevice : IDisposable
         // SAFETY: the kernel reads exactly frame.Length bytes from the pinned span.
         fixed (byte* p = frame)
         {
-            result = Libc.write(Handle.Fd, p, (nuint)frame.Length);
+            using var fd = new HandleLease(Handle);
+            result = Libc.write(fd.Fd, p, (nuint)frame.Length);
         }
 
         if (result >= 0)

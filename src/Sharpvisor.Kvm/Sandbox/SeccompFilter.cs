@@ -21,6 +21,9 @@ public enum SeccompMode
 /// is logged). Two calls are allowed by their arguments: <c>clone</c> only for threads (no namespace flags, so a
 /// compromised VMM cannot unshare itself out of its confinement), <c>socket</c> only for AF_UNIX; <c>clone3</c>, whose
 /// flags sit behind a pointer a filter cannot read, fails with ENOSYS, and glibc then falls back to <c>clone</c>.
+/// <c>ioctl</c> is allowed for the request types given (<see cref="Build"/>'s <c>ioctlTypes</c>, the byte that says
+/// which driver a request is for: 0xAE KVM, 'T' terminals and TUN), so the socket ioctls that reconfigure the host's
+/// network interfaces (0x89) are out of reach even with CAP_NET_ADMIN.
 /// Signals (<c>kill</c>, <c>tgkill</c>) go only to this process itself when the filter is built for it: a VMM kicks
 /// its own vCPU threads, and must not signal the manager or another VM running as the same user.
 /// Another architecture's calling convention (x32, i386) is refused outright.
@@ -32,10 +35,13 @@ public sealed class SeccompFilter
     private const ushort JumpIfAtLeast = 0x35;    // BPF_JMP | BPF_JGE | BPF_K
     private const ushort JumpIfAnyBit = 0x45;     // BPF_JMP | BPF_JSET | BPF_K
     private const ushort Return = 0x06;           // BPF_RET | BPF_K
+    private const ushort ShiftRight = 0x74;       // BPF_ALU | BPF_RSH | BPF_K
+    private const ushort And = 0x54;              // BPF_ALU | BPF_AND | BPF_K
 
     private const uint ArchOffset = 4;            // struct seccomp_data: nr, arch, instruction_pointer, args[6]
     private const uint NumberOffset = 0;
     private const uint FirstArgumentLowOffset = 16;
+    private const uint SecondArgumentLowOffset = 24;
     private const uint AuditArchX86_64 = 0xC000_003E;
     private const uint X32Bit = 0x4000_0000;
 
@@ -50,6 +56,7 @@ public sealed class SeccompFilter
     private const uint SysClone3 = 435;
     private const uint SysKill = 62;
     private const uint SysTgkill = 234;
+    private const uint SysIoctl = 16;
     private const uint AfUnix = 1;
     private const uint CloneThread = 0x0001_0000;
     private const uint CloneNamespaces = 0x0002_0000 | 0x0200_0000 | 0x0400_0000 | 0x0800_0000 | 0x1000_0000 | 0x2000_0000 | 0x4000_0000 | 0x80;
@@ -62,42 +69,46 @@ public sealed class SeccompFilter
     public int Length => _program.Length;
 
     /// <summary>Builds the program; <paramref name="allowed"/> are x86-64 system call numbers.</summary>
-    public static SeccompFilter Build(IEnumerable<uint> allowed, SeccompMode mode, int? signalsOnlyTo = null)
+    public static SeccompFilter Build(IEnumerable<uint> allowed, SeccompMode mode, int? signalsOnlyTo = null, IReadOnlyList<byte>? ioctlTypes = null)
     {
         ArgumentNullException.ThrowIfNull(allowed);
         ArgumentOutOfRangeException.ThrowIfEqual(mode, SeccompMode.Off);
         var requested = allowed.ToHashSet();
-        var numbers = requested.Where(n => n is not (SysSocket or SysClone or SysClone3 or SysKill or SysTgkill)).Order().ToArray();
+        uint[] special = [SysSocket, SysClone, SysClone3, SysKill, SysTgkill, SysIoctl];
+        var numbers = requested.Where(n => !special.Contains(n)).Order().ToArray();
         var denied = mode == SeccompMode.Kill ? RetKillProcess : RetLog;
-        var self = (uint)(signalsOnlyTo ?? 0);
-        var checkSignals = signalsOnlyTo is not null;
+        var types = ioctlTypes ?? [];
 
-        // Layout: header (4), five special cases, the list, then the returns and the argument checks.
-        const int header = 4, specials = 5;
+        // Layout: header (4), six special cases, the list, then the returns and the argument checks.
+        const int header = 4, specials = 6;
         var list = header + specials;
         var deny = list + numbers.Length;
         var enosys = deny + 1;
-        var cloneCheck = enosys + 1;  // 3 instructions
-        var socketCheck = cloneCheck + 3; // 2 instructions
+        var cloneCheck = enosys + 1;       // 3 instructions
+        var socketCheck = cloneCheck + 3;  // 2 instructions
         var signalCheck = socketCheck + 2; // 2 instructions
-        var kill = signalCheck + 2;
+        var ioctlCheck = signalCheck + 2;  // 3 + one per type
+        var kill = ioctlCheck + 3 + types.Count;
         var allow = kill + 1;
-        if (allow - header > 255)
+        if (allow - 2 > 255)
         {
             throw new ArgumentException($"{numbers.Length} allowed calls are too many for 8-bit jumps", nameof(allowed));
         }
 
+        // A call the caller did not ask for goes to the deny return even when it has an argument check.
+        int Special(uint number, int check) => requested.Contains(number) ? check : deny;
         var program = new List<SockFilter>(allow + 1)
         {
             new(LoadWordAbsolute, 0, 0, ArchOffset),
             Jump(JumpIfEqual, AuditArchX86_64, at: 1, whenTrue: 2, whenFalse: kill),
             new(LoadWordAbsolute, 0, 0, NumberOffset),
             Jump(JumpIfAtLeast, X32Bit, at: 3, whenTrue: kill, whenFalse: 4),
-            Jump(JumpIfEqual, SysClone3, at: 4, whenTrue: enosys, whenFalse: 5),
-            Jump(JumpIfEqual, SysClone, at: 5, whenTrue: cloneCheck, whenFalse: 6),
-            Jump(JumpIfEqual, SysSocket, at: 6, whenTrue: socketCheck, whenFalse: 7),
-            Jump(JumpIfEqual, SysKill, at: 7, whenTrue: checkSignals ? signalCheck : requested.Contains(SysKill) ? allow : deny, whenFalse: 8),
-            Jump(JumpIfEqual, SysTgkill, at: 8, whenTrue: checkSignals ? signalCheck : requested.Contains(SysTgkill) ? allow : deny, whenFalse: 9),
+            Jump(JumpIfEqual, SysClone3, at: 4, whenTrue: requested.Contains(SysClone) ? enosys : deny, whenFalse: 5),
+            Jump(JumpIfEqual, SysClone, at: 5, whenTrue: Special(SysClone, cloneCheck), whenFalse: 6),
+            Jump(JumpIfEqual, SysSocket, at: 6, whenTrue: Special(SysSocket, socketCheck), whenFalse: 7),
+            Jump(JumpIfEqual, SysKill, at: 7, whenTrue: Special(SysKill, signalsOnlyTo is null ? allow : signalCheck), whenFalse: 8),
+            Jump(JumpIfEqual, SysTgkill, at: 8, whenTrue: Special(SysTgkill, signalsOnlyTo is null ? allow : signalCheck), whenFalse: 9),
+            Jump(JumpIfEqual, SysIoctl, at: 9, whenTrue: Special(SysIoctl, ioctlTypes is null ? allow : ioctlCheck), whenFalse: 10),
         };
         for (var i = 0; i < numbers.Length; i++)
         {
@@ -112,7 +123,16 @@ public sealed class SeccompFilter
         program.Add(new(LoadWordAbsolute, 0, 0, FirstArgumentLowOffset));
         program.Add(Jump(JumpIfEqual, AfUnix, at: socketCheck + 1, whenTrue: allow, whenFalse: kill));
         program.Add(new(LoadWordAbsolute, 0, 0, FirstArgumentLowOffset));
-        program.Add(Jump(JumpIfEqual, self, at: signalCheck + 1, whenTrue: allow, whenFalse: kill));
+        program.Add(Jump(JumpIfEqual, (uint)(signalsOnlyTo ?? 0), at: signalCheck + 1, whenTrue: allow, whenFalse: kill));
+        program.Add(new(LoadWordAbsolute, 0, 0, SecondArgumentLowOffset));
+        program.Add(new(ShiftRight, 0, 0, 8));
+        program.Add(new(And, 0, 0, 0xFF));
+        for (var t = 0; t < types.Count; t++)
+        {
+            var at = ioctlCheck + 3 + t;
+            program.Add(Jump(JumpIfEqual, types[t], at, whenTrue: allow, whenFalse: at + 1));
+        }
+
         program.Add(new(Return, 0, 0, denied));
         program.Add(new(Return, 0, 0, RetAllow));
         return new SeccompFilter([.. program]);
@@ -145,7 +165,7 @@ public sealed class SeccompFilter
     public static long MakeForbiddenCall() => Libc.syscall(Libc.SYS_ptrace, 0, 0, 0);
 
     /// <summary>Runs the program over one call the way the kernel would: what it returns (for tests).</summary>
-    public uint Evaluate(uint number, uint arch = AuditArchX86_64, ulong firstArgument = 0)
+    public uint Evaluate(uint number, uint arch = AuditArchX86_64, ulong firstArgument = 0, ulong secondArgument = 0)
     {
         uint accumulator = 0;
         var pc = 0;
@@ -160,12 +180,21 @@ public sealed class SeccompFilter
                         ArchOffset => arch,
                         NumberOffset => number,
                         FirstArgumentLowOffset => (uint)firstArgument,
+                        SecondArgumentLowOffset => (uint)secondArgument,
                         _ => throw new InvalidOperationException($"load at {op.K}"),
                     };
                     pc++;
                     break;
                 case Return:
                     return op.K;
+                case ShiftRight:
+                    accumulator >>= (int)op.K;
+                    pc++;
+                    break;
+                case And:
+                    accumulator &= op.K;
+                    pc++;
+                    break;
                 default:
                     var taken = op.Code switch
                     {
@@ -196,4 +225,13 @@ public sealed class SeccompFilter
         public ushort Length;
         public SockFilter* Filter;
     }
+}
+
+/// <summary>Process attributes that confine it beside its seccomp filter.</summary>
+public static class ProcessGuard
+{
+    private const int PR_SET_DUMPABLE = 4;
+
+    /// <summary>prctl(PR_SET_DUMPABLE, 0): no core dumps (guest RAM stays out of them), /proc/PID/* owned by root, no ptrace by peers.</summary>
+    public static void MakeUndumpable() => _ = Errno.Check(Libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "prctl(PR_SET_DUMPABLE)");
 }

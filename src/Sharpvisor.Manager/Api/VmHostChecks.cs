@@ -13,47 +13,59 @@ namespace Sharpvisor.Manager.Api;
 /// </summary>
 internal static class VmHostChecks
 {
-    public static IReadOnlyList<ValidationProblem> Problems(VmDefinition definition, IReadOnlyList<string> storageRoots)
+    public static IReadOnlyList<ValidationProblem> Problems(VmDefinition definition, IReadOnlyList<string> storageRoots, string? dataDirectory = null) =>
+        Resolve(definition, storageRoots, dataDirectory).Problems;
+
+    /// <summary>
+    /// Checks every file <paramref name="definition"/> names and returns it with each path resolved (realpath(3)) once,
+    /// the value that was checked: the VMM is given that, so no second resolution can land somewhere else.
+    /// Nothing inside <paramref name="dataDirectory"/> (the token, the database, the run directory) may be used,
+    /// whatever the roots, except the default images directory.
+    /// </summary>
+    public static (VmDefinition Resolved, IReadOnlyList<ValidationProblem> Problems) Resolve(VmDefinition definition, IReadOnlyList<string> storageRoots, string? dataDirectory)
     {
+        ArgumentNullException.ThrowIfNull(definition);
         ArgumentNullException.ThrowIfNull(storageRoots);
         var roots = storageRoots.Select(HostFile.RealPath).OfType<string>().ToArray();
+        var data = dataDirectory is null ? null : HostFile.RealPath(dataDirectory);
+        var images = dataDirectory is null ? null : HostFile.RealPath(Path.Combine(dataDirectory, "images"));
         var problems = new List<ValidationProblem>();
-        void Check(string field, string? path)
+        string? Check(string field, string? path)
         {
-            if (path is not null && (FileProblem(path) ?? RootProblem(path, roots, storageRoots)) is { } problem)
+            if (path is null)
+            {
+                return null;
+            }
+
+            var problem = FileProblem(path) ?? RootProblem(path, roots, storageRoots);
+            var real = HostFile.RealPath(path);
+            if (problem is null && real is not null && data is not null && Below(real, data) && !(images is not null && Below(real, images)))
+            {
+                problem = $"'{path}' is inside the manager's data directory {dataDirectory}, which holds its token and inventory";
+            }
+
+            if (problem is not null)
             {
                 problems.Add(new ValidationProblem(field, problem));
             }
+
+            return real ?? path;
         }
 
-        Check("kernel", definition.Kernel);
-        Check("initrd", definition.Initrd);
-        for (var i = 0; i < definition.Disks.Count; i++)
-        {
-            Check(string.Create(CultureInfo.InvariantCulture, $"disks[{i}].path"), definition.Disks[i].Path);
-        }
-
-        return problems;
+        var kernel = Check("kernel", definition.Kernel);
+        var initrd = Check("initrd", definition.Initrd);
+        var disks = definition.Disks.Select((d, i) => d with { Path = Check(string.Create(CultureInfo.InvariantCulture, $"disks[{i}].path"), d.Path)! }).ToList();
+        return (definition with { Kernel = kernel, Initrd = initrd, Disks = disks }, problems);
     }
 
-    /// <summary>The definition with every file path replaced by its canonical path (checked already: each exists).</summary>
-    public static VmDefinition WithRealPaths(VmDefinition definition)
-    {
-        ArgumentNullException.ThrowIfNull(definition);
-        string Real(string path) => HostFile.RealPath(path) ?? path;
-        return definition with
-        {
-            Kernel = definition.Kernel is { } kernel ? Real(kernel) : null,
-            Initrd = definition.Initrd is { } initrd ? Real(initrd) : null,
-            Disks = [.. definition.Disks.Select(d => d with { Path = Real(d.Path) })],
-        };
-    }
+    private static bool Below(string path, string directory) =>
+        path.StartsWith(directory.EndsWith('/') ? directory : directory + "/", StringComparison.Ordinal);
 
     /// <summary>Null when <paramref name="path"/>, resolved, is a root or lies below one of <paramref name="realRoots"/>.</summary>
     public static string? RootProblem(string path, IReadOnlyList<string> realRoots, IReadOnlyList<string> configuredRoots)
     {
         var real = HostFile.RealPath(path);
-        if (real is not null && realRoots.Any(root => real.StartsWith(root.EndsWith('/') ? root : root + "/", StringComparison.Ordinal)))
+        if (real is not null && realRoots.Any(root => Below(real, root)))
         {
             return null;
         }

@@ -45,15 +45,19 @@ public sealed class VmOperations(IVmStore store, VmSupervisor supervisor, Manage
     }
 
     /// <summary>The definition when it is valid and its files are usable on this host; else a 400 naming each field.</summary>
-    private VmDefinition Checked(VmDefinition definition)
+    private VmDefinition Checked(VmDefinition definition) => CheckedAndResolved(definition).Definition;
+
+    /// <summary>The definition as given (to store) and with its paths resolved (to run), once it passed every check.</summary>
+    private (VmDefinition Definition, VmDefinition Resolved) CheckedAndResolved(VmDefinition definition)
     {
         var problems = definition.Validate();
+        var resolved = definition;
         if (problems.Count == 0)
         {
-            problems = VmHostChecks.Problems(definition, options.EffectiveStorageRoots);
+            (resolved, problems) = VmHostChecks.Resolve(definition, options.EffectiveStorageRoots, options.DataDirectory);
         }
 
-        return problems.Count == 0 ? definition : throw new VmValidationException(problems);
+        return problems.Count == 0 ? (definition, resolved) : throw new VmValidationException(problems);
     }
 
     /// <summary>Changes a VM that does not run; what <paramref name="spec"/> leaves out keeps its value.</summary>
@@ -142,7 +146,7 @@ public sealed class VmOperations(IVmStore store, VmSupervisor supervisor, Manage
     {
         // Checked again: the files may have moved (or become links out of the roots) since the definition was taken,
         // or it predates the roots. The VMM gets the paths resolved, so a link swapped in later is not followed.
-        var definition = VmHostChecks.WithRealPaths(Checked(await store.GetAsync(id).ConfigureAwait(false) ?? throw new VmNotFoundException(id)));
+        var definition = CheckedAndResolved(await store.GetAsync(id).ConfigureAwait(false) ?? throw new VmNotFoundException(id)).Resolved;
         try
         {
             await supervisor.StartAsync(definition, CancellationToken.None).ConfigureAwait(false);

@@ -66,13 +66,19 @@ public sealed partial class VmSupervisor : IAsyncDisposable
 
     public string RunDirectory => _runDirectory;
 
-    public string SocketPath(Guid id) => Path.Combine(_runDirectory, id.ToString("D") + ".sock");
+    public string SocketPath(Guid id) => Path.Combine(VmDirectory(id), "vm.sock");
+
+    /// <summary>
+    /// RUNDIR/ID: the VM's own directory, all its jailed VMM can see of the run directory (its control and console
+    /// sockets, its exit file): not the other VMs' sockets, not the logs.
+    /// </summary>
+    public string VmDirectory(Guid id) => Path.Combine(_runDirectory, id.ToString("D"));
 
     /// <summary>The VMM's serial console socket (<c>--serial socket:</c>): replay of the last 64 KiB, then live, both ways.</summary>
-    public string ConsolePath(Guid id) => Path.Combine(_runDirectory, id.ToString("D") + ".console");
+    public string ConsolePath(Guid id) => Path.Combine(VmDirectory(id), "vm.console");
 
     /// <summary>The VMM's <c>--exit-file</c>: why it exited, written just before it does (absent when it was killed).</summary>
-    public string ExitFilePath(Guid id) => Path.Combine(_runDirectory, id.ToString("D") + ".exit");
+    public string ExitFilePath(Guid id) => Path.Combine(VmDirectory(id), "vm.exit");
 
     public string LogPath(Guid id) => Path.Combine(_runDirectory, id.ToString("D") + ".log");
 
@@ -95,6 +101,7 @@ public sealed partial class VmSupervisor : IAsyncDisposable
                 throw new VmStateConflictException(vm.Id, vm.State, "start");
             }
 
+            Directory.CreateDirectory(VmDirectory(vm.Id), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             var socket = SocketPath(vm.Id);
             var args = VmProcessArguments.Build(definition, socket, ConsolePath(vm.Id), ExitFilePath(vm.Id), _options.KvmDevice);
             var log = LogPath(vm.Id);
@@ -249,9 +256,9 @@ public sealed partial class VmSupervisor : IAsyncDisposable
         var adopted = new List<VmStatus>();
         var crashed = new List<Guid>();
         var unknown = new List<Guid>();
-        foreach (var socket in Directory.EnumerateFiles(_runDirectory, "*.sock"))
+        foreach (var socket in Directory.EnumerateDirectories(_runDirectory).Select(d => Path.Combine(d, "vm.sock")).Where(File.Exists).ToList())
         {
-            if (!Guid.TryParseExact(Path.GetFileNameWithoutExtension(socket), "D", out var id)
+            if (!Guid.TryParseExact(Path.GetFileName(Path.GetDirectoryName(socket)), "D", out var id)
                 || (_vms.TryGetValue(id, out var known) && known.State is not (VmState.Defined or VmState.Stopped or VmState.Crashed or VmState.Failed)))
             {
                 continue;

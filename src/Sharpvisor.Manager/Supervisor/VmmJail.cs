@@ -6,8 +6,8 @@ namespace Sharpvisor.Manager.Supervisor;
 /// <summary>
 /// Where a VMM runs when the manager can confine it (Firecracker's jailer, with util-linux's tools): a mount
 /// namespace of its own whose root is an empty tmpfs holding only what it needs, each at its host path so no argument
-/// changes — the system's libraries and the .NET runtime (read-only), its own kernel, initrd and disks, the run
-/// directory (its sockets, its exit file), and the devices /dev/kvm, /dev/net/tun, null, zero, random, urandom. No
+/// changes — the system's libraries and the .NET runtime (read-only), its own kernel, initrd and disks, its own
+/// directory of the run directory (its sockets, its exit file), and the devices /dev/kvm, /dev/net/tun, null, zero, random, urandom. No
 /// /home, no /etc beyond the loader cache, no other VM's images. It keeps root's uid but no capability except
 /// CAP_NET_ADMIN (only with a NIC, for its TAPs), with no_new_privs; its seccomp filter (VmmSyscallPolicy) then takes
 /// mount, chroot, unshare, ptrace and exec away. unshare, chroot and setpriv exec one another, so the VMM keeps the pid
@@ -16,12 +16,12 @@ namespace Sharpvisor.Manager.Supervisor;
 public sealed class VmmJail
 {
     private const string Script = """
-        set -eu
+        set -euf
         R=$SV_JAIL_ROOT
         mount -t tmpfs -o mode=0755,nosuid sharpvisor-jail "$R"
         bind() {
           [ -e "$1" ] || return 0  # a missing file stays missing: the VMM says so itself
-          if [ -d "$1" ]; then mkdir -p "$R$1"; else mkdir -p "$R$(dirname "$1")"; : > "$R$1"; fi
+          if [ -d "$1" ]; then mkdir -p "$R$1"; else mkdir -p "$R$(dirname "$1")"; [ -e "$R$1" ] || : >> "$R$1"; fi
           mount --bind "$1" "$R$1"
           if [ "$2" = ro ]; then mount -o remount,bind,ro "$R$1"; fi
         }
@@ -64,8 +64,8 @@ public sealed class VmmJail
         : Tools.FirstOrDefault(t => !File.Exists(t)) is { } missing ? $"{missing} is missing (util-linux, coreutils)"
         : null;
 
-    /// <summary>The jail of one VM: its files from <paramref name="definition"/> (paths already resolved), its run directory, the VMM binary's own.</summary>
-    public static VmmJail For(VmDefinition definition, string root, string runDirectory, string executable)
+    /// <summary>The jail of one VM: its files from <paramref name="definition"/> (paths already resolved), its own directory of the run directory, the VMM binary's own.</summary>
+    public static VmmJail For(VmDefinition definition, string root, string vmDirectory, string executable)
     {
         ArgumentNullException.ThrowIfNull(definition);
         var readOnly = new List<string> { "/usr" };
@@ -90,7 +90,7 @@ public sealed class VmmJail
         }
 
         readOnly.AddRange(definition.Disks.Where(d => d.ReadOnly).Select(d => d.Path));
-        var readWrite = new List<string> { Path.GetFullPath(runDirectory) };
+        var readWrite = new List<string> { Path.GetFullPath(vmDirectory) };
         readWrite.AddRange(definition.Disks.Where(d => !d.ReadOnly).Select(d => d.Path));
         readWrite.AddRange(Devices.Where(File.Exists));
         return new VmmJail(root, [.. readOnly.Distinct(StringComparer.Ordinal)], [.. readWrite.Distinct(StringComparer.Ordinal)], definition.Nics.Count > 0);

@@ -243,9 +243,13 @@ public sealed class Machine : IVcpuHost, IDisposable
         _stopped.Wait(CancellationToken.None);
         // A vCPU stuck outside the guest (in a device's bounded reset wait, or writing to a console nobody reads) is
         // not waited for: Dispose leaves its kvm_run page alone and RAM stays leased to it.
-        _ = JoinVcpus(TeardownDeadline);
+        var joined = JoinVcpus(TeardownDeadline);
         _profiler?.Dispose();
-        Serial.Flush();
+        if (joined)
+        {
+            Serial.Flush(); // not with a vCPU still there: it may hold the UART, blocked on output nobody reads
+        }
+
         return _stopReason!;
     }
 

@@ -24,13 +24,15 @@ public static class VmmSyscallPolicy
         ["fadvise64"] = 221, ["openat"] = 257, ["newfstatat"] = 262, ["unlinkat"] = 263, ["readlinkat"] = 267,
         ["faccessat"] = 269, ["pselect6"] = 270, ["ppoll"] = 271, ["fallocate"] = 285, ["dup3"] = 292, ["pipe2"] = 293,
         ["preadv"] = 295, ["pwritev"] = 296, ["renameat2"] = 316, ["statx"] = 332, ["close_range"] = 436, ["faccessat2"] = 439,
-        ["ioctl"] = 16, // KVM and TUN; /dev/kvm and the TAPs are what the VMM is for
+        ["ioctl"] = 16, // only KVM's and 'T' (TUN, terminals) requests: see IoctlTypes
         ["eventfd"] = 284, ["eventfd2"] = 290, ["timerfd_create"] = 283, ["timerfd_settime"] = 286, ["timerfd_gettime"] = 287,
         ["epoll_wait"] = 232, ["epoll_ctl"] = 233, ["epoll_pwait"] = 281, ["epoll_create1"] = 291, ["epoll_pwait2"] = 441,
 
         // Unix sockets (socket itself is allowed for AF_UNIX only by the filter).
-        ["connect"] = 42, ["accept"] = 43, ["sendto"] = 44, ["recvfrom"] = 45, ["sendmsg"] = 46, ["recvmsg"] = 47,
-        ["shutdown"] = 48, ["bind"] = 49, ["listen"] = 50, ["getsockname"] = 51, ["getpeername"] = 52, ["socketpair"] = 53,
+        // No connect: a VMM only listens (its control and console sockets), so a VMM taken over cannot reach the
+        // manager's or anyone's unix sockets, abstract ones included.
+        ["accept"] = 43, ["sendto"] = 44, ["recvfrom"] = 45, ["sendmsg"] = 46, ["recvmsg"] = 47,
+        ["shutdown"] = 48, ["bind"] = 49, ["listen"] = 50, ["getsockname"] = 51, ["getpeername"] = 52,
         ["setsockopt"] = 54, ["getsockopt"] = 55, ["accept4"] = 288,
 
         // Memory: guest RAM, kvm_run pages, the GC and the JIT.
@@ -54,14 +56,20 @@ public static class VmmSyscallPolicy
         ["clone"] = 56, ["socket"] = 41,
     };
 
+    /// <summary>The ioctl request types a VMM sends: 0xAE (KVM) and 'T' (TUNSETIFF and the terminal's TCGETS/TCSETS, FIONBIO).</summary>
+    public static IReadOnlyList<byte> IoctlTypes { get; } = [0xAE, (byte)'T'];
+
     /// <summary>The filter for this process: signals only to itself.</summary>
-    public static SeccompFilter Filter(SeccompMode mode) => SeccompFilter.Build(Allowed.Values, mode, signalsOnlyTo: Environment.ProcessId);
+    public static SeccompFilter Filter(SeccompMode mode) => SeccompFilter.Build(Allowed.Values, mode, signalsOnlyTo: Environment.ProcessId, ioctlTypes: IoctlTypes);
 
     /// <summary>Confines this process from here on; a no-op for <see cref="SeccompMode.Off"/>.</summary>
     public static void Install(SeccompMode mode)
     {
         if (mode != SeccompMode.Off)
         {
+            // Not dumpable: another process of the same uid (another VMM) cannot open this one's /proc/PID/root, fd,
+            // mem or environ; only a holder of CAP_SYS_PTRACE (the root manager) can.
+            ProcessGuard.MakeUndumpable();
             Filter(mode).Install();
         }
     }

@@ -17,6 +17,9 @@ public sealed class DaemonFixture : IAsyncLifetime
 
     public string DataDirectory { get; } = Directory.CreateTempSubdirectory("sharpvisor-cli-").FullName;
 
+    /// <summary>The daemon's default storage root (DATA/images, made at its start): where the tests put kernels and images.</summary>
+    public string ImagesDirectory => Path.Combine(DataDirectory, "images");
+
     public string Url { get; private set; } = "";
 
     public string Token { get; private set; } = "";
@@ -32,8 +35,7 @@ public sealed class DaemonFixture : IAsyncLifetime
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        // The tests' kernels and images are made in the data directory.
-        foreach (var arg in new[] { "serve", "--listen", "127.0.0.1:0", "--data-dir", DataDirectory, "--storage-root", DataDirectory })
+        foreach (var arg in new[] { "serve", "--listen", "127.0.0.1:0", "--data-dir", DataDirectory })
         {
             start.ArgumentList.Add(arg);
         }

@@ -13,7 +13,7 @@ public sealed class RemoteCliTests(DaemonFixture daemon) : IClassFixture<DaemonF
     [Fact]
     public async Task CreateListShowAndDeleteWithTablesAndJson()
     {
-        var kernel = Path.Combine(daemon.DataDirectory, "vmlinux-cli-test");
+        var kernel = Path.Combine(daemon.ImagesDirectory, "vmlinux-cli-test");
         await File.WriteAllBytesAsync(kernel, [0x7f, (byte)'E', (byte)'L', (byte)'F']);
         var created = await daemon.CliAsync("vm", "create", "web-cli", "--cpus", "2", "--memory", "1G", "--kernel", kernel,
             "--cmdline", "console=ttyS0", "--net", "tap=tapcli0,mac=02:AA:00:00:00:01", "--console", "virtio");
@@ -68,7 +68,7 @@ public sealed class RemoteCliTests(DaemonFixture daemon) : IClassFixture<DaemonF
     public async Task AStartThatDoesNotEndRunningExits1WithTheReason()
     {
         // A kernel file that is no kernel: its VMM refuses it before it opens KVM, on any machine.
-        var kernel = Path.Combine(daemon.DataDirectory, "not-a-kernel");
+        var kernel = Path.Combine(daemon.ImagesDirectory, "not-a-kernel");
         await File.WriteAllTextAsync(kernel, "plain text, not an ELF or a bzImage\n");
         Assert.Equal(0, (await daemon.CliAsync("vm", "create", "dud-cli", "--kernel", kernel)).ExitCode);
 
@@ -102,7 +102,7 @@ public sealed class RemoteCliTests(DaemonFixture daemon) : IClassFixture<DaemonF
         Assert.Contains("sharpvisor: error: --memory '1T': must be between 16M and 64G", RemoteCli.Lines(huge.Stderr));
         Assert.Contains(RemoteCli.Lines(huge.Stderr), line => line.StartsWith("sharpvisor: error: --guest 'nope': 'nope' is not a scenario of the built-in guest", StringComparison.Ordinal));
 
-        var missing = Path.Combine(daemon.DataDirectory, "no-such-disk.img");
+        var missing = Path.Combine(daemon.ImagesDirectory, "no-such-disk.img");
         var noDisk = await daemon.CliAsync("vm", "create", "bad-cli", "--guest", "hello", "--disk", missing);
         Assert.True(noDisk.ExitCode == 2, noDisk.ToString());
         Assert.Equal($"sharpvisor: error: --disk '{missing}': '{missing}' does not exist on this host\n", noDisk.Stderr);

@@ -84,7 +84,7 @@ public sealed class RemoteConsoleTests(DaemonFixture daemon) : IClassFixture<Dae
         Assert.Equal(0, (await daemon.CliAsync("vm", "create", name, "--guest", "idle", "--memory", "32M")).ExitCode);
         var started = await daemon.CliAsync("vm", "start", name, "--json");
         var id = JsonSerializer.Deserialize(started.Stdout, ApiJsonContext.Default.VmResource)!.Id;
-        var path = Path.Combine(daemon.DataDirectory, "run", $"{id:D}.console");
+        var path = Path.Combine(daemon.DataDirectory, "run", $"{id:D}", "vm.console");
         File.Delete(path);
         var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         listener.Bind(new UnixDomainSocketEndPoint(path));

@@ -70,6 +70,29 @@ public sealed class SeccompFilterTests
     }
 
     [Fact]
+    public void IoctlReachesOnlyTheDriversGiven()
+    {
+        var filter = SeccompFilter.Build([Read, Ioctl], SeccompMode.Kill, ioctlTypes: [0xAE, (byte)'T']);
+        Assert.True(SeccompFilter.Allows(filter.Evaluate(Ioctl, secondArgument: 0xAE80))); // KVM_RUN
+        Assert.True(SeccompFilter.Allows(filter.Evaluate(Ioctl, secondArgument: 0x400454CA))); // TUNSETIFF
+        Assert.True(SeccompFilter.Allows(filter.Evaluate(Ioctl, secondArgument: 0x5401))); // TCGETS
+        Assert.Equal(Kill, filter.Evaluate(Ioctl, secondArgument: 0x8914)); // SIOCSIFFLAGS: a host interface down
+        Assert.Equal(Kill, filter.Evaluate(Ioctl, secondArgument: 0x89A2)); // SIOCBRADDIF
+        Assert.Equal(Kill, filter.Evaluate(Ioctl, secondArgument: 0x40049409)); // FICLONE
+    }
+
+    [Fact]
+    public void CallsWithArgumentChecksAreDeniedWhenNotAskedFor()
+    {
+        var bare = SeccompFilter.Build([Read], SeccompMode.Kill, signalsOnlyTo: 7, ioctlTypes: [0xAE]);
+        Assert.Equal(Kill, bare.Evaluate(Clone, firstArgument: ThreadFlags));
+        Assert.Equal(Kill, bare.Evaluate(Clone3));
+        Assert.Equal(Kill, bare.Evaluate(Socket, firstArgument: 1));
+        Assert.Equal(Kill, bare.Evaluate(62, firstArgument: 7));
+        Assert.Equal(Kill, bare.Evaluate(Ioctl, secondArgument: 0xAE80));
+    }
+
+    [Fact]
     public void TheVmmsListFitsOneProgram()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => SeccompFilter.Build([Read], SeccompMode.Off));

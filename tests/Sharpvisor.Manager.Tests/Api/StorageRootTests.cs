@@ -58,6 +58,16 @@ public sealed class StorageRootTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TheManagersOwnTokenIsNotADiskEvenUnderARoot()
+    {
+        // The test daemon's root (the temporary directory) holds its data directory: the token is under a root.
+        var token = D.Daemon.Token.Path;
+        var (field, message) = await CreateRefusedAsync($$"""{"name":"token","builtInGuest":"idle","disks":[{"path":"{{token}}"}]}""");
+        Assert.Equal("disks[0].path", field);
+        Assert.Contains("inside the manager's data directory", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task ALinkInsideARootToAFileOutsideIsRefused()
     {
         var link = Path.Combine(D.Directory, "innocent.img");

@@ -111,7 +111,7 @@ public sealed class TestDaemon : IAsyncDisposable
             return;
         }
 
-        foreach (var socket in System.IO.Directory.EnumerateFiles(runDirectory, "*.sock"))
+        foreach (var socket in System.IO.Directory.EnumerateFiles(runDirectory, "*.sock", SearchOption.AllDirectories))
         {
             foreach (var pid in ProcessProbe.FindByControlSocket(socket))
             {

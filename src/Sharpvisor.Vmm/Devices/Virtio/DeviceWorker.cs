@@ -132,6 +132,11 @@ public sealed class DeviceWorker : IDisposable
                 }
             }
         }
+        catch (Exception) when (_stopping)
+        {
+            // Stopped (or abandoned past its deadline, its backend and descriptors closed under it): whatever went
+            // wrong now concerns a device that is gone. First, so a late failure never reaches the transport.
+        }
         catch (Exception e) when (e is VirtqueueException or GuestMemoryException)
         {
             _activation.Fail(e.Message);
@@ -139,10 +144,6 @@ public sealed class DeviceWorker : IDisposable
         catch (Exception e) when (e is IOException or KvmException or InvalidOperationException or ArgumentException)
         {
             _activation.Fail($"device thread stopped: {e.Message}");
-        }
-        catch (Exception) when (_stopping)
-        {
-            // Abandoned past its deadline and its backend closed under it: nothing is left to serve.
         }
         finally
         {

@@ -60,13 +60,14 @@ public abstract class ThreadedVirtioDevice : IVirtioDevice
     private bool StopWorker(TimeSpan deadline)
     {
         var worker = _worker;
-        _worker = null;
         if (worker is null)
         {
             return true;
         }
 
+        // Cleared only once the thread is told to stop: its callbacks reach the worker through this field.
         var stopped = worker.Stop(deadline);
+        _worker = null;
         worker.Dispose();
         return stopped;
     }

@@ -23,10 +23,41 @@ public sealed class VirtioActivation(GuestMemory memory, ulong features, IReadOn
     /// The driver broke the contract (a bad chain, memory outside RAM): the device stops and sets NEEDS_RESET; the
     /// message is logged once per activation. Safe from device threads.
     /// </summary>
-    public void Fail(string message) => events.Fail(message);
+    public void Fail(string message)
+    {
+        if (!Revoked)
+        {
+            events.Fail(message);
+        }
+    }
+
+    /// <summary>
+    /// Set by the transport when it resets the device: from then on nothing this activation's threads do reaches the
+    /// driver (no NEEDS_RESET, no interrupt, no more chains served), even from a thread abandoned past its deadline.
+    /// </summary>
+    public bool Revoked
+    {
+        get => Volatile.Read(ref _revoked);
+        internal set
+        {
+            Volatile.Write(ref _revoked, value);
+            foreach (var queue in Queues)
+            {
+                queue?.Revoke();
+            }
+        }
+    }
+
+    private bool _revoked;
 
     /// <summary>The driver did something the device refuses but survives (a runt frame, an oversized request): counted, rarely logged.</summary>
-    public void GuestError(string message) => events.GuestError(message);
+    public void GuestError(string message)
+    {
+        if (!Revoked)
+        {
+            events.GuestError(message);
+        }
+    }
 }
 
 /// <summary>What the transport does for a device: raise its interrupts and mark it broken.</summary>

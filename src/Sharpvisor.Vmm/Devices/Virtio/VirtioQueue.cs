@@ -30,10 +30,15 @@ public sealed class VirtioQueue(int index, SplitVirtqueue ring, EventFd doorbell
         return chain is not null;
     }
 
+    private volatile bool _revoked;
+
+    /// <summary>The device was reset: this queue serves and signals nothing more (see <see cref="VirtioActivation.Revoked"/>).</summary>
+    internal void Revoke() => _revoked = true;
+
     /// <summary>Interrupts the driver if it asked to hear about the chains pushed since the last call.</summary>
     public void NotifyIfNeeded()
     {
-        if (Ring.NeedsNotification(Memory))
+        if (!_revoked && Ring.NeedsNotification(Memory))
         {
             events.SignalQueue(Index);
         }
@@ -53,12 +58,12 @@ public sealed class VirtioQueue(int index, SplitVirtqueue ring, EventFd doorbell
         do
         {
             Ring.DisableNotifications(Memory);
-            while (TryPop(out var chain))
+            while (!_revoked && TryPop(out var chain))
             {
                 var written = handle(chain);
                 Ring.Push(Memory, chain.HeadIndex, written);
                 NotifyIfNeeded();
-                if (--budget == 0)
+                if (--budget == 0 && !_revoked)
                 {
                     _ = Ring.EnableNotifications(Memory);
                     Doorbell.Signal();
@@ -66,6 +71,6 @@ public sealed class VirtioQueue(int index, SplitVirtqueue ring, EventFd doorbell
                 }
             }
         }
-        while (Ring.EnableNotifications(Memory));
+        while (!_revoked && Ring.EnableNotifications(Memory));
     }
 }

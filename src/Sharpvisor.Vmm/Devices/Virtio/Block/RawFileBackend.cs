@@ -11,6 +11,9 @@ public sealed class RawFileBackend : IBlockBackend
 {
     private const int ZeroChunk = 1 << 20;
 
+    /// <summary>The most a write-zeroes segment may write by hand (the request size cap of reads and writes).</summary>
+    private const long MaxZeroWrite = BlockRequest.MaxRequestBytes;
+
     private readonly SafeFileHandle _file;
 
     private RawFileBackend(SafeFileHandle file, ulong size, bool readOnly)
@@ -81,6 +84,12 @@ public sealed class RawFileBackend : IBlockBackend
         if (HostFile.TryZeroRange(_file, offset, length))
         {
             return;
+        }
+
+        if (length > MaxZeroWrite)
+        {
+            // Without ZERO_RANGE this would be that many bytes written by hand for one request: the guest writes them.
+            throw new IOException($"write-zeroes of {length} bytes without fallocate(ZERO_RANGE) is over {MaxZeroWrite}");
         }
 
         var zeros = new byte[(int)Math.Min(length, ZeroChunk)];

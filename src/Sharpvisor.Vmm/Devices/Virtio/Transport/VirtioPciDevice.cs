@@ -46,6 +46,7 @@ public sealed class VirtioPciDevice : PciDevice, IVirtioDeviceEvents, IDisposabl
     private bool _intxAsserted;
     private int _failed;
     private bool _outOfService; // a device thread missed its stop deadline: never activated again
+    private VirtioActivation? _activation;
     private int _earlyNotifyLogged;
 
     public VirtioPciDevice(IVirtioDevice device, GuestMemory memory, IMsiSink msiSink, IDoorbellRegistry doorbells, Action<string> log)
@@ -261,7 +262,14 @@ public sealed class VirtioPciDevice : PciDevice, IVirtioDeviceEvents, IDisposabl
     {
         lock (_lock)
         {
-            StopDevice();
+            // Not StopDevice: its reset waits ResetDeadline for a stuck thread, teardown only TeardownDeadline (in Dispose).
+            UnregisterDoorbells();
+            if (_activation is not null)
+            {
+                _activation.Revoked = true;
+            }
+
+            _active = false;
         }
 
         _device.Dispose();
@@ -418,7 +426,8 @@ public sealed class VirtioPciDevice : PciDevice, IVirtioDeviceEvents, IDisposabl
             queues[q] = new VirtioQueue(q, ring, _doorbells[q], _memory, this);
         }
 
-        _device.Activate(new VirtioActivation(_memory, _common.DriverFeatures, queues, this));
+        _activation = new VirtioActivation(_memory, _common.DriverFeatures, queues, this);
+        _device.Activate(_activation);
         _active = true;
         RegisterDoorbells();
         foreach (var queue in queues)
@@ -433,6 +442,11 @@ public sealed class VirtioPciDevice : PciDevice, IVirtioDeviceEvents, IDisposabl
         if (_active)
         {
             _active = false;
+            if (_activation is not null)
+            {
+                _activation.Revoked = true;
+            }
+
             if (!_device.Reset())
             {
                 // A backend call that never returns: the vCPU that reset the device waited long enough. The thread is
