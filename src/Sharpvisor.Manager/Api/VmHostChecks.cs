@@ -37,8 +37,8 @@ internal static class VmHostChecks
                 return null;
             }
 
-            var problem = FileProblem(path) ?? RootProblem(path, roots, storageRoots);
             var real = HostFile.RealPath(path);
+            var problem = FileProblem(path) ?? RootProblem(path, real, roots, storageRoots);
             if (problem is null && real is not null && data is not null && Below(real, data) && !(images is not null && Below(real, images)))
             {
                 problem = $"'{path}' is inside the manager's data directory {dataDirectory}, which holds its token and inventory";
@@ -61,10 +61,9 @@ internal static class VmHostChecks
     private static bool Below(string path, string directory) =>
         path.StartsWith(directory.EndsWith('/') ? directory : directory + "/", StringComparison.Ordinal);
 
-    /// <summary>Null when <paramref name="path"/>, resolved, is a root or lies below one of <paramref name="realRoots"/>.</summary>
-    public static string? RootProblem(string path, IReadOnlyList<string> realRoots, IReadOnlyList<string> configuredRoots)
+    /// <summary>Null when <paramref name="path"/>, resolved (<paramref name="real"/>, null when it cannot be), is a root or lies below one of <paramref name="realRoots"/>.</summary>
+    public static string? RootProblem(string path, string? real, IReadOnlyList<string> realRoots, IReadOnlyList<string> configuredRoots)
     {
-        var real = HostFile.RealPath(path);
         if (real is not null && realRoots.Any(root => Below(real, root)))
         {
             return null;

@@ -29,18 +29,7 @@ public sealed class RequestValidationTests : IAsyncLifetime
     }
 
     /// <summary>POSTs a create and returns the single field its 400 names, with the message.</summary>
-    private async Task<(string Field, string Message, string Body)> RefusedAsync(string json)
-    {
-        using var response = await D.Http.PostAsync("api/v1/vms", new StringContent(json, Encoding.UTF8, "application/json"));
-        var body = await response.Content.ReadAsStringAsync();
-        Assert.True(response.StatusCode == HttpStatusCode.BadRequest, $"{json} -> {(int)response.StatusCode} {body}");
-        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
-        Assert.DoesNotContain("Sharpvisor.", body, StringComparison.Ordinal);
-        Assert.DoesNotContain("System.", body, StringComparison.Ordinal);
-        var errors = JsonDocument.Parse(body).RootElement.GetProperty("errors").EnumerateObject().ToList();
-        var error = Assert.Single(errors);
-        return (error.Name, error.Value[0].GetString()!, body);
-    }
+    private Task<(string Field, string Message, string Body)> RefusedAsync(string json) => D.CreateRefusedAsync(json);
 
     private string FileIn(string name, string content = "data")
     {

@@ -1,7 +1,5 @@
 using System.Net;
 using System.Net.Http.Json;
-using System.Text;
-using System.Text.Json;
 using Sharpvisor.Manager.Api.Contracts;
 
 namespace Sharpvisor.Manager.Tests.Api;
@@ -26,19 +24,16 @@ public sealed class StorageRootTests : IAsyncLifetime
         }
     }
 
-    private async Task<(string Field, string Message)> RefusedAsync(HttpResponseMessage response)
+    private static async Task<(string Field, string Message)> RefusedAsync(HttpResponseMessage response)
     {
-        var body = await response.Content.ReadAsStringAsync();
-        Assert.True(response.StatusCode == HttpStatusCode.BadRequest, $"{(int)response.StatusCode} {body}");
-        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
-        var error = Assert.Single(JsonDocument.Parse(body).RootElement.GetProperty("errors").EnumerateObject().ToList());
-        return (error.Name, error.Value[0].GetString()!);
+        var (field, message, _) = await TestDaemon.SingleFieldProblemAsync(response);
+        return (field, message);
     }
 
     private async Task<(string Field, string Message)> CreateRefusedAsync(string json)
     {
-        using var response = await D.Http.PostAsync("api/v1/vms", new StringContent(json, Encoding.UTF8, "application/json"));
-        return await RefusedAsync(response);
+        var (field, message, _) = await D.CreateRefusedAsync(json);
+        return (field, message);
     }
 
     [Fact]

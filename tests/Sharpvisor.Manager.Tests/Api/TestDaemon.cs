@@ -79,6 +79,28 @@ public sealed class TestDaemon : IAsyncDisposable
         return (await response.Content.ReadFromJsonAsync(ApiJsonContext.Default.VmResource))!;
     }
 
+    /// <summary>
+    /// Asserts <paramref name="response"/> is a 400 ProblemDetails naming exactly one field, in the API's own terms
+    /// (no .NET type names), and returns that field, its first message and the body.
+    /// </summary>
+    public static async Task<(string Field, string Message, string Body)> SingleFieldProblemAsync(HttpResponseMessage response, string? request = null)
+    {
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.BadRequest, $"{request} -> {(int)response.StatusCode} {body}");
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.DoesNotContain("Sharpvisor.", body, StringComparison.Ordinal);
+        Assert.DoesNotContain("System.", body, StringComparison.Ordinal);
+        var error = Assert.Single(System.Text.Json.JsonDocument.Parse(body).RootElement.GetProperty("errors").EnumerateObject().ToList());
+        return (error.Name, error.Value[0].GetString()!, body);
+    }
+
+    /// <summary>POSTs a create of <paramref name="json"/> that must be refused for one field.</summary>
+    public async Task<(string Field, string Message, string Body)> CreateRefusedAsync(string json)
+    {
+        using var response = await Http.PostAsync("api/v1/vms", new StringContent(json, System.Text.Encoding.UTF8, "application/json"));
+        return await SingleFieldProblemAsync(response, json);
+    }
+
     public async Task<VmResource> GetAsync(string vm) =>
         (await Http.GetFromJsonAsync($"api/v1/vms/{vm}", ApiJsonContext.Default.VmResource))!;
 
