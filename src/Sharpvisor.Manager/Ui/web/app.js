@@ -83,7 +83,7 @@ async function loadList() {
   try {
     const vms = await api("GET", "vms");
     if (!isCurrent(page)) return;
-    renderList(vms, act);
+    renderList(vms, act, page);
     refreshListMetrics(page); // the sparklines now, not at the next round
   } catch (e) {
     if (!isCurrent(page) || refused(e)) return;

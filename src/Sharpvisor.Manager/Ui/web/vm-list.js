@@ -47,7 +47,11 @@ function row(vm, act) {
   return tr;
 }
 
-export function renderList(vms, act) {
+/** The page visit whose list `shown` holds: until this visit's list has come, `shown` is a past visit's. */
+let listedPage = null;
+
+export function renderList(vms, act, page) {
+  listedPage = page;
   for (const id of [...sparks.keys()]) if (!vms.some((vm) => vm.id === id)) dropSpark(id);
   shown.clear();
   for (const vm of vms) shown.set(vm.id, vm);
@@ -85,6 +89,8 @@ function dropSpark(id) {
 
 /** One live round: the uptimes, and the sparklines of the VMs that run (a stopped VM's line stays as it was). */
 export async function refreshListMetrics(page) {
+  // Not from the VMs a past visit listed: one may be gone since (deleted on its own page), and its history a 404.
+  if (listedPage !== page) return;
   for (const [id, vm] of shown) {
     const cellText = $("vm-rows").querySelector(`tr[data-vm-id="${id}"] .uptime`);
     if (cellText) cellText.textContent = uptimeText(vm);
