@@ -1,3 +1,4 @@
+using Sharpvisor.Control;
 using Sharpvisor.Vmm.Machine;
 
 namespace Sharpvisor.Cli;
@@ -54,7 +55,7 @@ internal static class DeviceOptions
             }
             else if (part.StartsWith("mac=", StringComparison.Ordinal))
             {
-                mac = NetConfig.ParseMac(part[4..]) ?? throw new UsageException($"--net '{spec}': mac '{part[4..]}' must be six hex bytes like 02:00:00:00:00:01, unicast");
+                mac = MacAddress.Parse(part[4..]) ?? throw new UsageException($"--net '{spec}': mac '{part[4..]}' must be six hex bytes like 02:00:00:00:00:01, unicast");
             }
             else
             {

@@ -2,8 +2,8 @@ using System.Data.Common;
 using System.Globalization;
 using System.Net;
 using Sharpvisor.Cli;
+using Sharpvisor.Kvm.Host;
 using Sharpvisor.Manager.Api;
-using Sharpvisor.Vmm.Machine;
 
 
 namespace Sharpvisor.Serve;

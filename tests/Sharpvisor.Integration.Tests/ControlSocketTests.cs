@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text;
-using Sharpvisor.Vmm.Control;
+using Sharpvisor.Control;
 
 namespace Sharpvisor.Integration.Tests;
 

@@ -1,4 +1,4 @@
-using Sharpvisor.Vmm.Control;
+using Sharpvisor.Control;
 
 namespace Sharpvisor.Integration.Tests;
 

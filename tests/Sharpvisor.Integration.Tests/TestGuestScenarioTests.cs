@@ -1,3 +1,4 @@
+using Sharpvisor.Kvm.Host;
 using Sharpvisor.Vmm.Machine;
 
 namespace Sharpvisor.Integration.Tests;

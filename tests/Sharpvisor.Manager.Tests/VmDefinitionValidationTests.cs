@@ -1,3 +1,4 @@
+using Sharpvisor.Api;
 using Sharpvisor.Manager.Store;
 using Sharpvisor.Vmm.Arch.X86;
 

@@ -1,8 +1,8 @@
 using System.Diagnostics;
+using Sharpvisor.Control;
 using Sharpvisor.Manager.Store;
 using Sharpvisor.Manager.Store.Sqlite;
 using Sharpvisor.Manager.Supervisor;
-using Sharpvisor.Vmm.Control;
 
 namespace Sharpvisor.Manager.Tests;
 
@@ -297,8 +297,8 @@ public sealed class VmSupervisorTests : IAsyncLifetime
         Assert.Equal(VmState.Stopped, (await Store.GetStateAsync(vm.Id))!.State);
         // The console socket goes with the VMM (its output is the guest's exit status, checked above).
         Assert.False(File.Exists(supervisor.ConsolePath(vm.Id)));
-        Assert.Equal(new Sharpvisor.Vmm.Control.ExitRecord("guest-exit", 1, "guest requested exit with status 1"),
-            Sharpvisor.Vmm.Control.ExitRecord.TryRead(supervisor.ExitFilePath(vm.Id)));
+        Assert.Equal(new Sharpvisor.Control.ExitRecord("guest-exit", 1, "guest requested exit with status 1"),
+            Sharpvisor.Control.ExitRecord.TryRead(supervisor.ExitFilePath(vm.Id)));
     }
 
     [KvmFact]
@@ -314,7 +314,7 @@ public sealed class VmSupervisorTests : IAsyncLifetime
         var status = (await supervisor.GetStatusAsync(vm.Id))!;
         Assert.Equal(VmState.Crashed, status.State);
         Assert.StartsWith("exit status 1: ", status.ExitReason, StringComparison.Ordinal);
-        Assert.Equal("crash", Sharpvisor.Vmm.Control.ExitRecord.TryRead(supervisor.ExitFilePath(vm.Id))?.Kind);
+        Assert.Equal("crash", Sharpvisor.Control.ExitRecord.TryRead(supervisor.ExitFilePath(vm.Id))?.Kind);
     }
 
     [KvmFact]
@@ -409,7 +409,7 @@ public sealed class VmSupervisorTests : IAsyncLifetime
         Assert.Equal(VmState.Failed, stored.State);
         Assert.Equal(e.Reason, stored.ExitReason);
         // The VMM said so itself, before it touched KVM.
-        Assert.Equal(Sharpvisor.Vmm.Control.ExitRecord.StartFailure, Sharpvisor.Vmm.Control.ExitRecord.TryRead(supervisor.ExitFilePath(vm.Id))?.Kind);
+        Assert.Equal(Sharpvisor.Control.ExitRecord.StartFailure, Sharpvisor.Control.ExitRecord.TryRead(supervisor.ExitFilePath(vm.Id))?.Kind);
     }
 
     private static async Task<Exception?> Catch(Task task)

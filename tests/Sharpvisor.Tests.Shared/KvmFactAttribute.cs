@@ -1,5 +1,5 @@
 using Sharpvisor.Kvm;
-using Sharpvisor.Vmm.Machine;
+using Sharpvisor.Kvm.Host;
 using Xunit.Abstractions;
 using Xunit.Sdk;
 

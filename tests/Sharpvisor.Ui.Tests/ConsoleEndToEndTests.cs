@@ -1,6 +1,6 @@
 using System.Net.Http.Json;
 using Microsoft.Playwright;
-using Sharpvisor.Manager.Api.Contracts;
+using Sharpvisor.Api;
 using static Microsoft.Playwright.Assertions;
 
 namespace Sharpvisor.Ui.Tests;

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Net.Http.Json;
 using Microsoft.Playwright;
-using Sharpvisor.Manager.Api.Contracts;
+using Sharpvisor.Api;
 using static Microsoft.Playwright.Assertions;
 
 namespace Sharpvisor.Ui.Tests;

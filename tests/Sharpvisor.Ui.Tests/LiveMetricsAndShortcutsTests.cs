@@ -1,7 +1,7 @@
 using System.Net.Http.Json;
 using System.Text.RegularExpressions;
 using Microsoft.Playwright;
-using Sharpvisor.Manager.Api.Contracts;
+using Sharpvisor.Api;
 using static Microsoft.Playwright.Assertions;
 
 namespace Sharpvisor.Ui.Tests;

@@ -1,5 +1,5 @@
 using Microsoft.Playwright;
-using Sharpvisor.Manager.Api.Contracts;
+using Sharpvisor.Api;
 using static Microsoft.Playwright.Assertions;
 
 namespace Sharpvisor.Ui.Tests;

@@ -303,6 +303,8 @@ internal sealed class StandInVirtioDevice(ushort[] queueMaxSizes, int configLeng
 
     public VirtioDeviceType Type => VirtioDeviceType.Block;
 
+    public string Kind => "stand-in";
+
     public ulong DeviceFeatures => (1UL << 5) | (1UL << 9);
 
     public IReadOnlyList<ushort> QueueMaxSizes => queueMaxSizes;

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
+using Sharpvisor.Api;
 using Sharpvisor.Cli.Remote;
-using Sharpvisor.Manager.Api.Contracts;
 
 namespace Sharpvisor.Cli.Commands;
 

@@ -1,6 +1,7 @@
 using System.Globalization;
+using Sharpvisor.Api;
 using Sharpvisor.Kvm;
-using Sharpvisor.Manager.Api;
+using Sharpvisor.Kvm.Host;
 using Sharpvisor.Vmm.Arch.X86;
 using Sharpvisor.Vmm.Machine;
 
@@ -22,7 +23,7 @@ internal static class HostInfoCommand
     {
         var options = new ArgumentReader(args, ValueOptions, new HashSet<string>());
         var device = options.Get("--kvm") ?? KvmSystem.DefaultPath;
-        var dataDirectory = ManagerOptions.DefaultDataDirectory();
+        var dataDirectory = DaemonLocations.DefaultDataDirectory();
         var storage = HostFacts.StorageRoot(Directory.Exists(dataDirectory) ? dataDirectory : Path.GetDirectoryName(Path.GetFullPath(dataDirectory)) ?? "/");
         // What the host has, whatever its KVM: a user deciding what to run here needs both.
         Print(

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using Sharpvisor.Control;
 using Sharpvisor.Kvm.Sandbox;
 using Sharpvisor.Vmm.Control;
 using Sharpvisor.Vmm.Machine;
@@ -153,7 +154,7 @@ internal static class RunCommand
 
             if (exitFile is not null)
             {
-                TryWriteExitFile(exitFile, ExitRecord.From(reason));
+                TryWriteExitFile(exitFile, reason.ToExitRecord());
             }
 
             return reason.ExitStatus;
@@ -210,7 +211,7 @@ internal static class RunCommand
                 var reason = StopReason.Host($"stopped by the host (forced: the VM did not stop within {Deadline.TotalSeconds:0} s)");
                 if (exitFile is not null)
                 {
-                    TryWriteExitFile(exitFile, ExitRecord.From(reason));
+                    TryWriteExitFile(exitFile, reason.ToExitRecord());
                 }
 
                 Environment.Exit(reason.ExitStatus);

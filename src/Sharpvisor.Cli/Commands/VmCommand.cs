@@ -1,5 +1,5 @@
+using Sharpvisor.Api;
 using Sharpvisor.Cli.Remote;
-using Sharpvisor.Manager.Api.Contracts;
 
 namespace Sharpvisor.Cli.Commands;
 

@@ -1,8 +1,8 @@
 using System.Net.WebSockets;
 using Microsoft.Win32.SafeHandles;
+using Sharpvisor.Api;
 using Sharpvisor.Cli.Remote;
 using Sharpvisor.Kvm;
-using Sharpvisor.Manager.Api.Contracts;
 
 namespace Sharpvisor.Cli.Commands;
 

@@ -1,6 +1,5 @@
 using System.Globalization;
-using Sharpvisor.Manager.Api.Contracts;
-using Sharpvisor.Manager.Store;
+using Sharpvisor.Api;
 
 namespace Sharpvisor.Cli.Commands;
 

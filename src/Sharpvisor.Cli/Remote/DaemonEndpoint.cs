@@ -1,6 +1,5 @@
 using System.Text.Json;
-using Sharpvisor.Manager.Api;
-using Sharpvisor.Manager.Api.Contracts;
+using Sharpvisor.Api;
 
 namespace Sharpvisor.Cli.Remote;
 
@@ -25,7 +24,7 @@ internal sealed record DaemonEndpoint(Uri BaseUrl, string? Token)
     public static DaemonEndpoint Resolve(string? server, string? token, string? dataDirectory, Func<string, string?> lookupEnvironment)
     {
         // Resolved lazily: a --server and --token pair never touches the data directory.
-        var dataDir = new Lazy<string>(() => dataDirectory ?? ManagerOptions.DefaultDataDirectory());
+        var dataDir = new Lazy<string>(() => dataDirectory ?? DaemonLocations.DefaultDataDirectory());
         var given = NonEmpty(server, "--server") ?? NonEmptyVariable(lookupEnvironment, UrlVariable);
         var info = given is null ? ReadServeInfo(dataDir.Value) : null;
         var url = given ?? info!.Url;
@@ -52,7 +51,7 @@ internal sealed record DaemonEndpoint(Uri BaseUrl, string? Token)
 
     private static ServeInfo ReadServeInfo(string dataDirectory)
     {
-        var path = Path.Combine(dataDirectory, ManagerDaemon.ServeInfoFileName);
+        var path = Path.Combine(dataDirectory, DaemonLocations.ServeInfoFileName);
         string text;
         try
         {
@@ -83,7 +82,7 @@ internal sealed record DaemonEndpoint(Uri BaseUrl, string? Token)
     /// <summary>DATA/token, or null when there is none (the daemon then answers 401, which says what is wrong).</summary>
     private static string? ReadToken(string dataDirectory)
     {
-        var path = Path.Combine(dataDirectory, ApiToken.FileName);
+        var path = Path.Combine(dataDirectory, DaemonLocations.TokenFileName);
         try
         {
             return File.ReadAllText(path).Trim() is { Length: > 0 } token ? token : null;

@@ -1,7 +1,6 @@
 using System.Net;
 using System.Text.Json;
-using Microsoft.AspNetCore.Http;
-using Sharpvisor.Manager.Api.Contracts;
+using Sharpvisor.Api;
 
 namespace Sharpvisor.Cli.Remote;
 
@@ -14,10 +13,10 @@ internal static class ProblemLines
     /// </summary>
     public static IReadOnlyList<string> From(HttpStatusCode status, string body)
     {
-        HttpValidationProblemDetails? problem = null;
+        ApiProblem? problem = null;
         try
         {
-            problem = body.Length == 0 ? null : JsonSerializer.Deserialize(body, ApiJsonContext.Default.HttpValidationProblemDetails);
+            problem = body.Length == 0 ? null : JsonSerializer.Deserialize(body, ApiJsonContext.Default.ApiProblem);
         }
         catch (JsonException)
         {
@@ -27,7 +26,7 @@ internal static class ProblemLines
         var lines = new List<string>();
         if (problem is not null)
         {
-            foreach (var (field, messages) in problem.Errors)
+            foreach (var (field, messages) in problem.Errors ?? new Dictionary<string, string[]>())
             {
                 lines.AddRange(messages.Select(message => $"{field}: {OneLine(message)}"));
             }

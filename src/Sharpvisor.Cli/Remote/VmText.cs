@@ -1,5 +1,5 @@
 using System.Globalization;
-using Sharpvisor.Manager.Api.Contracts;
+using Sharpvisor.Api;
 
 namespace Sharpvisor.Cli.Remote;
 

@@ -1,7 +1,6 @@
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.DependencyInjection;
-using Sharpvisor.Manager.Api.Contracts;
 
 namespace Sharpvisor.Manager.Api;
 
@@ -24,8 +23,8 @@ internal static class ApiProblems
             // The client accepts no JSON (an EventSource asks for text/event-stream only): an error is still a
             // ProblemDetails, which it may ignore, rather than the 500 with no body the service's refusal would give.
             await (problem is HttpValidationProblemDetails validation
-                ? context.Response.WriteAsJsonAsync(validation, ApiJsonContext.Default.HttpValidationProblemDetails, "application/problem+json")
-                : context.Response.WriteAsJsonAsync(problem, ApiJsonContext.Default.ProblemDetails, "application/problem+json")).ConfigureAwait(false);
+                ? context.Response.WriteAsJsonAsync(validation, ProblemJsonContext.Default.HttpValidationProblemDetails, "application/problem+json")
+                : context.Response.WriteAsJsonAsync(problem, ProblemJsonContext.Default.ProblemDetails, "application/problem+json")).ConfigureAwait(false);
         }
     }
 
@@ -39,3 +38,9 @@ internal static class ApiProblems
         _ => "https://tools.ietf.org/html/rfc9110#section-15.6.1",
     };
 }
+
+/// <summary>Source-generated JSON for ASP.NET Core's problem types (the daemon is trimming-clean; clients read <see cref="Sharpvisor.Api.ApiProblem"/>).</summary>
+[System.Text.Json.Serialization.JsonSourceGenerationOptions(System.Text.Json.JsonSerializerDefaults.Web, DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+[System.Text.Json.Serialization.JsonSerializable(typeof(ProblemDetails))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(HttpValidationProblemDetails))]
+internal sealed partial class ProblemJsonContext : System.Text.Json.Serialization.JsonSerializerContext;

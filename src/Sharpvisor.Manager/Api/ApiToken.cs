@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using Sharpvisor.Api;
 
 namespace Sharpvisor.Manager.Api;
 
@@ -9,7 +10,7 @@ namespace Sharpvisor.Manager.Api;
 /// </summary>
 public sealed class ApiToken
 {
-    public const string FileName = "token";
+    public const string FileName = DaemonLocations.TokenFileName;
     private const int HexLength = 64;
 
     private readonly byte[] _bytes;

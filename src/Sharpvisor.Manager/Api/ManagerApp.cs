@@ -7,7 +7,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.OpenApi;
-using Sharpvisor.Manager.Api.Contracts;
+using Sharpvisor.Api;
 using Sharpvisor.Manager.Store;
 using Sharpvisor.Manager.Supervisor;
 using Sharpvisor.Manager.Ui;
@@ -42,6 +42,7 @@ internal static class ManagerApp
         builder.Services.ConfigureHttpJsonOptions(json =>
         {
             json.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default);
+            json.SerializerOptions.TypeInfoResolverChain.Insert(1, ProblemJsonContext.Default);
             // The context's own options do not carry over to these: nulls are left out as the contract says.
             json.SerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull;
             // The daemon only reads request bodies: a number sent as a string ("64") or a field it does not know (a

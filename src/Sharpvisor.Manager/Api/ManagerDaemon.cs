@@ -5,7 +5,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Sharpvisor.Manager.Api.Contracts;
+using Sharpvisor.Api;
 using Sharpvisor.Manager.Store;
 using Sharpvisor.Manager.Supervisor;
 
@@ -26,7 +26,7 @@ public sealed class ManagerDaemon : IAsyncDisposable
     /// <summary>Its built-in guest scenario. TODO: "shell" once the test guest has it.</summary>
     public const string DefaultVmScenario = "shell";
 
-    public const string ServeInfoFileName = "serve.json";
+    public const string ServeInfoFileName = DaemonLocations.ServeInfoFileName;
     private const string LockFileName = "serve.lock";
 
     private readonly WebApplication _app;

@@ -1,6 +1,7 @@
 using System.Net;
+using Sharpvisor.Api;
+using Sharpvisor.Kvm.Host;
 using Sharpvisor.Manager.Supervisor;
-using Sharpvisor.Vmm.Machine;
 
 namespace Sharpvisor.Manager.Api;
 
@@ -67,22 +68,6 @@ public sealed record ManagerOptions
     /// <summary>Whether the KVM device this daemon's VMMs open (<see cref="VmSupervisorOptions.KvmDevice"/>, else /dev/kvm) is usable.</summary>
     public KvmReadiness ProbeKvm() => KvmReadiness.Probe(Supervisor?.KvmDevice ?? Kvm.KvmSystem.DefaultPath);
 
-    /// <summary>
-    /// The data directory when none is given: <c>$SHARPVISOR_DATA_DIR</c>, else <c>$XDG_DATA_HOME/sharpvisor</c>,
-    /// else <c>~/.local/share/sharpvisor</c>.
-    /// </summary>
-    public static string DefaultDataDirectory()
-    {
-        if (Environment.GetEnvironmentVariable("SHARPVISOR_DATA_DIR") is { Length: > 0 } explicitDir)
-        {
-            return explicitDir;
-        }
-
-        if (Environment.GetEnvironmentVariable("XDG_DATA_HOME") is { Length: > 0 } xdg)
-        {
-            return Path.Combine(xdg, "sharpvisor");
-        }
-
-        return Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "share", "sharpvisor");
-    }
+    /// <inheritdoc cref="DaemonLocations.DefaultDataDirectory"/>
+    public static string DefaultDataDirectory() => DaemonLocations.DefaultDataDirectory();
 }

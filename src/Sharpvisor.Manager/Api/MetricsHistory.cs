@@ -4,7 +4,7 @@ using System.Globalization;
 using System.Text;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Sharpvisor.Manager.Api.Contracts;
+using Sharpvisor.Api;
 using Sharpvisor.Manager.Store;
 using Sharpvisor.Manager.Supervisor;
 

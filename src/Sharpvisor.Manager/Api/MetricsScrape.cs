@@ -1,6 +1,6 @@
-using Sharpvisor.Manager.Api.Contracts;
+using Sharpvisor.Api;
+using Sharpvisor.Kvm.Host;
 using Sharpvisor.Manager.Store;
-using Sharpvisor.Vmm.Machine;
 
 namespace Sharpvisor.Manager.Api;
 

@@ -3,7 +3,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Routing;
-using Sharpvisor.Manager.Api.Contracts;
+using Sharpvisor.Api;
 
 namespace Sharpvisor.Manager.Api;
 

@@ -1,8 +1,8 @@
 using System.Net.Sockets;
 using System.Text.Json;
+using Sharpvisor.Control;
 using Sharpvisor.Manager.Store;
 using Sharpvisor.Manager.Supervisor;
-using Sharpvisor.Vmm.Control;
 
 namespace Sharpvisor.Manager.Api;
 

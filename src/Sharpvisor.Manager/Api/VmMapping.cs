@@ -1,4 +1,4 @@
-using Sharpvisor.Manager.Api.Contracts;
+using Sharpvisor.Api;
 using Sharpvisor.Manager.Store;
 
 namespace Sharpvisor.Manager.Api;

@@ -1,5 +1,5 @@
 using System.Collections.Concurrent;
-using Sharpvisor.Manager.Api.Contracts;
+using Sharpvisor.Api;
 using Sharpvisor.Manager.Store;
 using Sharpvisor.Manager.Supervisor;
 

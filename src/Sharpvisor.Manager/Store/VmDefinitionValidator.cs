@@ -1,43 +1,10 @@
 using System.Globalization;
 using System.Text;
+using Sharpvisor.Api;
+using Sharpvisor.Control;
 using Sharpvisor.Kvm.Host;
-using Sharpvisor.Vmm.Arch.X86;
-using Sharpvisor.Vmm.Machine;
 
 namespace Sharpvisor.Manager.Store;
-
-/// <summary>
-/// The limits a definition is checked against on the way in. Where the VMM has the limit, it is taken from there;
-/// what depends on the host (its KVM's vCPU limit, the guest physical address width) is checked again when the VM starts.
-/// </summary>
-public static class VmLimits
-{
-    public const int MaxNameLength = 63;
-
-    public const int MinVcpus = 1;
-
-    /// <summary>xAPIC IDs are 8 bits and 0xFF is the broadcast ID, so 255 vCPUs at most (as `sharpvisor run` allows).</summary>
-    public const int MaxVcpus = 255;
-
-    public const int MinMemoryMiB = (int)(MemoryLayout.MinimumRamSize >> 20);
-
-    /// <summary>64 GiB; what the host's guest physical address width really allows is checked when the VM starts.</summary>
-    public const int MaxMemoryMiB = 64 * 1024;
-
-    /// <summary>In UTF-8 bytes: the VMM's command-line buffer less its terminating NUL.</summary>
-    public const int MaxCmdlineBytes = (int)MemoryLayout.MaxCommandLineSize - 1;
-
-    /// <summary>Linux's PATH_MAX less the NUL.</summary>
-    public const int MaxPathBytes = 4095;
-
-    public const int MaxScenarioLength = 32;
-
-    /// <summary>
-    /// The root PCI bus has 32 device slots: slot 0 is the host bridge and two stay free for the virtio console and rng,
-    /// so disks and NICs together take at most 29.
-    /// </summary>
-    public const int MaxDisksAndNics = 29;
-}
 
 internal static class VmDefinitionValidator
 {
@@ -206,7 +173,7 @@ internal static class VmDefinitionValidator
             if (nic.Mac is not null)
             {
                 var macField = string.Create(CultureInfo.InvariantCulture, $"nics[{i}].mac");
-                if (NetConfig.ParseMac(nic.Mac) is null)
+                if (MacAddress.Parse(nic.Mac) is null)
                 {
                     add(macField, "must be six hex bytes like 02:00:00:00:00:01, unicast");
                 }

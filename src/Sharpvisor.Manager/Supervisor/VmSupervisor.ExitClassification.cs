@@ -1,6 +1,6 @@
 using System.Text;
+using Sharpvisor.Control;
 using Sharpvisor.Manager.Store;
-using Sharpvisor.Vmm.Control;
 
 namespace Sharpvisor.Manager.Supervisor;
 

@@ -4,8 +4,8 @@ using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
+using Sharpvisor.Control;
 using Sharpvisor.Manager.Store;
-using Sharpvisor.Vmm.Control;
 
 namespace Sharpvisor.Manager.Supervisor;
 

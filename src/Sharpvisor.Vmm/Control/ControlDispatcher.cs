@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Sharpvisor.Control;
 using Sharpvisor.Vmm.Machine;
 
 namespace Sharpvisor.Vmm.Control;

@@ -1,5 +1,7 @@
 using System.Net.Sockets;
 
+using Sharpvisor.Control;
+
 namespace Sharpvisor.Vmm.Control;
 
 /// <summary>

@@ -1,6 +1,6 @@
 using System.Globalization;
+using Sharpvisor.Control;
 using Sharpvisor.Kvm;
-using Sharpvisor.Vmm.Devices.Virtio;
 using Sharpvisor.Vmm.Devices.Virtio.Transport;
 using Sharpvisor.Vmm.Machine;
 
@@ -93,14 +93,8 @@ public sealed class MachineControl(Action requestStop) : IControlTarget
         _ => "exit_" + ((uint)reason).ToString(CultureInfo.InvariantCulture),
     };
 
-    private static DeviceMetrics DeviceMetricsOf(int slot, VirtioPciDevice function) => new(slot, function.Device.Type switch
-    {
-        VirtioDeviceType.Block => "block",
-        VirtioDeviceType.Net => "net",
-        VirtioDeviceType.Console => "console",
-        VirtioDeviceType.Entropy => "rng",
-        var other => "type_" + ((int)other).ToString(CultureInfo.InvariantCulture),
-    }, function.Counters());
+    private static DeviceMetrics DeviceMetricsOf(int slot, VirtioPciDevice function) =>
+        new(slot, function.Device.Kind, function.Counters());
 }
 
 /// <summary>The process's own memory figures, from /proc/self/status.</summary>

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 
+
 namespace Sharpvisor.Vmm.Control;
 
 /// <summary>Binds the VMM's unix stream sockets (control, console): mode 0600 from the start, stale files replaced.</summary>

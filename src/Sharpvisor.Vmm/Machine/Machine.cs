@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Sharpvisor.Kvm;
+using Sharpvisor.Kvm.Host;
 using Sharpvisor.Kvm.Interop;
 using Sharpvisor.Vmm.Arch.X86;
 using Sharpvisor.Vmm.Arch.X86.Acpi;

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
-using Sharpvisor.Manager.Api.Contracts;
+using Sharpvisor.Api;
 
 namespace Sharpvisor.Integration.Tests.Remote;
 

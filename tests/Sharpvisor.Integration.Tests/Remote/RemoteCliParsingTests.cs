@@ -1,9 +1,9 @@
 using System.Net;
 using System.Text;
+using Sharpvisor.Api;
 using Sharpvisor.Cli;
 using Sharpvisor.Cli.Commands;
 using Sharpvisor.Cli.Remote;
-using Sharpvisor.Manager.Api.Contracts;
 
 namespace Sharpvisor.Integration.Tests.Remote;
 

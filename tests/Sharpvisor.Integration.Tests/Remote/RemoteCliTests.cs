@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
-using Sharpvisor.Manager.Api.Contracts;
+using Sharpvisor.Api;
 
 namespace Sharpvisor.Integration.Tests.Remote;
 

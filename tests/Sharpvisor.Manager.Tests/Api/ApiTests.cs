@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
-using Sharpvisor.Manager.Api.Contracts;
+using Sharpvisor.Api;
 
 namespace Sharpvisor.Manager.Tests.Api;
 

@@ -2,8 +2,8 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using Microsoft.Extensions.Logging.Abstractions;
+using Sharpvisor.Api;
 using Sharpvisor.Manager.Api;
-using Sharpvisor.Manager.Api.Contracts;
 
 namespace Sharpvisor.Manager.Tests.Api;
 

@@ -1,11 +1,11 @@
 using System.Diagnostics;
 using System.Net.Http.Json;
 using System.Text.RegularExpressions;
+using Sharpvisor.Api;
+using Sharpvisor.Control;
+using Sharpvisor.Kvm.Host;
 using Sharpvisor.Manager.Api;
-using Sharpvisor.Manager.Api.Contracts;
 using Sharpvisor.Manager.Store;
-using Sharpvisor.Vmm.Control;
-using Sharpvisor.Vmm.Machine;
 using Xunit.Abstractions;
 
 namespace Sharpvisor.Manager.Tests.Api;

@@ -3,7 +3,7 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
-using Sharpvisor.Manager.Api.Contracts;
+using Sharpvisor.Api;
 using Sharpvisor.Manager.Store;
 
 namespace Sharpvisor.Manager.Tests.Api;

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Net.Sockets;
-using Sharpvisor.Manager.Api.Contracts;
+using Sharpvisor.Api;
 using Sharpvisor.Manager.Supervisor;
 
 namespace Sharpvisor.Manager.Tests.Api;

@@ -1,6 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
-using Sharpvisor.Manager.Api.Contracts;
+using Sharpvisor.Api;
 
 namespace Sharpvisor.Manager.Tests.Api;
 

@@ -1,8 +1,8 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
+using Sharpvisor.Api;
 using Sharpvisor.Manager.Api;
-using Sharpvisor.Manager.Api.Contracts;
 using Sharpvisor.Manager.Supervisor;
 
 namespace Sharpvisor.Manager.Tests.Api;

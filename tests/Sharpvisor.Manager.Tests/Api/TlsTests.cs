@@ -1,8 +1,8 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Security.Cryptography;
+using Sharpvisor.Api;
 using Sharpvisor.Manager.Api;
-using Sharpvisor.Manager.Api.Contracts;
 
 namespace Sharpvisor.Manager.Tests.Api;
 

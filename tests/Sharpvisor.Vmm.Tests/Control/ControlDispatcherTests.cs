@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using Sharpvisor.Control;
 using Sharpvisor.Vmm.Control;
 using Sharpvisor.Vmm.Machine;
 

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using System.Text;
+using Sharpvisor.Control;
 using Sharpvisor.Vmm.Control;
 
 namespace Sharpvisor.Vmm.Tests.Control;

@@ -1,3 +1,4 @@
+using Sharpvisor.Control;
 using Sharpvisor.Vmm.Control;
 using Sharpvisor.Vmm.Machine;
 

@@ -1,3 +1,4 @@
+using Sharpvisor.Control;
 using Sharpvisor.Vmm.Memory;
 
 namespace Sharpvisor.Vmm.Arch.X86;
@@ -75,8 +76,8 @@ public sealed class MemoryLayout
 
     public const ulong PciEcamSize = PciEcamBusCount * PciEcamBytesPerBus;
 
-    /// <summary>Below this, a Linux guest barely decompresses; a smaller value is almost always a typo.</summary>
-    public const ulong MinimumRamSize = 16UL << 20;
+    /// <inheritdoc cref="VmmLimits.MinimumRamSize"/>
+    public const ulong MinimumRamSize = VmmLimits.MinimumRamSize;
 
     /// <summary>End of conventional memory: the EBDA conventionally starts 1 KiB below 640 KiB.</summary>
     public const ulong ConventionalMemoryEnd = 0x9_FC00;
@@ -103,11 +104,8 @@ public sealed class MemoryLayout
 
     public const ulong ZeroPageSize = PageSize;
 
-    /// <summary>
-    /// Room for the command line including its NUL. Far above Linux's default 2048-byte COMMAND_LINE_SIZE, so the
-    /// guest's own limit is what users hit first, yet small enough to keep well below the EBDA.
-    /// </summary>
-    public const ulong MaxCommandLineSize = 0x1_0000;
+    /// <inheritdoc cref="VmmLimits.MaxCommandLineSize"/>
+    public const ulong MaxCommandLineSize = VmmLimits.MaxCommandLineSize;
 
     /// <summary>
     /// After the zero page rather than at 0x1000: six pages do not fit below the GDT at 0x5000, and the structures

@@ -10,6 +10,9 @@ public interface IVirtioDevice : IDisposable
 {
     VirtioDeviceType Type { get; }
 
+    /// <summary>The device's short name in metrics and on the control socket (<c>block</c>, <c>net</c> ...).</summary>
+    string Kind { get; }
+
     /// <summary>Device-specific feature bits offered (the transport adds <see cref="VirtioFeatures.Common"/>).</summary>
     ulong DeviceFeatures { get; }
 

@@ -10,6 +10,8 @@ public abstract class ThreadedVirtioDevice : IVirtioDevice
 
     public abstract VirtioDeviceType Type { get; }
 
+    public abstract string Kind { get; }
+
     public abstract ulong DeviceFeatures { get; }
 
     public abstract IReadOnlyList<ushort> QueueMaxSizes { get; }

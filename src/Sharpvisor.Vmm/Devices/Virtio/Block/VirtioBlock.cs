@@ -48,6 +48,8 @@ public sealed class VirtioBlock : ThreadedVirtioDevice
 
     public override VirtioDeviceType Type => VirtioDeviceType.Block;
 
+    public override string Kind => "block";
+
     public override ulong DeviceFeatures { get; }
 
     public override IReadOnlyList<ushort> QueueMaxSizes { get; } = [QueueSize];

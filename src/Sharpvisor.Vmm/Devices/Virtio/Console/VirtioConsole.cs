@@ -29,6 +29,8 @@ public sealed class VirtioConsole(Stream? output) : ThreadedVirtioDevice
 
     public override VirtioDeviceType Type => VirtioDeviceType.Console;
 
+    public override string Kind => "console";
+
     public override ulong DeviceFeatures => 0;
 
     public override IReadOnlyList<ushort> QueueMaxSizes { get; } = [64, 64];

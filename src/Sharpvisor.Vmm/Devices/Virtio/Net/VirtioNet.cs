@@ -53,6 +53,8 @@ public sealed class VirtioNet : ThreadedVirtioDevice
 
     public override VirtioDeviceType Type => VirtioDeviceType.Net;
 
+    public override string Kind => "net";
+
     public override ulong DeviceFeatures => (1UL << MacBit) | (1UL << StatusBit);
 
     public override IReadOnlyList<ushort> QueueMaxSizes { get; } = [QueueSize, QueueSize];

@@ -15,6 +15,8 @@ public sealed class VirtioRng : ThreadedVirtioDevice
 
     public override VirtioDeviceType Type => VirtioDeviceType.Entropy;
 
+    public override string Kind => "rng";
+
     public override ulong DeviceFeatures => 0;
 
     public override IReadOnlyList<ushort> QueueMaxSizes { get; } = [64];

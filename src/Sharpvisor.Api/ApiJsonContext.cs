@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace Sharpvisor.Manager.Api.Contracts;
+namespace Sharpvisor.Api;
 
 /// <summary>
 /// The API's JSON: camelCase, nulls left out, source-generated so the daemon and the CLI stay NativeAOT-clean.
@@ -20,6 +20,5 @@ namespace Sharpvisor.Manager.Api.Contracts;
 [JsonSerializable(typeof(HostHistoryResource))]
 [JsonSerializable(typeof(VmHistoryResource))]
 [JsonSerializable(typeof(ServeInfo))]
-[JsonSerializable(typeof(Microsoft.AspNetCore.Mvc.ProblemDetails))]
-[JsonSerializable(typeof(Microsoft.AspNetCore.Http.HttpValidationProblemDetails))]
+[JsonSerializable(typeof(ApiProblem))]
 public sealed partial class ApiJsonContext : JsonSerializerContext;

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace Sharpvisor.Vmm.Control;
+namespace Sharpvisor.Control;
 
 /// <summary>
 /// The VMM's control protocol (docs/control-protocol.md): newline-delimited JSON on a unix socket, one request per

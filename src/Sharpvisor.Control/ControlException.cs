@@ -1,4 +1,4 @@
-namespace Sharpvisor.Vmm.Control;
+namespace Sharpvisor.Control;
 
 /// <summary>A control command that cannot be carried out now; its message becomes the response's one-line error.</summary>
 public sealed class ControlException : Exception

@@ -1,4 +1,4 @@
-namespace Sharpvisor.Vmm.Machine;
+namespace Sharpvisor.Kvm.Host;
 
 /// <summary>How the host's KVM runs guests: on VT-x/AMD-V hardware, or under PVM's software emulation.</summary>
 public enum VirtualizationKind

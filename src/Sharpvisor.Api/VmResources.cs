@@ -1,4 +1,4 @@
-namespace Sharpvisor.Manager.Api.Contracts;
+namespace Sharpvisor.Api;
 
 /// <summary>A disk as the API shows it: a raw image file, seen by the guest as vda, vdb ... in list order.</summary>
 public sealed record DiskSpec(string Path, bool ReadOnly = false);

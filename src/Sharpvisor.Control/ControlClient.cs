@@ -1,7 +1,7 @@
 using System.Net.Sockets;
 using System.Text.Json;
 
-namespace Sharpvisor.Vmm.Control;
+namespace Sharpvisor.Control;
 
 /// <summary>
 /// One connection to a VMM's control socket: sends a request line, reads its response line. Calls on one client

@@ -1,9 +1,8 @@
 using System.Globalization;
-using Sharpvisor.Manager.Api.Contracts;
 
-namespace Sharpvisor.Manager.Api;
+namespace Sharpvisor.Api;
 
-/// <summary>What the host has left for VMs: memory from /proc/meminfo, space on the manager's file systems.</summary>
+/// <summary>What the host has left for VMs: memory from /proc/meminfo, space on the manager's file systems (the daemon and `host-info` report the same figures).</summary>
 public static class HostFacts
 {
     /// <summary>A /proc/meminfo field ("MemTotal", "MemAvailable") in MiB; 0 when it cannot be read.</summary>

@@ -1,9 +1,8 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Sharpvisor.Vmm.Machine;
 
-namespace Sharpvisor.Vmm.Control;
+namespace Sharpvisor.Control;
 
 /// <summary>
 /// What <c>run --exit-file PATH</c> writes just before the VMM exits: one JSON line
@@ -22,20 +21,6 @@ public sealed record ExitRecord(string Kind, int Status, string Message)
 
     /// <summary>The VMM failed before the guest ran: <see cref="Status"/> is its exit status (2 usage, 1 runtime).</summary>
     public const string StartFailure = "start-failure";
-
-    public static ExitRecord From(StopReason reason)
-    {
-        ArgumentNullException.ThrowIfNull(reason);
-        var kind = reason.Kind switch
-        {
-            StopKind.GuestExit => GuestExit,
-            StopKind.GuestPowerOff => PowerOff,
-            StopKind.GuestReboot => Reset,
-            StopKind.HostRequest => Signal,
-            _ => Crash, // a guest crash or the VMM's own failure
-        };
-        return new ExitRecord(kind, reason.ExitStatus, reason.Description);
-    }
 
     /// <summary>Writes the line to a temporary file and renames it over <paramref name="path"/>: a reader sees all or nothing.</summary>
     public void WriteTo(string path)

@@ -3,7 +3,7 @@ using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 
-namespace Sharpvisor.Vmm.Control;
+namespace Sharpvisor.Control;
 
 /// <summary>Reads request lines and writes response lines. Every line is hostile until parsed.</summary>
 public static class ControlCodec

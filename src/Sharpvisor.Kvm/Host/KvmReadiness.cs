@@ -1,6 +1,4 @@
-using Sharpvisor.Kvm;
-
-namespace Sharpvisor.Vmm.Machine;
+namespace Sharpvisor.Kvm.Host;
 
 /// <summary>
 /// Whether VMs can start on this host, in words a person can act on: the KVM device exists, opens read-write and

@@ -1,6 +1,6 @@
-using Sharpvisor.Vmm.Machine;
+using Sharpvisor.Kvm.Host;
 
-namespace Sharpvisor.Vmm.Tests.Machine;
+namespace Sharpvisor.Kvm.Tests;
 
 public sealed class HostVirtualizationTests : IDisposable
 {
