@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Sharpvisor.Kvm.Host;
 using Sharpvisor.Kvm.Interop;
 
 namespace Sharpvisor.Kvm;
@@ -22,7 +23,8 @@ public sealed unsafe class KvmSystem : IDisposable
     /// <summary>Opens /dev/kvm and checks the API version, with messages that tell a user what to do.</summary>
     public static KvmSystem Open(string path = DefaultPath)
     {
-        var raw = Libc.open(path, Libc.O_RDWR | Libc.O_CLOEXEC);
+        // A confined VMM's /dev/kvm comes opened by its launcher: its own uid may not open the device.
+        var raw = InheritedFiles.TakeDescriptor(path) ?? Libc.open(path, Libc.O_RDWR | Libc.O_CLOEXEC);
         if (raw < 0)
         {
             var errno = Marshal.GetLastPInvokeError();

@@ -205,8 +205,8 @@ public sealed class VmSupervisorTests : IAsyncLifetime
         Assert.False(File.Exists(root + otherConsole), "another VM's console socket is visible to it");
         Assert.False(File.Exists(root + supervisor.LogPath(vm.Id)), "the logs are visible to it");
 
-        // Another process of the same uid without capabilities (as another VMM is) cannot look into it through /proc.
-        using (var peer = Process.Start(new ProcessStartInfo("/usr/bin/setpriv", ["--bounding-set=-all", "--inh-caps=-all", "--", "/bin/ls", root + images])
+        // Another process of another uid without capabilities (as another VMM is) cannot look into it through /proc.
+        using (var peer = Process.Start(new ProcessStartInfo("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--bounding-set=-all", "--inh-caps=-all", "--", "/bin/ls", root + images])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -225,11 +225,84 @@ public sealed class VmSupervisorTests : IAsyncLifetime
         Assert.Equal("0000000000000000", Field("CapBnd"));
         Assert.Equal("1", Field("NoNewPrivs"));
         Assert.Equal("2", Field("Seccomp")); // filter mode
+        var uid = uint.Parse(Field("Uid").Split('\t')[0], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(uid, VmmUids.DefaultFirst, VmmUids.DefaultFirst + VmmUids.DefaultCount - 1); // not root: its own uid
+        Assert.Equal($"{uid}\t{uid}\t{uid}\t{uid}", Field("Uid"));
+        Assert.Equal($"{uid}\t{uid}\t{uid}\t{uid}", Field("Gid"));
+        Assert.Equal("", Field("Groups"));
+
+        // Its uid may open neither its disk nor /dev/kvm by path: the jail opened them for it and it holds them.
+        var opened = Directory.GetFiles($"/proc/{pid}/fd").Select(f => new FileInfo(f).LinkTarget).ToList();
+        Assert.Contains(disk, opened);
+        Assert.Contains("/dev/kvm", opened);
 
         // And it still does its work: the guest runs and answers; the supervisor stops it as ever.
         Assert.Equal(VmState.Running, (await supervisor.GetStatusAsync(vm.Id))!.State);
         await supervisor.StopAsync(vm.Id, TestTime.Ceiling(TimeSpan.FromSeconds(10)), CancellationToken.None);
         Assert.False(Directory.Exists(supervisor.JailPath(vm.Id)));
+    }
+
+    [KvmFact]
+    public async Task A_confined_VMM_with_a_NIC_attaches_its_TAP_as_its_own_uid_with_only_CAP_NET_ADMIN()
+    {
+        if (VmmJail.Unavailable is not null)
+        {
+            return; // checked by the test above: CI always confines
+        }
+
+        // /dev/net/tun may be root's alone (0600): the jail opens it for the VMM, whose TUNSETIFF then creates the TAP.
+        var tap = "svjail" + Guid.NewGuid().ToString("N")[..8];
+        var supervisor = NewSupervisor();
+        var vm = await Store.CreateAsync(new VmDefinition { Name = "jailed-nic", BuiltInGuest = "idle", MemoryMiB = 64, Nics = [new NicDefinition(tap)] });
+        var pid = (await supervisor.StartAsync(vm)).Pid!.Value;
+        try
+        {
+            Assert.True(Directory.Exists($"/sys/class/net/{tap}"), $"the VMM created no TAP {tap}");
+            var status = await File.ReadAllLinesAsync($"/proc/{pid}/status");
+            string Field(string name) => status.Single(l => l.StartsWith(name + ":", StringComparison.Ordinal))[(name.Length + 1)..].Trim();
+            Assert.Equal("0000000000001000", Field("CapEff")); // CAP_NET_ADMIN (12) and nothing else
+            Assert.InRange(ProcessProbe.Uid(pid)!.Value, VmmUids.DefaultFirst, VmmUids.DefaultFirst + VmmUids.DefaultCount - 1);
+        }
+        finally
+        {
+            await supervisor.StopAsync(vm.Id, TestTime.Ceiling(TimeSpan.FromSeconds(10)), CancellationToken.None);
+        }
+
+        Assert.False(Directory.Exists($"/sys/class/net/{tap}"), "the TAP outlived its VMM");
+    }
+
+    [KvmFact]
+    public async Task Two_confined_VMMs_run_as_two_uids_and_a_disk_one_of_them_writes_is_refused_to_the_other()
+    {
+        if (VmmJail.Unavailable is not null)
+        {
+            return; // checked by the test above: CI always confines
+        }
+
+        var disk = Path.Combine(Directory.CreateDirectory(Path.Combine(_directory, "images")).FullName, "shared.img");
+        await File.WriteAllBytesAsync(disk, new byte[64 * 1024]);
+        var supervisor = NewSupervisor();
+        var first = await Store.CreateAsync(new VmDefinition { Name = "uid-1", BuiltInGuest = "idle", MemoryMiB = 64, Disks = [new DiskDefinition(disk)] });
+        var second = await Store.CreateAsync(new VmDefinition { Name = "uid-2", BuiltInGuest = "idle", MemoryMiB = 64, Disks = [new DiskDefinition(disk, ReadOnly: true)] });
+        var third = await DefineAsync("uid-3");
+        var firstPid = (await supervisor.StartAsync(first)).Pid!.Value;
+        var thirdPid = (await supervisor.StartAsync(third)).Pid!.Value;
+        var firstUid = ProcessProbe.Uid(firstPid);
+        var thirdUid = ProcessProbe.Uid(thirdPid);
+        Assert.NotNull(firstUid);
+        Assert.NotNull(thirdUid);
+        Assert.NotEqual(firstUid, thirdUid);
+
+        // The first VM writes the disk: the second may not even read it (it would see torn writes).
+        var refused = await Assert.ThrowsAsync<VmStartException>(() => supervisor.StartAsync(second));
+        Assert.Contains("in use by another VM or process", refused.Message, StringComparison.Ordinal);
+
+        // Once the writer stopped, its uid is free and the disk is the second VM's to read.
+        await supervisor.StopAsync(first.Id, TestTime.Ceiling(TimeSpan.FromSeconds(10)), CancellationToken.None);
+        var secondPid = (await supervisor.StartAsync(second)).Pid!.Value;
+        Assert.NotEqual(thirdUid, ProcessProbe.Uid(secondPid));
+        await supervisor.StopAsync(second.Id, TestTime.Ceiling(TimeSpan.FromSeconds(10)), CancellationToken.None);
+        await supervisor.StopAsync(third.Id, TestTime.Ceiling(TimeSpan.FromSeconds(10)), CancellationToken.None);
     }
 
     [KvmFact]

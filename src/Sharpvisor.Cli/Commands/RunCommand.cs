@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using Sharpvisor.Control;
+using Sharpvisor.Kvm.Host;
 using Sharpvisor.Kvm.Sandbox;
 using Sharpvisor.Vmm.Control;
 using Sharpvisor.Vmm.Machine;
@@ -24,6 +25,7 @@ internal static class RunCommand
 
     public static int Execute(string[] args)
     {
+        InheritedFiles.AdoptFromEnvironment();
         var options = new ArgumentReader(args, ValueOptions, FlagOptions);
         // Prepared first, so that whatever stops the VM from running (a kernel that is no kernel, no usable KVM) is
         // recorded there too: a supervisor tells "failed to start" from a crash by it.
@@ -305,7 +307,7 @@ internal static class RunCommand
     {
         try
         {
-            return File.ReadAllBytes(path);
+            return InheritedFiles.ReadAll(path) ?? File.ReadAllBytes(path);
         }
         catch (FileNotFoundException)
         {

@@ -23,11 +23,30 @@ public sealed unsafe class TapDevice : IDisposable
 
     public string Name { get; }
 
+    /// <summary>A /dev/net/tun descriptor of its own (one per TAP), the launcher's when it opened one, non-blocking.</summary>
+    private static int OpenTun()
+    {
+        if (InheritedFiles.TakeDescriptor(TunPath) is not { } fd)
+        {
+            return Errno.Check(Libc.open(TunPath, Libc.O_RDWR | Libc.O_NONBLOCK | Libc.O_CLOEXEC), TunPath);
+        }
+
+        var flags = Libc.fcntl(fd, Libc.F_GETFL, 0);
+        if (flags < 0 || Libc.fcntl(fd, Libc.F_SETFL, flags | Libc.O_NONBLOCK) < 0)
+        {
+            var error = Marshal.GetLastPInvokeError();
+            Libc.close(fd);
+            throw Errno.Create($"{TunPath} (inherited)", error);
+        }
+
+        return fd;
+    }
+
     /// <summary>Opens or creates TAP interface <paramref name="name"/> (1-15 bytes: letters, digits, '-', '_', '.').</summary>
     public static TapDevice Open(string name)
     {
         ValidateName(name);
-        var handle = new FileDescriptorHandle(Errno.Check(Libc.open(TunPath, Libc.O_RDWR | Libc.O_NONBLOCK | Libc.O_CLOEXEC), TunPath));
+        var handle = new FileDescriptorHandle(OpenTun());
         try
         {
             var request = new Libc.IfReq { ifr_flags = Libc.IFF_TAP | Libc.IFF_NO_PI };

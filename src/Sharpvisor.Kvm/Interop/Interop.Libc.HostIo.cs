@@ -15,6 +15,8 @@ internal static unsafe partial class Libc
     public const int FALLOC_FL_ZERO_RANGE = 0x10;
 
     public const int O_NONBLOCK = 0x800;
+    public const int F_GETFL = 3;
+    public const int F_SETFL = 4;
 
     /// <summary>_IOW('T', 202, int): attach this tun fd to an interface, creating it if needed.</summary>
     public const nuint TUNSETIFF = 0x400454CA;
@@ -41,6 +43,10 @@ internal static unsafe partial class Libc
 
     [LibraryImport(Lib, EntryPoint = "poll", SetLastError = true)]
     public static partial int poll(PollFd* fds, nuint nfds, int timeout);
+
+    /// <summary>fcntl(2) with an int argument (F_GETFL, F_SETFL).</summary>
+    [LibraryImport(Lib, EntryPoint = "fcntl", SetLastError = true)]
+    public static partial int fcntl(int fd, int cmd, int arg);
 
     [LibraryImport(Lib, EntryPoint = "fdatasync", SetLastError = true)]
     public static partial int fdatasync(int fd);

@@ -84,6 +84,52 @@ internal static class ProcessProbe
         }
     }
 
+    /// <summary>The real uid of a live process (the <c>Uid:</c> line of /proc/PID/status), or null.</summary>
+    public static uint? Uid(int pid)
+    {
+        try
+        {
+            return UidOf(File.ReadLines($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/status"));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The real uids of every process /proc shows.</summary>
+    public static HashSet<uint> LiveUids()
+    {
+        var uids = new HashSet<uint>();
+        IEnumerable<string> entries;
+        try
+        {
+            entries = Directory.EnumerateDirectories("/proc").ToList();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return uids;
+        }
+
+        foreach (var entry in entries)
+        {
+            if (int.TryParse(Path.GetFileName(entry), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && Uid(pid) is { } uid)
+            {
+                uids.Add(uid);
+            }
+        }
+
+        return uids;
+    }
+
+    private static uint? UidOf(IEnumerable<string> status)
+    {
+        // "Uid:\treal\teffective\tsaved\tfs"
+        var line = status.FirstOrDefault(l => l.StartsWith("Uid:", StringComparison.Ordinal));
+        var fields = line?["Uid:".Length..].Split('\t', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        return fields is { Length: > 0 } && uint.TryParse(fields[0], NumberStyles.None, CultureInfo.InvariantCulture, out var uid) ? uid : null;
+    }
+
     /// <summary>Sends SIGKILL to a process that is not necessarily this one's child; false when it is gone already.</summary>
     public static bool Kill(int pid, ulong startTime)
     {

@@ -18,7 +18,7 @@ public sealed partial class VmSupervisor
         }
 
         Directory.CreateDirectory(JailPath(id), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        return VmmJail.For(definition, JailPath(id), VmDirectory(id), _executable);
+        return VmmJail.For(definition, JailPath(id), VmDirectory(id), _executable, _uids.Acquire(id), _options.KvmDevice ?? "/dev/kvm");
     }
 
     private Process Spawn(IReadOnlyList<string> args, string logPath, VmmJail? jail)

@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using Sharpvisor.Control;
+using Sharpvisor.Kvm.Host;
 using Sharpvisor.Manager.Store;
 
 namespace Sharpvisor.Manager.Supervisor;
@@ -40,6 +41,7 @@ public sealed partial class VmSupervisor : IAsyncDisposable
     private readonly VmSupervisorOptions _options;
     private readonly ConcurrentDictionary<Guid, ManagedVm> _vms = new();
     private readonly CancellationTokenSource _disposed = new();
+    private readonly VmmUids _uids;
 
     /// <param name="sharpvisorExecutable">The <c>sharpvisor</c> binary that runs each VM.</param>
     /// <param name="runDirectory">Where the control and console sockets and the log files live; created (mode 0700) when missing.</param>
@@ -61,6 +63,7 @@ public sealed partial class VmSupervisor : IAsyncDisposable
 
         _store = store;
         _options = options ?? new VmSupervisorOptions();
+        _uids = new VmmUids(_options.VmmUidFirst, _options.VmmUidCount, ProcessProbe.LiveUids);
         Directory.CreateDirectory(_runDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
     }
 
@@ -125,6 +128,7 @@ public sealed partial class VmSupervisor : IAsyncDisposable
             }
             catch (Exception e) when (e is Win32Exception or IOException or InvalidOperationException)
             {
+                _uids.Release(vm.Id);
                 var reason = $"could not start {_executable}: {e.Message}";
                 await RecordAsync(vm, run, VmState.Failed, reason, terminal: true).ConfigureAwait(false);
                 throw new VmStartException(vm.Id, reason, e);
@@ -454,6 +458,11 @@ public sealed partial class VmSupervisor : IAsyncDisposable
         var vm = _vms.AddOrUpdate(id, static id => new ManagedVm(id), static (_, existing) => existing);
         var run = new VmRun(socket, LogPath(id), LogLength(LogPath(id)));
         run.AttachAdopted(status.Pid, startTime);
+        if (ProcessProbe.Uid(status.Pid) is { } uid)
+        {
+            _uids.Hold(id, uid);
+        }
+
         await BeginRunAsync(vm, run).ConfigureAwait(false);
         var state = status.State switch
         {
@@ -567,6 +576,7 @@ public sealed partial class VmSupervisor : IAsyncDisposable
             return;
         }
 
+        _uids.Release(vm.Id);
         // A VMM that was killed leaves its sockets behind.
         TryDelete(run.SocketPath);
         TryDelete(ConsolePath(vm.Id));
@@ -577,7 +587,7 @@ public sealed partial class VmSupervisor : IAsyncDisposable
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
         }
-        var record = ExitRecord.TryRead(ExitFilePath(vm.Id));
+        var record = ReadExitRecord(ExitFilePath(vm.Id));
         var (state, reason) = Classify(run, exitCode, record);
         if (state == VmState.Crashed && record is null && vm.State == VmState.Starting)
         {
@@ -633,6 +643,24 @@ public sealed partial class VmSupervisor : IAsyncDisposable
 
         await delay.ConfigureAwait(false); // throws when cancelled
         return false;
+    }
+
+    /// <summary>
+    /// The VMM's exit record, read only when it is a small regular file: the VM's directory is its (unprivileged) uid's,
+    /// and this reads as root, so a link to a file of root's, a FIFO that blocks the reader or a huge file is no record.
+    /// </summary>
+    private static ExitRecord? ReadExitRecord(string path)
+    {
+        const long MaxBytes = 64 * 1024; // a record is one line with a message
+        try
+        {
+            var file = new FileInfo(path);
+            return file.LinkTarget is null && HostFile.KindOf(path) == HostFileKind.Regular && file.Length <= MaxBytes ? ExitRecord.TryRead(path) : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
     }
 
     private static void TryDelete(string path)

@@ -27,6 +27,12 @@ public sealed record VmSupervisorOptions
     /// <summary>Run each VMM in a <see cref="VmmJail"/> when this host can (the manager is root); false: never.</summary>
     public bool Confine { get; init; } = true;
 
+    /// <summary>The first uid of the range confined VMMs run as, one uid per running VM (<see cref="VmmUids"/>).</summary>
+    public uint VmmUidFirst { get; init; } = VmmUids.DefaultFirst;
+
+    /// <summary>How many uids that range has.</summary>
+    public uint VmmUidCount { get; init; } = VmmUids.DefaultCount;
+
     /// <summary>Variables added to each VMM's environment (a test hook, e.g. the seccomp self-test).</summary>
     public IReadOnlyDictionary<string, string>? VmmEnvironment { get; init; }
 

@@ -8,10 +8,12 @@ namespace Sharpvisor.Manager.Supervisor;
 /// namespace of its own whose root is an empty tmpfs holding only what it needs, each at its host path so no argument
 /// changes — the system's libraries and the .NET runtime (read-only), its own kernel, initrd and disks, its own
 /// directory of the run directory (its sockets, its exit file), and the devices /dev/kvm, /dev/net/tun, null, zero, random, urandom. No
-/// /home, no /etc beyond the loader cache, no other VM's images. It keeps root's uid but no capability except
-/// CAP_NET_ADMIN (only with a NIC, for its TAPs), with no_new_privs; its seccomp filter (VmmSyscallPolicy) then takes
-/// mount, chroot, unshare, ptrace and exec away. unshare, chroot and setpriv exec one another, so the VMM keeps the pid
-/// the supervisor started.
+/// /home, no /etc beyond the loader cache, no other VM's images. It runs as a uid and gid of its own (VmmUids), with
+/// no supplementary group and no capability except CAP_NET_ADMIN (only with a NIC, for its TAPs), with no_new_privs;
+/// the jail opens /dev/kvm, the kernel, initrd and disks for it as root (locked as .NET locks them) and names the
+/// descriptors in SHARPVISOR_INHERITED_FDS, since that uid may not open them. Its seccomp filter (VmmSyscallPolicy)
+/// then takes mount, chroot, unshare, ptrace and exec away. unshare, bash, chroot and setpriv exec one another, so the
+/// VMM keeps the pid the supervisor started.
 /// </summary>
 public sealed class VmmJail
 {
@@ -34,27 +36,62 @@ public sealed class VmmJail
         '
         for p in $SV_JAIL_RO; do bind "$p" ro; done
         for p in $SV_JAIL_RW; do bind "$p" rw; done
+        # Opened here, as root, for the VMM's uid, which may not open them itself; locked as .NET locks a file it
+        # opens (shared for reading, exclusive for writing), so two VMs never write one disk.
+        fds=
+        for e in $SV_JAIL_OPEN; do
+          p=${e#* }
+          [ -e "$p" ] || continue
+          case $e in
+            w\ *) exec {fd}<>"$p"; lock=-x ;;
+            *) exec {fd}<"$p"; lock=-s ;;
+          esac
+          if [ -f "$p" ] && ! flock -n $lock "$fd"; then
+            echo "sharpvisor: error: $p: the file is in use by another VM or process" >&2
+            exit 1
+          fi
+          fds="$fds$fd $p
+        "
+        done
         unset IFS
-        exec chroot "$R" /usr/bin/setpriv --no-new-privs --inh-caps=-all --bounding-set="-all$SV_JAIL_CAPS" -- "$@"
+        export SHARPVISOR_INHERITED_FDS="$fds"
+        # Its own directory (sockets, exit record) becomes its uid's; -P: a link a past VMM left there is not followed.
+        chown -R -P "$SV_JAIL_UID:$SV_JAIL_UID" "$SV_JAIL_OWN"
+        exec chroot "$R" /usr/bin/setpriv --reuid="$SV_JAIL_UID" --regid="$SV_JAIL_UID" --clear-groups --no-new-privs \
+          --inh-caps="-all$SV_JAIL_CAPS" --ambient-caps="-all$SV_JAIL_CAPS" --bounding-set="-all$SV_JAIL_CAPS" -- "$@"
         """;
 
-    private static readonly string[] Tools = ["/usr/bin/unshare", "/usr/sbin/chroot", "/usr/bin/setpriv"];
-    private static readonly string[] Devices = ["/dev/kvm", "/dev/net/tun", "/dev/null", "/dev/zero", "/dev/random", "/dev/urandom"];
+    private static readonly string[] Tools = ["/bin/bash", "/usr/bin/unshare", "/usr/sbin/chroot", "/usr/bin/setpriv", "/usr/bin/flock"];
+    private const string TunDevice = "/dev/net/tun";
 
-    private VmmJail(string root, IReadOnlyList<string> readOnly, IReadOnlyList<string> readWrite, bool netAdmin)
+    private static readonly string[] Devices = ["/dev/kvm", TunDevice, "/dev/null", "/dev/zero", "/dev/random", "/dev/urandom"];
+
+    private VmmJail(string root, uint uid, string ownDirectory, IReadOnlyList<string> readOnly, IReadOnlyList<string> readWrite, IReadOnlyList<(string Path, bool Writable)> opened, bool netAdmin)
     {
         Root = root;
+        Uid = uid;
+        OwnDirectory = ownDirectory;
         ReadOnly = readOnly;
         ReadWrite = readWrite;
+        Opened = opened;
         NetAdmin = netAdmin;
     }
 
     /// <summary>The empty directory the jail's tmpfs is mounted on (in the VMM's namespace only).</summary>
     public string Root { get; }
 
+    /// <summary>The VMM's uid and gid: its own, no other process's (<see cref="VmmUids"/>).</summary>
+    public uint Uid { get; }
+
+    /// <summary>The VM's directory of the run directory, handed to <see cref="Uid"/>.</summary>
+    public string OwnDirectory { get; }
+
     public IReadOnlyList<string> ReadOnly { get; }
 
     public IReadOnlyList<string> ReadWrite { get; }
+
+    /// <summary>The files the jail opens for the VMM (its uid may not): /dev/kvm, kernel, initrd, disks, /dev/net/tun once per NIC.</summary>
+    public IReadOnlyList<(string Path, bool Writable)> Opened { get; }
 
     public bool NetAdmin { get; }
 
@@ -64,8 +101,11 @@ public sealed class VmmJail
         : Tools.FirstOrDefault(t => !File.Exists(t)) is { } missing ? $"{missing} is missing (util-linux, coreutils)"
         : null;
 
-    /// <summary>The jail of one VM: its files from <paramref name="definition"/> (paths already resolved), its own directory of the run directory, the VMM binary's own.</summary>
-    public static VmmJail For(VmDefinition definition, string root, string vmDirectory, string executable)
+    /// <summary>
+    /// The jail of one VM: its files from <paramref name="definition"/> (paths already resolved), its own directory of
+    /// the run directory, the VMM binary's own; it runs as <paramref name="uid"/> and opens <paramref name="kvmDevice"/>.
+    /// </summary>
+    public static VmmJail For(VmDefinition definition, string root, string vmDirectory, string executable, uint uid, string kvmDevice)
     {
         ArgumentNullException.ThrowIfNull(definition);
         var readOnly = new List<string> { "/usr" };
@@ -93,12 +133,34 @@ public sealed class VmmJail
         var readWrite = new List<string> { Path.GetFullPath(vmDirectory) };
         readWrite.AddRange(definition.Disks.Where(d => !d.ReadOnly).Select(d => d.Path));
         readWrite.AddRange(Devices.Where(File.Exists));
-        return new VmmJail(root, [.. readOnly.Distinct(StringComparer.Ordinal)], [.. readWrite.Distinct(StringComparer.Ordinal)], definition.Nics.Count > 0);
+        var opened = new List<(string, bool)> { (kvmDevice, true) };
+        if (definition.Kernel is { } kernelFile)
+        {
+            opened.Add((kernelFile, false));
+        }
+
+        if (definition.Initrd is { } initrdFile)
+        {
+            opened.Add((initrdFile, false));
+        }
+
+        opened.AddRange(definition.Disks.Select(d => (d.Path, !d.ReadOnly)));
+        opened = [.. opened.DistinctBy(o => o.Item1, StringComparer.Ordinal)];
+        // /dev/net/tun may be root's alone (mode 0600): one descriptor per TAP, each attached by the VMM's TUNSETIFF.
+        opened.AddRange(definition.Nics.Select(_ => (TunDevice, true)));
+        return new VmmJail(
+            root,
+            uid,
+            Path.GetFullPath(vmDirectory),
+            [.. readOnly.Distinct(StringComparer.Ordinal)],
+            [.. readWrite.Distinct(StringComparer.Ordinal)],
+            opened,
+            definition.Nics.Count > 0);
     }
 
     /// <summary>The program and leading arguments that run <paramref name="executable"/> in the jail; the VMM's own arguments follow.</summary>
     public IReadOnlyList<string> Command(string executable) =>
-        ["/usr/bin/unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", Script, "sharpvisor-jail", executable];
+        ["/usr/bin/unshare", "--mount", "--propagation", "private", "--", "/bin/bash", "-c", Script, "sharpvisor-jail", executable];
 
     /// <summary>What the jail script reads from its environment (paths one per line: none holds a newline, see VmLimits).</summary>
     public IReadOnlyDictionary<string, string> Environment() => new Dictionary<string, string>(StringComparer.Ordinal)
@@ -106,6 +168,9 @@ public sealed class VmmJail
         ["SV_JAIL_ROOT"] = Root,
         ["SV_JAIL_RO"] = string.Join('\n', ReadOnly),
         ["SV_JAIL_RW"] = string.Join('\n', ReadWrite),
+        ["SV_JAIL_OPEN"] = string.Join('\n', Opened.Select(o => (o.Writable ? "w " : "r ") + o.Path)),
+        ["SV_JAIL_OWN"] = OwnDirectory,
+        ["SV_JAIL_UID"] = Uid.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["SV_JAIL_CAPS"] = NetAdmin ? ",+net_admin" : "",
         ["DOTNET_EnableDiagnostics"] = "0", // no debugger pipes or diagnostic socket in the jail's /tmp
         ["DOTNET_ROOT"] = RuntimeRoot() ?? "",

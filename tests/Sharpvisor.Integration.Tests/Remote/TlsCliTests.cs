@@ -17,19 +17,25 @@ public sealed class TlsCliTests
         serve.BeginErrorReadLine();
         try
         {
-            var deadline = DateTime.UtcNow + TestTime.Ceiling(TimeSpan.FromSeconds(60));
-            while (!File.Exists(Path.Combine(data, "serve.json")))
+            // serve.json may be on disk before the lines printed with it came through the pipe: wait for both.
+            string Printed()
             {
-                Assert.False(serve.HasExited, $"serve exited: {output}");
-                Assert.True(DateTime.UtcNow < deadline, $"serve wrote no serve.json: {output}");
+                lock (output)
+                {
+                    return output.ToString();
+                }
+            }
+
+            var deadline = DateTime.UtcNow + TestTime.Ceiling(TimeSpan.FromSeconds(60));
+            while (!File.Exists(Path.Combine(data, "serve.json")) || !Printed().Contains("fingerprint", StringComparison.Ordinal))
+            {
+                Assert.False(serve.HasExited, $"serve exited: {Printed()}");
+                Assert.True(DateTime.UtcNow < deadline, $"serve wrote no serve.json or printed no fingerprint: {Printed()}");
                 await Task.Delay(50);
             }
 
-            lock (output)
-            {
-                Assert.Contains("TLS certificate SHA-256 fingerprint", output.ToString(), StringComparison.Ordinal);
-                Assert.Contains("listening on https://", output.ToString(), StringComparison.Ordinal);
-            }
+            Assert.Contains("TLS certificate SHA-256 fingerprint", Printed(), StringComparison.Ordinal);
+            Assert.Contains("listening on https://", Printed(), StringComparison.Ordinal);
 
             var listed = await RemoteCli.RunAsync(["vm", "list", "--data-dir", data]);
             Assert.True(listed.ExitCode == 0, listed.ToString());

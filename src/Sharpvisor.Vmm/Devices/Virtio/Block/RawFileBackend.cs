@@ -30,7 +30,8 @@ public sealed class RawFileBackend : IBlockBackend
     /// <summary>Opens <paramref name="path"/>; IOException and UnauthorizedAccessException carry the reason.</summary>
     public static RawFileBackend Open(string path, bool readOnly)
     {
-        var file = File.OpenHandle(
+        // A confined VMM's disks come opened (and locked) by its launcher, with the access their definition gives.
+        var file = InheritedFiles.Take(path) ?? File.OpenHandle(
             path,
             FileMode.Open,
             readOnly ? FileAccess.Read : FileAccess.ReadWrite,
