@@ -231,6 +231,25 @@ public sealed class VmSupervisorTests : IAsyncLifetime
         Assert.Equal($"{uid}\t{uid}\t{uid}\t{uid}", Field("Gid"));
         Assert.Equal("", Field("Groups"));
 
+        // Its /proc shows no other uid's processes: a process of its uid in its mount namespace and root (its jail) lists
+        // itself, not this test, not init, and not even the VMM, which is not dumpable (only its own threads see it).
+        using (var inside = Process.Start(new ProcessStartInfo("/usr/bin/nsenter", [$"--target={pid}", "--mount", "--root", "--", "/usr/bin/setpriv", $"--reuid={uid}", $"--regid={uid}", "--clear-groups", "--", "/bin/ls", "/proc"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        })!)
+        {
+            var listing = await inside.StandardOutput.ReadToEndAsync();
+            var error = await inside.StandardError.ReadToEndAsync();
+            await inside.WaitForExitAsync();
+            Assert.True(inside.ExitCode == 0, $"ls /proc in the jail failed: {error}");
+            var pids = listing.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(e => e.All(char.IsAsciiDigit)).ToList();
+            Assert.DoesNotContain("1", pids);
+            Assert.DoesNotContain(Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture), pids);
+            Assert.DoesNotContain(pid.ToString(System.Globalization.CultureInfo.InvariantCulture), pids);
+            Assert.Single(pids); // ls itself (setpriv and nsenter exec'd into it)
+        }
+
         // Its uid may open neither its disk nor /dev/kvm by path: the jail opened them for it and it holds them.
         var opened = Directory.GetFiles($"/proc/{pid}/fd").Select(f => new FileInfo(f).LinkTarget).ToList();
         Assert.Contains(disk, opened);

@@ -32,6 +32,9 @@ public sealed class VmmJail
         done
         mkdir -p "$R/tmp"
         mount -t tmpfs -o mode=1777,nosuid,nodev sharpvisor-jail-tmp "$R/tmp"
+        # A /proc of its own that shows other uids' processes to no one but root: the VMM sees itself, not the host.
+        mkdir -p "$R/proc"
+        mount -t proc -o ro,nosuid,nodev,noexec,hidepid=invisible sharpvisor-jail-proc "$R/proc"
         IFS='
         '
         for p in $SV_JAIL_RO; do bind "$p" ro; done
@@ -117,7 +120,6 @@ public sealed class VmmJail
             readOnly.Add(runtime);
         }
 
-        readOnly.Add("/proc");
         readOnly.Add("/sys");
         if (definition.Kernel is { } kernel)
         {
