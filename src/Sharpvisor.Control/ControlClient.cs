@@ -19,6 +19,9 @@ public sealed class ControlClient : IDisposable
 
     private ControlClient(Socket socket) => _socket = socket;
 
+    /// <summary>The pid of the process that serves this connection (<see cref="SocketPeer"/>), or null.</summary>
+    public int? PeerProcessId => SocketPeer.ProcessId(_socket);
+
     public static async Task<ControlClient> ConnectAsync(string path, CancellationToken cancellationToken = default)
     {
         var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);

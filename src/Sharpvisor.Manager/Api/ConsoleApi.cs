@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Hosting;
+using Sharpvisor.Control;
 using Sharpvisor.Manager.Store;
 using Sharpvisor.Manager.Supervisor;
 
@@ -41,14 +42,14 @@ public static class ConsoleApi
             throw new VmStateConflictException(resource.Id, VmStateNames.Parse(resource.State), "attach a console to");
         }
 
-        var console = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        Socket console;
         try
         {
-            await console.ConnectAsync(new UnixDomainSocketEndPoint(vms.Supervisor.ConsolePath(resource.Id)), context.RequestAborted).ConfigureAwait(false);
+            console = await vms.Supervisor.ConnectConsoleAsync(resource.Id, context.RequestAborted).ConfigureAwait(false)
+                ?? throw new ConsoleUnavailableException(resource.Id, "it has no VMM process now");
         }
-        catch (SocketException e)
+        catch (Exception e) when (e is SocketException or ControlException)
         {
-            console.Dispose();
             throw new ConsoleUnavailableException(resource.Id, e.Message);
         }
 

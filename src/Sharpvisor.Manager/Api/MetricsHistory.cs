@@ -114,6 +114,9 @@ public sealed class MetricsHistory : BackgroundService
             var live = await VmLiveMetrics.ReadAsync(_supervisor, status.VmId, token).ConfigureAwait(false);
             // The supervisor's pid is the one in this pid namespace; the VMM's own answer is the fallback.
             var pid = status.Pid ?? live?.Status.Pid;
+            // The rate's clock is read with the counter, not at the round's start: the store and control round trips
+            // before it take a varying time on a loaded host, which would inflate or deflate the CPU share.
+            var readAt = _time.GetTimestamp();
             var cpuTicks = pid is { } p ? ProcFiles.ProcessCpuTicks(ReadProcFile($"/proc/{p.ToString(CultureInfo.InvariantCulture)}/stat")) : null;
             // Neither answered: it stopped since the list was taken. A VMM that hangs still has its CPU time to show.
             if (live is null && cpuTicks is null)
@@ -121,7 +124,7 @@ public sealed class MetricsHistory : BackgroundService
                 return;
             }
 
-            _vms.GetOrAdd(status.VmId, _ => new VmSeries()).Add(_time, now, timestamp, pid, cpuTicks, live);
+            _vms.GetOrAdd(status.VmId, _ => new VmSeries()).Add(_time, now, readAt, pid, cpuTicks, live);
         }).ConfigureAwait(false);
 
         var oldest = now - Window;

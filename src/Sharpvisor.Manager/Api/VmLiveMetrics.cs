@@ -23,7 +23,12 @@ internal sealed record VmLiveMetrics(StatusResult Status, MetricsResult Metrics)
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(Timeout);
-            using var client = await ControlClient.ConnectAsync(supervisor.SocketPath(id), timeout.Token).ConfigureAwait(false);
+            using var client = await supervisor.ConnectControlAsync(id, timeout.Token).ConfigureAwait(false);
+            if (client is null)
+            {
+                return null;
+            }
+
             var status = await client.StatusAsync(timeout.Token).ConfigureAwait(false);
             var metrics = await client.MetricsAsync(timeout.Token).ConfigureAwait(false);
             return new VmLiveMetrics(status, metrics);

@@ -277,7 +277,14 @@ public sealed partial class VmSupervisor : IAsyncDisposable
                 timeout.CancelAfter(_options.ControlTimeout);
                 using var client = await ControlClient.ConnectAsync(socket, timeout.Token).ConfigureAwait(false);
                 status = await client.StatusAsync(timeout.Token).ConfigureAwait(false);
-                startTime = ProcessProbe.StartTime(status.Pid);
+                // The pid it names is the one a stop or kill will signal: it must be the process that answers.
+                if (client.PeerProcessId != status.Pid)
+                {
+                    Trace.TraceWarning($"VM {id}: its control socket is served by process {client.PeerProcessId}, which says it is {status.Pid}: not adopted");
+                    status = null;
+                }
+
+                startTime = status is null ? null : ProcessProbe.StartTime(status.Pid);
             }
             catch (Exception e) when (IsControlFailure(e) && !cancellationToken.IsCancellationRequested)
             {
@@ -624,7 +631,56 @@ public sealed partial class VmSupervisor : IAsyncDisposable
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(_options.ControlTimeout);
         using var client = await ControlClient.ConnectAsync(run.SocketPath, timeout.Token).ConfigureAwait(false);
+        if (client.PeerProcessId is var peer && peer != run.Pid)
+        {
+            // The socket lies in the VMM's own directory: it may have been swapped for another VM's.
+            throw new ControlException($"the control socket is served by process {peer}, not by the VMM (process {run.Pid})");
+        }
+
         return await call(client, timeout.Token).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// A connection to the running VM's control socket, checked to be served by its VMM process (the socket lies in a
+    /// directory that VMM owns); null when the VM has no VMM process now.
+    /// </summary>
+    public async Task<ControlClient?> ConnectControlAsync(Guid id, CancellationToken cancellationToken)
+    {
+        if (!_vms.TryGetValue(id, out var vm) || vm.Run is not { Pid: > 0 } run)
+        {
+            return null;
+        }
+
+        var client = await ControlClient.ConnectAsync(run.SocketPath, cancellationToken).ConfigureAwait(false);
+        if (client.PeerProcessId is var peer && peer != run.Pid)
+        {
+            client.Dispose();
+            throw new ControlException($"the control socket is served by process {peer}, not by the VMM (process {run.Pid})");
+        }
+
+        return client;
+    }
+
+    /// <summary>A connection to the running VM's console socket, checked as <see cref="ConnectControlAsync"/>; null when it has no VMM.</summary>
+    public async Task<Socket?> ConnectConsoleAsync(Guid id, CancellationToken cancellationToken)
+    {
+        if (!_vms.TryGetValue(id, out var vm) || vm.Run is not { Pid: > 0 } run)
+        {
+            return null;
+        }
+
+        var console = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            await console.ConnectAsync(new UnixDomainSocketEndPoint(ConsolePath(id)), cancellationToken).ConfigureAwait(false);
+            SocketPeer.Expect(console, run.Pid, "the console socket");
+            return console;
+        }
+        catch
+        {
+            console.Dispose();
+            throw;
+        }
     }
 
     /// <summary>A control request that failed because of the VMM (gone, hung, refusing), not the caller's cancellation.</summary>

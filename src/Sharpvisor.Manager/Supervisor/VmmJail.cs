@@ -7,7 +7,7 @@ namespace Sharpvisor.Manager.Supervisor;
 /// Where a VMM runs when the manager can confine it (Firecracker's jailer, with util-linux's tools): a mount
 /// namespace of its own whose root is an empty tmpfs holding only what it needs, each at its host path so no argument
 /// changes — the system's libraries and the .NET runtime (read-only), its own kernel, initrd and disks, its own
-/// directory of the run directory (its sockets, its exit file), and the devices /dev/kvm, /dev/net/tun, null, zero, random, urandom. No
+/// directory of the run directory (its sockets, its exit file), and the devices null, zero, random, urandom. No
 /// /home, no /etc beyond the loader cache, no other VM's images. It runs as a uid and gid of its own (VmmUids), with
 /// no supplementary group and no capability except CAP_NET_ADMIN (only with a NIC, for its TAPs), with no_new_privs;
 /// the jail opens /dev/kvm, the kernel, initrd and disks for it as root (locked as .NET locks them) and names the
@@ -67,7 +67,9 @@ public sealed class VmmJail
     private static readonly string[] Tools = ["/bin/bash", "/usr/bin/unshare", "/usr/sbin/chroot", "/usr/bin/setpriv", "/usr/bin/flock"];
     private const string TunDevice = "/dev/net/tun";
 
-    private static readonly string[] Devices = ["/dev/kvm", TunDevice, "/dev/null", "/dev/zero", "/dev/random", "/dev/urandom"];
+    // Not /dev/kvm nor /dev/net/tun: the VMM gets the descriptors it needs (Opened) and can open no more, so a VMM taken
+    // over by its guest cannot attach another VM's TAP (CAP_NET_ADMIN would let it) nor make VMs of its own.
+    private static readonly string[] Devices = ["/dev/null", "/dev/zero", "/dev/random", "/dev/urandom"];
 
     private VmmJail(string root, uint uid, string ownDirectory, IReadOnlyList<string> readOnly, IReadOnlyList<string> readWrite, IReadOnlyList<(string Path, bool Writable)> opened, bool netAdmin)
     {

@@ -1,4 +1,3 @@
-using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using Sharpvisor.Api;
@@ -24,9 +23,7 @@ public sealed class RemoteConsoleTests(DaemonFixture daemon) : IClassFixture<Dae
     [KvmFact]
     public async Task CtrlAXDetachesFromATerminalAndTheVmKeepsRunning()
     {
-        var (id, listener) = await StartWithPlayedConsoleAsync("detach-cli");
-        using var _ = listener;
-        var guest = EchoGuestAsync(listener);
+        var id = await StartEchoGuestAsync("detach-cli");
 
         // script(1) gives the CLI a pseudo-terminal, as a user's shell would; the input waits for the attach.
         var cli = $"{SharpvisorProcess.ExecutablePath} vm console detach-cli --data-dir {daemon.DataDirectory}; echo status=$?";
@@ -34,34 +31,51 @@ public sealed class RemoteConsoleTests(DaemonFixture daemon) : IClassFixture<Dae
         var result = await ProcessRunner.RunAsync("bash", ["-c", shell], timeout: TestTime.Ceiling(TimeSpan.FromMinutes(1)));
         var output = result.Stdout.Replace("\r", "", StringComparison.Ordinal);
 
-        Assert.Contains("banner\nab", output, StringComparison.Ordinal);
+        Assert.Contains("serial-echo: ready\nab", output, StringComparison.Ordinal);
         Assert.Contains("sharpvisor: detached from VM detach-cli (it keeps running)\n", output, StringComparison.Ordinal);
         Assert.True(output.Contains("status=0\n", StringComparison.Ordinal), result.ToString());
-        // The escape never reached the guest, and raw mode kept the tty from echoing ^A.
-        Assert.Equal("ab", await guest);
-        Assert.DoesNotContain("^A", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("^A", output, StringComparison.Ordinal); // raw mode kept the tty from echoing it
         var show = await daemon.CliAsync("vm", "show", id.ToString("D"));
         Assert.Contains("state:       running\n", show.Stdout, StringComparison.Ordinal);
-        Assert.Equal(0, (await daemon.CliAsync("vm", "kill", "detach-cli")).ExitCode);
+
+        // The escape never reached the guest: attached again, an EOT makes it count what it got, 2 bytes.
+        var count = await RemoteCli.RunAsync(["vm", "console", "detach-cli", .. daemon.DataDirOption], stdin: RemoteCli.Bytes("\u0004"));
+        Assert.True(count.ExitCode == 0, count.ToString());
+        Assert.Contains("serial-echo: 2 bytes\n", count.Stdout, StringComparison.Ordinal);
     }
 
-    /// <summary>
-    /// The CLI's WebSocket client through the daemon's proxy, with the test in the VMM's place at the console socket
-    /// (RUNDIR/ID.console, taken over): the daemon and the CLI are real, only the guest's end is played.
-    /// </summary>
+    /// <summary>The CLI's WebSocket client through the daemon's proxy to a guest that echoes; the VM is killed under it.</summary>
     [KvmFact]
-    public async Task BytesPassBothWaysAndAClose1000Exits0()
+    public async Task BytesPassBothWaysAndAKilledVmEndsTheConsoleWithStatus0()
     {
-        var (_, listener) = await StartWithPlayedConsoleAsync("fake-console-cli");
-        using var _ = listener;
-        // The VM stops (killed) before its console hangs up, as a real VMM's console ends with the VM.
-        var guest = PlayGuestAsync(listener, () => daemon.CliAsync("vm", "kill", "fake-console-cli"));
+        await StartEchoGuestAsync("killed-console-cli");
+        using var cli = RemoteCli.Start(["vm", "console", "killed-console-cli", .. daemon.DataDirOption]);
+        await cli.StandardInput.BaseStream.WriteAsync(RemoteCli.Bytes("ping")); // the bytes alone: no encoder's preamble
+        await cli.StandardInput.BaseStream.FlushAsync();
 
-        var result = await RemoteCli.RunAsync(["vm", "console", "fake-console-cli", .. daemon.DataDirOption], stdin: RemoteCli.Bytes("ping\n"));
+        // The echo came back through the guest: then the VM goes, and with it the console.
+        using var limit = new CancellationTokenSource(TestTime.Ceiling(TimeSpan.FromMinutes(1)));
+        var output = new StringBuilder();
+        var buffer = new char[256];
+        while (!output.ToString().Contains("serial-echo: ready\nping", StringComparison.Ordinal))
+        {
+            var read = await cli.StandardOutput.ReadAsync(buffer).AsTask().WaitAsync(limit.Token); // a pipe read ignores the token
+            if (read == 0)
+            {
+                Assert.Fail($"the console ended before the echo: {output}{await cli.StandardError.ReadToEndAsync()}");
+            }
 
-        Assert.True(result.ExitCode == 0, result.ToString());
-        Assert.Equal("banner\npong:ping\n", result.Stdout);
-        Assert.Equal("ping\n", await guest);
+            output.Append(buffer, 0, read);
+        }
+
+        var killed = await daemon.CliAsync("vm", "kill", "killed-console-cli");
+        Assert.True(killed.ExitCode == 0, killed.ToString());
+        output.Append(await cli.StandardOutput.ReadToEndAsync().WaitAsync(limit.Token));
+        var error = await cli.StandardError.ReadToEndAsync().WaitAsync(limit.Token);
+        await cli.WaitForExitAsync(limit.Token);
+
+        Assert.True(cli.ExitCode == 0, $"exit code {cli.ExitCode}: {output}{error}");
+        Assert.Equal("serial-echo: ready\nping", output.ToString());
     }
 
     [Fact]
@@ -78,58 +92,12 @@ public sealed class RemoteConsoleTests(DaemonFixture daemon) : IClassFixture<Dae
         Assert.Contains("nobody-cli", unknown.Stderr, StringComparison.Ordinal);
     }
 
-    /// <summary>Starts an idle VM and takes its console socket over (the VMM's own, once it has one).</summary>
-    private async Task<(Guid Id, Socket Listener)> StartWithPlayedConsoleAsync(string name)
+    /// <summary>Creates and starts a VM running the built-in guest that echoes its serial input; returns its id.</summary>
+    private async Task<Guid> StartEchoGuestAsync(string name)
     {
-        Assert.Equal(0, (await daemon.CliAsync("vm", "create", name, "--guest", "idle", "--memory", "32M")).ExitCode);
+        Assert.Equal(0, (await daemon.CliAsync("vm", "create", name, "--guest", "serial-echo", "--memory", "32M")).ExitCode);
         var started = await daemon.CliAsync("vm", "start", name, "--json");
-        var id = JsonSerializer.Deserialize(started.Stdout, ApiJsonContext.Default.VmResource)!.Id;
-        var path = Path.Combine(daemon.DataDirectory, "run", $"{id:D}", "vm.console");
-        File.Delete(path);
-        var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        listener.Bind(new UnixDomainSocketEndPoint(path));
-        listener.Listen();
-        return (id, listener);
-    }
-
-    /// <summary>Prints a banner and echoes every byte until the daemon hangs up (the client left); returns what it got.</summary>
-    private static async Task<string> EchoGuestAsync(Socket listener)
-    {
-        using var limit = new CancellationTokenSource(TestTime.Ceiling(TimeSpan.FromMinutes(1)));
-        using var connection = await listener.AcceptAsync(limit.Token);
-        await connection.SendAsync(Encoding.ASCII.GetBytes("banner\n"), SocketFlags.None, limit.Token);
-        var received = new StringBuilder();
-        var buffer = new byte[256];
-        int read;
-        while ((read = await connection.ReceiveAsync(buffer, SocketFlags.None, limit.Token)) > 0)
-        {
-            received.Append(Encoding.ASCII.GetString(buffer, 0, read));
-            await connection.SendAsync(buffer.AsMemory(0, read), SocketFlags.None, limit.Token);
-        }
-
-        return received.ToString();
-    }
-
-    /// <summary>Prints a banner, reads a line, answers it and hangs up, as a VMM whose guest then stopped; returns what it read.</summary>
-    private static async Task<string> PlayGuestAsync(Socket listener, Func<Task<ProcessResult>> stopVm)
-    {
-        using var limit = new CancellationTokenSource(TestTime.Ceiling(TimeSpan.FromMinutes(1)));
-        using var connection = await listener.AcceptAsync(limit.Token);
-        await connection.SendAsync(Encoding.ASCII.GetBytes("banner\n"), SocketFlags.None, limit.Token);
-        var received = new StringBuilder();
-        var buffer = new byte[256];
-        while (!received.ToString().EndsWith('\n'))
-        {
-            var read = await connection.ReceiveAsync(buffer, SocketFlags.None, limit.Token);
-            Assert.NotEqual(0, read);
-            received.Append(Encoding.ASCII.GetString(buffer, 0, read));
-        }
-
-        await connection.SendAsync(Encoding.ASCII.GetBytes("pong:" + received), SocketFlags.None, limit.Token);
-        await Task.Delay(500); // the pong reaches the client before the end
-        var stopped = await stopVm();
-        Assert.True(stopped.ExitCode == 0, stopped.ToString());
-        connection.Shutdown(SocketShutdown.Both);
-        return received.ToString();
+        Assert.True(started.ExitCode == 0, started.ToString());
+        return JsonSerializer.Deserialize(started.Stdout, ApiJsonContext.Default.VmResource)!.Id;
     }
 }
