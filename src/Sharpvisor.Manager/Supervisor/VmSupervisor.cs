@@ -630,14 +630,22 @@ public sealed partial class VmSupervisor : IAsyncDisposable
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(_options.ControlTimeout);
-        using var client = await ControlClient.ConnectAsync(run.SocketPath, timeout.Token).ConfigureAwait(false);
+        using var client = await ConnectCheckedAsync(run, timeout.Token).ConfigureAwait(false);
+        return await call(client, timeout.Token).ConfigureAwait(false);
+    }
+
+    /// <summary>The run's control socket, refused (<see cref="ControlException"/>) unless its VMM process serves it.</summary>
+    private static async Task<ControlClient> ConnectCheckedAsync(VmRun run, CancellationToken cancellationToken)
+    {
+        var client = await ControlClient.ConnectAsync(run.SocketPath, cancellationToken).ConfigureAwait(false);
         if (client.PeerProcessId is var peer && peer != run.Pid)
         {
             // The socket lies in the VMM's own directory: it may have been swapped for another VM's.
+            client.Dispose();
             throw new ControlException($"the control socket is served by process {peer}, not by the VMM (process {run.Pid})");
         }
 
-        return await call(client, timeout.Token).ConfigureAwait(false);
+        return client;
     }
 
     /// <summary>
@@ -651,14 +659,7 @@ public sealed partial class VmSupervisor : IAsyncDisposable
             return null;
         }
 
-        var client = await ControlClient.ConnectAsync(run.SocketPath, cancellationToken).ConfigureAwait(false);
-        if (client.PeerProcessId is var peer && peer != run.Pid)
-        {
-            client.Dispose();
-            throw new ControlException($"the control socket is served by process {peer}, not by the VMM (process {run.Pid})");
-        }
-
-        return client;
+        return await ConnectCheckedAsync(run, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>A connection to the running VM's console socket, checked as <see cref="ConnectControlAsync"/>; null when it has no VMM.</summary>
