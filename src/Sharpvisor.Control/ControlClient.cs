@@ -22,6 +22,9 @@ public sealed class ControlClient : IDisposable
     /// <summary>The pid of the process that serves this connection (<see cref="SocketPeer"/>), or null.</summary>
     public int? PeerProcessId => SocketPeer.ProcessId(_socket);
 
+    /// <summary>Throws <see cref="ControlException"/> unless process <paramref name="pid"/> serves this connection.</summary>
+    public void ExpectPeer(int pid) => SocketPeer.Expect(_socket, pid, "the control socket");
+
     public static async Task<ControlClient> ConnectAsync(string path, CancellationToken cancellationToken = default)
     {
         var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);

@@ -7,8 +7,8 @@ namespace Sharpvisor.Kvm.Host;
 /// Files the VMM's launcher opened for it. A confined VMM runs as an unprivileged uid of its own that may not open its
 /// disks, kernel or /dev/kvm by path; the manager's jail opens them as root and names the descriptors in
 /// <see cref="Variable"/>, one <c>FD PATH</c> per line (a path may come more than once: /dev/net/tun, one per TAP).
-/// Whoever would open one of those paths takes a descriptor instead (each once, in order), so the command line keeps its paths and <c>sharpvisor run</c> without a launcher opens them
-/// itself as ever.
+/// Whoever would open one of those paths takes a descriptor instead (each once, in order), so the command line keeps
+/// its paths and <c>sharpvisor run</c> without a launcher opens them itself as ever.
 /// </summary>
 public static class InheritedFiles
 {

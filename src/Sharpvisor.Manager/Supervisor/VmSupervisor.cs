@@ -278,9 +278,9 @@ public sealed partial class VmSupervisor : IAsyncDisposable
                 using var client = await ControlClient.ConnectAsync(socket, timeout.Token).ConfigureAwait(false);
                 status = await client.StatusAsync(timeout.Token).ConfigureAwait(false);
                 // The pid it names is the one a stop or kill will signal: it must be the process that answers.
-                if (client.PeerProcessId != status.Pid)
+                if (client.PeerProcessId is var peer && peer != status.Pid)
                 {
-                    Trace.TraceWarning($"VM {id}: its control socket is served by process {client.PeerProcessId}, which says it is {status.Pid}: not adopted");
+                    Trace.TraceWarning($"VM {id}: its control socket is served by process {peer}, which says it is {status.Pid}: not adopted");
                     status = null;
                 }
 
@@ -638,14 +638,17 @@ public sealed partial class VmSupervisor : IAsyncDisposable
     private static async Task<ControlClient> ConnectCheckedAsync(VmRun run, CancellationToken cancellationToken)
     {
         var client = await ControlClient.ConnectAsync(run.SocketPath, cancellationToken).ConfigureAwait(false);
-        if (client.PeerProcessId is var peer && peer != run.Pid)
+        try
         {
             // The socket lies in the VMM's own directory: it may have been swapped for another VM's.
-            client.Dispose();
-            throw new ControlException($"the control socket is served by process {peer}, not by the VMM (process {run.Pid})");
+            client.ExpectPeer(run.Pid);
+            return client;
         }
-
-        return client;
+        catch (ControlException)
+        {
+            client.Dispose();
+            throw;
+        }
     }
 
     /// <summary>
