@@ -76,6 +76,23 @@ public sealed class VmSupervisorTests : IAsyncLifetime
 
     private static bool IsAlive(int pid) => ProcessProbe.StartTime(pid) is not null;
 
+    /// <summary>The fields of /proc/PID/status by name ("CapEff" -> "0000000000000000").</summary>
+    private static async Task<Func<string, string>> StatusFieldsAsync(int pid)
+    {
+        var status = await File.ReadAllLinesAsync($"/proc/{pid}/status");
+        return name => status.Single(l => l.StartsWith(name + ":", StringComparison.Ordinal))[(name.Length + 1)..].Trim();
+    }
+
+    /// <summary>Runs a host tool to its end: its exit code and both outputs.</summary>
+    private static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(string file, IReadOnlyList<string> args)
+    {
+        using var process = Process.Start(new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync().WaitAsync(TestTime.Ceiling(TimeSpan.FromSeconds(30)));
+        return (process.ExitCode, await stdout, await stderr);
+    }
+
     private static async Task<StatusResult> ControlStatusAsync(string socket)
     {
         using var client = await ControlClient.ConnectAsync(socket);
@@ -207,49 +224,30 @@ public sealed class VmSupervisorTests : IAsyncLifetime
         Assert.False(File.Exists(root + supervisor.LogPath(vm.Id)), "the logs are visible to it");
 
         // Another process of another uid without capabilities (as another VMM is) cannot look into it through /proc.
-        using (var peer = Process.Start(new ProcessStartInfo("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--bounding-set=-all", "--inh-caps=-all", "--", "/bin/ls", root + images])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        })!)
-        {
-            var listing = await peer.StandardOutput.ReadToEndAsync();
-            var error = await peer.StandardError.ReadToEndAsync();
-            await peer.WaitForExitAsync();
-            Assert.True(peer.ExitCode != 0, $"a peer listed the VMM's root: {listing}");
-            Assert.Contains("Permission denied", error, StringComparison.Ordinal);
-        }
+        var peer = await RunAsync("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--bounding-set=-all", "--inh-caps=-all", "--", "/bin/ls", root + images]);
+        Assert.True(peer.ExitCode != 0, $"a peer listed the VMM's root: {peer.Stdout}");
+        Assert.Contains("Permission denied", peer.Stderr, StringComparison.Ordinal);
 
-        var status = await File.ReadAllLinesAsync($"/proc/{pid}/status");
-        string Field(string name) => status.Single(l => l.StartsWith(name + ":", StringComparison.Ordinal))[(name.Length + 1)..].Trim();
-        Assert.Equal("0000000000000000", Field("CapEff")); // no NIC: not even CAP_NET_ADMIN
-        Assert.Equal("0000000000000000", Field("CapBnd"));
-        Assert.Equal("1", Field("NoNewPrivs"));
-        Assert.Equal("2", Field("Seccomp")); // filter mode
-        var uid = uint.Parse(Field("Uid").Split('\t')[0], System.Globalization.CultureInfo.InvariantCulture);
+        var field = await StatusFieldsAsync(pid);
+        Assert.Equal("0000000000000000", field("CapEff")); // no NIC: not even CAP_NET_ADMIN
+        Assert.Equal("0000000000000000", field("CapBnd"));
+        Assert.Equal("1", field("NoNewPrivs"));
+        Assert.Equal("2", field("Seccomp")); // filter mode
+        var uid = uint.Parse(field("Uid").Split('\t')[0], System.Globalization.CultureInfo.InvariantCulture);
         Assert.InRange(uid, VmmUids.DefaultFirst, VmmUids.DefaultFirst + VmmUids.DefaultCount - 1); // not root: its own uid
-        Assert.Equal($"{uid}\t{uid}\t{uid}\t{uid}", Field("Uid"));
-        Assert.Equal($"{uid}\t{uid}\t{uid}\t{uid}", Field("Gid"));
-        Assert.Equal("", Field("Groups"));
+        Assert.Equal($"{uid}\t{uid}\t{uid}\t{uid}", field("Uid"));
+        Assert.Equal($"{uid}\t{uid}\t{uid}\t{uid}", field("Gid"));
+        Assert.Equal("", field("Groups"));
 
         // Its /proc shows no other uid's processes: a process of its uid in its mount namespace and root (its jail) lists
         // itself, not this test, not init, and not even the VMM, which is not dumpable (only its own threads see it).
-        using (var inside = Process.Start(new ProcessStartInfo("/usr/bin/nsenter", [$"--target={pid}", "--mount", "--root", "--", "/usr/bin/setpriv", $"--reuid={uid}", $"--regid={uid}", "--clear-groups", "--", "/bin/ls", "/proc"])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        })!)
-        {
-            var listing = await inside.StandardOutput.ReadToEndAsync();
-            var error = await inside.StandardError.ReadToEndAsync();
-            await inside.WaitForExitAsync();
-            Assert.True(inside.ExitCode == 0, $"ls /proc in the jail failed: {error}");
-            var pids = listing.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(e => e.All(char.IsAsciiDigit)).ToList();
-            Assert.DoesNotContain("1", pids);
-            Assert.DoesNotContain(Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture), pids);
-            Assert.DoesNotContain(pid.ToString(System.Globalization.CultureInfo.InvariantCulture), pids);
-            Assert.Single(pids); // ls itself (setpriv and nsenter exec'd into it)
-        }
+        var inside = await RunAsync("/usr/bin/nsenter", [$"--target={pid}", "--mount", "--root", "--", "/usr/bin/setpriv", $"--reuid={uid}", $"--regid={uid}", "--clear-groups", "--", "/bin/ls", "/proc"]);
+        Assert.True(inside.ExitCode == 0, $"ls /proc in the jail failed: {inside.Stderr}");
+        var pids = inside.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(e => e.All(char.IsAsciiDigit)).ToList();
+        Assert.DoesNotContain("1", pids);
+        Assert.DoesNotContain(Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture), pids);
+        Assert.DoesNotContain(pid.ToString(System.Globalization.CultureInfo.InvariantCulture), pids);
+        Assert.Single(pids); // ls itself (setpriv and nsenter exec'd into it)
 
         // Its uid may open neither its disk nor /dev/kvm by path: the jail opened them for it and it holds them.
         var opened = Directory.GetFiles($"/proc/{pid}/fd").Select(f => new FileInfo(f).LinkTarget).ToList();
@@ -278,9 +276,8 @@ public sealed class VmSupervisorTests : IAsyncLifetime
         try
         {
             Assert.True(Directory.Exists($"/sys/class/net/{tap}"), $"the VMM created no TAP {tap}");
-            var status = await File.ReadAllLinesAsync($"/proc/{pid}/status");
-            string Field(string name) => status.Single(l => l.StartsWith(name + ":", StringComparison.Ordinal))[(name.Length + 1)..].Trim();
-            Assert.Equal("0000000000001000", Field("CapEff")); // CAP_NET_ADMIN (12) and nothing else
+            var field = await StatusFieldsAsync(pid);
+            Assert.Equal("0000000000001000", field("CapEff")); // CAP_NET_ADMIN (12) and nothing else
             Assert.InRange(ProcessProbe.Uid(pid)!.Value, VmmUids.DefaultFirst, VmmUids.DefaultFirst + VmmUids.DefaultCount - 1);
         }
         finally

@@ -45,27 +45,12 @@ internal static class ProcessProbe
     /// <summary>Live processes whose command line has <c>--control <paramref name="socketPath"/></c>.</summary>
     public static IEnumerable<int> FindByControlSocket(string socketPath)
     {
-        IEnumerable<string> entries;
-        try
+        foreach (var pid in ProcessIds())
         {
-            entries = Directory.EnumerateDirectories("/proc").ToList();
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            yield break;
-        }
-
-        foreach (var entry in entries)
-        {
-            if (!int.TryParse(Path.GetFileName(entry), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
-            {
-                continue;
-            }
-
             string cmdline;
             try
             {
-                cmdline = File.ReadAllText(Path.Combine(entry, "cmdline"));
+                cmdline = File.ReadAllText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/cmdline");
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
@@ -101,25 +86,37 @@ internal static class ProcessProbe
     public static HashSet<uint> LiveUids()
     {
         var uids = new HashSet<uint>();
-        IEnumerable<string> entries;
-        try
+        foreach (var pid in ProcessIds())
         {
-            entries = Directory.EnumerateDirectories("/proc").ToList();
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return uids;
-        }
-
-        foreach (var entry in entries)
-        {
-            if (int.TryParse(Path.GetFileName(entry), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && Uid(pid) is { } uid)
+            if (Uid(pid) is { } uid)
             {
                 uids.Add(uid);
             }
         }
 
         return uids;
+    }
+
+    /// <summary>The pids /proc lists now (a snapshot: a process may be gone by the time its files are read).</summary>
+    private static List<int> ProcessIds()
+    {
+        try
+        {
+            var pids = new List<int>();
+            foreach (var entry in Directory.EnumerateDirectories("/proc"))
+            {
+                if (int.TryParse(Path.GetFileName(entry), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
+                {
+                    pids.Add(pid);
+                }
+            }
+
+            return pids;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return [];
+        }
     }
 
     private static uint? UidOf(IEnumerable<string> status)
