@@ -131,6 +131,7 @@ const char *run_hostile_blk_huge(void);
 const char *run_hostile_reset_loop(void);
 const char *run_hostile_console_stall(void);
 const char *run_idle(void);
+const char *run_generation(void);
 const char *run_spin(void);
 const char *run_shell(void);
 u64 acpi_cpu_count(void);              /* enabled CPUs in the MADT */

@@ -227,6 +227,7 @@ static const struct {
     { "idle", run_idle },
     { "spin", run_spin },
     { "shell", run_shell },
+    { "generation", run_generation },
 };
 
 void kmain(struct hvm_start_info *si)

@@ -1,10 +1,11 @@
+using System.Runtime.InteropServices;
 using Sharpvisor.Kvm.Interop;
 
 namespace Sharpvisor.Kvm;
 
 /// <summary>
-/// An anonymous private mapping backing guest RAM. MAP_NORESERVE keeps a 64 GiB guest free until touched:
-/// the kernel backs pages lazily on first access.
+/// A private mapping backing guest RAM, anonymous or from a snapshot file. MAP_NORESERVE keeps a 64 GiB guest free
+/// until touched: the kernel backs pages lazily on first access.
 /// </summary>
 public sealed class HostMemoryMapping : IDisposable
 {
@@ -33,6 +34,44 @@ public sealed class HostMemoryMapping : IDisposable
         // Guest RAM in a core dump of the VMM would be huge and leaks guest data.
         _ = Libc.madvise(address, (nuint)size, Libc.MADV_DONTDUMP);
         return new HostMemoryMapping(address, size);
+    }
+
+    /// <summary>
+    /// Maps <paramref name="size"/> bytes of a file from a page-aligned <paramref name="offset"/>, private and
+    /// copy-on-write: a page is read from the file when first touched, and the guest's writes never reach the file.
+    /// A hole in a sparse file reads as zeros. The file may be closed afterwards; the mapping keeps it.
+    /// </summary>
+    public static HostMemoryMapping CreatePrivateFile(SafeHandle file, long offset, ulong size)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        ArgumentOutOfRangeException.ThrowIfZero(size);
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        if (offset % Environment.SystemPageSize != 0)
+        {
+            throw new ArgumentException($"offset {offset} is not page-aligned", nameof(offset));
+        }
+
+        var added = false;
+        try
+        {
+            file.DangerousAddRef(ref added);
+            var address = Libc.mmap(0, (nuint)size, Libc.PROT_READ | Libc.PROT_WRITE,
+                Libc.MAP_PRIVATE | Libc.MAP_NORESERVE, (int)file.DangerousGetHandle(), (nint)offset);
+            if (address == Libc.MAP_FAILED)
+            {
+                Errno.Throw($"mmap of {size} bytes of guest memory from a file");
+            }
+
+            _ = Libc.madvise(address, (nuint)size, Libc.MADV_DONTDUMP);
+            return new HostMemoryMapping(address, size);
+        }
+        finally
+        {
+            if (added)
+            {
+                file.DangerousRelease();
+            }
+        }
     }
 
     public void Dispose()

@@ -20,7 +20,9 @@ public enum KvmCapability
     SetIdentityMapAddr = 37,
     AdjustClock = 39,
     VcpuEvents = 41,
+    Debugregs = 50,
     Xsave = 55,
+    Xcrs = 56,
     TscControl = 60,
     GetTscKhz = 61,
     MaxVcpus = 66,
@@ -32,5 +34,8 @@ public enum KvmCapability
     MaxVcpuId = 128,
     X2apicApi = 129,
     ImmediateExit = 136,
+    GetMsrFeatures = 153,
+    ManualDirtyLogProtect2 = 168,
     DirtyLogRing = 192,
+    Xsave2 = 208,
 }

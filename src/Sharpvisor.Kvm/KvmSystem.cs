@@ -99,6 +99,43 @@ public sealed unsafe class KvmSystem : IDisposable
         throw new KvmException("KVM_GET_SUPPORTED_CPUID returned more than 4096 entries", Errno.E2BIG);
     }
 
+    /// <summary>KVM_GET_MSR_INDEX_LIST: the MSRs a vCPU's state is made of, as KVM lists them.</summary>
+    public uint[] GetMsrIndexList() => GetMsrList(KvmIoctls.KVM_GET_MSR_INDEX_LIST, "KVM_GET_MSR_INDEX_LIST");
+
+    /// <summary>KVM_GET_MSR_FEATURE_INDEX_LIST: the feature MSRs (empty when KVM_CAP_GET_MSR_FEATURES is missing).</summary>
+    public uint[] GetMsrFeatureIndexList() =>
+        CheckExtension(KvmCapability.GetMsrFeatures) > 0
+            ? GetMsrList(KvmIoctls.KVM_GET_MSR_FEATURE_INDEX_LIST, "KVM_GET_MSR_FEATURE_INDEX_LIST")
+            : [];
+
+    private uint[] GetMsrList(nuint request, string name)
+    {
+        // KVM answers E2BIG with the count it needs; the list is a few hundred at most.
+        for (var capacity = 256; capacity <= 16384; capacity *= 4)
+        {
+            var buffer = new byte[sizeof(kvm_msr_list) + (capacity * sizeof(uint))];
+            // SAFETY: the buffer is pinned for the call and sized for `capacity` indices, which nmsrs announces.
+            fixed (byte* p = buffer)
+            {
+                ((kvm_msr_list*)p)->nmsrs = (uint)capacity;
+                if (Ioctl.TryCall(_fd, request, (nint)p, out var errno) < 0)
+                {
+                    if (errno == Errno.E2BIG)
+                    {
+                        continue;
+                    }
+
+                    throw Errno.Create(name, errno);
+                }
+
+                var count = (int)Math.Min(((kvm_msr_list*)p)->nmsrs, (uint)capacity);
+                return new ReadOnlySpan<uint>(p + sizeof(kvm_msr_list), count).ToArray();
+            }
+        }
+
+        throw new KvmException($"{name} returned more than 16384 MSRs", Errno.E2BIG);
+    }
+
     public KvmVm CreateVm()
     {
         // Machine type 0: the default x86 VM. The ioctl returns the new fd.

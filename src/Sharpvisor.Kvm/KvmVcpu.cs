@@ -4,7 +4,8 @@ namespace Sharpvisor.Kvm;
 
 /// <summary>
 /// A vCPU fd and its mmap'ed kvm_run page. Holds its VM object so the VM cannot be collected while a vCPU
-/// runs. All calls except <see cref="RequestImmediateExit"/> belong to the one thread that runs this vCPU.
+/// runs. All calls except <see cref="RequestImmediateExit"/> belong to the one thread that runs this vCPU, or to
+/// another thread while this vCPU is parked outside KVM_RUN (KVM serialises them on the vCPU's mutex).
 /// </summary>
 public sealed unsafe class KvmVcpu : IVcpuState, IDisposable
 {
@@ -90,6 +91,47 @@ public sealed unsafe class KvmVcpu : IVcpuState, IDisposable
     public kvm_vcpu_events GetVcpuEvents() => Get<kvm_vcpu_events>(KvmIoctls.KVM_GET_VCPU_EVENTS, "KVM_GET_VCPU_EVENTS");
 
     public void SetVcpuEvents(kvm_vcpu_events events) => Ioctl.Call(_fd, KvmIoctls.KVM_SET_VCPU_EVENTS, ref events, "KVM_SET_VCPU_EVENTS");
+
+    /// <summary>
+    /// The XSAVE area (x87, SSE, AVX and the other enabled components) into a buffer of
+    /// <see cref="KvmVm.XsaveSize"/> bytes: KVM_GET_XSAVE2 when that is larger than 4096, else KVM_GET_XSAVE.
+    /// </summary>
+    public byte[] GetXsave()
+    {
+        var size = Vm.XsaveSize;
+        var buffer = new byte[size];
+        // SAFETY: the buffer is pinned for the call and holds the size KVM_CAP_XSAVE2 announced (at least struct kvm_xsave).
+        fixed (byte* p = buffer)
+        {
+            Ioctl.Call(_fd, size > sizeof(kvm_xsave) ? KvmIoctls.KVM_GET_XSAVE2 : KvmIoctls.KVM_GET_XSAVE, (nint)p, "KVM_GET_XSAVE");
+        }
+
+        return buffer;
+    }
+
+    /// <summary>KVM_SET_XSAVE from a buffer of exactly <see cref="KvmVm.XsaveSize"/> bytes (KVM reads that many).</summary>
+    public void SetXsave(ReadOnlySpan<byte> area)
+    {
+        var size = Vm.XsaveSize;
+        if (area.Length != size)
+        {
+            throw new ArgumentException($"an XSAVE area of {area.Length} bytes does not fit this host's {size}", nameof(area));
+        }
+
+        // SAFETY: the span is pinned for the call and is exactly the size KVM reads.
+        fixed (byte* p = area)
+        {
+            Ioctl.Call(_fd, KvmIoctls.KVM_SET_XSAVE, (nint)p, "KVM_SET_XSAVE");
+        }
+    }
+
+    public kvm_xcrs GetXcrs() => Get<kvm_xcrs>(KvmIoctls.KVM_GET_XCRS, "KVM_GET_XCRS");
+
+    public void SetXcrs(kvm_xcrs xcrs) => Ioctl.Call(_fd, KvmIoctls.KVM_SET_XCRS, ref xcrs, "KVM_SET_XCRS");
+
+    public kvm_debugregs GetDebugRegs() => Get<kvm_debugregs>(KvmIoctls.KVM_GET_DEBUGREGS, "KVM_GET_DEBUGREGS");
+
+    public void SetDebugRegs(kvm_debugregs regs) => Ioctl.Call(_fd, KvmIoctls.KVM_SET_DEBUGREGS, ref regs, "KVM_SET_DEBUGREGS");
 
     /// <summary>Walks the guest's page tables for a linear address (KVM_TRANSLATE); null when unmapped.</summary>
     public ulong? Translate(ulong linearAddress)

@@ -38,6 +38,20 @@ public sealed class KvmVm : IDisposable
         Ioctl.Call(_fd, KvmIoctls.KVM_SET_USER_MEMORY_REGION, ref region, "KVM_SET_USER_MEMORY_REGION");
     }
 
+    /// <summary>KVM_GET_CLOCK: the VM's kvmclock, with the host's realtime clock when KVM_CLOCK_REALTIME is set in its flags.</summary>
+    public kvm_clock_data GetClock()
+    {
+        kvm_clock_data data = default;
+        Ioctl.Call(_fd, KvmIoctls.KVM_GET_CLOCK, ref data, "KVM_GET_CLOCK");
+        return data;
+    }
+
+    /// <summary>KVM_SET_CLOCK; with KVM_CLOCK_REALTIME in the flags KVM adds the realtime elapsed since <c>realtime</c>.</summary>
+    public void SetClock(kvm_clock_data data) => Ioctl.Call(_fd, KvmIoctls.KVM_SET_CLOCK, ref data, "KVM_SET_CLOCK");
+
+    /// <summary>The bytes of a vCPU's XSAVE area: KVM_CAP_XSAVE2's size where offered, else the legacy 4096.</summary>
+    public int XsaveSize => Math.Max(CheckExtension(KvmCapability.Xsave2), 4096);
+
     /// <summary>Three pages of guest-physical space KVM needs for real-mode emulation on Intel; must not overlap RAM.</summary>
     public void SetTssAddress(ulong address) => Ioctl.Call(_fd, KvmIoctls.KVM_SET_TSS_ADDR, (nint)address, "KVM_SET_TSS_ADDR");
 

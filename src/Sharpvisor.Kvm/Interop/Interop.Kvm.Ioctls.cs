@@ -18,10 +18,12 @@ public static unsafe class KvmIoctls
 
     // System ioctls (on the /dev/kvm fd).
     public static readonly nuint KVM_GET_API_VERSION = Io(0x00);
+    public static readonly nuint KVM_GET_MSR_INDEX_LIST = Iowr<kvm_msr_list>(0x02);
     public static readonly nuint KVM_CREATE_VM = Io(0x01);
     public static readonly nuint KVM_CHECK_EXTENSION = Io(0x03);
     public static readonly nuint KVM_GET_VCPU_MMAP_SIZE = Io(0x04);
     public static readonly nuint KVM_GET_SUPPORTED_CPUID = Iowr<kvm_cpuid2>(0x05);
+    public static readonly nuint KVM_GET_MSR_FEATURE_INDEX_LIST = Iowr<kvm_msr_list>(0x0a);
 
     // VM ioctls.
     public static readonly nuint KVM_CREATE_VCPU = Io(0x41);
@@ -34,6 +36,8 @@ public static unsafe class KvmIoctls
     public static readonly nuint KVM_CREATE_PIT2 = Iow<kvm_pit_config>(0x77);
     public static readonly nuint KVM_IOEVENTFD = Iow<kvm_ioeventfd>(0x79);
     public static readonly nuint KVM_SET_GSI_ROUTING = Iow<kvm_irq_routing>(0x6a);
+    public static readonly nuint KVM_SET_CLOCK = Iow<kvm_clock_data>(0x7b);
+    public static readonly nuint KVM_GET_CLOCK = Ior<kvm_clock_data>(0x7c);
     public static readonly nuint KVM_ENABLE_CAP = Iow<kvm_enable_cap>(0xa3);
     public static readonly nuint KVM_SIGNAL_MSI = Iow<kvm_msi>(0xa5);
 
@@ -55,4 +59,12 @@ public static unsafe class KvmIoctls
     public static readonly nuint KVM_SET_MP_STATE = Iow<kvm_mp_state>(0x99);
     public static readonly nuint KVM_GET_VCPU_EVENTS = Ior<kvm_vcpu_events>(0x9f);
     public static readonly nuint KVM_SET_VCPU_EVENTS = Iow<kvm_vcpu_events>(0xa0);
+    public static readonly nuint KVM_GET_DEBUGREGS = Ior<kvm_debugregs>(0xa1);
+    public static readonly nuint KVM_SET_DEBUGREGS = Iow<kvm_debugregs>(0xa2);
+    public static readonly nuint KVM_GET_TSC_KHZ = Io(0xa3);
+    public static readonly nuint KVM_GET_XSAVE = Ior<kvm_xsave>(0xa4);
+    public static readonly nuint KVM_SET_XSAVE = Iow<kvm_xsave>(0xa5);
+    public static readonly nuint KVM_GET_XCRS = Ior<kvm_xcrs>(0xa6);
+    public static readonly nuint KVM_SET_XCRS = Iow<kvm_xcrs>(0xa7);
+    public static readonly nuint KVM_GET_XSAVE2 = Ior<kvm_xsave>(0xcf);
 }

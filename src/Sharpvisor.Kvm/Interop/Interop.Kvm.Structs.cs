@@ -313,3 +313,50 @@ public struct kvm_run_eoi
 {
     public byte vector;
 }
+
+/// <summary>Header of the variable-length <c>struct kvm_msr_list</c>; the indices follow it.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct kvm_msr_list
+{
+    public uint nmsrs;
+}
+
+/// <summary>The legacy 4 KiB XSAVE area; KVM_GET_XSAVE2 writes a larger one (its size from KVM_CAP_XSAVE2) into the same shape.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct kvm_xsave
+{
+    public fixed uint region[1024];
+}
+
+/// <summary><c>struct kvm_xcrs</c>; <c>xcrs</c> flattens the 16 <c>struct kvm_xcr { u32 xcr; u32 reserved; u64 value; }</c>.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct kvm_xcrs
+{
+    public const int MaxXcrs = 16;
+
+    public uint nr_xcrs;
+    public uint flags;
+    public fixed ulong xcrs[2 * MaxXcrs];
+    public fixed ulong padding[16];
+}
+
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct kvm_debugregs
+{
+    public fixed ulong db[4];
+    public ulong dr6;
+    public ulong dr7;
+    public ulong flags;
+    public fixed ulong reserved[9];
+}
+
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct kvm_clock_data
+{
+    public ulong clock;
+    public uint flags;
+    public uint pad0;
+    public ulong realtime;
+    public ulong host_tsc;
+    public fixed uint pad[4];
+}

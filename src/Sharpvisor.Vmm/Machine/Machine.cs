@@ -20,7 +20,7 @@ namespace Sharpvisor.Vmm.Machine;
 /// of KVM_RUN and joined before the result is returned. <see cref="Pause"/> and <see cref="Resume"/> park and release
 /// the vCPUs meanwhile (devices keep running).
 /// </summary>
-public sealed class Machine : IVcpuHost, IDisposable
+public sealed partial class Machine : IVcpuHost, IDisposable
 {
     // Three pages KVM uses for real-mode emulation on Intel, and one for its identity map: both in the MMIO
     // hole just below the IOAPIC/LAPIC pages, where they cannot collide with RAM.
@@ -45,6 +45,7 @@ public sealed class Machine : IVcpuHost, IDisposable
     private readonly KvmVm _vm;
     private readonly List<KvmVcpu> _vcpus = [];
     private readonly List<VcpuRunner> _runners = [];
+    private readonly List<kvm_cpuid_entry2[]> _cpuid = []; // what each vCPU was given, for a snapshot
     private readonly ManualResetEventSlim _stopped = new();
 
     // Host input arrives on its own thread and raises guest interrupts through the VM: it must be over before the VM
@@ -157,6 +158,29 @@ public sealed class Machine : IVcpuHost, IDisposable
         ArgumentNullException.ThrowIfNull(config);
         HostLimits.CheckWithoutHost(config);
         var kernel = KernelImage.Parse(config.Kernel, config.KernelDescription);
+        return Build(config, layout => GuestMemory.Create(layout.RamRanges), (machine, supportedCpuid, layout) =>
+        {
+            var memory = machine.Memory;
+            var acpi = new AcpiTableBuilder(config.Cpus) { PciHostBridge = config.HasPciDevices };
+            if (config.HasPciDevices)
+            {
+                machine.AddPciDevices();
+                acpi.AddTable(Mcfg.Build());
+            }
+
+            var rsdp = acpi.WriteTo(memory);
+            MpTable.WriteTo(memory, config.Cpus);
+            var entry = kernel.Load(memory, layout, new BootInputs(CommandLineFor(config, kernel), config.Initrd ?? ReadOnlyMemory<byte>.Empty, rsdp));
+            machine.CreateVcpus(supportedCpuid, entry);
+        });
+    }
+
+    /// <summary>
+    /// The VM and its legacy devices over the memory <paramref name="createMemory"/> gives; <paramref name="complete"/>
+    /// adds the rest (PCI devices, vCPUs and their state). Whatever fails on the way is disposed.
+    /// </summary>
+    private static Machine Build(VmConfig config, Func<MemoryLayout, GuestMemory> createMemory, Action<Machine, CpuidEntry[], MemoryLayout> complete)
+    {
         var kvm = KvmSystem.Open(config.KvmPath);
         KvmVm? vm = null;
         GuestMemory? memory = null;
@@ -172,7 +196,7 @@ public sealed class Machine : IVcpuHost, IDisposable
             // down KVM's in-kernel PIC/IOAPIC/PIT costs tens of milliseconds per VM (docs/benchmarks.md).
             vm.CreateSplitIrqchip(IoApic.PinCount);
 
-            memory = GuestMemory.Create(layout.RamRanges);
+            memory = createMemory(layout);
             for (var slot = 0; slot < memory.Regions.Count; slot++)
             {
                 var region = memory.Regions[slot];
@@ -183,17 +207,7 @@ public sealed class Machine : IVcpuHost, IDisposable
             try
             {
                 machine.AddLegacyDevices();
-                var acpi = new AcpiTableBuilder(config.Cpus) { PciHostBridge = config.HasPciDevices };
-                if (config.HasPciDevices)
-                {
-                    machine.AddPciDevices();
-                    acpi.AddTable(Mcfg.Build());
-                }
-
-                var rsdp = acpi.WriteTo(memory);
-                MpTable.WriteTo(memory, config.Cpus);
-                var entry = kernel.Load(memory, layout, new BootInputs(CommandLineFor(config, kernel), config.Initrd ?? ReadOnlyMemory<byte>.Empty, rsdp));
-                machine.CreateVcpus(supportedCpuid, entry);
+                complete(machine, supportedCpuid, layout);
                 return machine;
             }
             catch
@@ -466,14 +480,24 @@ public sealed class Machine : IVcpuHost, IDisposable
         _pci = PciDevices.Create(Config, PortIo, Mmio, Memory, _msiRouter, IoApic.Pin, new KvmDoorbellRegistry(_vm), log);
     }
 
+    /// <summary>vCPU <paramref name="id"/> with its CPUID set, added to the machine but not yet to a runner.</summary>
+    private KvmVcpu CreateVcpu(CpuidEntry[] supportedCpuid, int id)
+    {
+        var vcpu = _vm.CreateVcpu((uint)id);
+        _vcpus.Add(vcpu);
+        var cpuid = CpuidTable.ForVcpu(supportedCpuid, Config.Cpus, id).Select(ToKvmCpuidEntry).ToArray();
+        vcpu.SetCpuid(cpuid);
+        _cpuid.Add(cpuid);
+        return vcpu;
+    }
+
+    private void AddRunner(KvmVcpu vcpu) => _runners.Add(new VcpuRunner(vcpu, PortIo, Mmio, Memory, this, EmulationAssist, _profiler));
+
     private void CreateVcpus(CpuidEntry[] supportedCpuid, BootEntry entry)
     {
         for (var id = 0; id < Config.Cpus; id++)
         {
-            var vcpu = _vm.CreateVcpu((uint)id);
-            _vcpus.Add(vcpu);
-            var cpuid = CpuidTable.ForVcpu(supportedCpuid, Config.Cpus, id).Select(ToKvmCpuidEntry).ToArray();
-            vcpu.SetCpuid(cpuid);
+            var vcpu = CreateVcpu(supportedCpuid, id);
             var msrs = BootMsrs.Entries();
             if (vcpu.SetMsrs(msrs) != msrs.Length)
             {
@@ -488,7 +512,7 @@ public sealed class Machine : IVcpuHost, IDisposable
                 vcpu.SetRegs(entry.Registers);
             }
 
-            _runners.Add(new VcpuRunner(vcpu, PortIo, Mmio, Memory, this, EmulationAssist, _profiler));
+            AddRunner(vcpu);
         }
     }
 

@@ -121,6 +121,7 @@ internal sealed class VcpuRunner
             {
                 if (_host.PauseRequested)
                 {
+                    CompletePendingExit();
                     // A kick that brought us here may have left immediate_exit set; the park is a full fence,
                     // and the loop condition then sees a stop that came in the meantime.
                     _vcpu.RequestImmediateExit(false);
@@ -158,6 +159,24 @@ internal sealed class VcpuRunner
             Volatile.Write(ref _threadId, 0);
             _host.Exited(this);
             lease.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// KVM finishes an I/O or MMIO exit we handled (the value read lands in the guest's register) only when KVM_RUN is
+    /// entered again, and keeps that pending part where no GET ioctl shows it: a snapshot taken while parked would lose
+    /// it. An entry with immediate_exit set completes it and leaves before the guest runs another instruction. A string
+    /// I/O instruction may need more exits to complete: they are handled like any other, and each is the guest's
+    /// progress through that one instruction, so the loop ends.
+    /// </summary>
+    private void CompletePendingExit()
+    {
+        _vcpu.RequestImmediateExit(true);
+        while (!_host.StopRequested && _vcpu.Run())
+        {
+            var reason = _vcpu.Exit.Reason;
+            Interlocked.Increment(ref _exitCounts[(int)reason & 63]);
+            HandleExit(reason);
         }
     }
 

@@ -26,8 +26,13 @@ public sealed class GuestMemory : IDisposable
     public ulong TotalSize => _regions.Aggregate(0UL, (sum, r) => sum + r.Size);
 
     /// <summary>Maps anonymous host memory for each (start, size) range; ranges must not overlap.</summary>
-    public static GuestMemory Create(IEnumerable<(GuestAddress Start, ulong Size)> ranges)
+    public static GuestMemory Create(IEnumerable<(GuestAddress Start, ulong Size)> ranges) =>
+        Create(ranges, (_, size) => HostMemoryMapping.CreateAnonymous(size));
+
+    /// <summary>Maps each (start, size) range with <paramref name="map"/> (a snapshot's file, for a restore); ranges must not overlap.</summary>
+    public static GuestMemory Create(IEnumerable<(GuestAddress Start, ulong Size)> ranges, Func<GuestAddress, ulong, HostMemoryMapping> map)
     {
+        ArgumentNullException.ThrowIfNull(map);
         var sorted = ranges.OrderBy(r => r.Start).ToArray();
         foreach (var (start, size) in sorted)
         {
@@ -51,7 +56,7 @@ public sealed class GuestMemory : IDisposable
         {
             foreach (var (start, size) in sorted)
             {
-                regions.Add(new GuestRegion(start, HostMemoryMapping.CreateAnonymous(size)));
+                regions.Add(new GuestRegion(start, map(start, size)));
             }
         }
         catch

@@ -191,7 +191,7 @@ public sealed class MemoryLayout
     /// <summary>One past the highest guest-physical RAM address.</summary>
     public GuestAddress RamEnd => HighRamSize == 0 ? LowRamEnd : HighRamStart + HighRamSize;
 
-    /// <summary>The RAM regions to map, in address order (pass to <see cref="GuestMemory.Create"/>).</summary>
+    /// <summary>The RAM regions to map, in address order (pass to <see cref="GuestMemory.Create(IEnumerable{ValueTuple{GuestAddress, ulong}})"/>).</summary>
     public IReadOnlyList<(GuestAddress Start, ulong Size)> RamRanges => _ramRanges;
 
     /// <summary>The memory map the guest is told, in address order.</summary>

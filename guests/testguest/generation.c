@@ -1,0 +1,54 @@
+/* generation.c - the snapshot and migration workload: sweeps a RAM window
+ * forever, writing the sweep's generation number into the first 8 bytes of
+ * every 4 KiB page, and checks before each write that the page still holds the
+ * previous sweep's number. A page the VMM lost or restored stale across a
+ * snapshot or a migration is caught by the guest itself; the host can read
+ * the counters too (the window is printed). The first page's word after the
+ * counter holds the sweep in progress, for the host. */
+#include "guest.h"
+
+#define MIB (1UL << 20)
+#define GIB (1UL << 30)
+
+static u64 align_up(u64 v, u64 a) { return (v + a - 1) & ~(a - 1); }
+
+const char *run_generation(void)
+{
+    u64 mib = 16, rounds = 0, every = 16;
+    arg_u64("mib", &mib);
+    arg_u64("rounds", &rounds);
+    arg_u64("every", &every);
+    if (!mib || mib > 3072)
+        return "mib must be 1..3072";
+    if (!every)
+        every = 1;
+
+    u64 size = mib * MIB, start = 0;
+    u64 image_end = align_up((u64)_image_end, 2 * MIB);
+    for (u32 i = 0; i < mem_map_count && !start; i++) {
+        const struct mem_entry *e = &mem_map[i];
+        u64 s = e->addr > image_end ? align_up(e->addr, MIB) : image_end;
+        if (e->type == E820_RAM && s + size <= e->addr + e->size && s + size <= 4 * GIB)
+            start = s;
+    }
+    if (!start)
+        return "no RAM window below 4 GiB for the generation pages";
+
+    out("generation: window 0x%x %u MiB\n", start, mib);
+    volatile u64 *progress = (volatile u64 *)start + 1;
+    for (u64 g = 1; !rounds || g <= rounds; g++) {
+        *progress = g;
+        for (u64 p = start; p < start + size; p += 4096) {
+            volatile u64 *counter = (volatile u64 *)p;
+            u64 seen = *counter;
+            if (g > 1 && seen != g - 1) {
+                out("generation: page 0x%x holds %u in sweep %u\n", p, seen, g);
+                return "a page lost its generation";
+            }
+            *counter = g;
+        }
+        if (g % every == 0)
+            out("generation: %u\n", g);
+    }
+    return 0;
+}

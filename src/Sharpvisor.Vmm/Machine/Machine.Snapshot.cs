@@ -1,0 +1,112 @@
+using Sharpvisor.Kvm.Interop;
+using Sharpvisor.Vmm.State;
+
+namespace Sharpvisor.Vmm.Machine;
+
+/// <summary>Snapshots: the whole machine to a file while paused, and a new machine from such a file.</summary>
+public sealed partial class Machine
+{
+    private const string MachineSection = "MACH";
+    private const string VcpuSection = "CPU ";
+    private const uint MachineSectionVersion = 1;
+
+    /// <summary>
+    /// Writes the paused machine to <paramref name="path"/> (<see cref="SnapshotFile"/>) and returns the bytes of RAM
+    /// written. The vCPUs stay parked until it returns: a Resume or a stop waits for the save to end.
+    /// </summary>
+    public long SaveSnapshot(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        lock (_pauseGate)
+        {
+            if (!_paused || StopRequested || _disposed)
+            {
+                throw new InvalidOperationException("a snapshot is taken of a paused VM: pause it first");
+            }
+
+            if (_pci is not null)
+            {
+                throw new StateException("this VM has virtio devices, whose state snapshots do not hold yet");
+            }
+
+            var support = VcpuStateSupport.Probe(_kvm, _vm);
+            var vcpus = _vcpus.Select((vcpu, i) => VcpuState.Capture(vcpu, support, _cpuid[i])).ToArray();
+            var clock = _vm.GetClock();
+            var realtime = (ulong)(DateTimeOffset.UtcNow - DateTimeOffset.UnixEpoch).Ticks * 100;
+            return SnapshotFile.Write(path, writer =>
+            {
+                writer.Section(MachineSection, MachineSectionVersion, new StatePayload()
+                    .U32((uint)Config.Cpus).U64(Config.MemoryBytes).Struct(clock).U64(realtime));
+                foreach (var vcpu in vcpus)
+                {
+                    var payload = new StatePayload();
+                    vcpu.WriteTo(payload);
+                    writer.Section(VcpuSection, VcpuState.SectionVersion, payload);
+                }
+            }, Memory);
+        }
+    }
+
+    /// <summary>
+    /// A machine in the state <paramref name="path"/> holds, ready to <see cref="Run"/>: RAM mapped from the file
+    /// (copy-on-write; the file must not change while the VM runs), vCPUs and clock as saved, the guest's time moved on
+    /// by the wall time since the save. <paramref name="config"/> must describe the same VM (vCPUs, memory).
+    /// </summary>
+    public static Machine Restore(VmConfig config, string path)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        HostLimits.CheckWithoutHost(config);
+        using var image = SnapshotFile.OpenRestore(path);
+        var header = image.One(MachineSection).Expect(MachineSectionVersion).Reader();
+        var cpus = header.U32();
+        var memoryBytes = header.U64();
+        var clock = header.Struct<kvm_clock_data>();
+        var savedRealtime = header.U64();
+        header.ExpectEnd();
+        if (cpus != config.Cpus || memoryBytes != config.MemoryBytes)
+        {
+            throw new StateException($"the snapshot is of a VM with {cpus} vCPUs and {memoryBytes >> 20} MiB, not {config.Cpus} and {config.MemoryBytes >> 20} MiB");
+        }
+
+        if (config.HasPciDevices)
+        {
+            throw new StateException("virtio devices cannot be restored from a snapshot yet: restore without them");
+        }
+
+        var vcpus = image.All(VcpuSection).Select(VcpuState.ReadFrom).OrderBy(v => v.Id).ToArray();
+        if (!vcpus.Select(v => v.Id).SequenceEqual(Enumerable.Range(0, config.Cpus).Select(i => (uint)i)))
+        {
+            throw new StateException($"the snapshot holds vCPUs {string.Join(",", vcpus.Select(v => v.Id))}, not 0 to {config.Cpus - 1}");
+        }
+
+        return Build(config, layout => image.MapMemory(layout.RamRanges), (machine, supportedCpuid, _) =>
+        {
+            foreach (var state in vcpus)
+            {
+                var vcpu = machine.CreateVcpu(supportedCpuid, (int)state.Id);
+                state.CheckCpuid(machine._cpuid[^1]);
+                state.Restore(vcpu);
+                machine.AddRunner(vcpu);
+            }
+
+            machine._vm.SetClock(ClockAfterRestore(clock, savedRealtime));
+        });
+    }
+
+    /// <summary>
+    /// The saved kvmclock, moved on by the wall time since the save: by KVM where it gave its realtime (it adds the
+    /// difference at the instant of the call), else by us from our own record. Never moved back.
+    /// </summary>
+    private static kvm_clock_data ClockAfterRestore(kvm_clock_data saved, ulong savedRealtimeNs)
+    {
+        const uint KVM_CLOCK_REALTIME = 1 << 2;
+        var restored = new kvm_clock_data { clock = saved.clock, realtime = saved.realtime, flags = saved.flags & KVM_CLOCK_REALTIME };
+        if (restored.flags == 0)
+        {
+            var now = (ulong)(DateTimeOffset.UtcNow - DateTimeOffset.UnixEpoch).Ticks * 100;
+            restored.clock += now > savedRealtimeNs ? now - savedRealtimeNs : 0;
+        }
+
+        return restored;
+    }
+}

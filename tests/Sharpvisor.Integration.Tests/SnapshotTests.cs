@@ -1,0 +1,231 @@
+using System.Globalization;
+using System.Text;
+using System.Text.RegularExpressions;
+using Sharpvisor.Cli;
+using Sharpvisor.Vmm.Machine;
+using Sharpvisor.Vmm.Memory;
+using Sharpvisor.Vmm.State;
+
+namespace Sharpvisor.Integration.Tests;
+
+/// <summary>
+/// Machine snapshots on /dev/kvm, in this process, with the test guest's `generation` scenario: it sweeps a RAM window
+/// writing the sweep number into every page and checks each page still holds the previous sweep's number, so a page
+/// lost or restored stale makes the guest itself fail, and a vCPU restored wrong crashes it.
+/// </summary>
+public sealed partial class SnapshotTests : IDisposable
+{
+    private static readonly TimeSpan Limit = TestTime.Ceiling(TimeSpan.FromSeconds(60));
+
+    private readonly string _directory = Directory.CreateTempSubdirectory("sharpvisor-snapshot-").FullName;
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    [KvmTheory]
+    [InlineData(1)]
+    [InlineData(4)]
+    public void AGuestRestoredFromASnapshotGoesOnFromEveryPageAsItWasSaved(int cpus)
+    {
+        var path = Path.Combine(_directory, "vm.snap");
+        var config = new VmConfig { Kernel = BuiltInGuest.Load(), CommandLine = "generation mib=16 every=8", Cpus = cpus, MemoryBytes = 256UL << 20 };
+        ulong window;
+        ulong[] saved;
+        ulong sweepAtSave;
+        using (var source = new RunningMachine(config))
+        {
+            source.Serial.WaitFor(@"generation: 16\n", Limit);
+            window = source.Serial.Window();
+            Assert.Equal(MachineState.Paused, source.Machine.Pause());
+            saved = Counters(source.Machine.Memory, window);
+            sweepAtSave = source.Machine.Memory.Read<ulong>(new GuestAddress(window + 8));
+            AssertOneSweepBoundary(saved, sweepAtSave);
+
+            var ramWritten = source.Machine.SaveSnapshot(path);
+            // Sparse: the guest touched the 16 MiB window and its own image, not the other ~240 MiB.
+            Assert.InRange(ramWritten, 16L << 20, 64L << 20);
+            Assert.True(new FileInfo(path).Length >= (long)config.MemoryBytes, "the file must cover all of RAM, holes included");
+            Assert.Equal(StopKind.HostRequest, source.StopAndJoin().Kind);
+        }
+
+        using var restored = new RunningMachine(config, restoreFrom: path, start: false);
+        Assert.Equal(saved, Counters(restored.Machine.Memory, window));
+        restored.Start();
+        restored.Serial.WaitFor($@"generation: {(sweepAtSave / 8 + 3) * 8}\n", Limit);
+        Assert.Equal(MachineState.Paused, restored.Machine.Pause());
+        var after = Counters(restored.Machine.Memory, window);
+        for (var page = 0; page < saved.Length; page++)
+        {
+            Assert.True(after[page] > saved[page], $"page {page} holds {after[page]}, not past its saved {saved[page]}");
+        }
+
+        Assert.DoesNotContain("FAIL", restored.Serial.Text, StringComparison.Ordinal);
+        Assert.Equal(StopKind.HostRequest, restored.StopAndJoin().Kind);
+    }
+
+    [KvmFact]
+    public void ASnapshotOfARunningVmIsRefusedAndTheVmGoesOn()
+    {
+        var config = new VmConfig { Kernel = BuiltInGuest.Load(), CommandLine = "generation mib=1 every=64" };
+        using var vm = new RunningMachine(config);
+        vm.Serial.WaitFor(@"generation: 64\n", Limit);
+        var e = Assert.Throws<InvalidOperationException>(() => vm.Machine.SaveSnapshot(Path.Combine(_directory, "x.snap")));
+        Assert.Contains("pause it first", e.Message, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(_directory, "x.snap")));
+        vm.Serial.WaitFor(@"generation: 128\n", Limit);
+        vm.StopAndJoin();
+    }
+
+    [KvmFact]
+    public void ARestoreIntoAVmOfAnotherSizeIsRefused()
+    {
+        var path = Path.Combine(_directory, "vm.snap");
+        var config = new VmConfig { Kernel = BuiltInGuest.Load(), CommandLine = "generation mib=1 every=64", MemoryBytes = 64UL << 20 };
+        using (var vm = new RunningMachine(config))
+        {
+            vm.Serial.WaitFor(@"generation: 64\n", Limit);
+            vm.Machine.Pause();
+            vm.Machine.SaveSnapshot(path);
+            vm.StopAndJoin();
+        }
+
+        var e = Assert.Throws<StateException>(() => Machine.Restore(config with { MemoryBytes = 128UL << 20 }, path));
+        Assert.Equal("the snapshot is of a VM with 1 vCPUs and 64 MiB, not 1 and 128 MiB", e.Message);
+        e = Assert.Throws<StateException>(() => Machine.Restore(config with { Cpus = 2 }, path));
+        Assert.StartsWith("the snapshot is of a VM with 1 vCPUs", e.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>Each page's generation counter (its first 8 bytes) in the 16 MiB window.</summary>
+    private static ulong[] Counters(GuestMemory memory, ulong window)
+    {
+        var pages = new ulong[(16 << 20) / 4096];
+        for (var i = 0; i < pages.Length; i++)
+        {
+            pages[i] = memory.Read<ulong>(new GuestAddress(window + ((ulong)i * 4096)));
+        }
+
+        return pages;
+    }
+
+    /// <summary>A paused sweep: pages before the vCPU's position hold its number, the rest the one before.</summary>
+    private static void AssertOneSweepBoundary(ulong[] pages, ulong sweep)
+    {
+        var boundary = Array.FindIndex(pages, p => p != sweep);
+        boundary = boundary < 0 ? pages.Length : boundary;
+        Assert.True(boundary > 0 || pages[0] == sweep - 1, $"page 0 holds {pages[0]} in sweep {sweep}");
+        for (var i = boundary; i < pages.Length; i++)
+        {
+            Assert.True(pages[i] == sweep - 1, $"page {i} holds {pages[i]} in sweep {sweep} (boundary at {boundary})");
+        }
+    }
+
+    private sealed class RunningMachine : IDisposable
+    {
+        private Thread? _thread;
+        private StopReason? _reason;
+
+        public RunningMachine(VmConfig config, string? restoreFrom = null, bool start = true)
+        {
+            config = config with { SerialOutput = Serial };
+            Machine = restoreFrom is null ? Machine.Create(config) : Machine.Restore(config, restoreFrom);
+            if (start)
+            {
+                Start();
+            }
+        }
+
+        public SerialCapture Serial { get; } = new();
+
+        public Machine Machine { get; }
+
+        public void Start()
+        {
+            _thread = new Thread(() => _reason = Machine.Run()) { IsBackground = true };
+            _thread.Start();
+        }
+
+        public StopReason StopAndJoin()
+        {
+            Machine.RequestStop(StopReason.Host("test"));
+            Assert.True(_thread!.Join(Limit), "Run did not return after the stop");
+            return _reason!;
+        }
+
+        public void Dispose()
+        {
+            if (_thread is { IsAlive: true })
+            {
+                Machine.RequestStop(StopReason.Host("test cleanup"));
+                _thread.Join(Limit);
+            }
+
+            Machine.Dispose();
+        }
+    }
+
+    /// <summary>The guest's COM1 output, with a wait for a pattern that fails on a guest FAIL line or the deadline.</summary>
+    private sealed partial class SerialCapture : Stream
+    {
+        private readonly StringBuilder _text = new();
+
+        public string Text
+        {
+            get
+            {
+                lock (_text)
+                {
+                    return _text.ToString();
+                }
+            }
+        }
+
+        public void WaitFor(string pattern, TimeSpan limit)
+        {
+            var deadline = DateTime.UtcNow + limit;
+            lock (_text)
+            {
+                while (!Regex.IsMatch(_text.ToString(), pattern))
+                {
+                    var text = _text.ToString();
+                    Assert.False(text.Contains("FAIL", StringComparison.Ordinal), $"the guest failed:\n{text}");
+                    var left = deadline - DateTime.UtcNow;
+                    Assert.True(left > TimeSpan.Zero, $"no /{pattern}/ from the guest in {limit}; it wrote:\n{text}");
+                    Monitor.Wait(_text, left);
+                }
+            }
+        }
+
+        public ulong Window() => ulong.Parse(WindowLine().Match(Text).Groups[1].Value, NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+
+        public override void Write(byte[] buffer, int offset, int count)
+        {
+            lock (_text)
+            {
+                _text.Append(Encoding.ASCII.GetString(buffer, offset, count));
+                Monitor.PulseAll(_text);
+            }
+        }
+
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override void Flush()
+        {
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        [GeneratedRegex(@"generation: window 0x([0-9a-f]+) ")]
+        private static partial Regex WindowLine();
+    }
+}
