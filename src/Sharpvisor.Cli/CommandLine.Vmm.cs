@@ -5,5 +5,5 @@ namespace Sharpvisor.Cli;
 
 internal static partial class CommandLine
 {
-    private static partial bool IsConfigurationError(Exception e) => e is VmConfigException or BootException;
+    private static partial bool IsConfigurationError(Exception e) => e is VmConfigException or BootException or Vmm.State.StateException;
 }

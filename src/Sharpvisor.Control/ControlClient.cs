@@ -44,10 +44,14 @@ public sealed class ControlClient : IDisposable
     /// Sends <paramref name="command"/> with the next id and returns the matching response, or an error with no id
     /// (the server turned the connection away or could not read the request).
     /// </summary>
-    public async Task<ControlResponse> SendAsync(string command, CancellationToken cancellationToken = default)
+    public Task<ControlResponse> SendAsync(string command, CancellationToken cancellationToken = default) =>
+        SendAsync(command, path: null, cancellationToken);
+
+    /// <summary>As above, with the <c>path</c> argument (<c>snapshot</c>).</summary>
+    public async Task<ControlResponse> SendAsync(string command, string? path, CancellationToken cancellationToken = default)
     {
         var id = Interlocked.Increment(ref _nextId);
-        await SendLineAsync(ControlCodec.EncodeRequest(new ControlRequest(id, command)), cancellationToken).ConfigureAwait(false);
+        await SendLineAsync(ControlCodec.EncodeRequest(new ControlRequest(id, command) { Path = path }), cancellationToken).ConfigureAwait(false);
         var response = ControlCodec.DecodeResponse(await ReadLineAsync(cancellationToken).ConfigureAwait(false));
         return response.Id == id || (response.Id is null && !response.Ok) ? response : throw new JsonException($"response id {response.Id} does not match request id {id}");
     }
@@ -57,6 +61,10 @@ public sealed class ControlClient : IDisposable
 
     public async Task<MetricsResult> MetricsAsync(CancellationToken cancellationToken = default) =>
         ControlCodec.ResultAs(await SendAsync(ControlCommands.Metrics, cancellationToken).ConfigureAwait(false), ControlJsonContext.Default.MetricsResult);
+
+    /// <summary>Saves the VM to <paramref name="path"/> (a path as the VMM sees it) and returns where and how much RAM.</summary>
+    public async Task<SnapshotResult> SnapshotAsync(string path, CancellationToken cancellationToken = default) =>
+        ControlCodec.ResultAs(await SendAsync(ControlCommands.Snapshot, path, cancellationToken).ConfigureAwait(false), ControlJsonContext.Default.SnapshotResult);
 
     /// <summary>Sends pause, resume or stop and returns the state the response names.</summary>
     public async Task<string> ChangeStateAsync(string command, CancellationToken cancellationToken = default) =>

@@ -17,10 +17,16 @@ public static class ControlCodec
     /// Parses one request line (no newline). On failure <paramref name="error"/> says why in one line and
     /// <paramref name="id"/> is the request's id when that much could be read, so the error can still be matched.
     /// </summary>
-    public static bool TryParseRequest(ReadOnlySpan<byte> line, out int? id, out string? command, out string error)
+    public static bool TryParseRequest(ReadOnlySpan<byte> line, out int? id, out string? command, out string error) =>
+        TryParseRequest(line, out id, out command, out _, out error);
+
+    /// <summary>As above, with the <c>path</c> argument of the commands that take one (<c>snapshot</c>); null when absent.</summary>
+    public static bool TryParseRequest(ReadOnlySpan<byte> line, out int? id, out string? command, out string? path, out string error)
     {
         id = null;
         command = null;
+        path = null;
+        string? pathError = null;
         error = "";
         var idSeen = false;
         string? idError = null;
@@ -67,6 +73,13 @@ public static class ControlCodec
                         reader.Skip();
                     }
                 }
+                else if (reader.ValueTextEquals("path"u8))
+                {
+                    reader.Read();
+                    path = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+                    pathError = path is null ? "\"path\" must be a string" : null;
+                    reader.Skip();
+                }
                 else
                 {
                     reader.Read();
@@ -85,7 +98,7 @@ public static class ControlCodec
         }
 
         error = idError ?? (idSeen ? null : "\"id\" (an integer) is missing")
-            ?? commandError ?? (command is null ? "\"command\" is missing" : null) ?? "";
+            ?? commandError ?? (command is null ? "\"command\" is missing" : null) ?? pathError ?? "";
         return error.Length == 0;
     }
 

@@ -14,8 +14,9 @@ public static class ControlCommands
     public const string Resume = "resume";
     public const string Stop = "stop";
     public const string Metrics = "metrics";
+    public const string Snapshot = "snapshot";
 
-    public static IReadOnlyList<string> All { get; } = [Status, Pause, Resume, Stop, Metrics];
+    public static IReadOnlyList<string> All { get; } = [Status, Pause, Resume, Stop, Metrics, Snapshot];
 }
 
 /// <summary>The run states as the protocol spells them.</summary>
@@ -26,8 +27,11 @@ public static class ControlStates
     public const string Stopping = "stopping";
 }
 
-/// <summary><c>{"id": 1, "command": "status"}</c>. Unknown members are ignored.</summary>
-public sealed record ControlRequest(int Id, string Command);
+/// <summary><c>{"id": 1, "command": "status"}</c>; <c>snapshot</c> also takes <c>"path"</c>. Unknown members are ignored.</summary>
+public sealed record ControlRequest(int Id, string Command)
+{
+    public string? Path { get; init; }
+}
 
 /// <summary>
 /// <c>{"id": 1, "ok": true, "result": {...}}</c> or <c>{"id": 1, "ok": false, "error": "one line"}</c>. The id is the
@@ -56,6 +60,9 @@ public sealed record StatusResult(string State, int Pid, long UptimeMs, int Vcpu
 /// <summary>Result of <c>pause</c>, <c>resume</c> and <c>stop</c>: the state the command left the machine in.</summary>
 public sealed record StateResult(string State);
 
+/// <summary>Result of <c>snapshot</c>: the state the VM was left in (as before the command), the file, and the RAM bytes written.</summary>
+public sealed record SnapshotResult(string State, string Path, long RamBytes);
+
 /// <summary>Result of <c>metrics</c>.</summary>
 public sealed record MetricsResult(
     IReadOnlyList<VcpuMetrics> Vcpus,
@@ -79,4 +86,5 @@ public sealed record DeviceMetrics(int Slot, string Type, IReadOnlyDictionary<st
 [JsonSerializable(typeof(StatusResult))]
 [JsonSerializable(typeof(StateResult))]
 [JsonSerializable(typeof(MetricsResult))]
+[JsonSerializable(typeof(SnapshotResult))]
 public sealed partial class ControlJsonContext : JsonSerializerContext;

@@ -13,7 +13,7 @@ internal static class RunCommand
 {
     internal static readonly HashSet<string> ValueOptions =
         ["--kernel", "--initrd", "--cmdline", "--cpus", "--memory", "--serial", "--on-reboot", "--kvm", "--emulation-workarounds",
-         "--disk", "--net", "--console", "--control", "--exit-file", "--seccomp", ProfileOption];
+         "--disk", "--net", "--console", "--control", "--exit-file", "--seccomp", "--restore", ProfileOption];
 
     // A diagnostic left out of the usage text: sample the guest's RIP every N ms (default 10) into FILE.
     private const string ProfileOption = "--profile-guest";
@@ -104,6 +104,8 @@ internal static class RunCommand
             var other => throw new UsageException($"--seccomp '{other}' must be on, log or off"),
         };
         var confined = false;
+        // The first machine comes from the snapshot; a guest reboot with --on-reboot restart boots the kernel afresh.
+        var restoreFrom = options.Get("--restore");
 
         var control = new MachineControl(StopFromControl);
         // Disposed before hostStop (declared after it): no control request can reach a disposed token source.
@@ -112,8 +114,9 @@ internal static class RunCommand
         while (true)
         {
             StopReason reason;
-            using (var machine = Machine.Create(config))
+            using (var machine = restoreFrom is null ? Machine.Create(config) : Machine.Restore(config, restoreFrom))
             {
+                restoreFrom = null;
                 console.Attach(machine);
                 control.Attach(machine);
                 // Started once the first machine exists, so status works from the moment the socket appears.

@@ -18,6 +18,9 @@ public interface IControlTarget
     void Stop();
 
     MetricsResult Metrics();
+
+    /// <summary>Pauses the VM if it runs, saves it to <paramref name="path"/>, and leaves it in the state it was in.</summary>
+    SnapshotResult Snapshot(string path);
 }
 
 /// <summary>A response and what to do once it has been sent (the stop, so its reply gets out before the process ends).</summary>
@@ -26,11 +29,13 @@ public readonly record struct ControlReply(ControlResponse Response, Action? Aft
 /// <summary>Turns one request line into one response. Never throws: every failure becomes an error response.</summary>
 public sealed class ControlDispatcher(IControlTarget target)
 {
+    private const int MaxPathLength = 4096;
+
     private static readonly string KnownCommands = string.Join(", ", ControlCommands.All);
 
     public ControlReply Handle(ReadOnlySpan<byte> line)
     {
-        if (!ControlCodec.TryParseRequest(line, out var parsedId, out var command, out var error))
+        if (!ControlCodec.TryParseRequest(line, out var parsedId, out var command, out var path, out var error))
         {
             return new(ControlResponse.Failure(parsedId, error));
         }
@@ -45,10 +50,13 @@ public sealed class ControlDispatcher(IControlTarget target)
                 ControlCommands.Resume => Ok(id, StateElement(target.Resume())),
                 ControlCommands.Stop => new(ControlResponse.Success(id, StateElement(MachineState.Stopping)), target.Stop),
                 ControlCommands.Metrics => Ok(id, JsonSerializer.SerializeToElement(target.Metrics(), ControlJsonContext.Default.MetricsResult)),
+                ControlCommands.Snapshot when string.IsNullOrEmpty(path) || path.Contains('\0', StringComparison.Ordinal) || path.Length > MaxPathLength =>
+                    new(ControlResponse.Failure(id, $"'snapshot' needs \"path\": the file to write (1 to {MaxPathLength} characters)")),
+                ControlCommands.Snapshot => Ok(id, JsonSerializer.SerializeToElement(target.Snapshot(path!), ControlJsonContext.Default.SnapshotResult)),
                 _ => new(ControlResponse.Failure(id, $"unknown command '{ControlCodec.Quote(command!)}' (known: {KnownCommands})")),
             };
         }
-        catch (ControlException e)
+        catch (Exception e) when (e is ControlException or State.StateException or IOException or UnauthorizedAccessException)
         {
             return new(ControlResponse.Failure(id, ControlCodec.OneLine(e.Message)));
         }

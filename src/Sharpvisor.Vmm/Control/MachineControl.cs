@@ -39,6 +39,28 @@ public sealed class MachineControl(Action requestStop) : IControlTarget
 
     public void Stop() => requestStop();
 
+    public SnapshotResult Snapshot(string path)
+    {
+        var machine = Current;
+        var wasPaused = machine.State == MachineState.Paused;
+        var state = machine.Pause();
+        if (state != MachineState.Paused)
+        {
+            throw new ControlException($"the VM is {ControlDispatcher.StateName(state)}: nothing to snapshot");
+        }
+
+        try
+        {
+            var ramBytes = machine.SaveSnapshot(path);
+            return new SnapshotResult(ControlDispatcher.StateName(wasPaused ? MachineState.Paused : machine.Resume()), Path.GetFullPath(path), ramBytes);
+        }
+        catch when (!wasPaused)
+        {
+            machine.Resume(); // a failed save leaves the guest running, as it was
+            throw;
+        }
+    }
+
     public MetricsResult Metrics()
     {
         var machine = Current;

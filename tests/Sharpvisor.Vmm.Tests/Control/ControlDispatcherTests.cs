@@ -62,13 +62,57 @@ public sealed class ControlDispatcherTests
     }
 
     [Fact]
+    public void SnapshotTakesItsPathAndAnswersWithTheFileAndTheState()
+    {
+        var reply = Handle("""{"id": 5, "command": "snapshot", "path": "vm.snap"}""");
+
+        Assert.True(reply.Response.Ok, reply.Response.Error);
+        var result = reply.Response.Result!.Value.Deserialize(ControlJsonContext.Default.SnapshotResult)!;
+        Assert.Equal(new SnapshotResult("running", "/abs/vm.snap", 4096), result);
+        Assert.Equal(["vm.snap"], _target.Snapshots);
+    }
+
+    [Theory]
+    [InlineData("""{"id": 6, "command": "snapshot"}""")]
+    [InlineData("""{"id": 6, "command": "snapshot", "path": ""}""")]
+    [InlineData("""{"id": 6, "command": "snapshot", "path": "a\u0000b"}""")]
+    public void SnapshotWithoutAUsablePathIsAnErrorAndTouchesNothing(string line)
+    {
+        var reply = Handle(line);
+
+        Assert.False(reply.Response.Ok);
+        Assert.Equal(6, reply.Response.Id);
+        Assert.Equal("'snapshot' needs \"path\": the file to write (1 to 4096 characters)", reply.Response.Error);
+        Assert.Empty(_target.Snapshots);
+    }
+
+    [Fact]
+    public void APathThatIsNotAStringIsAnError()
+    {
+        var reply = Handle("""{"id": 7, "command": "snapshot", "path": 42}""");
+
+        Assert.False(reply.Response.Ok);
+        Assert.Equal("\"path\" must be a string", reply.Response.Error);
+    }
+
+    [Fact]
+    public void AFailedSaveIsOneErrorLine()
+    {
+        _target.Failure = new Sharpvisor.Vmm.State.StateException("this VM has virtio devices, whose state snapshots do not hold yet");
+        var reply = Handle("""{"id": 8, "command": "snapshot", "path": "vm.snap"}""");
+
+        Assert.False(reply.Response.Ok);
+        Assert.Equal("this VM has virtio devices, whose state snapshots do not hold yet", reply.Response.Error);
+    }
+
+    [Fact]
     public void AnUnknownCommandIsAnErrorWithTheIdEchoed()
     {
         var reply = Handle("""{"id": 77, "command": "reboot"}""");
 
         Assert.False(reply.Response.Ok);
         Assert.Equal(77, reply.Response.Id);
-        Assert.Equal("unknown command 'reboot' (known: status, pause, resume, stop, metrics)", reply.Response.Error);
+        Assert.Equal("unknown command 'reboot' (known: status, pause, resume, stop, metrics, snapshot)", reply.Response.Error);
         Assert.Null(reply.Response.Result);
     }
 

@@ -54,6 +54,16 @@ internal sealed class FakeControlTarget : IControlTarget
             [new DeviceMetrics(1, "block", new Dictionary<string, long> { ["completed"] = 3 })]);
     }
 
+    /// <summary>The paths snapshot was asked for, in order.</summary>
+    public List<string> Snapshots { get; } = [];
+
+    public SnapshotResult Snapshot(string path)
+    {
+        ThrowIfFailing();
+        Snapshots.Add(path);
+        return new SnapshotResult(ControlDispatcher.StateName(State), "/abs/" + path, 4096);
+    }
+
     private void ThrowIfFailing()
     {
         if (Failure is { } failure)
