@@ -52,6 +52,53 @@ public sealed class KvmVm : IDisposable
     /// <summary>The bytes of a vCPU's XSAVE area: KVM_CAP_XSAVE2's size where offered, else the legacy 4096.</summary>
     public int XsaveSize => Math.Max(CheckExtension(KvmCapability.Xsave2), 4096);
 
+    /// <summary>
+    /// KVM_GET_DIRTY_LOG: the pages of <paramref name="slot"/> written since the last call, one bit per page into
+    /// <paramref name="bitmap"/> (at least one bit per page of the slot, rounded up to 64). Without manual protection
+    /// the call also write-protects them again; with it, <see cref="ClearDirtyLog"/> does.
+    /// </summary>
+    public unsafe void GetDirtyLog(uint slot, Span<ulong> bitmap)
+    {
+        // SAFETY: the bitmap is pinned for the call; the caller sized it for the slot, as KVM writes one bit per page.
+        fixed (ulong* p = bitmap)
+        {
+            var log = new kvm_dirty_log { slot = slot, dirty_bitmap = (ulong)p };
+            Ioctl.Call(_fd, KvmIoctls.KVM_GET_DIRTY_LOG, ref log, "KVM_GET_DIRTY_LOG");
+        }
+    }
+
+    /// <summary>KVM_CLEAR_DIRTY_LOG: re-protects the pages set in <paramref name="bitmap"/>, whose bit 0 is page <paramref name="firstPage"/> (a multiple of 64).</summary>
+    public unsafe void ClearDirtyLog(uint slot, ulong firstPage, uint pages, ReadOnlySpan<ulong> bitmap)
+    {
+        if ((ulong)bitmap.Length * 64 < pages)
+        {
+            throw new ArgumentException($"a bitmap of {bitmap.Length} words cannot cover {pages} pages", nameof(bitmap));
+        }
+
+        // SAFETY: the bitmap is pinned for the call and covers the pages announced, checked above.
+        fixed (ulong* p = bitmap)
+        {
+            var clear = new kvm_clear_dirty_log { slot = slot, first_page = firstPage, num_pages = pages, dirty_bitmap = (ulong)p };
+            Ioctl.Call(_fd, KvmIoctls.KVM_CLEAR_DIRTY_LOG, ref clear, "KVM_CLEAR_DIRTY_LOG");
+        }
+    }
+
+    /// <summary>
+    /// Enables KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 (without "initially set") where offered: KVM_GET_DIRTY_LOG then only
+    /// reports, and <see cref="ClearDirtyLog"/> re-protects. False where KVM does not offer it.
+    /// </summary>
+    public bool TryEnableManualDirtyLogProtect()
+    {
+        const ulong KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE = 1;
+        if ((CheckExtension(KvmCapability.ManualDirtyLogProtect2) & (int)KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE) == 0)
+        {
+            return false;
+        }
+
+        EnableCapability(KvmCapability.ManualDirtyLogProtect2, KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE);
+        return true;
+    }
+
     /// <summary>Three pages of guest-physical space KVM needs for real-mode emulation on Intel; must not overlap RAM.</summary>
     public void SetTssAddress(ulong address) => Ioctl.Call(_fd, KvmIoctls.KVM_SET_TSS_ADDR, (nint)address, "KVM_SET_TSS_ADDR");
 

@@ -95,7 +95,7 @@ public sealed partial class SnapshotTests : IDisposable
     }
 
     /// <summary>Each page's generation counter (its first 8 bytes) in the 16 MiB window.</summary>
-    private static ulong[] Counters(GuestMemory memory, ulong window)
+    internal static ulong[] Counters(GuestMemory memory, ulong window)
     {
         var pages = new ulong[(16 << 20) / 4096];
         for (var i = 0; i < pages.Length; i++)
@@ -118,7 +118,7 @@ public sealed partial class SnapshotTests : IDisposable
         }
     }
 
-    private sealed class RunningMachine : IDisposable
+    internal sealed class RunningMachine : IDisposable
     {
         private Thread? _thread;
         private StopReason? _reason;
@@ -131,6 +131,14 @@ public sealed partial class SnapshotTests : IDisposable
             {
                 Start();
             }
+        }
+
+        /// <summary>Runs a machine built elsewhere (a migration's destination), its serial output unseen until now.</summary>
+        public RunningMachine(Machine machine, SerialCapture serial)
+        {
+            Serial = serial;
+            Machine = machine;
+            Start();
         }
 
         public SerialCapture Serial { get; } = new();
@@ -146,7 +154,13 @@ public sealed partial class SnapshotTests : IDisposable
         public StopReason StopAndJoin()
         {
             Machine.RequestStop(StopReason.Host("test"));
-            Assert.True(_thread!.Join(Limit), "Run did not return after the stop");
+            return Join();
+        }
+
+        /// <summary>Waits for Run to return by itself.</summary>
+        public StopReason Join()
+        {
+            Assert.True(_thread!.Join(Limit), "Run did not return");
             return _reason!;
         }
 
@@ -163,7 +177,7 @@ public sealed partial class SnapshotTests : IDisposable
     }
 
     /// <summary>The guest's COM1 output, with a wait for a pattern that fails on a guest FAIL line or the deadline.</summary>
-    private sealed partial class SerialCapture : Stream
+    internal sealed partial class SerialCapture : Stream
     {
         private readonly StringBuilder _text = new();
 
@@ -178,12 +192,13 @@ public sealed partial class SnapshotTests : IDisposable
             }
         }
 
-        public void WaitFor(string pattern, TimeSpan limit)
+        /// <summary>Waits for <paramref name="pattern"/> in the output after its first <paramref name="after"/> characters.</summary>
+        public void WaitFor(string pattern, TimeSpan limit, int after = 0)
         {
             var deadline = DateTime.UtcNow + limit;
             lock (_text)
             {
-                while (!Regex.IsMatch(_text.ToString(), pattern))
+                while (!Regex.IsMatch(_text.ToString()[after..], pattern))
                 {
                     var text = _text.ToString();
                     Assert.False(text.Contains("FAIL", StringComparison.Ordinal), $"the guest failed:\n{text}");

@@ -27,6 +27,7 @@ public static unsafe class KvmIoctls
 
     // VM ioctls.
     public static readonly nuint KVM_CREATE_VCPU = Io(0x41);
+    public static readonly nuint KVM_GET_DIRTY_LOG = Iow<kvm_dirty_log>(0x42);
     public static readonly nuint KVM_SET_USER_MEMORY_REGION = Iow<kvm_userspace_memory_region>(0x46);
     public static readonly nuint KVM_SET_TSS_ADDR = Io(0x47);
     public static readonly nuint KVM_SET_IDENTITY_MAP_ADDR = Iow<ulong>(0x48);
@@ -40,6 +41,7 @@ public static unsafe class KvmIoctls
     public static readonly nuint KVM_GET_CLOCK = Ior<kvm_clock_data>(0x7c);
     public static readonly nuint KVM_ENABLE_CAP = Iow<kvm_enable_cap>(0xa3);
     public static readonly nuint KVM_SIGNAL_MSI = Iow<kvm_msi>(0xa5);
+    public static readonly nuint KVM_CLEAR_DIRTY_LOG = Iowr<kvm_clear_dirty_log>(0xc0);
 
     // vCPU ioctls.
     public static readonly nuint KVM_RUN = Io(0x80);

@@ -360,3 +360,22 @@ public unsafe struct kvm_clock_data
     public ulong host_tsc;
     public fixed uint pad[4];
 }
+
+/// <summary><c>struct kvm_dirty_log</c>; the union is the user address of a bitmap with one bit per page of the slot.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct kvm_dirty_log
+{
+    public uint slot;
+    public uint padding1;
+    public ulong dirty_bitmap;
+}
+
+/// <summary><c>struct kvm_clear_dirty_log</c>: re-protects the pages set in the bitmap, from first_page for num_pages.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct kvm_clear_dirty_log
+{
+    public uint slot;
+    public uint num_pages;
+    public ulong first_page;
+    public ulong dirty_bitmap;
+}

@@ -1,9 +1,13 @@
 using Sharpvisor.Kvm.Interop;
+using Sharpvisor.Vmm.Arch.X86;
 using Sharpvisor.Vmm.State;
 
 namespace Sharpvisor.Vmm.Machine;
 
-/// <summary>Snapshots: the whole machine to a file while paused, and a new machine from such a file.</summary>
+/// <summary>
+/// The machine's state as sections (<see cref="StateFormat"/>): taken while paused, for a snapshot file or the last
+/// step of a migration, and put into a machine being built from either.
+/// </summary>
 public sealed partial class Machine
 {
     private const string MachineSection = "MACH";
@@ -19,31 +23,8 @@ public sealed partial class Machine
         ArgumentException.ThrowIfNullOrEmpty(path);
         lock (_pauseGate)
         {
-            if (!_paused || StopRequested || _disposed)
-            {
-                throw new InvalidOperationException("a snapshot is taken of a paused VM: pause it first");
-            }
-
-            if (_pci is not null)
-            {
-                throw new StateException("this VM has virtio devices, whose state snapshots do not hold yet");
-            }
-
-            var support = VcpuStateSupport.Probe(_kvm, _vm);
-            var vcpus = _vcpus.Select((vcpu, i) => VcpuState.Capture(vcpu, support, _cpuid[i])).ToArray();
-            var clock = _vm.GetClock();
-            var realtime = (ulong)(DateTimeOffset.UtcNow - DateTimeOffset.UnixEpoch).Ticks * 100;
-            return SnapshotFile.Write(path, writer =>
-            {
-                writer.Section(MachineSection, MachineSectionVersion, new StatePayload()
-                    .U32((uint)Config.Cpus).U64(Config.MemoryBytes).Struct(clock).U64(realtime));
-                foreach (var vcpu in vcpus)
-                {
-                    var payload = new StatePayload();
-                    vcpu.WriteTo(payload);
-                    writer.Section(VcpuSection, VcpuState.SectionVersion, payload);
-                }
-            }, Memory);
+            var writeState = CaptureState();
+            return SnapshotFile.Write(path, writeState, Memory);
         }
     }
 
@@ -57,41 +38,58 @@ public sealed partial class Machine
         ArgumentNullException.ThrowIfNull(config);
         HostLimits.CheckWithoutHost(config);
         using var image = SnapshotFile.OpenRestore(path);
-        var header = image.One(MachineSection).Expect(MachineSectionVersion).Reader();
-        var cpus = header.U32();
-        var memoryBytes = header.U64();
-        var clock = header.Struct<kvm_clock_data>();
-        var savedRealtime = header.U64();
-        header.ExpectEnd();
-        if (cpus != config.Cpus || memoryBytes != config.MemoryBytes)
-        {
-            throw new StateException($"the snapshot is of a VM with {cpus} vCPUs and {memoryBytes >> 20} MiB, not {config.Cpus} and {config.MemoryBytes >> 20} MiB");
-        }
-
-        if (config.HasPciDevices)
-        {
-            throw new StateException("virtio devices cannot be restored from a snapshot yet: restore without them");
-        }
-
-        var vcpus = image.All(VcpuSection).Select(VcpuState.ReadFrom).OrderBy(v => v.Id).ToArray();
-        if (!vcpus.Select(v => v.Id).SequenceEqual(Enumerable.Range(0, config.Cpus).Select(i => (uint)i)))
-        {
-            throw new StateException($"the snapshot holds vCPUs {string.Join(",", vcpus.Select(v => v.Id))}, not 0 to {config.Cpus - 1}");
-        }
-
-        return Build(config, layout => image.MapMemory(layout.RamRanges), (machine, supportedCpuid, _) =>
-        {
-            foreach (var state in vcpus)
-            {
-                var vcpu = machine.CreateVcpu(supportedCpuid, (int)state.Id);
-                state.CheckCpuid(machine._cpuid[^1]);
-                state.Restore(vcpu);
-                machine.AddRunner(vcpu);
-            }
-
-            machine._vm.SetClock(ClockAfterRestore(clock, savedRealtime));
-        });
+        var saved = SavedMachine.Read(image.Sections, config);
+        return Build(config, layout => image.MapMemory(layout.RamRanges), (machine, supportedCpuid, _) => machine.Apply(saved, supportedCpuid));
     }
+
+    /// <summary>
+    /// Reads every vCPU and the clock now (the caller holds the pause gate with the machine paused) and returns what
+    /// writes them as sections.
+    /// </summary>
+    private Action<StateWriter> CaptureState()
+    {
+        if (!_paused || StopRequested || _disposed)
+        {
+            throw new InvalidOperationException("a snapshot is taken of a paused VM: pause it first");
+        }
+
+        if (_pci is not null)
+        {
+            throw new StateException("this VM has virtio devices, whose state snapshots do not hold yet");
+        }
+
+        var support = VcpuStateSupport.Probe(_kvm, _vm);
+        var vcpus = _vcpus.Select((vcpu, i) => VcpuState.Capture(vcpu, support, _cpuid[i])).ToArray();
+        var clock = _vm.GetClock();
+        var realtime = RealtimeNanoseconds();
+        return writer =>
+        {
+            writer.Section(MachineSection, MachineSectionVersion, new StatePayload()
+                .U32((uint)Config.Cpus).U64(Config.MemoryBytes).Struct(clock).U64(realtime));
+            foreach (var vcpu in vcpus)
+            {
+                var payload = new StatePayload();
+                vcpu.WriteTo(payload);
+                writer.Section(VcpuSection, VcpuState.SectionVersion, payload);
+            }
+        };
+    }
+
+    /// <summary>Creates the vCPUs with the saved state (their CPUID checked against this host's) and sets the clock.</summary>
+    private void Apply(SavedMachine saved, CpuidEntry[] supportedCpuid)
+    {
+        foreach (var state in saved.Vcpus)
+        {
+            var vcpu = CreateVcpu(supportedCpuid, (int)state.Id);
+            state.CheckCpuid(_cpuid[^1]);
+            state.Restore(vcpu);
+            AddRunner(vcpu);
+        }
+
+        _vm.SetClock(ClockAfterRestore(saved.Clock, saved.Realtime));
+    }
+
+    private static ulong RealtimeNanoseconds() => (ulong)(DateTimeOffset.UtcNow - DateTimeOffset.UnixEpoch).Ticks * 100;
 
     /// <summary>
     /// The saved kvmclock, moved on by the wall time since the save: by KVM where it gave its realtime (it adds the
@@ -103,10 +101,43 @@ public sealed partial class Machine
         var restored = new kvm_clock_data { clock = saved.clock, realtime = saved.realtime, flags = saved.flags & KVM_CLOCK_REALTIME };
         if (restored.flags == 0)
         {
-            var now = (ulong)(DateTimeOffset.UtcNow - DateTimeOffset.UnixEpoch).Ticks * 100;
+            var now = RealtimeNanoseconds();
             restored.clock += now > savedRealtimeNs ? now - savedRealtimeNs : 0;
         }
 
         return restored;
+    }
+
+    /// <summary>The machine-wide sections read and checked against the VM being built.</summary>
+    private sealed record SavedMachine(kvm_clock_data Clock, ulong Realtime, VcpuState[] Vcpus)
+    {
+        public static SavedMachine Read(IEnumerable<StateSection> sections, VmConfig config)
+        {
+            var all = sections.ToArray();
+            var header = (all.SingleOrDefault(s => s.Name == MachineSection) ?? throw new StateException("the state has no MACH section"))
+                .Expect(MachineSectionVersion).Reader();
+            var cpus = header.U32();
+            var memoryBytes = header.U64();
+            var clock = header.Struct<kvm_clock_data>();
+            var realtime = header.U64();
+            header.ExpectEnd();
+            if (cpus != config.Cpus || memoryBytes != config.MemoryBytes)
+            {
+                throw new StateException($"the snapshot is of a VM with {cpus} vCPUs and {memoryBytes >> 20} MiB, not {config.Cpus} and {config.MemoryBytes >> 20} MiB");
+            }
+
+            if (config.HasPciDevices)
+            {
+                throw new StateException("virtio devices cannot be restored from a snapshot yet: restore without them");
+            }
+
+            var vcpus = all.Where(s => s.Name == VcpuSection).Select(VcpuState.ReadFrom).OrderBy(v => v.Id).ToArray();
+            if (!vcpus.Select(v => v.Id).SequenceEqual(Enumerable.Range(0, config.Cpus).Select(i => (uint)i)))
+            {
+                throw new StateException($"the snapshot holds vCPUs {string.Join(",", vcpus.Select(v => v.Id))}, not 0 to {config.Cpus - 1}");
+            }
+
+            return new SavedMachine(clock, realtime, vcpus);
+        }
     }
 }

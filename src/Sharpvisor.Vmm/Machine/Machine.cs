@@ -365,11 +365,19 @@ public sealed partial class Machine : IVcpuHost, IDisposable
         }
     }
 
-    /// <summary>Lets parked vCPUs enter the guest again. Idempotent; returns the state afterwards.</summary>
+    /// <summary>
+    /// Lets parked vCPUs enter the guest again. Idempotent; returns the state afterwards. Refused once a migration
+    /// handed the VM over (it may run elsewhere now).
+    /// </summary>
     public MachineState Resume()
     {
         lock (_pauseGate)
         {
+            if (_migratedAway)
+            {
+                throw new InvalidOperationException("this VM was handed over to a migration destination: it may run there, so it is not resumed here");
+            }
+
             Volatile.Write(ref _pauseRequested, 0);
             _paused = false;
             Monitor.PulseAll(_pauseGate);

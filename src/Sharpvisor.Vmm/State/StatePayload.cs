@@ -42,6 +42,13 @@ public sealed class StatePayload
         return this;
     }
 
+    /// <summary>Bytes without a length: the reader knows how many from fields before them.</summary>
+    public StatePayload Raw(ReadOnlySpan<byte> bytes)
+    {
+        _buffer.Write(bytes);
+        return this;
+    }
+
     /// <summary>A native struct as its bytes (length-prefixed, so a reader with another layout refuses it).</summary>
     public StatePayload Struct<T>(T value)
         where T : unmanaged => Bytes(MemoryMarshal.AsBytes(MemoryMarshal.CreateReadOnlySpan(ref value, 1)));
@@ -85,6 +92,9 @@ public ref struct StatePayloadReader(ReadOnlySpan<byte> payload, string section)
 
         return Take((int)length);
     }
+
+    /// <summary><paramref name="length"/> bytes written by <see cref="StatePayload.Raw"/>.</summary>
+    public ReadOnlySpan<byte> Raw(int length) => Take(length);
 
     public T Struct<T>()
         where T : unmanaged

@@ -1,0 +1,265 @@
+using System.Diagnostics;
+using System.Text;
+using Sharpvisor.Vmm.Memory;
+using Sharpvisor.Vmm.Migration;
+using Sharpvisor.Vmm.State;
+
+namespace Sharpvisor.Vmm.Machine;
+
+/// <summary>
+/// Pre-copy live migration between two VMM processes over a byte stream (a unix or TCP socket). The source sends
+/// a "MIGR" section (the VM's shape), all RAM, then the pages dirtied meanwhile round after round until the rest
+/// fits the downtime limit at the bandwidth measured; then it pauses, sends the last pages and the machine's
+/// sections, and the end marker. The hand-over is three lines back and forth so that exactly one side runs:
+/// the destination answers READY once it holds the whole VM (it does not run it yet), the source answers GO and
+/// from then on never resumes by itself, the destination runs and answers RUNNING, and the source stops. Whatever
+/// fails before GO leaves the source running; a source that sent GO and hears nothing stays paused ("postmigrate",
+/// as QEMU's): resuming it then is the operator's call, since the destination may be running.
+/// </summary>
+public sealed partial class Machine
+{
+    private const string HelloSection = "MIGR";
+    private const uint HelloVersion = 1;
+    private const string Ready = "READY", Go = "GO", Running = "RUNNING";
+
+    private bool _migratedAway; // under _pauseGate: GO was sent, Resume is refused
+
+    /// <summary>Migrates the running machine to the destination at the other end of <paramref name="peer"/>; see the type's summary.</summary>
+    public MigrationResult MigrateTo(Stream peer, MigrationOptions options, Action<MigrationProgress>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(peer);
+        ArgumentNullException.ThrowIfNull(options);
+        if (_pci is not null)
+        {
+            throw new MigrationException("this VM has virtio devices, whose state migrations do not carry yet");
+        }
+
+        if (State != MachineState.Running)
+        {
+            throw new MigrationException($"only a running VM migrates; this one is {State.ToString().ToLowerInvariant()}");
+        }
+
+        var started = Stopwatch.GetTimestamp();
+        using var log = DirtyPageLog.Start(_vm, Memory);
+        var writer = new StateWriter(peer);
+        var hello = new StatePayload().U32((uint)Config.Cpus).U64(Config.MemoryBytes).U32((uint)Memory.Regions.Count);
+        foreach (var region in Memory.Regions)
+        {
+            hello.U64(region.Start.Value).U64(region.Size);
+        }
+
+        writer.Section(HelloSection, HelloVersion, hello);
+
+        // Round 1 sends everything; each later round what the guest wrote during the one before.
+        var round = 1;
+        var roundStart = Stopwatch.GetTimestamp();
+        var (pages, bytes) = PageStream.Send(writer, Memory, null, options.BandwidthLimit);
+        long totalPages = pages, totalBytes = bytes;
+        while (true)
+        {
+            var seconds = Math.Max(Stopwatch.GetElapsedTime(roundStart).TotalSeconds, 1e-6);
+            var bandwidth = bytes / seconds;
+            var dirty = log.Collect();
+            var remaining = CountPages(dirty);
+            var expected = TimeSpan.FromSeconds(remaining * (double)PageStream.PageSize / Math.Max(bandwidth, 1));
+            progress?.Invoke(new MigrationProgress(round, totalPages, totalBytes, remaining, bandwidth, expected));
+            if (expected <= options.DowntimeLimit || round >= options.MaxRounds)
+            {
+                return Complete(peer, writer, log, dirty, options, started, round, totalPages, totalBytes);
+            }
+
+            round++;
+            roundStart = Stopwatch.GetTimestamp();
+            (pages, bytes) = PageStream.Send(writer, Memory, dirty, options.BandwidthLimit);
+            totalPages += pages;
+            totalBytes += bytes;
+        }
+    }
+
+    /// <summary>The last round with the vCPUs parked, then the hand-over.</summary>
+    private MigrationResult Complete(Stream peer, StateWriter writer, DirtyPageLog log, IReadOnlyList<ulong[]> lastRound,
+        MigrationOptions options, long started, int rounds, long totalPages, long totalBytes)
+    {
+        if (Pause() != MachineState.Paused)
+        {
+            throw new MigrationException("the VM stopped during the migration");
+        }
+
+        var paused = Stopwatch.GetTimestamp();
+        var goSent = false;
+        try
+        {
+            // Pages written between the last Collect and the pause, and those of the round not sent yet.
+            var final = log.Collect();
+            for (var slot = 0; slot < final.Count; slot++)
+            {
+                for (var i = 0; i < final[slot].Length; i++)
+                {
+                    final[slot][i] |= lastRound[slot][i];
+                }
+            }
+
+            var (pages, bytes) = PageStream.Send(writer, Memory, final, 0);
+            lock (_pauseGate)
+            {
+                CaptureState()(writer);
+            }
+
+            writer.End();
+            peer.Flush();
+            ExpectLine(peer, Ready, options.HandoverTimeout);
+            lock (_pauseGate)
+            {
+                _migratedAway = true;
+            }
+
+            WriteLine(peer, Go);
+            goSent = true;
+            ExpectLine(peer, Running, options.HandoverTimeout);
+            var downtime = Stopwatch.GetElapsedTime(paused);
+            RequestStop(StopReason.Host("migrated to another VMM"));
+            return new MigrationResult(rounds + 1, totalPages + pages, totalBytes + bytes, Stopwatch.GetElapsedTime(started), downtime);
+        }
+        catch (Exception e) when (!goSent && e is IOException or StateException or MigrationException or ObjectDisposedException)
+        {
+            Resume();
+            throw new MigrationException($"the migration failed, the VM runs on here: {e.Message}");
+        }
+        catch (Exception e) when (e is IOException or MigrationException or ObjectDisposedException)
+        {
+            throw new MigrationException($"the destination did not confirm that it runs the VM ({e.Message}): the VM stays paused here; resume it only if the destination is not running it");
+        }
+    }
+
+    /// <summary>
+    /// Builds the machine a source sends over <paramref name="peer"/> (<see cref="MigrateTo"/>), answers READY, and waits
+    /// for GO. The caller then tells the source RUNNING (<see cref="ConfirmRunning"/>) and runs it. Anything wrong in the
+    /// stream (a bad section, RAM outside this VM, a VM of another shape) ends it before READY, so the source runs on.
+    /// </summary>
+    public static Machine ReceiveFrom(VmConfig config, Stream peer, TimeSpan handoverTimeout)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(peer);
+        HostLimits.CheckWithoutHost(config);
+        if (config.HasPciDevices)
+        {
+            throw new MigrationException("virtio devices cannot be migrated yet: start the destination without them");
+        }
+
+        var reader = new StateReader(peer, long.MaxValue);
+        var hello = reader.Next() ?? throw new StateException("the stream ended before the VM was described");
+        if (hello.Name != HelloSection)
+        {
+            throw new StateException($"the stream starts with section {hello.Name}, not {HelloSection}: not a migration");
+        }
+
+        var r = hello.Expect(HelloVersion).Reader();
+        var cpus = r.U32();
+        var memoryBytes = r.U64();
+        if (cpus != config.Cpus || memoryBytes != config.MemoryBytes)
+        {
+            throw new MigrationException($"the incoming VM has {cpus} vCPUs and {memoryBytes >> 20} MiB; this destination was started with {config.Cpus} and {config.MemoryBytes >> 20} MiB");
+        }
+
+        var regions = r.U32();
+        var ranges = new List<(GuestAddress, ulong)>();
+        for (var i = 0; i < regions && i < 64; i++)
+        {
+            ranges.Add((new GuestAddress(r.U64()), r.U64()));
+        }
+
+        r.ExpectEnd();
+        var machine = Build(config, layout => GuestMemory.Create(layout.RamRanges), (machine, supportedCpuid, layout) =>
+        {
+            if (regions != ranges.Count || !ranges.SequenceEqual(layout.RamRanges))
+            {
+                throw new StateException("the incoming VM's RAM regions are not this VM's");
+            }
+
+            var sections = new List<StateSection>();
+            while (reader.Next() is { } section)
+            {
+                if (section.Name == PageStream.Tag)
+                {
+                    PageStream.Apply(section, machine.Memory);
+                }
+                else
+                {
+                    sections.Add(section);
+                }
+            }
+
+            machine.Apply(SavedMachine.Read(sections, config), supportedCpuid);
+        });
+
+        try
+        {
+            WriteLine(peer, Ready);
+            ExpectLine(peer, Go, handoverTimeout);
+            return machine;
+        }
+        catch
+        {
+            machine.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The destination's last word: it runs the VM now, so the source may stop.</summary>
+    public static void ConfirmRunning(Stream peer)
+    {
+        ArgumentNullException.ThrowIfNull(peer);
+        WriteLine(peer, Running);
+    }
+
+    private static long CountPages(IReadOnlyList<ulong[]> bitmaps) =>
+        bitmaps.Sum(bitmap => bitmap.Sum(word => (long)ulong.PopCount(word)));
+
+    private static void WriteLine(Stream peer, string word)
+    {
+        peer.Write(Encoding.ASCII.GetBytes(word + "\n"));
+        peer.Flush();
+    }
+
+    /// <summary>Reads one short line within <paramref name="timeout"/>; the peer's words are hostile, so 64 bytes at most.</summary>
+    private static void ExpectLine(Stream peer, string expected, TimeSpan timeout)
+    {
+        var line = new StringBuilder();
+        using var deadline = new CancellationTokenSource(timeout);
+        var one = new byte[1];
+        while (true)
+        {
+            int read;
+            try
+            {
+                read = peer.ReadAsync(one, deadline.Token).AsTask().GetAwaiter().GetResult();
+            }
+            catch (OperationCanceledException)
+            {
+                throw new MigrationException($"no {expected} from the other side within {timeout.TotalSeconds:0} s");
+            }
+
+            if (read == 0)
+            {
+                throw new MigrationException($"the other side closed the connection before {expected}");
+            }
+
+            if (one[0] == '\n')
+            {
+                break;
+            }
+
+            if (line.Length >= 64 || one[0] is < 0x20 or > 0x7e)
+            {
+                throw new MigrationException($"the other side sent something other than {expected}");
+            }
+
+            line.Append((char)one[0]);
+        }
+
+        if (line.ToString() != expected)
+        {
+            throw new MigrationException($"the other side answered '{line}' instead of {expected}");
+        }
+    }
+}

@@ -1,0 +1,154 @@
+using System.Diagnostics;
+using Sharpvisor.Vmm.Memory;
+using Sharpvisor.Vmm.State;
+
+namespace Sharpvisor.Vmm.Migration;
+
+/// <summary>
+/// Guest RAM in a migration stream: "PAGE" sections of runs, each u64 guest-physical address, u32 page count,
+/// u8 kind (0: the pages are zeros, no data follows; 1: count × 4096 bytes follow). A section holds at most
+/// <see cref="MaxRunPages"/> pages of data, so a reader's allocation stays small.
+/// </summary>
+internal static class PageStream
+{
+    public const string Tag = "PAGE";
+    public const uint Version = 1;
+    public const int PageSize = DirtyPageLog.PageSize;
+    public const int MaxRunPages = 256;
+
+    private const byte ZeroRun = 0;
+    private const byte DataRun = 1;
+
+    /// <summary>
+    /// Sends the pages set in <paramref name="bitmaps"/> (null: every page), reading each as it is now; a page the guest
+    /// writes meanwhile is in the next dirty log. Paces itself to <paramref name="bandwidthLimit"/> bytes/s (0: none).
+    /// Returns the pages and the bytes sent.
+    /// </summary>
+    public static (long Pages, long Bytes) Send(StateWriter writer, GuestMemory memory, IReadOnlyList<ulong[]>? bitmaps, long bandwidthLimit)
+    {
+        var batch = new StatePayload();
+        var batchPages = 0;
+        long pages = 0, bytes = 0;
+        var started = Stopwatch.GetTimestamp();
+        for (var slot = 0; slot < memory.Regions.Count; slot++)
+        {
+            var region = memory.Regions[slot];
+            var count = (long)(region.Size / PageSize);
+            for (long page = 0; page < count;)
+            {
+                if (bitmaps is not null && (bitmaps[slot][page / 64] & (1UL << (int)(page % 64))) == 0)
+                {
+                    page++;
+                    continue;
+                }
+
+                // A run of set pages of one kind, at most MaxRunPages long.
+                var address = region.Start + ((ulong)page * PageSize);
+                var zero = IsZero(memory, address);
+                var run = 1;
+                while (run < MaxRunPages && page + run < count
+                    && (bitmaps is null || (bitmaps[slot][(page + run) / 64] & (1UL << (int)((page + run) % 64))) != 0)
+                    && IsZero(memory, address + ((ulong)run * PageSize)) == zero)
+                {
+                    run++;
+                }
+
+                if (batchPages + (zero ? 0 : run) > MaxRunPages)
+                {
+                    bytes += Flush(writer, ref batch, ref batchPages);
+                    Pace(bytes, started, bandwidthLimit);
+                }
+
+                batch.U64(address.Value).U32((uint)run).U8(zero ? ZeroRun : DataRun);
+                if (!zero)
+                {
+                    batch.Raw(memory.GetSpan(address, run * PageSize));
+                    batchPages += run;
+                }
+
+                pages += run;
+                page += run;
+            }
+        }
+
+        bytes += Flush(writer, ref batch, ref batchPages);
+        return (pages, bytes);
+    }
+
+    /// <summary>Writes one received PAGE section into <paramref name="memory"/>, every run checked to lie inside one RAM region.</summary>
+    public static void Apply(StateSection section, GuestMemory memory)
+    {
+        var r = section.Expect(Version).Reader();
+        var dataPages = 0;
+        while (!r.AtEnd)
+        {
+            var start = r.U64();
+            var count = r.U32();
+            var kind = r.U8();
+            if (start % PageSize != 0 || count is 0 or > MaxRunPages || kind > DataRun)
+            {
+                throw new StateException($"section PAGE: a run of {count} pages at 0x{start:x} (kind {kind}) is malformed");
+            }
+
+            var length = (int)count * PageSize;
+            var address = new GuestAddress(start);
+            if (!memory.IsValid(address, (ulong)length))
+            {
+                throw new StateException($"section PAGE: {count} pages at 0x{start:x} are not guest RAM");
+            }
+
+            if (kind == DataRun)
+            {
+                dataPages += (int)count;
+                if (dataPages > MaxRunPages)
+                {
+                    throw new StateException("section PAGE carries more data than a section may");
+                }
+
+                r.Raw(length).CopyTo(memory.GetSpan(address, length));
+            }
+            else
+            {
+                for (var i = 0; i < count; i++)
+                {
+                    // Reading a page never touched costs nothing; writing zeros into it would allocate it.
+                    var page = memory.GetSpan(address + ((ulong)i * PageSize), PageSize);
+                    if (page.ContainsAnyExcept((byte)0))
+                    {
+                        page.Clear();
+                    }
+                }
+            }
+        }
+    }
+
+    private static bool IsZero(GuestMemory memory, GuestAddress address) => !memory.GetSpan(address, PageSize).ContainsAnyExcept((byte)0);
+
+    private static long Flush(StateWriter writer, ref StatePayload batch, ref int batchPages)
+    {
+        var length = batch.WrittenSpan.Length;
+        if (length == 0)
+        {
+            return 0;
+        }
+
+        writer.Section(Tag, Version, batch);
+        batch = new StatePayload();
+        batchPages = 0;
+        return length + StateFormat.SectionHeaderLength + 4;
+    }
+
+    private static void Pace(long bytes, long started, long bandwidthLimit)
+    {
+        if (bandwidthLimit <= 0)
+        {
+            return;
+        }
+
+        var due = TimeSpan.FromSeconds((double)bytes / bandwidthLimit) - Stopwatch.GetElapsedTime(started);
+        if (due > TimeSpan.Zero)
+        {
+            Thread.Sleep(due);
+        }
+    }
+}

@@ -1,0 +1,186 @@
+using System.Net;
+using System.Net.Sockets;
+using Sharpvisor.Cli;
+using Sharpvisor.Vmm.Machine;
+using Sharpvisor.Vmm.Memory;
+using Sharpvisor.Vmm.Migration;
+using Sharpvisor.Vmm.State;
+
+namespace Sharpvisor.Integration.Tests;
+
+/// <summary>
+/// Pre-copy migration between two machines in this process over a loopback TCP connection, with the test guest's
+/// `generation` scenario (see <see cref="SnapshotTests"/>): the guest checks every page itself on every sweep, so a page
+/// that missed a round or a vCPU moved wrong makes it fail or crash on the destination.
+/// </summary>
+public sealed class MigrationTests
+{
+    private static readonly TimeSpan Limit = TestTime.Ceiling(TimeSpan.FromSeconds(90));
+
+    private static VmConfig Config(int cpus) =>
+        new() { Kernel = BuiltInGuest.Load(), CommandLine = "generation mib=16 every=8", Cpus = cpus, MemoryBytes = 256UL << 20 };
+
+    [KvmTheory]
+    [InlineData(1)]
+    [InlineData(4)]
+    public async Task AGuestWritingEveryPageMigratesAndGoesOnFromEveryPageAsItWas(int cpus)
+    {
+        var (sourceEnd, destinationEnd) = await ConnectedPairAsync();
+        using var source = new SnapshotTests.RunningMachine(Config(cpus));
+        source.Serial.WaitFor(@"generation: 16\n", Limit);
+        var window = source.Serial.Window();
+
+        var destinationSerial = new SnapshotTests.SerialCapture();
+        var receiving = Task.Run(() =>
+        {
+            var machine = Machine.ReceiveFrom(Config(cpus) with { SerialOutput = destinationSerial }, destinationEnd, Limit);
+            Machine.ConfirmRunning(destinationEnd);
+            return machine;
+        });
+        var rounds = new List<MigrationProgress>();
+        var result = source.Machine.MigrateTo(sourceEnd, new MigrationOptions(), rounds.Add);
+        using var destination = new SnapshotTests.RunningMachine(await receiving.WaitAsync(Limit), destinationSerial);
+
+        Assert.Equal(StopKind.HostRequest, source.Join().Kind);
+        Assert.True(result.Rounds >= 2, $"{result.Rounds} rounds");
+        Assert.Equal(result.Rounds - 1, rounds.Count);
+        Assert.True(rounds[0].PagesSent >= (256 << 20) / 4096, "round 1 sends every page");
+        // The guest runs between rounds: later rounds resend the window it keeps writing, not all of RAM.
+        Assert.True(result.BytesSent < (300L << 20), $"{result.BytesSent} bytes sent");
+
+        var atSwitch = SnapshotTests.Counters(source.Machine.Memory, window);
+        var sweepAtSwitch = source.Machine.Memory.Read<ulong>(new GuestAddress(window + 8));
+        destination.Serial.WaitFor($@"generation: {(sweepAtSwitch / 8 + 3) * 8}\n", Limit);
+        Assert.Equal(MachineState.Paused, destination.Machine.Pause());
+        var after = SnapshotTests.Counters(destination.Machine.Memory, window);
+        for (var page = 0; page < after.Length; page++)
+        {
+            Assert.True(after[page] > atSwitch[page], $"page {page} holds {after[page]}, not past {atSwitch[page]} it had at the switch");
+        }
+
+        Assert.DoesNotContain("window", destination.Serial.Text, StringComparison.Ordinal);
+        destination.StopAndJoin();
+    }
+
+    [KvmFact]
+    public async Task ADestinationThatDiesMidStreamLeavesTheSourceRunning()
+    {
+        var (sourceEnd, destinationEnd) = await ConnectedPairAsync();
+        using var source = new SnapshotTests.RunningMachine(Config(1));
+        source.Serial.WaitFor(@"generation: 16\n", Limit);
+
+        // The destination reads a little and goes away.
+        var dying = Task.Run(async () =>
+        {
+            var buffer = new byte[1 << 20];
+            await destinationEnd.ReadAtLeastAsync(buffer, buffer.Length);
+            await destinationEnd.DisposeAsync();
+        });
+        var e = Assert.ThrowsAny<Exception>(() => source.Machine.MigrateTo(sourceEnd, new MigrationOptions()));
+        Assert.True(e is IOException or MigrationException, e.ToString());
+        await dying;
+
+        Assert.Equal(MachineState.Running, source.Machine.State);
+        var printed = source.Serial.Text.Length;
+        source.Serial.WaitFor(@"generation: \d+\n", Limit, after: printed);
+        source.StopAndJoin();
+    }
+
+    [KvmFact]
+    public async Task ADestinationThatRefusesTheStateBeforeReadyLeavesTheSourceRunning()
+    {
+        var (sourceEnd, destinationEnd) = await ConnectedPairAsync();
+        using var source = new SnapshotTests.RunningMachine(Config(1));
+        source.Serial.WaitFor(@"generation: 16\n", Limit);
+
+        // A destination of another size reads the description, refuses it and closes.
+        var receiving = Task.Run(() =>
+        {
+            try
+            {
+                return Machine.ReceiveFrom(Config(1) with { MemoryBytes = 512UL << 20 }, destinationEnd, Limit);
+            }
+            finally
+            {
+                destinationEnd.Dispose();
+            }
+        });
+        var e = Assert.ThrowsAny<Exception>(() => source.Machine.MigrateTo(sourceEnd, new MigrationOptions()));
+        Assert.True(e is IOException or MigrationException, e.ToString());
+        var refused = await Assert.ThrowsAsync<MigrationException>(() => receiving);
+        Assert.Equal("the incoming VM has 1 vCPUs and 256 MiB; this destination was started with 1 and 512 MiB", refused.Message);
+
+        Assert.Equal(MachineState.Running, source.Machine.State);
+        var printed = source.Serial.Text.Length;
+        source.Serial.WaitFor(@"generation: \d+\n", Limit, after: printed);
+        source.StopAndJoin();
+    }
+
+    [KvmFact]
+    public async Task ACorruptedStreamIsRefusedByTheDestinationAndNeverRuns()
+    {
+        var (sourceEnd, destinationEnd) = await ConnectedPairAsync();
+        using var source = new SnapshotTests.RunningMachine(Config(1));
+        source.Serial.WaitFor(@"generation: 16\n", Limit);
+
+        // Flip one byte in the middle of the stream on its way.
+        var (relayIn, relayOut) = await ConnectedPairAsync();
+        var relay = Task.Run(async () =>
+        {
+            var buffer = new byte[65536];
+            long total = 0;
+            int read;
+            try
+            {
+                while ((read = await destinationEnd.ReadAsync(buffer)) > 0)
+                {
+                    if (total < 5_000_000 && total + read >= 5_000_000)
+                    {
+                        buffer[5_000_000 - total] ^= 0x01;
+                    }
+
+                    total += read;
+                    await relayIn.WriteAsync(buffer.AsMemory(0, read));
+                }
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException)
+            {
+                // The destination refused the stream and closed both ends: the relay's work is over.
+            }
+
+            relayIn.Dispose();
+        });
+        var receiving = Task.Run(() =>
+        {
+            try
+            {
+                return Machine.ReceiveFrom(Config(1), relayOut, Limit);
+            }
+            finally
+            {
+                relayOut.Dispose();
+                destinationEnd.Dispose();
+            }
+        });
+
+        Assert.ThrowsAny<Exception>(() => source.Machine.MigrateTo(sourceEnd, new MigrationOptions()));
+        var refused = await Assert.ThrowsAsync<StateException>(() => receiving);
+        Assert.EndsWith("fails its checksum: the file is corrupt", refused.Message, StringComparison.Ordinal);
+        await relay.WaitAsync(Limit);
+
+        Assert.Equal(MachineState.Running, source.Machine.State);
+        source.StopAndJoin();
+    }
+
+    /// <summary>Two ends of a loopback TCP connection, as streams.</summary>
+    private static async Task<(NetworkStream, NetworkStream)> ConnectedPairAsync()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var client = new TcpClient();
+        var accept = listener.AcceptTcpClientAsync();
+        await client.ConnectAsync(IPAddress.Loopback, ((IPEndPoint)listener.LocalEndpoint).Port);
+        var server = await accept;
+        return (client.GetStream(), server.GetStream());
+    }
+}
