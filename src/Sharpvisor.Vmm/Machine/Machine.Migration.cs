@@ -177,11 +177,12 @@ public sealed partial class Machine
             }
 
             var sections = new List<StateSection>();
+            var pages = new PageReceiver(machine.Memory);
             while (reader.Next() is { } section)
             {
                 if (section.Name == PageStream.Tag)
                 {
-                    PageStream.Apply(section, machine.Memory);
+                    pages.Apply(section);
                 }
                 else
                 {

@@ -16,8 +16,8 @@ internal static class PageStream
     public const int PageSize = DirtyPageLog.PageSize;
     public const int MaxRunPages = 256;
 
-    private const byte ZeroRun = 0;
-    private const byte DataRun = 1;
+    public const byte ZeroRun = 0;
+    public const byte DataRun = 1;
 
     /// <summary>
     /// Sends the pages set in <paramref name="bitmaps"/> (null: every page), reading each as it is now; a page the guest
@@ -73,53 +73,6 @@ internal static class PageStream
 
         bytes += Flush(writer, ref batch, ref batchPages);
         return (pages, bytes);
-    }
-
-    /// <summary>Writes one received PAGE section into <paramref name="memory"/>, every run checked to lie inside one RAM region.</summary>
-    public static void Apply(StateSection section, GuestMemory memory)
-    {
-        var r = section.Expect(Version).Reader();
-        var dataPages = 0;
-        while (!r.AtEnd)
-        {
-            var start = r.U64();
-            var count = r.U32();
-            var kind = r.U8();
-            if (start % PageSize != 0 || count is 0 or > MaxRunPages || kind > DataRun)
-            {
-                throw new StateException($"section PAGE: a run of {count} pages at 0x{start:x} (kind {kind}) is malformed");
-            }
-
-            var length = (int)count * PageSize;
-            var address = new GuestAddress(start);
-            if (!memory.IsValid(address, (ulong)length))
-            {
-                throw new StateException($"section PAGE: {count} pages at 0x{start:x} are not guest RAM");
-            }
-
-            if (kind == DataRun)
-            {
-                dataPages += (int)count;
-                if (dataPages > MaxRunPages)
-                {
-                    throw new StateException("section PAGE carries more data than a section may");
-                }
-
-                r.Raw(length).CopyTo(memory.GetSpan(address, length));
-            }
-            else
-            {
-                for (var i = 0; i < count; i++)
-                {
-                    // Reading a page never touched costs nothing; writing zeros into it would allocate it.
-                    var page = memory.GetSpan(address + ((ulong)i * PageSize), PageSize);
-                    if (page.ContainsAnyExcept((byte)0))
-                    {
-                        page.Clear();
-                    }
-                }
-            }
-        }
     }
 
     private static bool IsZero(GuestMemory memory, GuestAddress address) => !memory.GetSpan(address, PageSize).ContainsAnyExcept((byte)0);
