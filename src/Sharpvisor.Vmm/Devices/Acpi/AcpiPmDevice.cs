@@ -9,7 +9,7 @@ namespace Sharpvisor.Vmm.Devices.Acpi;
 /// A sleep request for any other state is not supported: the machine "wakes" at once by setting WAK_STS,
 /// so a guest polling for it (as ACPICA does after the write) carries on instead of hanging.
 /// </summary>
-public sealed class AcpiPmDevice : IBusDevice
+public sealed partial class AcpiPmDevice : IBusDevice
 {
     private readonly Lock _lock = new();
     private readonly Action _powerOff;

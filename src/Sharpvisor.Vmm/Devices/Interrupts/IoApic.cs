@@ -9,7 +9,7 @@ namespace Sharpvisor.Vmm.Devices.Interrupts;
 /// edge; level-triggered pins fire while asserted and not awaiting EOI (remote IRR), and fire again after the
 /// EOI if the line is still high.
 /// </summary>
-public sealed class IoApic : IBusDevice
+public sealed partial class IoApic : IBusDevice
 {
     public const ulong DefaultBase = 0xFEC0_0000;
     public const ulong RangeLength = 0x1000;

@@ -7,7 +7,7 @@ namespace Sharpvisor.Vmm.Devices.Legacy;
 /// selects a register (bit 7, the NMI mask on PCs, is ignored), offset 1 reads or writes it. The clock is the
 /// host's UTC time plus an offset that changes only when the guest sets the time; no RTC interrupts are raised.
 /// </summary>
-public sealed class CmosRtc : IBusDevice
+public sealed partial class CmosRtc : IBusDevice
 {
     public const ulong IndexPortOffset = 0;
     public const ulong DataPortOffset = 1;

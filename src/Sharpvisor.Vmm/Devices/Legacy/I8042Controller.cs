@@ -8,7 +8,7 @@ namespace Sharpvisor.Vmm.Devices.Legacy;
 /// carries the CPU reset line; no keyboard or mouse sits behind it, so bytes meant for them are ignored
 /// (Linux then finds no keyboard and says nothing; <c>i8042.noaux i8042.dumbkbd</c> skips the probe timeouts).
 /// </summary>
-public sealed class I8042Controller : IBusDevice
+public sealed partial class I8042Controller : IBusDevice
 {
     public const ulong DataPortOffset = 0;
     public const ulong CommandPortOffset = 4;

@@ -22,7 +22,7 @@ namespace Sharpvisor.Vmm.Devices.Legacy;
 /// programming the guest has already replaced can never arrive after the replacing write returns.
 /// At power-on no counter holds a count and nothing is raised until the guest programs counter 0.
 /// </remarks>
-public sealed class Pit8254 : IBusDevice, IDisposable
+public sealed partial class Pit8254 : IBusDevice, IDisposable
 {
     public const ulong RangeLength = 4;
     public const ulong ControlWordOffset = 3;

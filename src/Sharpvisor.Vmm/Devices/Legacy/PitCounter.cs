@@ -13,7 +13,7 @@ namespace Sharpvisor.Vmm.Devices.Legacy;
 /// writing the first byte of a two-byte count in mode 0 does not pause counting;
 /// the counter value in mode 3 with an odd count is approximate (OUT timing is exact).
 /// </remarks>
-internal sealed class PitCounter
+internal sealed partial class PitCounter
 {
     public const long InputClockHz = 1_193_182;
 

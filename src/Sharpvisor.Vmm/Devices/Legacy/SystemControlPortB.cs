@@ -8,7 +8,7 @@ namespace Sharpvisor.Vmm.Devices.Legacy;
 /// toggles like the old DRAM refresh signal and bit 5 is counter 2's OUT, which Linux polls to calibrate the TSC.
 /// Bits 6 and 7 (parity and I/O channel errors) read as 0: this machine has neither.
 /// </summary>
-public sealed class SystemControlPortB : IBusDevice
+public sealed partial class SystemControlPortB : IBusDevice
 {
     public const ulong RangeLength = 1;
 

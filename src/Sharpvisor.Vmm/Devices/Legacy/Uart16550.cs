@@ -9,7 +9,7 @@ namespace Sharpvisor.Vmm.Devices.Legacy;
 /// host thread through <see cref="QueueInput"/> into a bounded host-side queue that feeds the 16-byte
 /// receive FIFO as the guest drains it, so host input is throttled, never dropped.
 /// </summary>
-public sealed class Uart16550 : IBusDevice
+public sealed partial class Uart16550 : IBusDevice
 {
     public const int DefaultHostQueueCapacity = 4096;
     private const int FifoCapacity = 16;
@@ -341,12 +341,7 @@ public sealed class Uart16550 : IBusDevice
     private void WriteModemControl(byte value)
     {
         _modemControl = (byte)(value & ModemControlMask);
-
-        // In loopback the modem inputs are wired to the modem outputs inside the chip.
-        var inputs = Loopback
-            ? (byte)(((_modemControl & ModemControlRts) << 3) | ((_modemControl & ModemControlDtr) << 5) |
-                     ((_modemControl & (ModemControlOut1 | ModemControlOut2)) << 4))
-            : DisconnectedModemInputs;
+        var inputs = ModemInputs(_modemControl);
         var changed = inputs ^ _modemInputs;
         if ((changed & ModemStatusCts) != 0)
         {
@@ -373,6 +368,13 @@ public sealed class Uart16550 : IBusDevice
         // Leaving loopback reconnects the receiver to the host; input that waited meanwhile flows in.
         MoveHostInputIntoFifo();
     }
+
+    private static byte ModemInputs(byte modemControl) =>
+        // In loopback the modem inputs are wired to the modem outputs inside the chip.
+        (modemControl & ModemControlLoopback) != 0
+            ? (byte)(((modemControl & ModemControlRts) << 3) | ((modemControl & ModemControlDtr) << 5) |
+                     ((modemControl & (ModemControlOut1 | ModemControlOut2)) << 4))
+            : DisconnectedModemInputs;
 
     private byte PendingInterruptId()
     {
