@@ -63,6 +63,29 @@ public sealed partial class SnapshotTests : IDisposable
     }
 
     [KvmFact]
+    public void AnInterruptDrivenGuestWaitingForInputIsWokenByItAfterARestore()
+    {
+        // serial-echo sleeps in hlt until the UART's receive interrupt comes through the I/O APIC: the UART's interrupt
+        // enable, the I/O APIC's route and the local APIC must all come back for a key to wake it.
+        var path = Path.Combine(_directory, "echo.snap");
+        var config = new VmConfig { Kernel = BuiltInGuest.Load(), CommandLine = "serial-echo" };
+        using (var source = new RunningMachine(config))
+        {
+            source.Serial.WaitFor(@"serial-echo: ready\n", Limit);
+            source.Machine.QueueConsoleInput("abc"u8);
+            source.Serial.WaitFor(@"ready\nabc$", Limit);
+            Assert.Equal(MachineState.Paused, source.Machine.Pause());
+            source.Machine.SaveSnapshot(path);
+            source.StopAndJoin();
+        }
+
+        using var restored = new RunningMachine(config, restoreFrom: path);
+        restored.Machine.QueueConsoleInput("xyz\u0004"u8);
+        restored.Serial.WaitFor(@"^xyz\nserial-echo: 6 bytes\nPASS serial-echo\n", Limit);
+        Assert.Equal(StopKind.GuestExit, restored.Join().Kind);
+    }
+
+    [KvmFact]
     public void ASnapshotOfARunningVmIsRefusedAndTheVmGoesOn()
     {
         var config = new VmConfig { Kernel = BuiltInGuest.Load(), CommandLine = "generation mib=1 every=64" };

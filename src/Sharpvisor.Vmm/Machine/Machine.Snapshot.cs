@@ -62,6 +62,12 @@ public sealed partial class Machine
         var vcpus = _vcpus.Select((vcpu, i) => VcpuState.Capture(vcpu, support, _cpuid[i])).ToArray();
         var clock = _vm.GetClock();
         var realtime = RealtimeNanoseconds();
+        var devices = _deviceStates.Select(device =>
+        {
+            var payload = new StatePayload();
+            device.SaveState(payload);
+            return (device.StateTag, device.StateVersion, payload);
+        }).ToArray();
         return writer =>
         {
             writer.Section(MachineSection, MachineSectionVersion, new StatePayload()
@@ -72,18 +78,45 @@ public sealed partial class Machine
                 vcpu.WriteTo(payload);
                 writer.Section(VcpuSection, VcpuState.SectionVersion, payload);
             }
+
+            foreach (var (tag, version, payload) in devices)
+            {
+                writer.Section(tag, version, payload);
+            }
         };
     }
 
-    /// <summary>Creates the vCPUs with the saved state (their CPUID checked against this host's) and sets the clock.</summary>
+    /// <summary>
+    /// Creates the vCPUs with the saved state (their CPUID checked against this host's), then restores the devices
+    /// (an interrupt one raises while restored lands in a local APIC already as saved), then sets the clock. Every
+    /// device this VM has needs its section, and every section needs its device.
+    /// </summary>
     private void Apply(SavedMachine saved, CpuidEntry[] supportedCpuid)
     {
+        var unclaimed = saved.DeviceSections.ToList();
+        var sections = _deviceStates.Select(device =>
+        {
+            var section = unclaimed.Find(s => s.Name == device.StateTag)
+                ?? throw new StateException($"the saved VM has no {device.StateTag.Trim()} section for this VM's device");
+            unclaimed.Remove(section);
+            return section;
+        }).ToArray();
+        if (unclaimed.Count > 0)
+        {
+            throw new StateException($"the saved VM has sections this VM has no device for: {string.Join(", ", unclaimed.Select(s => s.Name))}");
+        }
+
         foreach (var state in saved.Vcpus)
         {
             var vcpu = CreateVcpu(supportedCpuid, (int)state.Id);
             state.CheckCpuid(_cpuid[^1]);
             state.Restore(vcpu);
             AddRunner(vcpu);
+        }
+
+        for (var i = 0; i < sections.Length; i++)
+        {
+            _deviceStates[i].RestoreState(sections[i]);
         }
 
         _vm.SetClock(ClockAfterRestore(saved.Clock, saved.Realtime));
@@ -109,7 +142,7 @@ public sealed partial class Machine
     }
 
     /// <summary>The machine-wide sections read and checked against the VM being built.</summary>
-    private sealed record SavedMachine(kvm_clock_data Clock, ulong Realtime, VcpuState[] Vcpus)
+    private sealed record SavedMachine(kvm_clock_data Clock, ulong Realtime, VcpuState[] Vcpus, StateSection[] DeviceSections)
     {
         public static SavedMachine Read(IEnumerable<StateSection> sections, VmConfig config)
         {
@@ -137,7 +170,8 @@ public sealed partial class Machine
                 throw new StateException($"the snapshot holds vCPUs {string.Join(",", vcpus.Select(v => v.Id))}, not 0 to {config.Cpus - 1}");
             }
 
-            return new SavedMachine(clock, realtime, vcpus);
+            var devices = all.Where(s => s.Name is not (MachineSection or VcpuSection)).ToArray();
+            return new SavedMachine(clock, realtime, vcpus, devices);
         }
     }
 }

@@ -46,6 +46,7 @@ public sealed partial class Machine : IVcpuHost, IDisposable
     private readonly List<KvmVcpu> _vcpus = [];
     private readonly List<VcpuRunner> _runners = [];
     private readonly List<kvm_cpuid_entry2[]> _cpuid = []; // what each vCPU was given, for a snapshot
+    private readonly List<State.IDeviceState> _deviceStates = []; // every device with saved state, in restore order
     private readonly ManualResetEventSlim _stopped = new();
 
     // Host input arrives on its own thread and raises guest interrupts through the VM: it must be over before the VM
@@ -470,16 +471,23 @@ public sealed partial class Machine : IVcpuHost, IDisposable
         Mmio.Register(IoApic.DefaultBase, IoApic.RangeLength, IoApic);
         _pit = new Pit8254(IoApic.Pin(TimerPin), Config.Clock);
         PortIo.Register(0x40, Pit8254.RangeLength, _pit);
-        PortIo.Register(0x61, SystemControlPortB.RangeLength, new SystemControlPortB(_pit));
+        var portB = new SystemControlPortB(_pit);
+        PortIo.Register(0x61, SystemControlPortB.RangeLength, portB);
         PortIo.Register(0x3F8, 8, Serial);
         var i8042 = new I8042Controller(() => RequestStop(StopReason.Reboot()));
         PortIo.Register(0x60, 1, i8042);
         PortIo.Register(0x64, 1, new BusWindow(i8042, I8042Controller.CommandPortOffset));
-        PortIo.Register(0x70, 2, new CmosRtc(Config.Clock));
+        var rtc = new CmosRtc(Config.Clock);
+        PortIo.Register(0x70, 2, rtc);
         PortIo.Register(0xF4, 4, new DebugExitPort(status => RequestStop(StopReason.GuestExit(status))));
-        PortIo.Register(AcpiPmRegisters.PortBase, AcpiPmRegisters.RangeLength, new AcpiPmDevice(
+        var acpi = new AcpiPmDevice(
             powerOff: () => RequestStop(StopReason.PowerOff()),
-            reset: () => RequestStop(StopReason.Reboot())));
+            reset: () => RequestStop(StopReason.Reboot()));
+        PortIo.Register(AcpiPmRegisters.PortBase, AcpiPmRegisters.RangeLength, acpi);
+
+        // In restore order: the I/O APIC first, as the UART drives its line and the PIT may fire while they are
+        // restored; the PIT last, so its first tick meets every other device as saved.
+        _deviceStates.AddRange([IoApic, Serial, rtc, i8042, portB, acpi, _pit]);
     }
 
     private void AddPciDevices()
