@@ -24,7 +24,8 @@ internal static class Help
                                   [--serial stdio|file:PATH|socket:PATH|none] [--on-reboot stop|restart] [--kvm PATH]
                                   [--emulation-workarounds on|off] [--disk PATH[,readonly][,id=ID]]...
                                   [--net tap=NAME[,mac=XX:XX:XX:XX:XX:XX]]... [--console serial|virtio] [--rng]
-                                  [--control PATH] [--exit-file PATH] [--seccomp on|log|off] [--restore FILE]
+                                  [--control PATH] [--exit-file PATH] [--seccomp on|log|off]
+                                  [--restore FILE | --incoming PATH]
                                   [--profile-guest PATH[,interval=MS]]
 
             Boots one VM in this process and exits with the guest's status.
@@ -49,9 +50,13 @@ internal static class Help
               --rng        a virtio-rng device fed from the host's getrandom
               --control    a control socket at PATH (unix, mode 0600, removed on exit): one JSON request per
                            line, {"id":1,"command":"status|pause|resume|stop|metrics"}, and
-                           {"id":2,"command":"snapshot","path":"vm.snap"}; see docs/control-protocol.md
+                           {"id":2,"command":"snapshot","path":"vm.snap"}, {"id":3,"command":"migrate",
+                           "path":"out.sock"}; see docs/control-protocol.md
               --restore    start from a snapshot the control socket's snapshot wrote, with the same --cpus and
                            --memory; RAM is mapped from FILE copy-on-write, so FILE must not change meanwhile
+              --incoming   wait on unix socket PATH for a live migration, with the source's --cpus and
+                           --memory; the source's control migrate listens on its own socket, and whoever
+                           moves the VM connects the two (socat, or the manager across hosts)
               --exit-file  just before exiting, write one JSON line to PATH: {"kind":"guest-exit|poweroff|
                            reset|crash|signal|start-failure","status":N,"message":"..."} (absent: the VMM was killed)
               --seccomp    once the machine is built, a seccomp filter allows only the calls a VMM makes; any

@@ -45,13 +45,15 @@ public sealed class ControlClient : IDisposable
     /// (the server turned the connection away or could not read the request).
     /// </summary>
     public Task<ControlResponse> SendAsync(string command, CancellationToken cancellationToken = default) =>
-        SendAsync(command, path: null, cancellationToken);
+        SendAsync(command, new ControlArguments(), cancellationToken);
 
-    /// <summary>As above, with the <c>path</c> argument (<c>snapshot</c>).</summary>
-    public async Task<ControlResponse> SendAsync(string command, string? path, CancellationToken cancellationToken = default)
+    /// <summary>As above, with arguments (<c>snapshot</c>, <c>migrate</c>).</summary>
+    public async Task<ControlResponse> SendAsync(string command, ControlArguments arguments, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(arguments);
         var id = Interlocked.Increment(ref _nextId);
-        await SendLineAsync(ControlCodec.EncodeRequest(new ControlRequest(id, command) { Path = path }), cancellationToken).ConfigureAwait(false);
+        var request = new ControlRequest(id, command) { Path = arguments.Path, DowntimeMs = arguments.DowntimeMs, MaxBandwidth = arguments.MaxBandwidth };
+        await SendLineAsync(ControlCodec.EncodeRequest(request), cancellationToken).ConfigureAwait(false);
         var response = ControlCodec.DecodeResponse(await ReadLineAsync(cancellationToken).ConfigureAwait(false));
         return response.Id == id || (response.Id is null && !response.Ok) ? response : throw new JsonException($"response id {response.Id} does not match request id {id}");
     }
@@ -64,7 +66,14 @@ public sealed class ControlClient : IDisposable
 
     /// <summary>Saves the VM to <paramref name="path"/> (a path as the VMM sees it) and returns where and how much RAM.</summary>
     public async Task<SnapshotResult> SnapshotAsync(string path, CancellationToken cancellationToken = default) =>
-        ControlCodec.ResultAs(await SendAsync(ControlCommands.Snapshot, path, cancellationToken).ConfigureAwait(false), ControlJsonContext.Default.SnapshotResult);
+        ControlCodec.ResultAs(await SendAsync(ControlCommands.Snapshot, new ControlArguments { Path = path }, cancellationToken).ConfigureAwait(false), ControlJsonContext.Default.SnapshotResult);
+
+    /// <summary>
+    /// Migrates the VM out through a unix socket the VMM listens on at <paramref name="arguments"/>' path until the
+    /// stream's consumer connects (see docs/control-protocol.md); returns once the migration ended.
+    /// </summary>
+    public async Task<MigrateResult> MigrateAsync(ControlArguments arguments, CancellationToken cancellationToken = default) =>
+        ControlCodec.ResultAs(await SendAsync(ControlCommands.Migrate, arguments, cancellationToken).ConfigureAwait(false), ControlJsonContext.Default.MigrateResult);
 
     /// <summary>Sends pause, resume or stop and returns the state the response names.</summary>
     public async Task<string> ChangeStateAsync(string command, CancellationToken cancellationToken = default) =>

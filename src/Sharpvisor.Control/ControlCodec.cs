@@ -20,13 +20,16 @@ public static class ControlCodec
     public static bool TryParseRequest(ReadOnlySpan<byte> line, out int? id, out string? command, out string error) =>
         TryParseRequest(line, out id, out command, out _, out error);
 
-    /// <summary>As above, with the <c>path</c> argument of the commands that take one (<c>snapshot</c>); null when absent.</summary>
-    public static bool TryParseRequest(ReadOnlySpan<byte> line, out int? id, out string? command, out string? path, out string error)
+    /// <summary>
+    /// As above, with the arguments of the commands that take some (<c>snapshot</c> and <c>migrate</c>: <c>path</c>;
+    /// <c>migrate</c>: <c>downtime_ms</c>, <c>max_bandwidth</c>); absent ones are null.
+    /// </summary>
+    public static bool TryParseRequest(ReadOnlySpan<byte> line, out int? id, out string? command, out ControlArguments arguments, out string error)
     {
         id = null;
         command = null;
-        path = null;
-        string? pathError = null;
+        arguments = new ControlArguments();
+        string? argumentError = null;
         error = "";
         var idSeen = false;
         string? idError = null;
@@ -76,9 +79,24 @@ public static class ControlCodec
                 else if (reader.ValueTextEquals("path"u8))
                 {
                     reader.Read();
-                    path = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
-                    pathError = path is null ? "\"path\" must be a string" : null;
+                    var path = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+                    arguments = arguments with { Path = path };
+                    argumentError ??= path is null ? "\"path\" must be a string" : null;
                     reader.Skip();
+                }
+                else if (reader.ValueTextEquals("downtime_ms"u8) || reader.ValueTextEquals("max_bandwidth"u8))
+                {
+                    var downtime = reader.ValueTextEquals("downtime_ms"u8);
+                    reader.Read();
+                    if (reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var value) && value >= 0)
+                    {
+                        arguments = downtime ? arguments with { DowntimeMs = value } : arguments with { MaxBandwidth = value };
+                    }
+                    else
+                    {
+                        argumentError ??= $"\"{(downtime ? "downtime_ms" : "max_bandwidth")}\" must be a whole number, 0 or more";
+                        reader.Skip();
+                    }
                 }
                 else
                 {
@@ -98,7 +116,7 @@ public static class ControlCodec
         }
 
         error = idError ?? (idSeen ? null : "\"id\" (an integer) is missing")
-            ?? commandError ?? (command is null ? "\"command\" is missing" : null) ?? pathError ?? "";
+            ?? commandError ?? (command is null ? "\"command\" is missing" : null) ?? argumentError ?? "";
         return error.Length == 0;
     }
 

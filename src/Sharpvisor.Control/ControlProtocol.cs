@@ -15,8 +15,9 @@ public static class ControlCommands
     public const string Stop = "stop";
     public const string Metrics = "metrics";
     public const string Snapshot = "snapshot";
+    public const string Migrate = "migrate";
 
-    public static IReadOnlyList<string> All { get; } = [Status, Pause, Resume, Stop, Metrics, Snapshot];
+    public static IReadOnlyList<string> All { get; } = [Status, Pause, Resume, Stop, Metrics, Snapshot, Migrate];
 }
 
 /// <summary>The run states as the protocol spells them.</summary>
@@ -27,10 +28,28 @@ public static class ControlStates
     public const string Stopping = "stopping";
 }
 
-/// <summary><c>{"id": 1, "command": "status"}</c>; <c>snapshot</c> also takes <c>"path"</c>. Unknown members are ignored.</summary>
+/// <summary>
+/// <c>{"id": 1, "command": "status"}</c>; <c>snapshot</c> and <c>migrate</c> also take <c>"path"</c>, <c>migrate</c>
+/// <c>"downtime_ms"</c> and <c>"max_bandwidth"</c>. Unknown members are ignored.
+/// </summary>
 public sealed record ControlRequest(int Id, string Command)
 {
     public string? Path { get; init; }
+
+    public long? DowntimeMs { get; init; }
+
+    public long? MaxBandwidth { get; init; }
+}
+
+/// <summary>The arguments a request carried besides its id and command; null when absent.</summary>
+public sealed record ControlArguments
+{
+    public string? Path { get; init; }
+
+    public long? DowntimeMs { get; init; }
+
+    /// <summary>Bytes per second.</summary>
+    public long? MaxBandwidth { get; init; }
 }
 
 /// <summary>
@@ -63,6 +82,9 @@ public sealed record StateResult(string State);
 /// <summary>Result of <c>snapshot</c>: the state the VM was left in (as before the command), the file, and the RAM bytes written.</summary>
 public sealed record SnapshotResult(string State, string Path, long RamBytes);
 
+/// <summary>Result of <c>migrate</c>: the source's state afterwards (<c>stopping</c>: the VM runs at the destination), rounds and traffic.</summary>
+public sealed record MigrateResult(string State, int Rounds, long PagesSent, long BytesSent, long TotalMs, long DowntimeMs);
+
 /// <summary>Result of <c>metrics</c>.</summary>
 public sealed record MetricsResult(
     IReadOnlyList<VcpuMetrics> Vcpus,
@@ -87,4 +109,5 @@ public sealed record DeviceMetrics(int Slot, string Type, IReadOnlyDictionary<st
 [JsonSerializable(typeof(StateResult))]
 [JsonSerializable(typeof(MetricsResult))]
 [JsonSerializable(typeof(SnapshotResult))]
+[JsonSerializable(typeof(MigrateResult))]
 public sealed partial class ControlJsonContext : JsonSerializerContext;

@@ -41,7 +41,9 @@ public sealed class MigrationTests
         var result = source.Machine.MigrateTo(sourceEnd, new MigrationOptions(), rounds.Add);
         using var destination = new SnapshotTests.RunningMachine(await receiving.WaitAsync(Limit), destinationSerial);
 
-        Assert.Equal(StopKind.HostRequest, source.Join().Kind);
+        Assert.Throws<InvalidOperationException>(() => source.Machine.Resume());
+        Assert.Equal(MachineState.Paused, source.Machine.State);
+        Assert.Equal(StopKind.HostRequest, source.StopAndJoin().Kind);
         Assert.True(result.Rounds >= 2, $"{result.Rounds} rounds");
         Assert.Equal(result.Rounds - 1, rounds.Count);
         Assert.True(rounds[0].PagesSent >= (256 << 20) / 4096, "round 1 sends every page");

@@ -5,6 +5,7 @@ using Sharpvisor.Kvm.Host;
 using Sharpvisor.Kvm.Sandbox;
 using Sharpvisor.Vmm.Control;
 using Sharpvisor.Vmm.Machine;
+using Sharpvisor.Vmm.Migration;
 
 namespace Sharpvisor.Cli.Commands;
 
@@ -13,7 +14,7 @@ internal static class RunCommand
 {
     internal static readonly HashSet<string> ValueOptions =
         ["--kernel", "--initrd", "--cmdline", "--cpus", "--memory", "--serial", "--on-reboot", "--kvm", "--emulation-workarounds",
-         "--disk", "--net", "--console", "--control", "--exit-file", "--seccomp", "--restore", ProfileOption];
+         "--disk", "--net", "--console", "--control", "--exit-file", "--seccomp", "--restore", "--incoming", ProfileOption];
 
     // A diagnostic left out of the usage text: sample the guest's RIP every N ms (default 10) into FILE.
     private const string ProfileOption = "--profile-guest";
@@ -104,8 +105,14 @@ internal static class RunCommand
             var other => throw new UsageException($"--seccomp '{other}' must be on, log or off"),
         };
         var confined = false;
-        // The first machine comes from the snapshot; a guest reboot with --on-reboot restart boots the kernel afresh.
+        // The first machine comes from the snapshot or the migration; a guest reboot with --on-reboot restart boots
+        // the kernel afresh.
         var restoreFrom = options.Get("--restore");
+        var incoming = options.Get("--incoming");
+        if (restoreFrom is not null && incoming is not null)
+        {
+            throw new UsageException("--restore and --incoming both say where the VM comes from: give one");
+        }
 
         var control = new MachineControl(StopFromControl);
         // Disposed before hostStop (declared after it): no control request can reach a disposed token source.
@@ -114,9 +121,13 @@ internal static class RunCommand
         while (true)
         {
             StopReason reason;
-            using (var machine = restoreFrom is null ? Machine.Create(config) : Machine.Restore(config, restoreFrom))
+            NetworkStream? source = null;
+            using (var machine = restoreFrom is not null ? Machine.Restore(config, restoreFrom)
+                : incoming is not null ? Receive(config, incoming, out source, hostStop.Token)
+                : Machine.Create(config))
             {
                 restoreFrom = null;
+                incoming = null;
                 console.Attach(machine);
                 control.Attach(machine);
                 // Started once the first machine exists, so status works from the moment the socket appears.
@@ -138,6 +149,13 @@ internal static class RunCommand
 
                 try
                 {
+                    if (source is not null)
+                    {
+                        // The source stops once it reads this: from here the VM is this process's.
+                        Machine.ConfirmRunning(source);
+                        source.Dispose();
+                    }
+
                     reason = machine.Run(hostStop.Token);
                 }
                 finally
@@ -185,6 +203,35 @@ internal static class RunCommand
             }
         }
     }
+
+    /// <summary>
+    /// Waits on the unix socket <paramref name="path"/> for the migration stream (whoever moves the VM connects it to
+    /// the source's), builds the machine from it, and returns it with the stream, on which RUNNING is still to be said.
+    /// </summary>
+    private static Machine Receive(VmConfig config, string path, out NetworkStream source, CancellationToken stop)
+    {
+        try
+        {
+            source = MigrationSocket.AcceptOne(path, Timeout.InfiniteTimeSpan, stop);
+        }
+        catch (IOException e) when (e is not MigrationException)
+        {
+            throw new UsageException($"--incoming {path}: {e.Message}");
+        }
+
+        try
+        {
+            return Machine.ReceiveFrom(config, source, IncomingHandoverTimeout);
+        }
+        catch
+        {
+            source.Dispose();
+            throw;
+        }
+    }
+
+    // How long the destination waits for the source's GO once it holds the whole VM.
+    private static readonly TimeSpan IncomingHandoverTimeout = TimeSpan.FromSeconds(30);
 
     /// <summary>
     /// Makes a host's stop request (SIGTERM, SIGINT, the control socket's stop) end the process within

@@ -21,6 +21,9 @@ public interface IControlTarget
 
     /// <summary>Pauses the VM if it runs, saves it to <paramref name="path"/>, and leaves it in the state it was in.</summary>
     SnapshotResult Snapshot(string path);
+
+    /// <summary>Migrates the VM out through a unix socket at the arguments' path (<see cref="Migration.MigrationSocket"/>); returns at the end.</summary>
+    MigrateResult Migrate(ControlArguments arguments);
 }
 
 /// <summary>A response and what to do once it has been sent (the stop, so its reply gets out before the process ends).</summary>
@@ -30,12 +33,13 @@ public readonly record struct ControlReply(ControlResponse Response, Action? Aft
 public sealed class ControlDispatcher(IControlTarget target)
 {
     private const int MaxPathLength = 4096;
+    private const long MaxDowntimeMs = 600_000;
 
     private static readonly string KnownCommands = string.Join(", ", ControlCommands.All);
 
     public ControlReply Handle(ReadOnlySpan<byte> line)
     {
-        if (!ControlCodec.TryParseRequest(line, out var parsedId, out var command, out var path, out var error))
+        if (!ControlCodec.TryParseRequest(line, out var parsedId, out var command, out var arguments, out var error))
         {
             return new(ControlResponse.Failure(parsedId, error));
         }
@@ -50,13 +54,18 @@ public sealed class ControlDispatcher(IControlTarget target)
                 ControlCommands.Resume => Ok(id, StateElement(target.Resume())),
                 ControlCommands.Stop => new(ControlResponse.Success(id, StateElement(MachineState.Stopping)), target.Stop),
                 ControlCommands.Metrics => Ok(id, JsonSerializer.SerializeToElement(target.Metrics(), ControlJsonContext.Default.MetricsResult)),
-                ControlCommands.Snapshot when string.IsNullOrEmpty(path) || path.Contains('\0', StringComparison.Ordinal) || path.Length > MaxPathLength =>
+                ControlCommands.Snapshot when !UsablePath(arguments.Path) =>
                     new(ControlResponse.Failure(id, $"'snapshot' needs \"path\": the file to write (1 to {MaxPathLength} characters)")),
-                ControlCommands.Snapshot => Ok(id, JsonSerializer.SerializeToElement(target.Snapshot(path!), ControlJsonContext.Default.SnapshotResult)),
+                ControlCommands.Snapshot => Ok(id, JsonSerializer.SerializeToElement(target.Snapshot(arguments.Path!), ControlJsonContext.Default.SnapshotResult)),
+                ControlCommands.Migrate when !UsablePath(arguments.Path) =>
+                    new(ControlResponse.Failure(id, $"'migrate' needs \"path\": the unix socket to send the VM through (1 to {MaxPathLength} characters)")),
+                ControlCommands.Migrate when arguments.DowntimeMs is 0 or > MaxDowntimeMs =>
+                    new(ControlResponse.Failure(id, $"\"downtime_ms\" must be 1 to {MaxDowntimeMs}")),
+                ControlCommands.Migrate => Migrated(id, target.Migrate(arguments)),
                 _ => new(ControlResponse.Failure(id, $"unknown command '{ControlCodec.Quote(command!)}' (known: {KnownCommands})")),
             };
         }
-        catch (Exception e) when (e is ControlException or State.StateException or IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is ControlException or State.StateException or Migration.MigrationException or IOException or UnauthorizedAccessException)
         {
             return new(ControlResponse.Failure(id, ControlCodec.OneLine(e.Message)));
         }
@@ -74,6 +83,13 @@ public sealed class ControlDispatcher(IControlTarget target)
         MachineState.Paused => ControlStates.Paused,
         _ => ControlStates.Stopping,
     };
+
+    /// <summary>A VM that runs at the destination now is stopped here, once the reply went out (as <c>stop</c> is).</summary>
+    private ControlReply Migrated(int id, MigrateResult result) =>
+        new(ControlResponse.Success(id, JsonSerializer.SerializeToElement(result, ControlJsonContext.Default.MigrateResult)), target.Stop);
+
+    private static bool UsablePath(string? path) =>
+        !string.IsNullOrEmpty(path) && !path.Contains('\0', StringComparison.Ordinal) && path.Length <= MaxPathLength;
 
     private static ControlReply Ok(int id, JsonElement result) => new(ControlResponse.Success(id, result));
 

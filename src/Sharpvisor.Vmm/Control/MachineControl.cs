@@ -3,6 +3,7 @@ using Sharpvisor.Control;
 using Sharpvisor.Kvm;
 using Sharpvisor.Vmm.Devices.Virtio.Transport;
 using Sharpvisor.Vmm.Machine;
+using Sharpvisor.Vmm.Migration;
 
 namespace Sharpvisor.Vmm.Control;
 
@@ -12,6 +13,9 @@ namespace Sharpvisor.Vmm.Control;
 /// </summary>
 public sealed class MachineControl(Action requestStop) : IControlTarget
 {
+    // How long migrate waits for whoever carries the stream to connect to its socket.
+    private static readonly TimeSpan ConsumerTimeout = TimeSpan.FromSeconds(60);
+
     private Machine.Machine? _machine;
 
     /// <summary>Makes <paramref name="machine"/> the one commands act on, before it runs.</summary>
@@ -38,6 +42,22 @@ public sealed class MachineControl(Action requestStop) : IControlTarget
     public MachineState Resume() => Current.Resume();
 
     public void Stop() => requestStop();
+
+    public MigrateResult Migrate(ControlArguments arguments)
+    {
+        ArgumentNullException.ThrowIfNull(arguments);
+        var machine = Current;
+        var options = new MigrationOptions
+        {
+            DowntimeLimit = arguments.DowntimeMs is { } ms ? TimeSpan.FromMilliseconds(ms) : new MigrationOptions().DowntimeLimit,
+            BandwidthLimit = arguments.MaxBandwidth ?? 0,
+        };
+        using var peer = MigrationSocket.AcceptOne(arguments.Path!, ConsumerTimeout);
+        var result = machine.MigrateTo(peer, options);
+        // It runs at the destination: the dispatcher stops this process once the reply is out.
+        return new MigrateResult(ControlStates.Stopping, result.Rounds, result.PagesSent, result.BytesSent,
+            (long)result.Total.TotalMilliseconds, (long)result.Downtime.TotalMilliseconds);
+    }
 
     public SnapshotResult Snapshot(string path)
     {

@@ -1,6 +1,5 @@
 using System.Net.Sockets;
 
-
 namespace Sharpvisor.Vmm.Control;
 
 /// <summary>Binds the VMM's unix stream sockets (control, console): mode 0600 from the start, stale files replaced.</summary>
@@ -11,7 +10,13 @@ public static class UnixSocketListener
     /// is replaced unless a process still accepts connections on it (then this throws <see cref="IOException"/>), as
     /// is any other non-directory file: the path was named for this socket. Too long a path throws IOException too.
     /// </summary>
-    public static Socket Listen(string path, int backlog, out string fullPath)
+    public static Socket Listen(string path, int backlog, out string fullPath) => Listen(path, backlog, replaceStale: true, out fullPath);
+
+    /// <summary>
+    /// As above; with <paramref name="replaceStale"/> false an existing file is an <see cref="IOException"/> instead
+    /// (what a VMM already under its seccomp filter needs: telling a stale socket from a live one takes a connect).
+    /// </summary>
+    public static Socket Listen(string path, int backlog, bool replaceStale, out string fullPath)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         fullPath = Path.GetFullPath(path);
@@ -25,7 +30,14 @@ public static class UnixSocketListener
             throw new IOException("the path is too long for a unix socket (at most 107 bytes)");
         }
 
-        RemoveStale(fullPath, endPoint);
+        if (replaceStale)
+        {
+            RemoveStale(fullPath, endPoint);
+        }
+        else if (Path.Exists(fullPath))
+        {
+            throw new IOException("a file is already there");
+        }
 
         // The file appears at bind, but connections are refused until listen: a client that polls for the file
         // (every test, the supervisor) could meet it in between. So the socket is bound under a hidden name beside

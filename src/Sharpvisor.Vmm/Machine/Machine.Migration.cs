@@ -24,7 +24,10 @@ public sealed partial class Machine
 
     private bool _migratedAway; // under _pauseGate: GO was sent, Resume is refused
 
-    /// <summary>Migrates the running machine to the destination at the other end of <paramref name="peer"/>; see the type's summary.</summary>
+    /// <summary>
+    /// Migrates the running machine to the destination at the other end of <paramref name="peer"/> (see the type's
+    /// summary). On success the VM runs there and stays paused and handed over here: the caller stops it.
+    /// </summary>
     public MigrationResult MigrateTo(Stream peer, MigrationOptions options, Action<MigrationProgress>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(peer);
@@ -117,7 +120,6 @@ public sealed partial class Machine
             goSent = true;
             ExpectLine(peer, Running, options.HandoverTimeout);
             var downtime = Stopwatch.GetElapsedTime(paused);
-            RequestStop(StopReason.Host("migrated to another VMM"));
             return new MigrationResult(rounds + 1, totalPages + pages, totalBytes + bytes, Stopwatch.GetElapsedTime(started), downtime);
         }
         catch (Exception e) when (!goSent && e is IOException or StateException or MigrationException or ObjectDisposedException)

@@ -22,5 +22,8 @@ public sealed record MigrationProgress(int Round, long PagesSent, long BytesSent
 /// <summary>What a finished migration did: rounds, traffic, and how long the guest was paused on the source's clock.</summary>
 public sealed record MigrationResult(int Rounds, long PagesSent, long BytesSent, TimeSpan Total, TimeSpan Downtime);
 
-/// <summary>A migration that did not complete; its message is one line. The source VM runs on unless it says otherwise.</summary>
-public sealed class MigrationException(string message) : Exception(message);
+/// <summary>
+/// A migration that did not complete; its message is one line. The source VM runs on unless it says otherwise.
+/// An <see cref="IOException"/>: like a broken connection, it is the run's failure, not a usage error.
+/// </summary>
+public sealed class MigrationException(string message) : IOException(message);

@@ -106,13 +106,44 @@ public sealed class ControlDispatcherTests
     }
 
     [Fact]
+    public void MigrateTakesItsArgumentsAndStopsTheVmOnlyAfterTheReply()
+    {
+        var reply = Handle("""{"id": 9, "command": "migrate", "path": "out.sock", "downtime_ms": 50, "max_bandwidth": 1000000}""");
+
+        Assert.True(reply.Response.Ok, reply.Response.Error);
+        Assert.Equal(new ControlArguments { Path = "out.sock", DowntimeMs = 50, MaxBandwidth = 1_000_000 }, Assert.Single(_target.Migrations));
+        var result = reply.Response.Result!.Value.Deserialize(ControlJsonContext.Default.MigrateResult)!;
+        Assert.Equal(new MigrateResult("stopping", 3, 1000, 4_000_000, 900, 40), result);
+        Assert.Equal(0, _target.Stops);
+        reply.AfterSend!();
+        Assert.Equal(1, _target.Stops);
+    }
+
+    [Theory]
+    [InlineData("""{"id": 10, "command": "migrate"}""", "'migrate' needs \"path\": the unix socket to send the VM through (1 to 4096 characters)")]
+    [InlineData("""{"id": 10, "command": "migrate", "path": "s", "downtime_ms": 0}""", "\"downtime_ms\" must be 1 to 600000")]
+    [InlineData("""{"id": 10, "command": "migrate", "path": "s", "downtime_ms": 600001}""", "\"downtime_ms\" must be 1 to 600000")]
+    [InlineData("""{"id": 10, "command": "migrate", "path": "s", "downtime_ms": -5}""", "\"downtime_ms\" must be a whole number, 0 or more")]
+    [InlineData("""{"id": 10, "command": "migrate", "path": "s", "max_bandwidth": "fast"}""", "\"max_bandwidth\" must be a whole number, 0 or more")]
+    [InlineData("""{"id": 10, "command": "migrate", "path": "s", "max_bandwidth": 1.5}""", "\"max_bandwidth\" must be a whole number, 0 or more")]
+    public void MigrateWithBadArgumentsIsAnErrorAndStartsNothing(string line, string error)
+    {
+        var reply = Handle(line);
+
+        Assert.False(reply.Response.Ok);
+        Assert.Equal(10, reply.Response.Id);
+        Assert.Equal(error, reply.Response.Error);
+        Assert.Empty(_target.Migrations);
+    }
+
+    [Fact]
     public void AnUnknownCommandIsAnErrorWithTheIdEchoed()
     {
         var reply = Handle("""{"id": 77, "command": "reboot"}""");
 
         Assert.False(reply.Response.Ok);
         Assert.Equal(77, reply.Response.Id);
-        Assert.Equal("unknown command 'reboot' (known: status, pause, resume, stop, metrics, snapshot)", reply.Response.Error);
+        Assert.Equal("unknown command 'reboot' (known: status, pause, resume, stop, metrics, snapshot, migrate)", reply.Response.Error);
         Assert.Null(reply.Response.Result);
     }
 

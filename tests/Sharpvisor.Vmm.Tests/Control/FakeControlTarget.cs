@@ -64,6 +64,15 @@ internal sealed class FakeControlTarget : IControlTarget
         return new SnapshotResult(ControlDispatcher.StateName(State), "/abs/" + path, 4096);
     }
 
+    public List<ControlArguments> Migrations { get; } = [];
+
+    public MigrateResult Migrate(ControlArguments arguments)
+    {
+        ThrowIfFailing();
+        Migrations.Add(arguments);
+        return new MigrateResult("stopping", 3, 1000, 4_000_000, 900, 40);
+    }
+
     private void ThrowIfFailing()
     {
         if (Failure is { } failure)
