@@ -14,7 +14,10 @@ namespace Sharpvisor.Vmm.Memory;
 /// </summary>
 public sealed class GuestMemory : IDisposable
 {
+    private const ulong PageSize = 4096;
+
     private readonly GuestRegion[] _regions;
+    private ulong[][]? _dirty; // while a migration runs: the pages the VMM itself wrote, per region
     private int _holders = 1; // the owner, plus one per live lease; the mappings go when it reaches 0
     private int _ownerReleased;
 
@@ -84,13 +87,79 @@ public sealed class GuestMemory : IDisposable
 
     public void Read(GuestAddress address, Span<byte> destination) => GetSpan(address, destination.Length).CopyTo(destination);
 
-    public void Write(GuestAddress address, ReadOnlySpan<byte> source) => source.CopyTo(GetSpan(address, source.Length));
+    /// <summary>Copies into guest RAM and marks the pages dirty for a migration in progress (<see cref="MarkDirty"/>).</summary>
+    public void Write(GuestAddress address, ReadOnlySpan<byte> source)
+    {
+        source.CopyTo(GetSpan(address, source.Length));
+        MarkDirty(address, (ulong)source.Length);
+    }
 
     public T Read<T>(GuestAddress address)
         where T : unmanaged => MemoryMarshal.Read<T>(GetSpan(address, Unsafe.SizeOf<T>()));
 
+    /// <summary>Writes a value into guest RAM and marks its pages dirty, as <see cref="Write(GuestAddress, ReadOnlySpan{byte})"/> does.</summary>
     public void Write<T>(GuestAddress address, T value)
-        where T : unmanaged => MemoryMarshal.Write(GetSpan(address, Unsafe.SizeOf<T>()), in value);
+        where T : unmanaged
+    {
+        MemoryMarshal.Write(GetSpan(address, Unsafe.SizeOf<T>()), in value);
+        MarkDirty(address, (ulong)Unsafe.SizeOf<T>());
+    }
+
+    /// <summary>
+    /// Records that the VMM wrote [address, address+length): KVM's dirty log sees only what vCPUs write, so a device
+    /// that writes guest RAM through a span from <see cref="GetSpan"/> calls this after the write (after, so that a
+    /// migration round that reads the page before the write lands sends it again in the next). A no-op unless
+    /// <see cref="StartDirtyTracking"/> is in effect; bits outside RAM are ignored.
+    /// </summary>
+    public void MarkDirty(GuestAddress address, ulong length)
+    {
+        var bitmaps = Volatile.Read(ref _dirty);
+        if (bitmaps is null || length == 0)
+        {
+            return;
+        }
+
+        for (var slot = 0; slot < _regions.Length; slot++)
+        {
+            var region = _regions[slot];
+            if (!region.Contains(address, length))
+            {
+                continue;
+            }
+
+            var first = (address.Value - region.Start.Value) / PageSize;
+            var last = (address.Value - region.Start.Value + length - 1) / PageSize;
+            for (var page = first; page <= last; page++)
+            {
+                Interlocked.Or(ref bitmaps[slot][page / 64], 1UL << (int)(page % 64));
+            }
+
+            return;
+        }
+    }
+
+    /// <summary>Starts recording the VMM's own writes (<see cref="MarkDirty"/>), one bit per page per region.</summary>
+    public void StartDirtyTracking() =>
+        Volatile.Write(ref _dirty, [.. _regions.Select(r => new ulong[(r.Size / PageSize + 63) / 64])]);
+
+    /// <summary>The pages the VMM wrote since the last call (or the start), per region; the record starts over.</summary>
+    public ulong[][] CollectDirty()
+    {
+        var bitmaps = Volatile.Read(ref _dirty) ?? throw new InvalidOperationException("dirty tracking is not started");
+        var collected = new ulong[bitmaps.Length][];
+        for (var slot = 0; slot < bitmaps.Length; slot++)
+        {
+            collected[slot] = new ulong[bitmaps[slot].Length];
+            for (var i = 0; i < bitmaps[slot].Length; i++)
+            {
+                collected[slot][i] = Interlocked.Exchange(ref bitmaps[slot][i], 0);
+            }
+        }
+
+        return collected;
+    }
+
+    public void StopDirtyTracking() => Volatile.Write(ref _dirty, null);
 
     /// <summary>True until the owner and every lease holder are done with the memory.</summary>
     public bool IsMapped => Volatile.Read(ref _holders) > 0;

@@ -4,8 +4,8 @@ using Sharpvisor.Vmm.Memory;
 namespace Sharpvisor.Vmm.Migration;
 
 /// <summary>
-/// The guest pages written since the last look, from KVM's dirty log (one bitmap per memory slot; slot i is RAM
-/// region i). With KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 the read and the re-protection are separate calls, as QEMU does;
+/// The guest pages written since the last look: KVM's dirty log for what vCPUs write (one bitmap per memory slot;
+/// slot i is RAM region i), and the VMM's own record for what its devices write (<see cref="GuestMemory.MarkDirty"/>). With KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 the read and the re-protection are separate calls, as QEMU does;
 /// without it KVM_GET_DIRTY_LOG does both. Either way a page written after <see cref="Collect"/> read its bit shows up in
 /// the next one, which is what makes a pre-copy round safe to send while the guest runs. Disposing stops the logging.
 /// </summary>
@@ -31,6 +31,7 @@ internal sealed class DirtyPageLog : IDisposable
     public static DirtyPageLog Start(KvmVm vm, GuestMemory memory)
     {
         var log = new DirtyPageLog(vm, memory, vm.TryEnableManualDirtyLogProtect());
+        memory.StartDirtyTracking();
         log.SetLogging(KvmVm.KVM_MEM_LOG_DIRTY_PAGES);
         return log;
     }
@@ -43,15 +44,21 @@ internal sealed class DirtyPageLog : IDisposable
     public IReadOnlyList<ulong[]> Collect()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        var bitmaps = new ulong[_memory.Regions.Count][];
+        // The VMM's own writes (used rings, block reads, received frames), which KVM's log cannot see.
+        var bitmaps = _memory.CollectDirty();
         for (var slot = 0; slot < bitmaps.Length; slot++)
         {
             var pages = _memory.Regions[slot].Size / PageSize;
-            var bitmap = bitmaps[slot] = new ulong[(pages + 63) / 64];
-            _vm.GetDirtyLog((uint)slot, bitmap);
+            var kvm = new ulong[bitmaps[slot].Length];
+            _vm.GetDirtyLog((uint)slot, kvm);
             if (_manualProtect)
             {
-                _vm.ClearDirtyLog((uint)slot, 0, (uint)pages, bitmap);
+                _vm.ClearDirtyLog((uint)slot, 0, (uint)pages, kvm);
+            }
+
+            for (var i = 0; i < kvm.Length; i++)
+            {
+                bitmaps[slot][i] |= kvm[i];
             }
         }
 
@@ -64,6 +71,7 @@ internal sealed class DirtyPageLog : IDisposable
         {
             _disposed = true;
             SetLogging(0);
+            _memory.StopDirtyTracking();
         }
     }
 

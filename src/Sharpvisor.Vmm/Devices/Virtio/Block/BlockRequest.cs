@@ -102,6 +102,7 @@ public static class BlockRequest
             if (toGuest)
             {
                 disk.Read(offset, span);
+                memory.MarkDirty(address, (ulong)pieceLength); // a migration must send what the disk put there
             }
             else
             {

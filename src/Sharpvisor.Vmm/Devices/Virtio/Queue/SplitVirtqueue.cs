@@ -241,8 +241,11 @@ public sealed class SplitVirtqueue
     private static ushort ReadAcquire(GuestMemory memory, GuestAddress address) =>
         Volatile.Read(ref MemoryMarshal.Cast<byte, ushort>(memory.GetSpan(address, sizeof(ushort)))[0]);
 
-    private static void WriteRelease(GuestMemory memory, GuestAddress address, ushort value) =>
+    private static void WriteRelease(GuestMemory memory, GuestAddress address, ushort value)
+    {
         Volatile.Write(ref MemoryMarshal.Cast<byte, ushort>(memory.GetSpan(address, sizeof(ushort)))[0], value);
+        memory.MarkDirty(address, sizeof(ushort));
+    }
 
     /// <summary>struct virtq_used_elem.</summary>
     [StructLayout(LayoutKind.Sequential)]
