@@ -132,6 +132,7 @@ const char *run_hostile_reset_loop(void);
 const char *run_hostile_console_stall(void);
 const char *run_idle(void);
 const char *run_generation(void);
+const char *run_kvmclock(void);
 const char *run_spin(void);
 const char *run_shell(void);
 u64 acpi_cpu_count(void);              /* enabled CPUs in the MADT */

@@ -228,6 +228,7 @@ static const struct {
     { "spin", run_spin },
     { "shell", run_shell },
     { "generation", run_generation },
+    { "kvmclock", run_kvmclock },
 };
 
 void kmain(struct hvm_start_info *si)

@@ -65,6 +65,30 @@ public sealed class MigrationTests
     }
 
     [KvmFact]
+    public async Task GuestTimeGoesOnAcrossAMigrationWithoutAJump()
+    {
+        var (sourceEnd, destinationEnd) = await ConnectedPairAsync();
+        var config = new VmConfig { Kernel = BuiltInGuest.Load(), CommandLine = "kvmclock every=50" };
+        using var source = new SnapshotTests.RunningMachine(config);
+        var before = SnapshotTests.GuestClockLead(source.Serial, 8);
+
+        var destinationSerial = new SnapshotTests.SerialCapture();
+        var receiving = Task.Run(() =>
+        {
+            var machine = Machine.ReceiveFrom(config with { SerialOutput = destinationSerial }, destinationEnd, Limit);
+            Machine.ConfirmRunning(destinationEnd);
+            return machine;
+        });
+        source.Machine.MigrateTo(sourceEnd, new MigrationOptions());
+        using var destination = new SnapshotTests.RunningMachine(await receiving.WaitAsync(Limit), destinationSerial);
+        source.StopAndJoin();
+
+        var after = SnapshotTests.GuestClockLead(destination.Serial, 8);
+        Assert.True(Math.Abs(after - before) < 50e6, $"the guest's clock leads the host's by {before / 1e6:F1} ms before and {after / 1e6:F1} ms after the migration");
+        destination.StopAndJoin();
+    }
+
+    [KvmFact]
     public async Task ADestinationThatDiesMidStreamLeavesTheSourceRunning()
     {
         var (sourceEnd, destinationEnd) = await ConnectedPairAsync();

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -83,6 +84,41 @@ public sealed partial class SnapshotTests : IDisposable
         restored.Machine.QueueConsoleInput("xyz\u0004"u8);
         restored.Serial.WaitFor(@"^xyz\nserial-echo: 6 bytes\nPASS serial-echo\n", Limit);
         Assert.Equal(StopKind.GuestExit, restored.Join().Kind);
+    }
+
+    [KvmFact]
+    public void GuestTimeAfterARestoreHasMovedOnByTheWallTimeSinceTheSave()
+    {
+        var path = Path.Combine(_directory, "clock.snap");
+        var config = new VmConfig { Kernel = BuiltInGuest.Load(), CommandLine = "kvmclock every=50" };
+        double before;
+        using (var source = new RunningMachine(config))
+        {
+            before = GuestClockLead(source.Serial, 8);
+            source.Machine.Pause();
+            source.Machine.SaveSnapshot(path);
+            source.StopAndJoin();
+        }
+
+        Thread.Sleep(500); // the guest's clock must move on by this too
+        using var restored = new RunningMachine(config, restoreFrom: path);
+        var after = GuestClockLead(restored.Serial, 8);
+        Assert.True(Math.Abs(after - before) < 50e6, $"the guest's clock leads the host's by {before / 1e6:F1} ms before and {after / 1e6:F1} ms after the restore");
+    }
+
+    /// <summary>
+    /// How far the guest's kvmclock is ahead of this process's monotonic clock (ns): the median over
+    /// <paramref name="lines"/> lines of the kvmclock scenario's output, each timestamped on arrival.
+    /// </summary>
+    internal static double GuestClockLead(SerialCapture serial, int lines)
+    {
+        serial.WaitFor($@"(kvmclock: \d+\n[^\n]*){{{lines + 1}}}", Limit);
+        var leads = serial.TimedLines()
+            .Where(l => l.Line.StartsWith("kvmclock: ", StringComparison.Ordinal) && l.Line != "kvmclock: on")
+            .Select(l => (double)long.Parse(l.Line["kvmclock: ".Length..], CultureInfo.InvariantCulture) - l.HostNs)
+            .Order()
+            .ToArray();
+        return leads[leads.Length / 2];
     }
 
     [KvmFact]
@@ -203,6 +239,8 @@ public sealed partial class SnapshotTests : IDisposable
     internal sealed partial class SerialCapture : Stream
     {
         private readonly StringBuilder _text = new();
+        private readonly StringBuilder _line = new();
+        private readonly List<(string Line, long HostNs)> _lines = [];
 
         public string Text
         {
@@ -234,11 +272,35 @@ public sealed partial class SnapshotTests : IDisposable
 
         public ulong Window() => ulong.Parse(WindowLine().Match(Text).Groups[1].Value, NumberStyles.HexNumber, CultureInfo.InvariantCulture);
 
-        public override void Write(byte[] buffer, int offset, int count)
+        /// <summary>Each complete line with the host's clock (Stopwatch, in ns) when its newline arrived.</summary>
+        public List<(string Line, long HostNs)> TimedLines()
         {
             lock (_text)
             {
-                _text.Append(Encoding.ASCII.GetString(buffer, offset, count));
+                return [.. _lines];
+            }
+        }
+
+        public override void Write(byte[] buffer, int offset, int count)
+        {
+            var now = (long)(Stopwatch.GetTimestamp() * (1e9 / Stopwatch.Frequency));
+            lock (_text)
+            {
+                var text = Encoding.ASCII.GetString(buffer, offset, count);
+                _text.Append(text);
+                foreach (var c in text)
+                {
+                    if (c == '\n')
+                    {
+                        _lines.Add((_line.ToString(), now));
+                        _line.Clear();
+                    }
+                    else
+                    {
+                        _line.Append(c);
+                    }
+                }
+
                 Monitor.PulseAll(_text);
             }
         }
