@@ -12,14 +12,47 @@
 
 static u64 align_up(u64 v, u64 a) { return (v + a - 1) & ~(a - 1); }
 
+/* Each CPU sweeps its own slice of the window; slice 0 is the BSP's. */
+static volatile u64 window_start, slice_size, next_slice = 1;
+
+/* One CPU's sweeps over [start, start + size), forever or for `rounds`. */
+static void sweep(u64 start, u64 size, u64 rounds, u64 every, int report)
+{
+    volatile u64 *progress = (volatile u64 *)start + 1;
+    for (u64 g = 1; !rounds || g <= rounds; g++) {
+        if (report)
+            *progress = g;
+        for (u64 p = start; p < start + size; p += 4096) {
+            volatile u64 *counter = (volatile u64 *)p;
+            u64 seen = *counter;
+            if (g > 1 && seen != g - 1) {
+                out("generation: page 0x%x holds %u in sweep %u\n", p, seen, g);
+                fail("a page lost its generation");
+            }
+            *counter = g;
+        }
+        if (report && g % every == 0)
+            out("generation: %u\n", g);
+    }
+}
+
+static void ap_sweep(void)
+{
+    u64 slice = __atomic_fetch_add(&next_slice, 1, __ATOMIC_RELAXED);
+    sweep(window_start + slice * slice_size, slice_size, 0, 1, 0);
+}
+
 const char *run_generation(void)
 {
-    u64 mib = 16, rounds = 0, every = 16;
+    u64 mib = 16, rounds = 0, every = 16, cpus = 1;
     arg_u64("mib", &mib);
     arg_u64("rounds", &rounds);
     arg_u64("every", &every);
+    arg_u64("cpus", &cpus);
     if (!mib || mib > 3072)
         return "mib must be 1..3072";
+    if (!cpus || cpus > 64 || (mib << 8) % cpus)
+        return "cpus must be 1..64 and divide the window's pages";
     if (!every)
         every = 1;
 
@@ -34,21 +67,11 @@ const char *run_generation(void)
     if (!start)
         return "no RAM window below 4 GiB for the generation pages";
 
-    out("generation: window 0x%x %u MiB\n", start, mib);
-    volatile u64 *progress = (volatile u64 *)start + 1;
-    for (u64 g = 1; !rounds || g <= rounds; g++) {
-        *progress = g;
-        for (u64 p = start; p < start + size; p += 4096) {
-            volatile u64 *counter = (volatile u64 *)p;
-            u64 seen = *counter;
-            if (g > 1 && seen != g - 1) {
-                out("generation: page 0x%x holds %u in sweep %u\n", p, seen, g);
-                return "a page lost its generation";
-            }
-            *counter = g;
-        }
-        if (g % every == 0)
-            out("generation: %u\n", g);
-    }
+    window_start = start;
+    slice_size = size / cpus;
+    if (cpus > 1 && start_aps(cpus, ap_sweep) != cpus)
+        return "not every CPU came up";
+    out("generation: window 0x%x %u MiB %u cpus\n", start, mib, cpus);
+    sweep(start, slice_size, rounds, every, 1);
     return 0;
 }

@@ -133,6 +133,7 @@ const char *run_hostile_console_stall(void);
 const char *run_idle(void);
 const char *run_generation(void);
 const char *run_kvmclock(void);
+u64 start_aps(u64 want, void (*work)(void)); /* smp.c: APs run work; CPUs up, BSP included */
 const char *run_spin(void);
 const char *run_shell(void);
 u64 acpi_cpu_count(void);              /* enabled CPUs in the MADT */

@@ -12,6 +12,9 @@
 static volatile u32 ap_count;
 static volatile u8 ap_seen[256];
 
+/* What APs do once up, when a scenario gives them work (start_aps); else they halt. */
+static void (*volatile ap_work)(void);
+
 /* Runs on each AP in long mode on its own stack (boot.S ap_long). */
 void ap_main(void)
 {
@@ -20,6 +23,8 @@ void ap_main(void)
     out("smp: cpu %u up\n", (u64)id);
     /* Count only after printing, so once the BSP sees the count every line is out. */
     __atomic_fetch_add(&ap_count, 1, __ATOMIC_RELEASE);
+    if (ap_work)
+        ap_work();
 }
 
 static void send_ipi(u32 icr_lo)
@@ -91,4 +96,26 @@ const char *run_smp(void)
     if (want && n != want)
         fail("expected %u cpus, got %u", want, n);
     return 0;
+}
+
+/* Wakes the APs into `work` and waits (up to 120 s) until `want` CPUs, the BSP
+ * included, are up; returns how many came. Leaves the LAPIC timer off. */
+u64 start_aps(u64 want, void (*work)(void))
+{
+    ap_work = work;
+    lapic_enable(0);
+    memcpy((void *)TRAMPOLINE, ap_tramp_start, (u64)(ap_tramp_end - ap_tramp_start));
+    lapic_write(LAPIC_TMR_DIV, 0x0b);
+    lapic_write(LAPIC_LVT_TIMER, 0x20000 | VEC_APIC_TIMER);
+    lapic_write(LAPIC_TMR_INIT, TICK_COUNT);
+    send_ipi(ICR_ALL_BUT_SELF | ICR_ASSERT | ICR_INIT);
+    sleep_ticks(2);
+    send_ipi(ICR_ALL_BUT_SELF | ICR_ASSERT | ICR_STARTUP | (TRAMPOLINE >> 12));
+    sleep_ticks(1);
+    send_ipi(ICR_ALL_BUT_SELF | ICR_ASSERT | ICR_STARTUP | (TRAMPOLINE >> 12));
+    for (u64 waited = 0; ap_count + 1 < want && waited < 12000; waited++)
+        sleep_ticks(1);
+    cli();
+    lapic_write(LAPIC_LVT_TIMER, 0x10000);
+    return ap_count + 1;
 }

@@ -23,12 +23,14 @@ public sealed partial class SnapshotTests : IDisposable
     public void Dispose() => Directory.Delete(_directory, recursive: true);
 
     [KvmTheory]
-    [InlineData(1)]
-    [InlineData(4)]
-    public void AGuestRestoredFromASnapshotGoesOnFromEveryPageAsItWasSaved(int cpus)
+    [InlineData(1, 512)]
+    [InlineData(4, 512)]
+    [InlineData(1, 4096)]
+    [InlineData(4, 4096)]
+    public void AGuestRestoredFromASnapshotGoesOnFromEveryPageAsItWasSaved(int cpus, int memoryMiB)
     {
         var path = Path.Combine(_directory, "vm.snap");
-        var config = new VmConfig { Kernel = BuiltInGuest.Load(), CommandLine = "generation mib=16 every=8", Cpus = cpus, MemoryBytes = 256UL << 20 };
+        var config = new VmConfig { Kernel = BuiltInGuest.Load(), CommandLine = $"generation mib=16 every=8 cpus={cpus}", Cpus = cpus, MemoryBytes = (ulong)memoryMiB << 20 };
         ulong window;
         ulong[] saved;
         ulong sweepAtSave;
@@ -39,10 +41,10 @@ public sealed partial class SnapshotTests : IDisposable
             Assert.Equal(MachineState.Paused, source.Machine.Pause());
             saved = Counters(source.Machine.Memory, window);
             sweepAtSave = source.Machine.Memory.Read<ulong>(new GuestAddress(window + 8));
-            AssertOneSweepBoundary(saved, sweepAtSave);
+            AssertSweepBoundaries(saved, cpus, sweepAtSave);
 
             var ramWritten = source.Machine.SaveSnapshot(path);
-            // Sparse: the guest touched the 16 MiB window and its own image, not the other ~240 MiB.
+            // Sparse: the guest touched the 16 MiB window and its own image, not the rest of RAM.
             Assert.InRange(ramWritten, 16L << 20, 64L << 20);
             Assert.True(new FileInfo(path).Length >= (long)config.MemoryBytes, "the file must cover all of RAM, holes included");
             Assert.Equal(StopKind.HostRequest, source.StopAndJoin().Kind);
@@ -165,15 +167,24 @@ public sealed partial class SnapshotTests : IDisposable
         return pages;
     }
 
-    /// <summary>A paused sweep: pages before the vCPU's position hold its number, the rest the one before.</summary>
-    private static void AssertOneSweepBoundary(ulong[] pages, ulong sweep)
+    /// <summary>
+    /// Paused sweeps, one per vCPU over its own slice of the window: in each slice the pages before the vCPU's
+    /// position hold its sweep's number and the rest the one before. The BSP's slice (the first) is in
+    /// <paramref name="bspSweep"/>, which the guest keeps in the window's second word.
+    /// </summary>
+    internal static void AssertSweepBoundaries(ulong[] pages, int cpus, ulong bspSweep)
     {
-        var boundary = Array.FindIndex(pages, p => p != sweep);
-        boundary = boundary < 0 ? pages.Length : boundary;
-        Assert.True(boundary > 0 || pages[0] == sweep - 1, $"page 0 holds {pages[0]} in sweep {sweep}");
-        for (var i = boundary; i < pages.Length; i++)
+        var sliceLength = pages.Length / cpus;
+        for (var cpu = 0; cpu < cpus; cpu++)
         {
-            Assert.True(pages[i] == sweep - 1, $"page {i} holds {pages[i]} in sweep {sweep} (boundary at {boundary})");
+            var slice = pages.AsSpan(cpu * sliceLength, sliceLength).ToArray();
+            var sweep = cpu == 0 ? bspSweep : slice.Max();
+            var boundary = Array.FindIndex(slice, p => p != sweep);
+            boundary = boundary < 0 ? slice.Length : boundary;
+            for (var i = boundary; i < slice.Length; i++)
+            {
+                Assert.True(slice[i] == sweep - 1, $"vCPU {cpu}'s page {i} holds {slice[i]} in sweep {sweep} (boundary at {boundary})");
+            }
         }
     }
 
