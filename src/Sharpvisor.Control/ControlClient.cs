@@ -52,7 +52,10 @@ public sealed class ControlClient : IDisposable
     {
         ArgumentNullException.ThrowIfNull(arguments);
         var id = Interlocked.Increment(ref _nextId);
-        var request = new ControlRequest(id, command) { Path = arguments.Path, DowntimeMs = arguments.DowntimeMs, MaxBandwidth = arguments.MaxBandwidth };
+        var request = new ControlRequest(id, command)
+        {
+            Path = arguments.Path, DowntimeMs = arguments.DowntimeMs, MaxBandwidth = arguments.MaxBandwidth, AutoConverge = arguments.AutoConverge,
+        };
         await SendLineAsync(ControlCodec.EncodeRequest(request), cancellationToken).ConfigureAwait(false);
         var response = ControlCodec.DecodeResponse(await ReadLineAsync(cancellationToken).ConfigureAwait(false));
         return response.Id == id || (response.Id is null && !response.Ok) ? response : throw new JsonException($"response id {response.Id} does not match request id {id}");

@@ -22,7 +22,7 @@ public static class ControlCodec
 
     /// <summary>
     /// As above, with the arguments of the commands that take some (<c>snapshot</c> and <c>migrate</c>: <c>path</c>;
-    /// <c>migrate</c>: <c>downtime_ms</c>, <c>max_bandwidth</c>); absent ones are null.
+    /// <c>migrate</c>: <c>downtime_ms</c>, <c>max_bandwidth</c>, <c>auto_converge</c>); absent ones are null.
     /// </summary>
     public static bool TryParseRequest(ReadOnlySpan<byte> line, out int? id, out string? command, out ControlArguments arguments, out string error)
     {
@@ -83,6 +83,19 @@ public static class ControlCodec
                     arguments = arguments with { Path = path };
                     argumentError ??= path is null ? "\"path\" must be a string" : null;
                     reader.Skip();
+                }
+                else if (reader.ValueTextEquals("auto_converge"u8))
+                {
+                    reader.Read();
+                    if (reader.TokenType is JsonTokenType.True or JsonTokenType.False)
+                    {
+                        arguments = arguments with { AutoConverge = reader.GetBoolean() };
+                    }
+                    else
+                    {
+                        argumentError ??= "\"auto_converge\" must be true or false";
+                        reader.Skip();
+                    }
                 }
                 else if (reader.ValueTextEquals("downtime_ms"u8) || reader.ValueTextEquals("max_bandwidth"u8))
                 {

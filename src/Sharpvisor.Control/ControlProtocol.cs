@@ -16,8 +16,9 @@ public static class ControlCommands
     public const string Metrics = "metrics";
     public const string Snapshot = "snapshot";
     public const string Migrate = "migrate";
+    public const string MigrateCancel = "migrate-cancel";
 
-    public static IReadOnlyList<string> All { get; } = [Status, Pause, Resume, Stop, Metrics, Snapshot, Migrate];
+    public static IReadOnlyList<string> All { get; } = [Status, Pause, Resume, Stop, Metrics, Snapshot, Migrate, MigrateCancel];
 }
 
 /// <summary>The run states as the protocol spells them.</summary>
@@ -39,6 +40,8 @@ public sealed record ControlRequest(int Id, string Command)
     public long? DowntimeMs { get; init; }
 
     public long? MaxBandwidth { get; init; }
+
+    public bool? AutoConverge { get; init; }
 }
 
 /// <summary>The arguments a request carried besides its id and command; null when absent.</summary>
@@ -50,6 +53,8 @@ public sealed record ControlArguments
 
     /// <summary>Bytes per second.</summary>
     public long? MaxBandwidth { get; init; }
+
+    public bool? AutoConverge { get; init; }
 }
 
 /// <summary>
@@ -73,8 +78,14 @@ public sealed record ControlResponse
     public static ControlResponse Failure(int? id, string error) => new() { Id = id, Ok = false, Error = error };
 }
 
-/// <summary>Result of <c>status</c>.</summary>
-public sealed record StatusResult(string State, int Pid, long UptimeMs, int Vcpus, ulong MemoryBytes);
+/// <summary>Result of <c>status</c>; <see cref="Migration"/> while a migration runs.</summary>
+public sealed record StatusResult(string State, int Pid, long UptimeMs, int Vcpus, ulong MemoryBytes)
+{
+    public MigrationStatus? Migration { get; init; }
+}
+
+/// <summary>A running migration after its last round: totals so far, pages dirty now, the bandwidth, the expected downtime, the vCPU throttle.</summary>
+public sealed record MigrationStatus(int Round, long PagesSent, long BytesSent, long RemainingPages, long BytesPerSecond, long ExpectedDowntimeMs, int ThrottlePercent);
 
 /// <summary>Result of <c>pause</c>, <c>resume</c> and <c>stop</c>: the state the command left the machine in.</summary>
 public sealed record StateResult(string State);
@@ -83,7 +94,11 @@ public sealed record StateResult(string State);
 public sealed record SnapshotResult(string State, string Path, long RamBytes);
 
 /// <summary>Result of <c>migrate</c>: the source's state afterwards (<c>stopping</c>: the VM runs at the destination), rounds and traffic.</summary>
-public sealed record MigrateResult(string State, int Rounds, long PagesSent, long BytesSent, long TotalMs, long DowntimeMs);
+public sealed record MigrateResult(string State, int Rounds, long PagesSent, long BytesSent, long TotalMs, long DowntimeMs)
+{
+    /// <summary>The highest vCPU throttle auto-converge applied (%).</summary>
+    public int ThrottlePercent { get; init; }
+}
 
 /// <summary>Result of <c>metrics</c>.</summary>
 public sealed record MetricsResult(

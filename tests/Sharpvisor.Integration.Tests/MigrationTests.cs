@@ -92,6 +92,60 @@ public sealed class MigrationTests
     }
 
     [KvmFact]
+    public async Task AGuestDirtyingFasterThanTheLinkConvergesOnceAutoConvergeThrottlesIt()
+    {
+        // 8 MiB rewritten by 4 vCPUs many times a second, over a link of 16 MB/s: each round is the whole window again
+        // (500 ms to send, over the 300 ms limit) until the vCPUs are held back.
+        var config = Config(4) with { CommandLine = "generation mib=8 every=64 cpus=4" };
+        var (sourceEnd, destinationEnd) = await ConnectedPairAsync();
+        using var source = new SnapshotTests.RunningMachine(config);
+        source.Serial.WaitFor(@"generation: 64\n", Limit);
+
+        var destinationSerial = new SnapshotTests.SerialCapture();
+        var receiving = Task.Run(() =>
+        {
+            var machine = Machine.ReceiveFrom(config with { SerialOutput = destinationSerial }, destinationEnd, Limit);
+            Machine.ConfirmRunning(destinationEnd);
+            return machine;
+        });
+        var rounds = new List<MigrationProgress>();
+        var options = new MigrationOptions { BandwidthLimit = 16_000_000, AutoConverge = true, ThrottleIncrement = 40, MaxRounds = 20 };
+        var result = source.Machine.MigrateTo(sourceEnd, options, rounds.Add);
+        using var destination = new SnapshotTests.RunningMachine(await receiving.WaitAsync(Limit), destinationSerial);
+        source.StopAndJoin();
+
+        var log = string.Join("\n", rounds);
+        Assert.True(result.ThrottlePercent > 0, $"no throttle:\n{log}");
+        Assert.True(result.Rounds < options.MaxRounds, $"it never converged:\n{log}");
+        Assert.Equal(0, rounds[0].ThrottlePercent);
+        var printed = destination.Serial.Text.Length;
+        destination.Serial.WaitFor(@"generation: \d+\n", Limit, after: printed);
+        destination.StopAndJoin();
+    }
+
+    [KvmFact]
+    public async Task ACancelledMigrationLeavesTheSourceRunningAndTheDestinationWithNothing()
+    {
+        var (sourceEnd, destinationEnd) = await ConnectedPairAsync();
+        using var source = new SnapshotTests.RunningMachine(Config(1));
+        source.Serial.WaitFor(@"generation: 16\n", Limit);
+        var receiving = Task.Run(() => Machine.ReceiveFrom(Config(1), destinationEnd, Limit));
+
+        // A slow link, and a cancel as soon as the first round is done.
+        using var cancel = new CancellationTokenSource();
+        var e = Assert.Throws<MigrationException>(() => source.Machine.MigrateTo(
+            sourceEnd, new MigrationOptions { BandwidthLimit = 8_000_000 }, _ => cancel.Cancel(), cancel.Token));
+        Assert.Equal("the migration was cancelled, the VM runs on here", e.Message);
+        sourceEnd.Dispose();
+        await Assert.ThrowsAnyAsync<Exception>(() => receiving.WaitAsync(Limit));
+
+        Assert.Equal(MachineState.Running, source.Machine.State);
+        var printed = source.Serial.Text.Length;
+        source.Serial.WaitFor(@"generation: \d+\n", Limit, after: printed);
+        source.StopAndJoin();
+    }
+
+    [KvmFact]
     public async Task ADestinationThatDiesMidStreamLeavesTheSourceRunning()
     {
         var (sourceEnd, destinationEnd) = await ConnectedPairAsync();

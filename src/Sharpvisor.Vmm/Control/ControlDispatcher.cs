@@ -24,6 +24,9 @@ public interface IControlTarget
 
     /// <summary>Migrates the VM out through a unix socket at the arguments' path (<see cref="Migration.MigrationSocket"/>); returns at the end.</summary>
     MigrateResult Migrate(ControlArguments arguments);
+
+    /// <summary>Cancels the migration in progress (the VM runs on here); false when none is, or it is past the point of no return.</summary>
+    bool CancelMigration();
 }
 
 /// <summary>A response and what to do once it has been sent (the stop, so its reply gets out before the process ends).</summary>
@@ -62,6 +65,9 @@ public sealed class ControlDispatcher(IControlTarget target)
                 ControlCommands.Migrate when arguments.DowntimeMs is 0 or > MaxDowntimeMs =>
                     new(ControlResponse.Failure(id, $"\"downtime_ms\" must be 1 to {MaxDowntimeMs}")),
                 ControlCommands.Migrate => Migrated(id, target.Migrate(arguments)),
+                ControlCommands.MigrateCancel => target.CancelMigration()
+                    ? Ok(id, StateElement(MachineState.Running))
+                    : new(ControlResponse.Failure(id, "no migration to cancel")),
                 _ => new(ControlResponse.Failure(id, $"unknown command '{ControlCodec.Quote(command!)}' (known: {KnownCommands})")),
             };
         }

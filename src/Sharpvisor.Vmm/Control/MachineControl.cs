@@ -17,6 +17,8 @@ public sealed class MachineControl(Action requestStop) : IControlTarget
     private static readonly TimeSpan ConsumerTimeout = TimeSpan.FromSeconds(60);
 
     private Machine.Machine? _machine;
+    private CancellationTokenSource? _migration; // while a migration runs
+    private MigrationProgress? _progress; // its last round
 
     /// <summary>Makes <paramref name="machine"/> the one commands act on, before it runs.</summary>
     public void Attach(Machine.Machine machine) => Volatile.Write(ref _machine, machine);
@@ -34,7 +36,12 @@ public sealed class MachineControl(Action requestStop) : IControlTarget
             Environment.ProcessId,
             (long)machine.Uptime.TotalMilliseconds,
             machine.Config.Cpus,
-            machine.Config.MemoryBytes);
+            machine.Config.MemoryBytes)
+        {
+            Migration = Volatile.Read(ref _progress) is { } p
+                ? new MigrationStatus(p.Round, p.PagesSent, p.BytesSent, p.RemainingPages, (long)p.BytesPerSecond, (long)p.ExpectedDowntime.TotalMilliseconds, p.ThrottlePercent)
+                : null,
+        };
     }
 
     public MachineState Pause() => Current.Pause();
@@ -51,12 +58,46 @@ public sealed class MachineControl(Action requestStop) : IControlTarget
         {
             DowntimeLimit = arguments.DowntimeMs is { } ms ? TimeSpan.FromMilliseconds(ms) : new MigrationOptions().DowntimeLimit,
             BandwidthLimit = arguments.MaxBandwidth ?? 0,
+            AutoConverge = arguments.AutoConverge ?? false,
         };
-        using var peer = MigrationSocket.AcceptOne(arguments.Path!, ConsumerTimeout);
-        var result = machine.MigrateTo(peer, options);
-        // It runs at the destination: the dispatcher stops this process once the reply is out.
-        return new MigrateResult(ControlStates.Stopping, result.Rounds, result.PagesSent, result.BytesSent,
-            (long)result.Total.TotalMilliseconds, (long)result.Downtime.TotalMilliseconds);
+        using var cancel = new CancellationTokenSource();
+        if (Interlocked.CompareExchange(ref _migration, cancel, null) is not null)
+        {
+            throw new ControlException("a migration is in progress already");
+        }
+
+        try
+        {
+            using var peer = MigrationSocket.AcceptOne(arguments.Path!, ConsumerTimeout, cancel.Token);
+            var result = machine.MigrateTo(peer, options, progress => Volatile.Write(ref _progress, progress), cancel.Token);
+            // It runs at the destination: the dispatcher stops this process once the reply is out.
+            return new MigrateResult(ControlStates.Stopping, result.Rounds, result.PagesSent, result.BytesSent,
+                (long)result.Total.TotalMilliseconds, (long)result.Downtime.TotalMilliseconds) { ThrottlePercent = result.ThrottlePercent };
+        }
+        finally
+        {
+            Volatile.Write(ref _progress, null);
+            Volatile.Write(ref _migration, null);
+        }
+    }
+
+    public bool CancelMigration()
+    {
+        var migration = Volatile.Read(ref _migration);
+        if (migration is null)
+        {
+            return false;
+        }
+
+        try
+        {
+            migration.Cancel();
+            return true;
+        }
+        catch (ObjectDisposedException)
+        {
+            return false; // it ended meanwhile
+        }
     }
 
     public SnapshotResult Snapshot(string path)

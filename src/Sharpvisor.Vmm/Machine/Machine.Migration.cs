@@ -28,7 +28,7 @@ public sealed partial class Machine
     /// Migrates the running machine to the destination at the other end of <paramref name="peer"/> (see the type's
     /// summary). On success the VM runs there and stays paused and handed over here: the caller stops it.
     /// </summary>
-    public MigrationResult MigrateTo(Stream peer, MigrationOptions options, Action<MigrationProgress>? progress = null)
+    public MigrationResult MigrateTo(Stream peer, MigrationOptions options, Action<MigrationProgress>? progress = null, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(peer);
         ArgumentNullException.ThrowIfNull(options);
@@ -44,6 +44,23 @@ public sealed partial class Machine
 
         var started = Stopwatch.GetTimestamp();
         using var log = DirtyPageLog.Start(_vm, Memory);
+        try
+        {
+            return PreCopy(peer, options, progress, cancellation, log, started);
+        }
+        catch (OperationCanceledException)
+        {
+            throw new MigrationException("the migration was cancelled, the VM runs on here");
+        }
+        finally
+        {
+            SetThrottle(0);
+        }
+    }
+
+    private MigrationResult PreCopy(Stream peer, MigrationOptions options, Action<MigrationProgress>? progress, CancellationToken cancellation,
+        DirtyPageLog log, long started)
+    {
         var writer = new StateWriter(peer);
         var hello = new StatePayload().U32((uint)Config.Cpus).U64(Config.MemoryBytes).U32((uint)Memory.Regions.Count);
         foreach (var region in Memory.Regions)
@@ -56,8 +73,9 @@ public sealed partial class Machine
         // Round 1 sends everything; each later round what the guest wrote during the one before.
         var round = 1;
         var roundStart = Stopwatch.GetTimestamp();
-        var (pages, bytes) = PageStream.Send(writer, Memory, null, options.BandwidthLimit);
+        var (pages, bytes) = PageStream.Send(writer, Memory, null, options.BandwidthLimit, cancellation);
         long totalPages = pages, totalBytes = bytes;
+        int dirtyRateHigh = 0, throttle = 0, highestThrottle = 0;
         while (true)
         {
             var seconds = Math.Max(Stopwatch.GetElapsedTime(roundStart).TotalSeconds, 1e-6);
@@ -65,15 +83,26 @@ public sealed partial class Machine
             var dirty = log.Collect();
             var remaining = CountPages(dirty);
             var expected = TimeSpan.FromSeconds(remaining * (double)PageStream.PageSize / Math.Max(bandwidth, 1));
-            progress?.Invoke(new MigrationProgress(round, totalPages, totalBytes, remaining, bandwidth, expected));
+            progress?.Invoke(new MigrationProgress(round, totalPages, totalBytes, remaining, bandwidth, expected, throttle));
             if (expected <= options.DowntimeLimit || round >= options.MaxRounds)
             {
-                return Complete(peer, writer, log, dirty, options, started, round, totalPages, totalBytes);
+                return Complete(peer, writer, log, dirty, options, started, round, totalPages, totalBytes, highestThrottle, cancellation);
+            }
+
+            // Auto-converge, by QEMU's rule: a round in which the guest dirtied more than half of what the link carried
+            // is a round the guest is winning; after two such rounds the vCPUs are held back more, until it loses.
+            dirtyRateHigh = remaining * PageStream.PageSize > bytes / 2 ? dirtyRateHigh + 1 : 0;
+            if (options.AutoConverge && dirtyRateHigh >= 2)
+            {
+                throttle = Math.Min(99, throttle == 0 ? options.ThrottleInitial : throttle + options.ThrottleIncrement);
+                highestThrottle = Math.Max(highestThrottle, throttle);
+                SetThrottle(throttle);
+                dirtyRateHigh = 0;
             }
 
             round++;
             roundStart = Stopwatch.GetTimestamp();
-            (pages, bytes) = PageStream.Send(writer, Memory, dirty, options.BandwidthLimit);
+            (pages, bytes) = PageStream.Send(writer, Memory, dirty, options.BandwidthLimit, cancellation);
             totalPages += pages;
             totalBytes += bytes;
         }
@@ -81,8 +110,9 @@ public sealed partial class Machine
 
     /// <summary>The last round with the vCPUs parked, then the hand-over.</summary>
     private MigrationResult Complete(Stream peer, StateWriter writer, DirtyPageLog log, IReadOnlyList<ulong[]> lastRound,
-        MigrationOptions options, long started, int rounds, long totalPages, long totalBytes)
+        MigrationOptions options, long started, int rounds, long totalPages, long totalBytes, int highestThrottle, CancellationToken cancellation)
     {
+        cancellation.ThrowIfCancellationRequested();
         if (Pause() != MachineState.Paused)
         {
             throw new MigrationException("the VM stopped during the migration");
@@ -102,7 +132,7 @@ public sealed partial class Machine
                 }
             }
 
-            var (pages, bytes) = PageStream.Send(writer, Memory, final, 0);
+            var (pages, bytes) = PageStream.Send(writer, Memory, final, 0, cancellation);
             lock (_pauseGate)
             {
                 CaptureState()(writer);
@@ -113,6 +143,8 @@ public sealed partial class Machine
             ExpectLine(peer, Ready, options.HandoverTimeout);
             lock (_pauseGate)
             {
+                // The last moment a cancel counts: from GO on the VM belongs to the destination.
+                cancellation.ThrowIfCancellationRequested();
                 _migratedAway = true;
             }
 
@@ -120,7 +152,12 @@ public sealed partial class Machine
             goSent = true;
             ExpectLine(peer, Running, options.HandoverTimeout);
             var downtime = Stopwatch.GetElapsedTime(paused);
-            return new MigrationResult(rounds + 1, totalPages + pages, totalBytes + bytes, Stopwatch.GetElapsedTime(started), downtime);
+            return new MigrationResult(rounds + 1, totalPages + pages, totalBytes + bytes, Stopwatch.GetElapsedTime(started), downtime, highestThrottle);
+        }
+        catch (OperationCanceledException) when (!goSent)
+        {
+            Resume();
+            throw;
         }
         catch (Exception e) when (!goSent && e is IOException or StateException or MigrationException or ObjectDisposedException)
         {

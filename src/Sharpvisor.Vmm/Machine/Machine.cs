@@ -60,6 +60,8 @@ public sealed partial class Machine : IVcpuHost, IDisposable
     private readonly object _pauseGate = new();
     private StopReason? _stopReason;
     private int _pauseRequested; // written under _pauseGate, read by vCPU threads without it
+    private int _throttlePercent; // auto-converge: 0 (off) to 99, read by vCPU threads
+    private Timer? _throttleKicker;
     private bool _paused;
     private bool _disposed;
     private long _startTimestamp;
@@ -99,6 +101,8 @@ public sealed partial class Machine : IVcpuHost, IDisposable
     public bool StopRequested => Volatile.Read(ref _stopReason) is not null;
 
     bool IVcpuHost.PauseRequested => Volatile.Read(ref _pauseRequested) != 0;
+
+    int IVcpuHost.ThrottlePercent => Volatile.Read(ref _throttlePercent);
 
     public long TotalExits => _runners.Sum(r => r.TotalExits);
 
@@ -386,6 +390,46 @@ public sealed partial class Machine : IVcpuHost, IDisposable
         }
     }
 
+    /// <summary>
+    /// Holds every vCPU outside the guest for <paramref name="percent"/> % of each time slice (0 turns it off): a
+    /// migration's auto-converge, for a guest that dirties memory faster than the link carries it.
+    /// </summary>
+    internal void SetThrottle(int percent)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(percent);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(percent, 99);
+        lock (_pauseGate)
+        {
+            Volatile.Write(ref _throttlePercent, percent);
+            if (percent == 0 || _disposed)
+            {
+                _throttleKicker?.Dispose();
+                _throttleKicker = null;
+            }
+            else
+            {
+                // A vCPU that never exits would never see the throttle: each slice, it is made to.
+                _throttleKicker ??= new Timer(_ => KickRunningVcpus(), null, VcpuRunner.ThrottleSlice, VcpuRunner.ThrottleSlice);
+            }
+        }
+    }
+
+    private void KickRunningVcpus()
+    {
+        lock (_pauseGate)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            foreach (var runner in _runners.Where(r => r.Active && !r.Parked))
+            {
+                runner.Kick();
+            }
+        }
+    }
+
     void IVcpuHost.Park(VcpuRunner runner)
     {
         lock (_pauseGate)
@@ -431,6 +475,8 @@ public sealed partial class Machine : IVcpuHost, IDisposable
             RequestStop(StopReason.Host("the VM was disposed"));
             _ = JoinVcpus(TeardownDeadline);
         }
+
+        SetThrottle(0);
 
         // Device threads first: they touch guest memory until they are joined (or hold a lease past their deadline).
         _pci?.Dispose();

@@ -21,6 +21,9 @@ internal sealed class VcpuRunner
     private readonly IoBus _pio;
     private readonly IoBus _mmio;
     private readonly GuestMemory _memory;
+    /// <summary>The time slice of auto-converge's throttle (QEMU's is 10 ms too).</summary>
+    internal static readonly TimeSpan ThrottleSlice = TimeSpan.FromMilliseconds(10);
+
     private readonly IVcpuHost _host;
     private readonly EmulationAssist? _assist;
     private readonly GuestRipProfiler? _profiler;
@@ -140,6 +143,16 @@ internal sealed class VcpuRunner
                     if (Interlocked.Exchange(ref _sampleRequested, 0) != 0 && _profiler is not null)
                     {
                         _profiler.Record(_vcpu.Id, _vcpu.GetRegs().rip);
+                    }
+
+                    if (_host.ThrottlePercent is var throttle and > 0 && !_host.PauseRequested)
+                    {
+                        // QEMU's cpu-throttle arithmetic: p % of the time asleep is p / (100 - p) slices per slice run.
+                        Thread.Sleep(ThrottleSlice * throttle / (100 - throttle));
+                        // The throttle's own kicks during the sleep must not keep the vCPU out for good; a stop or a
+                        // pause kicked meanwhile set its flag first, which the loop condition sees after this fence.
+                        _vcpu.RequestImmediateExit(false);
+                        Interlocked.MemoryBarrier();
                     }
 
                     continue;
@@ -293,6 +306,12 @@ internal interface IVcpuHost
 
     /// <summary>Set while the machine is paused: the vCPU calls <see cref="Park"/> instead of entering the guest.</summary>
     bool PauseRequested { get; }
+
+    /// <summary>
+    /// While a migration's auto-converge holds the guest back: the share of time (0 to 99 %) each vCPU spends outside
+    /// the guest. The machine kicks the vCPUs every time slice, and each kicked vCPU sleeps its share.
+    /// </summary>
+    int ThrottlePercent { get; }
 
     void RequestStop(StopReason reason);
 

@@ -14,13 +14,23 @@ public sealed record MigrationOptions
 
     /// <summary>How long the source waits for the destination at each step of the hand-over.</summary>
     public TimeSpan HandoverTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Throttle the vCPUs when rounds stop shrinking (QEMU's auto-converge, off by default there too): first
+    /// <see cref="ThrottleInitial"/> % of their time, then <see cref="ThrottleIncrement"/> more each time, up to 99 %.
+    /// </summary>
+    public bool AutoConverge { get; init; }
+
+    public int ThrottleInitial { get; init; } = 20;
+
+    public int ThrottleIncrement { get; init; } = 10;
 }
 
-/// <summary>Where a pre-copy migration is: after each round, and at the end.</summary>
-public sealed record MigrationProgress(int Round, long PagesSent, long BytesSent, long RemainingPages, double BytesPerSecond, TimeSpan ExpectedDowntime);
+/// <summary>Where a pre-copy migration is after each round: totals so far, what is dirty now, and the vCPU throttle (%).</summary>
+public sealed record MigrationProgress(int Round, long PagesSent, long BytesSent, long RemainingPages, double BytesPerSecond, TimeSpan ExpectedDowntime, int ThrottlePercent = 0);
 
-/// <summary>What a finished migration did: rounds, traffic, and how long the guest was paused on the source's clock.</summary>
-public sealed record MigrationResult(int Rounds, long PagesSent, long BytesSent, TimeSpan Total, TimeSpan Downtime);
+/// <summary>What a finished migration did: rounds, traffic, how long the guest was paused on the source's clock, the highest throttle.</summary>
+public sealed record MigrationResult(int Rounds, long PagesSent, long BytesSent, TimeSpan Total, TimeSpan Downtime, int ThrottlePercent = 0);
 
 /// <summary>
 /// A migration that did not complete; its message is one line. The source VM runs on unless it says otherwise.

@@ -24,7 +24,8 @@ internal static class PageStream
     /// writes meanwhile is in the next dirty log. Paces itself to <paramref name="bandwidthLimit"/> bytes/s (0: none).
     /// Returns the pages and the bytes sent.
     /// </summary>
-    public static (long Pages, long Bytes) Send(StateWriter writer, GuestMemory memory, IReadOnlyList<ulong[]>? bitmaps, long bandwidthLimit)
+    public static (long Pages, long Bytes) Send(StateWriter writer, GuestMemory memory, IReadOnlyList<ulong[]>? bitmaps, long bandwidthLimit,
+        CancellationToken cancellation = default)
     {
         var batch = new StatePayload();
         var batchPages = 0;
@@ -55,6 +56,7 @@ internal static class PageStream
 
                 if (batchPages + (zero ? 0 : run) > MaxRunPages)
                 {
+                    cancellation.ThrowIfCancellationRequested();
                     bytes += Flush(writer, ref batch, ref batchPages);
                     Pace(bytes, started, bandwidthLimit);
                 }

@@ -119,6 +119,26 @@ public sealed class ControlDispatcherTests
         Assert.Equal(1, _target.Stops);
     }
 
+    [Fact]
+    public void MigrateCancelAnswersRunningOnlyWhenAMigrationWasThereToCancel()
+    {
+        var none = Handle("""{"id": 11, "command": "migrate-cancel"}""");
+        Assert.False(none.Response.Ok);
+        Assert.Equal("no migration to cancel", none.Response.Error);
+
+        _target.Migrating = true;
+        Assert.Equal("running", State(Handle("""{"id": 12, "command": "migrate-cancel"}""")));
+    }
+
+    [Fact]
+    public void AutoConvergeIsABoolean()
+    {
+        Assert.True(Handle("""{"id": 13, "command": "migrate", "path": "s", "auto_converge": true}""").Response.Ok);
+        Assert.True(Assert.Single(_target.Migrations).AutoConverge);
+        var reply = Handle("""{"id": 14, "command": "migrate", "path": "s", "auto_converge": "yes"}""");
+        Assert.Equal("\"auto_converge\" must be true or false", reply.Response.Error);
+    }
+
     [Theory]
     [InlineData("""{"id": 10, "command": "migrate"}""", "'migrate' needs \"path\": the unix socket to send the VM through (1 to 4096 characters)")]
     [InlineData("""{"id": 10, "command": "migrate", "path": "s", "downtime_ms": 0}""", "\"downtime_ms\" must be 1 to 600000")]
@@ -143,7 +163,7 @@ public sealed class ControlDispatcherTests
 
         Assert.False(reply.Response.Ok);
         Assert.Equal(77, reply.Response.Id);
-        Assert.Equal("unknown command 'reboot' (known: status, pause, resume, stop, metrics, snapshot, migrate)", reply.Response.Error);
+        Assert.Equal("unknown command 'reboot' (known: status, pause, resume, stop, metrics, snapshot, migrate, migrate-cancel)", reply.Response.Error);
         Assert.Null(reply.Response.Result);
     }
 

@@ -73,6 +73,10 @@ internal sealed class FakeControlTarget : IControlTarget
         return new MigrateResult("stopping", 3, 1000, 4_000_000, 900, 40);
     }
 
+    public bool Migrating { get; set; }
+
+    public bool CancelMigration() => Migrating;
+
     private void ThrowIfFailing()
     {
         if (Failure is { } failure)
