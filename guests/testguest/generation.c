@@ -15,11 +15,18 @@ static u64 align_up(u64 v, u64 a) { return (v + a - 1) & ~(a - 1); }
 /* Each CPU sweeps its own slice of the window; slice 0 is the BSP's. */
 static volatile u64 window_start, slice_size, next_slice = 1;
 
-/* One CPU's sweeps over [start, start + size), forever or for `rounds`. */
-static void sweep(u64 start, u64 size, u64 rounds, u64 every, int report)
+/* One CPU's sweeps over [start, start + size), forever or for `rounds`; with a
+ * period (the BSP's only), each sweep starts `period_ns` after the one before. */
+static void sweep(u64 start, u64 size, u64 rounds, u64 every, int report, u64 period_ns)
 {
     volatile u64 *progress = (volatile u64 *)start + 1;
+    u64 next = period_ns ? kvmclock_ns() : 0;
     for (u64 g = 1; !rounds || g <= rounds; g++) {
+        if (period_ns) {
+            while (kvmclock_ns() < next)
+                __asm__ volatile("pause");
+            next += period_ns;
+        }
         if (report)
             *progress = g;
         for (u64 p = start; p < start + size; p += 4096) {
@@ -39,13 +46,14 @@ static void sweep(u64 start, u64 size, u64 rounds, u64 every, int report)
 static void ap_sweep(void)
 {
     u64 slice = __atomic_fetch_add(&next_slice, 1, __ATOMIC_RELAXED);
-    sweep(window_start + slice * slice_size, slice_size, 0, 1, 0);
+    sweep(window_start + slice * slice_size, slice_size, 0, 1, 0, 0);
 }
 
 const char *run_generation(void)
 {
-    u64 mib = 16, rounds = 0, every = 16, cpus = 1;
+    u64 mib = 16, rounds = 0, every = 16, cpus = 1, period_ms = 0;
     arg_u64("mib", &mib);
+    arg_u64("period_ms", &period_ms);
     arg_u64("rounds", &rounds);
     arg_u64("every", &every);
     arg_u64("cpus", &cpus);
@@ -69,9 +77,13 @@ const char *run_generation(void)
 
     window_start = start;
     slice_size = size / cpus;
+    if (period_ms && cpus > 1)
+        return "period_ms paces one CPU: use cpus=1";
+    if (period_ms && !kvmclock_start())
+        return "period_ms needs kvmclock";
     if (cpus > 1 && start_aps(cpus, ap_sweep) != cpus)
         return "not every CPU came up";
     out("generation: window 0x%x %u MiB %u cpus\n", start, mib, cpus);
-    sweep(start, slice_size, rounds, every, 1);
+    sweep(start, slice_size, rounds, every, 1, period_ms * 1000000);
     return 0;
 }

@@ -32,7 +32,7 @@ static inline u64 rdtsc(void)
 }
 
 /* The pvclock formula: system_time + scaled TSC delta, retried while the host updates the page. */
-static u64 kvmclock_ns(void)
+u64 kvmclock_ns(void)
 {
     u32 version;
     u64 ns;
@@ -48,6 +48,13 @@ static u64 kvmclock_ns(void)
     return ns;
 }
 
+/* Turns kvmclock on for the calling CPU; 0 if the host did not fill the page. */
+int kvmclock_start(void)
+{
+    wrmsr(MSR_KVM_SYSTEM_TIME_NEW, (u64)&clock_page | 1);
+    return kvmclock_ns() && clock_page.tsc_to_system_mul;
+}
+
 const char *run_kvmclock(void)
 {
     u64 every = 100;
@@ -55,10 +62,9 @@ const char *run_kvmclock(void)
     if (!every)
         every = 1;
 
-    wrmsr(MSR_KVM_SYSTEM_TIME_NEW, (u64)&clock_page | 1);
-    u64 start = kvmclock_ns();
-    if (!clock_page.tsc_to_system_mul)
+    if (!kvmclock_start())
         return "kvmclock did not come on";
+    u64 start = kvmclock_ns();
     out("kvmclock: on\n");
     for (u64 next = start;; next += every * 1000000) {
         u64 now;
