@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
 using Sharpvisor.Vmm.Bus;
@@ -10,6 +11,7 @@ using Sharpvisor.Vmm.Devices.Virtio.Net;
 using Sharpvisor.Vmm.Devices.Virtio.Rng;
 using Sharpvisor.Vmm.Devices.Virtio.Transport;
 using Sharpvisor.Vmm.Memory;
+using Sharpvisor.Vmm.State;
 
 namespace Sharpvisor.Vmm.Machine;
 
@@ -29,6 +31,48 @@ internal sealed class PciDevices : IDisposable
     public IReadOnlyList<VirtioPciDevice> Functions => _functions;
 
     public VirtioConsole? Console { get; private set; }
+
+    /// <summary>One saved-state section per function (tag <c>VP</c> + slot), in slot order.</summary>
+    public IReadOnlyList<IDeviceState> States => [.. _functions.OrderBy(f => f.Slot)];
+
+    /// <summary>
+    /// Quiesces every function (<see cref="IQuiescentDevice.Quiesce"/>) within <paramref name="deadline"/> in all, for a
+    /// snapshot or migration with the vCPUs paused. When one misses it, those already quiesced go on again and its
+    /// <see cref="StateException"/> (naming the slot) is thrown: the VM is left as it was. On a machine about to be
+    /// restored it makes the restored devices wait for <see cref="Unquiesce"/> (a migration's destination until GO).
+    /// </summary>
+    public void Quiesce(TimeSpan deadline)
+    {
+        var start = Stopwatch.GetTimestamp();
+        var quiesced = new List<VirtioPciDevice>();
+        try
+        {
+            foreach (var function in _functions.OrderBy(f => f.Slot))
+            {
+                var left = deadline - Stopwatch.GetElapsedTime(start);
+                function.Quiesce(left > TimeSpan.Zero ? left : TimeSpan.Zero);
+                quiesced.Add(function);
+            }
+        }
+        catch
+        {
+            foreach (var function in quiesced)
+            {
+                function.Unquiesce();
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>Every function goes on, serving what the guest posted while quiesced.</summary>
+    public void Unquiesce()
+    {
+        foreach (var function in _functions)
+        {
+            function.Unquiesce();
+        }
+    }
 
     public static PciDevices Create(
         VmConfig config, IoBus portIo, IoBus mmio, GuestMemory memory, IMsiSink msi, Func<int, IInterruptLine> gsiLine, IDoorbellRegistry doorbells, Action<string> log)

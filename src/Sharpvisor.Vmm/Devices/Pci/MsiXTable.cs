@@ -27,7 +27,7 @@ public enum MsiXDelivery
 /// without the root bus's config lock, which at worst sees the guest's write a moment early or late, and a write
 /// to that word re-checks pending vectors under this table's lock, so none is lost.
 /// </summary>
-public sealed class MsiXTable
+public sealed partial class MsiXTable
 {
     public const int MaxVectors = 2048;
     public const int EntrySize = 16;

@@ -28,7 +28,7 @@ public readonly record struct PciBarInfo(int Index, PciBarKind Kind, ulong Size,
 /// writing all ones reads back the size mask with the type bits, as the PCI Local Bus spec (6.2.5.1) describes.
 /// Not thread-safe: the root bus serialises config accesses.
 /// </summary>
-public sealed class PciConfigSpace
+public sealed partial class PciConfigSpace
 {
     public const int Size = 256;
     public const int ExtendedSize = 4096;

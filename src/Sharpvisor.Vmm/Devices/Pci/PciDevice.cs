@@ -17,6 +17,7 @@ public readonly record struct PciBarMapping(int Index, PciBarKind Kind, ulong Ad
 public class PciDevice
 {
     private readonly IBusDevice?[] _handlers = new IBusDevice?[PciConfigSpace.BarCount];
+    private PciRootBus? _bus;
 
     public PciDevice(PciConfigSpace config)
     {
@@ -25,6 +26,9 @@ public class PciDevice
     }
 
     public PciConfigSpace Config { get; }
+
+    /// <summary>The slot of bus 0 the function sits in; -1 until a root bus adds it.</summary>
+    public int Slot { get; private set; } = -1;
 
     /// <summary>Declares BAR <paramref name="index"/> and the handler for accesses inside it.</summary>
     public void AddBar(int index, PciBarKind kind, ulong size, IBusDevice handler, bool prefetchable = false)
@@ -82,4 +86,28 @@ public class PciDevice
     }
 
     internal void ConnectInterruptLine(IInterruptLine line) => OnInterruptLineConnected(line);
+
+    internal void Attach(PciRootBus bus, int slot)
+    {
+        _bus = bus;
+        Slot = slot;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="replace"/>, which rewrites config space wholesale (a restore does), under the root bus's
+    /// config lock as any config access, then moves the BAR claims to where the new contents say they decode (and
+    /// calls <see cref="OnBarMoved"/> for those that moved). Must not be called holding a lock <see cref="OnBarMoved"/> takes.
+    /// </summary>
+    protected void ReplaceConfig(Action replace)
+    {
+        ArgumentNullException.ThrowIfNull(replace);
+        if (_bus is null)
+        {
+            replace();
+        }
+        else
+        {
+            _bus.Reconfigure(Slot, replace);
+        }
+    }
 }

@@ -106,6 +106,7 @@ public sealed class PciRootBus
 
             device.Config.SetU16(PciConfigSpace.CommandOffset, (ushort)(device.Config.Command | command));
             _slots[slot] = device;
+            device.Attach(this, slot);
             ConnectInterrupt(device, slot);
             SyncBars(slot);
         }
@@ -167,6 +168,16 @@ public sealed class PciRootBus
                 device.WriteConfig(register, data);
                 SyncBars(slot);
             }
+        }
+    }
+
+    /// <summary>Runs <paramref name="replace"/> (a restore of <paramref name="slot"/>'s config space) under the config lock, then re-syncs its BARs.</summary>
+    internal void Reconfigure(int slot, Action replace)
+    {
+        lock (_lock)
+        {
+            replace();
+            SyncBars(slot);
         }
     }
 

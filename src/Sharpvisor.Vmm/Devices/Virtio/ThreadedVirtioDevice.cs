@@ -1,12 +1,16 @@
+using Sharpvisor.Vmm.State;
+
 namespace Sharpvisor.Vmm.Devices.Virtio;
 
 /// <summary>
 /// A virtio device served by one <see cref="DeviceWorker"/> thread from activation to reset: the lifecycle every
-/// device here shares. Subclasses describe themselves and start their worker in <see cref="Activate"/>.
+/// device here shares, a quiesce for snapshots included. Subclasses describe themselves and start their worker in
+/// <see cref="Activate"/>; those with state of their own save it by overriding the <see cref="IVirtioDeviceState"/> methods.
 /// </summary>
-public abstract class ThreadedVirtioDevice : IVirtioDevice
+public abstract class ThreadedVirtioDevice : IVirtioDevice, IQuiescentDevice, IVirtioDeviceState
 {
     private DeviceWorker? _worker;
+    private bool _quiesced; // a worker started meanwhile (a restore activating the device) starts held
 
     public abstract VirtioDeviceType Type { get; }
 
@@ -34,7 +38,44 @@ public abstract class ThreadedVirtioDevice : IVirtioDevice
     public abstract void Activate(VirtioActivation activation);
 
     /// <summary>Stops the worker within <see cref="DeviceWorker.ResetDeadline"/>; false when it was stuck and abandoned.</summary>
-    public bool Reset() => StopWorker(DeviceWorker.ResetDeadline);
+    public bool Reset()
+    {
+        if (!StopWorker(DeviceWorker.ResetDeadline))
+        {
+            return false;
+        }
+
+        OnReset();
+        return true;
+    }
+
+    /// <summary>
+    /// Waits, within <paramref name="deadline"/>, for the worker to park with every chain it took given back. Until
+    /// <see cref="Unquiesce"/>, a worker started by an activation (a restore's) starts parked too.
+    /// </summary>
+    public void Quiesce(TimeSpan deadline)
+    {
+        _quiesced = true;
+        if (_worker is { } worker && !worker.Quiesce(deadline))
+        {
+            _quiesced = false;
+            throw new StateException($"virtio-{Kind}: a request did not complete within {deadline.TotalMilliseconds:0} ms of the quiesce (a backend that does not answer); the device goes on");
+        }
+    }
+
+    public void Unquiesce()
+    {
+        _quiesced = false;
+        _worker?.Unquiesce();
+    }
+
+    /// <summary>Nothing of its own by default.</summary>
+    public virtual void SaveDeviceState(StatePayload payload)
+    {
+    }
+
+    /// <summary>Nothing of its own by default: nothing to read, nothing to put back.</summary>
+    public virtual Action ReadDeviceState(ref StatePayloadReader reader, string section) => () => { };
 
     public void Dispose()
     {
@@ -47,7 +88,17 @@ public abstract class ThreadedVirtioDevice : IVirtioDevice
     {
         ArgumentNullException.ThrowIfNull(worker);
         _worker = worker;
+        if (_quiesced)
+        {
+            _ = worker.Quiesce(TimeSpan.Zero); // not started yet: it starts parked
+        }
+
         worker.Start();
+    }
+
+    /// <summary>After a reset that stopped the worker: drop what the device held for the driver that reset it.</summary>
+    protected virtual void OnReset()
+    {
     }
 
     /// <summary>Stops the worker within <see cref="DeviceWorker.TeardownDeadline"/>; subclasses then close their backends.</summary>

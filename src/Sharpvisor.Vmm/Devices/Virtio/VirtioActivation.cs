@@ -50,6 +50,15 @@ public sealed class VirtioActivation(GuestMemory memory, ulong features, IReadOn
 
     private bool _revoked;
 
+    /// <summary>Holds or releases every queue while the device is quiesced (see <see cref="VirtioQueue.YieldIfHeld"/>).</summary>
+    internal void Hold(bool held)
+    {
+        foreach (var queue in Queues)
+        {
+            queue?.Hold(held);
+        }
+    }
+
     /// <summary>The driver did something the device refuses but survives (a runt frame, an oversized request): counted, rarely logged.</summary>
     public void GuestError(string message)
     {

@@ -31,9 +31,29 @@ public sealed class VirtioQueue(int index, SplitVirtqueue ring, EventFd doorbell
     }
 
     private volatile bool _revoked;
+    private volatile bool _held;
 
     /// <summary>The device was reset: this queue serves and signals nothing more (see <see cref="VirtioActivation.Revoked"/>).</summary>
     internal void Revoke() => _revoked = true;
+
+    /// <summary>Set while the device is quiesced (<see cref="DeviceWorker.Quiesce"/>): the queue takes no new chain.</summary>
+    internal void Hold(bool held) => _held = held;
+
+    /// <summary>
+    /// True while the device is quiesced: the caller takes no new chain and returns. The doorbell is rung, so the
+    /// device thread comes back for what waits in the ring once the hold ends; a device restored from the state looks at
+    /// its rings anyway.
+    /// </summary>
+    public bool YieldIfHeld()
+    {
+        if (!_held)
+        {
+            return false;
+        }
+
+        Doorbell.Signal();
+        return true;
+    }
 
     /// <summary>Interrupts the driver if it asked to hear about the chains pushed since the last call.</summary>
     public void NotifyIfNeeded()
@@ -50,6 +70,7 @@ public sealed class VirtioQueue(int index, SplitVirtqueue ring, EventFd doorbell
     /// and the driver is interrupted if it asked to be. At most one queue's worth of chains per call: a driver that
     /// keeps posting would otherwise keep the device thread here for ever, deaf to a stop and to its other queues.
     /// When the batch ends with chains still waiting, the doorbell is rung again so the thread comes back for them.
+    /// A quiesce ends the batch after the chain being served (<see cref="YieldIfHeld"/>).
     /// </summary>
     public void ServeAvailable(Func<DescriptorChain, uint> handle)
     {
@@ -58,7 +79,7 @@ public sealed class VirtioQueue(int index, SplitVirtqueue ring, EventFd doorbell
         do
         {
             Ring.DisableNotifications(Memory);
-            while (!_revoked && TryPop(out var chain))
+            while (!_revoked && !YieldIfHeld() && TryPop(out var chain))
             {
                 var written = handle(chain);
                 Ring.Push(Memory, chain.HeadIndex, written);
@@ -71,6 +92,6 @@ public sealed class VirtioQueue(int index, SplitVirtqueue ring, EventFd doorbell
                 }
             }
         }
-        while (!_revoked && Ring.EnableNotifications(Memory));
+        while (!_revoked && !_held && Ring.EnableNotifications(Memory));
     }
 }

@@ -7,7 +7,7 @@ namespace Sharpvisor.Vmm.Devices.Virtio.Block;
 /// so a slow disk stalls only that thread. Offers flush, discard and write-zeroes on writable disks, RO on
 /// read-only ones. The disk's size is fixed when the device is made.
 /// </summary>
-public sealed class VirtioBlock : ThreadedVirtioDevice
+public sealed partial class VirtioBlock : ThreadedVirtioDevice
 {
     public const int SizeMaxBit = 1;
     public const int SegMaxBit = 2;

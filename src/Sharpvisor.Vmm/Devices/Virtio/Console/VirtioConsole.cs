@@ -7,7 +7,7 @@ namespace Sharpvisor.Vmm.Devices.Virtio.Console;
 /// goes to <see cref="Output"/>; host input is buffered (up to <see cref="InputBufferLimit"/>, then dropped, as a
 /// UART drops overrun bytes) and handed over as the guest posts receive buffers.
 /// </summary>
-public sealed class VirtioConsole(Stream? output) : ThreadedVirtioDevice
+public sealed partial class VirtioConsole(Stream? output) : ThreadedVirtioDevice
 {
     public const int InputBufferLimit = 64 * 1024;
     private const int ReceiveQueue = 0;
@@ -117,7 +117,7 @@ public sealed class VirtioConsole(Stream? output) : ThreadedVirtioDevice
     {
         var ring = queue.Ring;
         var memory = queue.Memory;
-        while (true)
+        while (!queue.YieldIfHeld())
         {
             int count;
             lock (_inputLock)

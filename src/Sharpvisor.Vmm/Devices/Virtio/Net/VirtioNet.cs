@@ -8,7 +8,7 @@ namespace Sharpvisor.Vmm.Devices.Virtio.Net;
 /// no receive buffers the device stops reading the backend, leaving frames queued on the host side
 /// (backpressure), and resumes when the guest posts some.
 /// </summary>
-public sealed class VirtioNet : ThreadedVirtioDevice
+public sealed partial class VirtioNet : ThreadedVirtioDevice
 {
     public const int MacBit = 5;
     public const int StatusBit = 16;
@@ -82,7 +82,6 @@ public sealed class VirtioNet : ThreadedVirtioDevice
         ArgumentNullException.ThrowIfNull(activation);
         var rx = activation.Queues[ReceiveQueue];
         var tx = activation.Queues[TransmitQueue];
-        _pendingLength = 0;
         if (rx is null || tx is null)
         {
             return;
@@ -103,6 +102,9 @@ public sealed class VirtioNet : ThreadedVirtioDevice
             }
         }));
     }
+
+    /// <summary>A frame held for the driver that reset the device is dropped (a restored one is kept until activation).</summary>
+    protected override void OnReset() => _pendingLength = 0;
 
     protected override void Dispose(bool disposing)
     {
@@ -142,6 +144,11 @@ public sealed class VirtioNet : ThreadedVirtioDevice
             if (budget == 0)
             {
                 return true; // a host flooding the TAP: the thread checks for a stop and its other queue, then comes back
+            }
+
+            if (queue.YieldIfHeld())
+            {
+                return true; // quiesced: a frame read already stays held (and saved); the rx doorbell brings us back
             }
 
             if (_pendingLength == 0)

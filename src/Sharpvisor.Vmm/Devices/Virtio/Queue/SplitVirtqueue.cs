@@ -12,7 +12,7 @@ namespace Sharpvisor.Vmm.Devices.Virtio.Queue;
 /// a contract violation throws <see cref="VirtqueueException"/> (the device then asks for a reset) and never
 /// touches memory outside guest RAM. Not thread-safe: one device thread owns a queue.
 /// </summary>
-public sealed class SplitVirtqueue
+public sealed partial class SplitVirtqueue
 {
     // Ring layouts (virtio 1.2, 2.7.6 and 2.7.8): a 16-bit flags and a 16-bit idx, the ring, then the event word.
     private const ulong RingHeaderSize = 4;

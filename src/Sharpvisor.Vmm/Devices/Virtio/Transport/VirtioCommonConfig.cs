@@ -8,7 +8,7 @@ namespace Sharpvisor.Vmm.Devices.Virtio.Transport;
 /// byte-wide status writes behave alike. The state machine itself (reset, FEATURES_OK, DRIVER_OK) is the
 /// transport's: it is told through <see cref="StatusWritten"/>.
 /// </summary>
-internal sealed class VirtioCommonConfig
+internal sealed partial class VirtioCommonConfig
 {
     private const int DeviceFeatureSelect = 0x00;
     private const int DeviceFeature = 0x04;
@@ -60,6 +60,9 @@ internal sealed class VirtioCommonConfig
 
     /// <summary>Called with the value of every status write, after the other fields of the same write are applied.</summary>
     public Action<VirtioStatus>? StatusWritten { get; set; }
+
+    /// <summary>What FEATURES_OK accepts: offered bits only, and VERSION_1 among them (this transport is modern only).</summary>
+    public bool FeaturesAcceptable(ulong features) => (features & ~_offeredFeatures) == 0 && (features & VirtioFeatures.Version1) != 0;
 
     /// <summary>Returns to the reset state: what a write of 0 to device_status does.</summary>
     public void Reset()

@@ -18,7 +18,7 @@ namespace Sharpvisor.Vmm.Devices.Virtio.Transport;
 /// for them while holding it. The ISR and the INTx level change together under a second, inner lock, so a read
 /// that clears the ISR can never leave the line high with nothing pending (an interrupt storm the guest would kill).
 /// </summary>
-public sealed class VirtioPciDevice : PciDevice, IVirtioDeviceEvents, IDisposable
+public sealed partial class VirtioPciDevice : PciDevice, IVirtioDeviceEvents, IDisposable
 {
     private const int IsrQueue = 1;
     private const int IsrConfig = 2;
@@ -350,7 +350,7 @@ public sealed class VirtioPciDevice : PciDevice, IVirtioDeviceEvents, IDisposabl
             return;
         }
 
-        if (next.HasFlag(VirtioStatus.FeaturesOk) && !old.HasFlag(VirtioStatus.FeaturesOk) && !FeaturesAcceptable(_common.DriverFeatures))
+        if (next.HasFlag(VirtioStatus.FeaturesOk) && !old.HasFlag(VirtioStatus.FeaturesOk) && !_common.FeaturesAcceptable(_common.DriverFeatures))
         {
             next &= ~VirtioStatus.FeaturesOk; // the driver reads FEATURES_OK back and gives up
         }
@@ -397,10 +397,11 @@ public sealed class VirtioPciDevice : PciDevice, IVirtioDeviceEvents, IDisposabl
         }
     }
 
-    private bool FeaturesAcceptable(ulong features) =>
-        (features & ~(_device.DeviceFeatures | VirtioFeatures.Common)) == 0 && (features & VirtioFeatures.Version1) != 0;
-
-    private void Activate()
+    /// <summary>
+    /// Starts the device on the queues the driver enabled: new ones, or with <paramref name="restored"/> ones that go on
+    /// from a saved state. Either way the guest's settings are checked as the driver left them.
+    /// </summary>
+    private void Activate(IReadOnlyList<SplitVirtqueueState?>? restored = null)
     {
         var queues = new VirtioQueue?[_common.Queues.Count];
         for (var q = 0; q < queues.Length; q++)
@@ -417,7 +418,18 @@ public sealed class VirtioPciDevice : PciDevice, IVirtioDeviceEvents, IDisposabl
                 new GuestAddress(registers.DriverArea),
                 new GuestAddress(registers.DeviceArea),
                 _common.DriverFeatures);
-            if (!SplitVirtqueue.TryCreate(_memory, config, out var ring, out var error))
+            SplitVirtqueue? ring;
+            string? error;
+            if (restored?[q] is { } state)
+            {
+                _ = SplitVirtqueue.TryRestore(_memory, config, state, out ring, out error);
+            }
+            else
+            {
+                _ = SplitVirtqueue.TryCreate(_memory, config, out ring, out error);
+            }
+
+            if (ring is null)
             {
                 Fail($"queue {q}: {error}");
                 return;
@@ -432,7 +444,7 @@ public sealed class VirtioPciDevice : PciDevice, IVirtioDeviceEvents, IDisposabl
         RegisterDoorbells();
         foreach (var queue in queues)
         {
-            queue?.Doorbell.Signal(); // look at buffers the driver posted before DRIVER_OK
+            queue?.Doorbell.Signal(); // look at buffers the driver posted before DRIVER_OK (or before the save)
         }
     }
 

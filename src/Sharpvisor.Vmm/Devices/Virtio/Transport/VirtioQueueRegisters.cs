@@ -17,6 +17,17 @@ internal sealed class VirtioQueueRegisters(ushort maxSize)
 
     public ulong DeviceArea { get; set; }
 
+    /// <summary>Takes every register <paramref name="other"/> holds (a restore); both describe a queue of the same maximum.</summary>
+    public void CopyFrom(VirtioQueueRegisters other)
+    {
+        Size = other.Size;
+        MsixVector = other.MsixVector;
+        Enabled = other.Enabled;
+        DescriptorTable = other.DescriptorTable;
+        DriverArea = other.DriverArea;
+        DeviceArea = other.DeviceArea;
+    }
+
     public void Reset()
     {
         Size = MaxSize;

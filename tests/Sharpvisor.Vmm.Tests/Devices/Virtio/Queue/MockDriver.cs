@@ -50,7 +50,25 @@ internal sealed class MockDriver
         memory.Write(new GuestAddress(_usedRing + 2), startIndex);
     }
 
+    /// <summary>The same driver over <paramref name="memory"/>, a copy of its RAM (as a restored guest has): its rings are left as they are.</summary>
+    private MockDriver(MockDriver source, GuestMemory memory)
+    {
+        _memory = memory;
+        _descriptorTable = source._descriptorTable;
+        _availableRing = source._availableRing;
+        _usedRing = source._usedRing;
+        Size = source.Size;
+        Config = source.Config;
+        _free = new Stack<ushort>(source._free.Reverse());
+        _chains = source._chains.ToDictionary(c => c.Key, c => c.Value);
+        _availableIndex = source._availableIndex;
+        _lastSeenUsed = source._lastSeenUsed;
+    }
+
     public ushort Size { get; }
+
+    /// <summary>This driver as it goes on in a guest whose RAM was copied to <paramref name="memory"/> (a snapshot's destination).</summary>
+    public MockDriver CopyTo(GuestMemory memory) => new(this, memory);
 
     public SplitVirtqueueConfig Config { get; }
 

@@ -167,6 +167,34 @@ internal sealed class VirtioPciDriver : IDisposable
 
     public static uint MsiData(int vector) => MsiDataBase + (uint)vector;
 
+    /// <summary>
+    /// The guest as a snapshot's destination sees it: a copy of this RAM and of each queue's driver bookkeeping, and a
+    /// fresh function of <paramref name="device"/> in the same slot of a new machine (its BAR where this one's was
+    /// placed). Nothing is restored into it yet.
+    /// </summary>
+    public VirtioPciDriver CopyGuestTo(IVirtioDevice device)
+    {
+        var memory = GuestMemory.Create(Memory.Regions.Select(r => (r.Start, r.Size)));
+        foreach (var region in Memory.Regions)
+        {
+            Memory.GetSpan(region.Start, (int)region.Size).CopyTo(memory.GetSpan(region.Start, (int)region.Size));
+        }
+
+        var copy = new VirtioPciDriver(device, memory) { _nextBuffer = _nextBuffer };
+        Assert.Equal(Slot, copy.Slot);
+        for (var q = 0; q < Queues.Length; q++)
+        {
+            copy.Queues[q] = Queues[q]?.CopyTo(memory);
+        }
+
+        foreach (var (q, offset) in _notifyOffsets)
+        {
+            copy._notifyOffsets[q] = offset;
+        }
+
+        return copy;
+    }
+
     /// <summary>Polls <paramref name="condition"/> until it holds, failing the test after 5 s.</summary>
     public static void WaitUntil(Func<bool> condition, string what)
     {
