@@ -21,4 +21,7 @@ namespace Sharpvisor.Api;
 [JsonSerializable(typeof(VmHistoryResource))]
 [JsonSerializable(typeof(ServeInfo))]
 [JsonSerializable(typeof(ApiProblem))]
+[JsonSerializable(typeof(SnapshotSpec))]
+[JsonSerializable(typeof(SnapshotResource))]
+[JsonSerializable(typeof(IReadOnlyList<SnapshotResource>))]
 public sealed partial class ApiJsonContext : JsonSerializerContext;

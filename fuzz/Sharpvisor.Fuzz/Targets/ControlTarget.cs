@@ -137,5 +137,14 @@ internal sealed class ControlTarget : IFuzzTarget
             new Dictionary<string, long>(),
             1 << 20,
             [new DeviceMetrics(1, "block", new Dictionary<string, long> { ["completed"] = 4 })]);
+
+        // Whatever path or arguments the fuzzer makes up reach these only after the dispatcher's checks.
+        public SnapshotResult Snapshot(string path) =>
+            ++_calls % 7 == 0 ? throw new Sharpvisor.Vmm.State.StateException("cannot write: \u0002") : new(ControlStates.Running, "/abs/" + path, 4096);
+
+        public MigrateResult Migrate(ControlArguments arguments) =>
+            ++_calls % 2 == 0 ? throw new Sharpvisor.Vmm.Migration.MigrationException("nobody connected\nsecond line") : new(ControlStates.Stopping, 2, 100, 409600, 50, 5);
+
+        public bool CancelMigration() => ++_calls % 2 == 0;
     }
 }

@@ -34,7 +34,7 @@ internal sealed partial class ApiExceptionHandler(ILogger<ApiExceptionHandler> l
                 (400, "Invalid request", $"{field}: {message}", new Dictionary<string, string[]>(StringComparer.Ordinal) { [field] = [message] }),
             BadHttpRequestException b when IsJson(b) => (400, "Invalid JSON", OneLine(JsonDetail(b)), null),
             BadHttpRequestException b => (b.StatusCode, "Bad request", OneLine(b.Message), null),
-            VmNotFoundException or UnknownVmException => (404, "Not found", exception.Message, null),
+            VmNotFoundException or UnknownVmException or UnknownSnapshotException => (404, "Not found", exception.Message, null),
             VmConflictException => (409, "Conflict", exception.Message, (IDictionary<string, string[]>?)null),
             _ => (500, "Internal error", OneLine($"{exception.GetType().Name}: {exception.Message}"), null),
         };
@@ -68,6 +68,10 @@ public sealed class ApiValidationException(string field, string message)
 {
     public IDictionary<string, string[]> Errors { get; } = new Dictionary<string, string[]>(StringComparer.Ordinal) { [field] = [message] };
 }
+
+/// <summary>The VM has no snapshot of this name (the API's 404).</summary>
+public sealed class UnknownSnapshotException(string vm, string name)
+    : VmStoreException($"VM '{vm}' has no snapshot named '{name}'");
 
 /// <summary>No VM has this id or name (the API's 404; the store's own <see cref="VmNotFoundException"/> takes ids only).</summary>
 public sealed class UnknownVmException(string vm)

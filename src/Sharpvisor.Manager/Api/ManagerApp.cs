@@ -90,6 +90,7 @@ internal static class ManagerApp
         app.MapOpenApi("/openapi/{documentName}.json");
         app.MapVmsApi();
         app.MapVmActionsApi();
+        app.MapVmSnapshotsApi();
         app.MapEventsApi();
         app.MapConsoleApi();
         app.MapMetricsApi();

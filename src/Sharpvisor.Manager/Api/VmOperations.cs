@@ -11,7 +11,7 @@ namespace Sharpvisor.Manager.Api;
 /// state it left (ten concurrent starts: one starts, nine get 409). Actions are not cancelled when the client goes
 /// away: a start half done would leave a VM half started.
 /// </summary>
-public sealed class VmOperations(IVmStore store, VmSupervisor supervisor, ManagerOptions options)
+public sealed partial class VmOperations(IVmStore store, VmSupervisor supervisor, ManagerOptions options)
 {
     private readonly ConcurrentDictionary<Guid, SemaphoreSlim> _gates = new();
 
@@ -142,14 +142,14 @@ public sealed class VmOperations(IVmStore store, VmSupervisor supervisor, Manage
     private Dictionary<Guid, int?> Pids() =>
         supervisor.List().Where(s => VmMapping.IsActive(s.State)).ToDictionary(s => s.VmId, s => s.Pid);
 
-    private async Task StartUnderGateAsync(Guid id)
+    private async Task StartUnderGateAsync(Guid id, string? restoreFrom = null)
     {
         // Checked again: the files may have moved (or become links out of the roots) since the definition was taken,
         // or it predates the roots. The VMM gets the paths resolved, so a link swapped in later is not followed.
         var definition = CheckedAndResolved(await store.GetAsync(id).ConfigureAwait(false) ?? throw new VmNotFoundException(id)).Resolved;
         try
         {
-            await supervisor.StartAsync(definition, CancellationToken.None).ConfigureAwait(false);
+            await supervisor.StartAsync(definition, restoreFrom, CancellationToken.None).ConfigureAwait(false);
         }
         catch (VmStartException)
         {

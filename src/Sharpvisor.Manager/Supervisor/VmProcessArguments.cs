@@ -6,8 +6,12 @@ namespace Sharpvisor.Manager.Supervisor;
 /// <summary>The <c>sharpvisor run</c> argument list for a definition (docs/supervisor.md).</summary>
 public static class VmProcessArguments
 {
-    /// <summary>The arguments; <paramref name="kvmDevice"/> (null: the VMM's default, /dev/kvm) is the KVM device it opens.</summary>
-    public static IReadOnlyList<string> Build(VmDefinition definition, string controlSocket, string consoleSocket, string? exitFile = null, string? kvmDevice = null)
+    /// <summary>
+    /// The arguments; <paramref name="kvmDevice"/> (null: the VMM's default, /dev/kvm) is the KVM device it opens,
+    /// <paramref name="restoreFrom"/> a snapshot it starts from (<c>--restore</c>) instead of booting the kernel.
+    /// </summary>
+    public static IReadOnlyList<string> Build(VmDefinition definition, string controlSocket, string consoleSocket, string? exitFile = null, string? kvmDevice = null,
+        string? restoreFrom = null)
     {
         ArgumentNullException.ThrowIfNull(definition);
         var args = new List<string>
@@ -75,6 +79,12 @@ public static class VmProcessArguments
         {
             args.Add("--kvm");
             args.Add(kvmDevice);
+        }
+
+        if (restoreFrom is not null)
+        {
+            args.Add("--restore");
+            args.Add(restoreFrom);
         }
 
         return args;

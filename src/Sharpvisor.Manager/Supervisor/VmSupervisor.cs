@@ -91,7 +91,11 @@ public sealed partial class VmSupervisor : IAsyncDisposable
     /// process cannot start or fails before answering (the VM is then crashed), <see cref="VmStateConflictException"/>
     /// when the VM already runs.
     /// </summary>
-    public async Task<VmStatus> StartAsync(VmDefinition definition, CancellationToken cancellationToken = default)
+    public Task<VmStatus> StartAsync(VmDefinition definition, CancellationToken cancellationToken = default) =>
+        StartAsync(definition, restoreFrom: null, cancellationToken);
+
+    /// <summary>As <see cref="StartAsync(VmDefinition, CancellationToken)"/>, from the snapshot <paramref name="restoreFrom"/> when given.</summary>
+    public async Task<VmStatus> StartAsync(VmDefinition definition, string? restoreFrom, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(definition);
         var vm = _vms.GetOrAdd(definition.Id, static id => new ManagedVm(id));
@@ -106,7 +110,7 @@ public sealed partial class VmSupervisor : IAsyncDisposable
 
             Directory.CreateDirectory(VmDirectory(vm.Id), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             var socket = SocketPath(vm.Id);
-            var args = VmProcessArguments.Build(definition, socket, ConsolePath(vm.Id), ExitFilePath(vm.Id), _options.KvmDevice);
+            var args = VmProcessArguments.Build(definition, socket, ConsolePath(vm.Id), ExitFilePath(vm.Id), _options.KvmDevice, restoreFrom);
             var log = LogPath(vm.Id);
             _ = VmLogFile.TrimIfOver(log, _options.LogMaxBytes);
             // A record from the last run must not be read as this one's (the VMM removes it too).
@@ -115,7 +119,7 @@ public sealed partial class VmSupervisor : IAsyncDisposable
             await BeginRunAsync(vm, run).ConfigureAwait(false);
             await RecordAsync(vm, run, VmState.Starting, null, terminal: false).ConfigureAwait(false);
 
-            var jail = JailFor(definition, vm.Id);
+            var jail = JailFor(definition, vm.Id, restoreFrom);
             if (jail is null && _options.Confine && VmmJail.Unavailable is { } why)
             {
                 await AppendEventAsync(vm.Id, $"the VMM runs without its mount-namespace jail: {why}").ConfigureAwait(false);

@@ -108,9 +108,10 @@ public sealed class VmmJail
 
     /// <summary>
     /// The jail of one VM: its files from <paramref name="definition"/> (paths already resolved), its own directory of
-    /// the run directory, the VMM binary's own; it runs as <paramref name="uid"/> and opens <paramref name="kvmDevice"/>.
+    /// the run directory, the VMM binary's own; it runs as <paramref name="uid"/> and opens <paramref name="kvmDevice"/>, and
+    /// <paramref name="restoreFrom"/>, a snapshot it starts from, is bound read-only and opened for it like a read-only disk.
     /// </summary>
-    public static VmmJail For(VmDefinition definition, string root, string vmDirectory, string executable, uint uid, string kvmDevice)
+    public static VmmJail For(VmDefinition definition, string root, string vmDirectory, string executable, uint uid, string kvmDevice, string? restoreFrom = null)
     {
         ArgumentNullException.ThrowIfNull(definition);
         var readOnly = new List<string> { "/usr" };
@@ -134,6 +135,11 @@ public sealed class VmmJail
         }
 
         readOnly.AddRange(definition.Disks.Where(d => d.ReadOnly).Select(d => d.Path));
+        if (restoreFrom is not null)
+        {
+            readOnly.Add(restoreFrom);
+        }
+
         var readWrite = new List<string> { Path.GetFullPath(vmDirectory) };
         readWrite.AddRange(definition.Disks.Where(d => !d.ReadOnly).Select(d => d.Path));
         readWrite.AddRange(Devices.Where(File.Exists));
@@ -149,6 +155,11 @@ public sealed class VmmJail
         }
 
         opened.AddRange(definition.Disks.Select(d => (d.Path, !d.ReadOnly)));
+        if (restoreFrom is not null)
+        {
+            opened.Add((restoreFrom, false));
+        }
+
         opened = [.. opened.DistinctBy(o => o.Item1, StringComparer.Ordinal)];
         // /dev/net/tun may be root's alone (mode 0600): one descriptor per TAP, each attached by the VMM's TUNSETIFF.
         opened.AddRange(definition.Nics.Select(_ => (TunDevice, true)));

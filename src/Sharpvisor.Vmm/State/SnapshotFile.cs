@@ -1,5 +1,6 @@
 using Microsoft.Win32.SafeHandles;
 using Sharpvisor.Kvm;
+using Sharpvisor.Kvm.Host;
 using Sharpvisor.Vmm.Memory;
 
 namespace Sharpvisor.Vmm.State;
@@ -80,8 +81,11 @@ public static class SnapshotFile
         FileStream stream;
         try
         {
-            // Unbuffered: sections are read whole, and the handle is also the one RAM is mapped from.
-            stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0);
+            // Unbuffered: sections are read whole, and the handle is also the one RAM is mapped from. A confined VMM
+            // gets the file opened by its launcher (its uid may not open it).
+            stream = InheritedFiles.Take(path) is { } inherited
+                ? new FileStream(inherited, FileAccess.Read, bufferSize: 0)
+                : new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

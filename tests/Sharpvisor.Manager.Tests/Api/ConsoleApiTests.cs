@@ -21,16 +21,19 @@ public sealed class ConsoleApiTests : IAsyncLifetime
         }
     }
 
-    private async Task<ClientWebSocket> ConnectAsync(string vm)
+    private Task<ClientWebSocket> ConnectAsync(string vm) => ConnectAsync(D, vm);
+
+    /// <summary>The console WebSocket of <paramref name="vm"/> on <paramref name="daemon"/>.</summary>
+    internal static async Task<ClientWebSocket> ConnectAsync(TestDaemon daemon, string vm)
     {
         var socket = new ClientWebSocket();
-        var url = new Uri(D.Daemon.Url, $"api/v1/vms/{vm}/console?access_token={D.Daemon.Token.Value}");
+        var url = new Uri(daemon.Daemon.Url, $"api/v1/vms/{vm}/console?access_token={daemon.Daemon.Token.Value}");
         await socket.ConnectAsync(new UriBuilder(url) { Scheme = "ws" }.Uri, CancellationToken.None);
         return socket;
     }
 
     /// <summary>Receives until the text seen so far contains <paramref name="expected"/>; returns it all.</summary>
-    private static async Task<string> ReceiveUntilAsync(ClientWebSocket socket, StringBuilder seen, string expected)
+    internal static async Task<string> ReceiveUntilAsync(ClientWebSocket socket, StringBuilder seen, string expected)
     {
         using var timeout = new CancellationTokenSource(TestTime.Ceiling(TimeSpan.FromSeconds(20)));
         var buffer = new byte[4096];
