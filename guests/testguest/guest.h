@@ -133,6 +133,7 @@ const char *run_hostile_console_stall(void);
 const char *run_idle(void);
 const char *run_generation(void);
 const char *run_kvmclock(void);
+const char *run_virtio_blk_generation(void);
 int kvmclock_start(void);               /* kvmclock.c: on for the BSP; 0 if the host gave none */
 u64 kvmclock_ns(void);                 /* nanoseconds of kvmclock (after kvmclock_start) */
 u64 start_aps(u64 want, void (*work)(void)); /* smp.c: APs run work; CPUs up, BSP included */

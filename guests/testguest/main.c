@@ -229,6 +229,7 @@ static const struct {
     { "shell", run_shell },
     { "generation", run_generation },
     { "kvmclock", run_kvmclock },
+    { "virtio-blk-generation", run_virtio_blk_generation },
 };
 
 void kmain(struct hvm_start_info *si)

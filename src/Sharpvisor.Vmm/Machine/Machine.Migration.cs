@@ -34,7 +34,9 @@ public sealed partial class Machine
         ArgumentNullException.ThrowIfNull(options);
         if (_pci is not null)
         {
-            throw new MigrationException("this VM has virtio devices, whose state migrations do not carry yet");
+            // Their state travels (as in snapshots), but a disk is still locked by one VMM at a time: the hand-over of
+            // that lock at GO comes first.
+            throw new MigrationException("this VM has virtio devices: migrations do not carry them yet");
         }
 
         if (State != MachineState.Running)

@@ -14,6 +14,9 @@ public sealed partial class Machine
     private const string VcpuSection = "CPU ";
     private const uint MachineSectionVersion = 1;
 
+    // How long a device may take to finish the requests it took before a snapshot or a migration gives up on it.
+    private static readonly TimeSpan DeviceQuiesceDeadline = TimeSpan.FromSeconds(5);
+
     /// <summary>
     /// Writes the paused machine to <paramref name="path"/> (<see cref="SnapshotFile"/>) and returns the bytes of RAM
     /// written. The vCPUs stay parked until it returns: a Resume or a stop waits for the save to end.
@@ -23,8 +26,17 @@ public sealed partial class Machine
         ArgumentException.ThrowIfNullOrEmpty(path);
         lock (_pauseGate)
         {
-            var writeState = CaptureState();
-            return SnapshotFile.Write(path, writeState, Memory);
+            RequirePausedForState();
+            QuiesceDevices();
+            try
+            {
+                var writeState = CaptureState();
+                return SnapshotFile.Write(path, writeState, Memory);
+            }
+            finally
+            {
+                _pci?.Unquiesce();
+            }
         }
     }
 
@@ -39,7 +51,12 @@ public sealed partial class Machine
         HostLimits.CheckWithoutHost(config);
         using var image = SnapshotFile.OpenRestore(path);
         var saved = SavedMachine.Read(image.Sections, config);
-        return Build(config, layout => image.MapMemory(layout.RamRanges), (machine, supportedCpuid, _) => machine.Apply(saved, supportedCpuid));
+        return Build(config, layout => image.MapMemory(layout.RamRanges), (machine, supportedCpuid, _) =>
+        {
+            machine.AddPciDevicesForRestore();
+            machine.Apply(saved, supportedCpuid);
+            machine._pci?.Unquiesce(); // restored quiesced; a snapshot's VM goes on at once
+        });
     }
 
     /// <summary>
@@ -48,16 +65,7 @@ public sealed partial class Machine
     /// </summary>
     private Action<StateWriter> CaptureState()
     {
-        if (!_paused || StopRequested || _disposed)
-        {
-            throw new InvalidOperationException("a snapshot is taken of a paused VM: pause it first");
-        }
-
-        if (_pci is not null)
-        {
-            throw new StateException("this VM has virtio devices, whose state snapshots do not hold yet");
-        }
-
+        RequirePausedForState();
         var support = VcpuStateSupport.Probe(_kvm, _vm);
         var vcpus = _vcpus.Select((vcpu, i) => VcpuState.Capture(vcpu, support, _cpuid[i])).ToArray();
         var clock = _vm.GetClock();
@@ -84,6 +92,31 @@ public sealed partial class Machine
                 writer.Section(tag, version, payload);
             }
         };
+    }
+
+    private void RequirePausedForState()
+    {
+        if (!_paused || StopRequested || _disposed)
+        {
+            throw new InvalidOperationException("a snapshot is taken of a paused VM: pause it first");
+        }
+    }
+
+    /// <summary>
+    /// Lets the virtio devices finish the requests they took (used entries, interrupts and the data in guest RAM)
+    /// and hold the rest in their rings. Before anything is captured: an interrupt a completion raises must be in the
+    /// local APIC state that is saved.
+    /// </summary>
+    private void QuiesceDevices() => _pci?.Quiesce(DeviceQuiesceDeadline);
+
+    /// <summary>The PCI functions of a VM being restored, built quiesced: they serve nothing until the restore is whole.</summary>
+    private void AddPciDevicesForRestore()
+    {
+        if (Config.HasPciDevices)
+        {
+            AddPciDevices();
+            _pci!.Quiesce(DeviceQuiesceDeadline);
+        }
     }
 
     /// <summary>
@@ -159,10 +192,6 @@ public sealed partial class Machine
                 throw new StateException($"the snapshot is of a VM with {cpus} vCPUs and {memoryBytes >> 20} MiB, not {config.Cpus} and {config.MemoryBytes >> 20} MiB");
             }
 
-            if (config.HasPciDevices)
-            {
-                throw new StateException("virtio devices cannot be restored from a snapshot yet: restore without them");
-            }
 
             var vcpus = all.Where(s => s.Name == VcpuSection).Select(VcpuState.ReadFrom).OrderBy(v => v.Id).ToArray();
             if (!vcpus.Select(v => v.Id).SequenceEqual(Enumerable.Range(0, config.Cpus).Select(i => (uint)i)))

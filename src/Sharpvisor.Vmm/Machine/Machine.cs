@@ -540,6 +540,7 @@ public sealed partial class Machine : IVcpuHost, IDisposable
     {
         var log = Config.Log ?? (message => Console.Error.WriteLine($"sharpvisor: {message}"));
         _pci = PciDevices.Create(Config, PortIo, Mmio, Memory, _msiRouter, IoApic.Pin, new KvmDoorbellRegistry(_vm), log);
+        _deviceStates.AddRange(_pci.States);
     }
 
     /// <summary>vCPU <paramref name="id"/> with its CPUID set, added to the machine but not yet to a runner.</summary>
