@@ -43,6 +43,23 @@ static void sleep_ticks(u64 n)
         sti_hlt();
 }
 
+/* Starts the LAPIC tick and sends every AP the MP-spec INIT-SIPI-SIPI. The BSP
+ * sleeps on a 10 ms periodic LAPIC timer instead of spinning, so the (emulated,
+ * host-CPU-hungry) APs get the host's cores. */
+static void wake_aps(void)
+{
+    memcpy((void *)TRAMPOLINE, ap_tramp_start, (u64)(ap_tramp_end - ap_tramp_start));
+    lapic_write(LAPIC_TMR_DIV, 0x0b);
+    lapic_write(LAPIC_LVT_TIMER, 0x20000 | VEC_APIC_TIMER);
+    lapic_write(LAPIC_TMR_INIT, TICK_COUNT);
+    /* INIT, 10 ms, SIPI, 200 us (here one tick), SIPI. */
+    send_ipi(ICR_ALL_BUT_SELF | ICR_ASSERT | ICR_INIT);
+    sleep_ticks(2);
+    send_ipi(ICR_ALL_BUT_SELF | ICR_ASSERT | ICR_STARTUP | (TRAMPOLINE >> 12));
+    sleep_ticks(1);
+    send_ipi(ICR_ALL_BUT_SELF | ICR_ASSERT | ICR_STARTUP | (TRAMPOLINE >> 12));
+}
+
 const char *run_smp(void)
 {
     u64 want = 0;
@@ -51,21 +68,7 @@ const char *run_smp(void)
     lapic_enable(0);
     u32 bsp = lapic_read(LAPIC_ID) >> 24;
     out("smp: cpu %u up\n", (u64)bsp);
-
-    memcpy((void *)TRAMPOLINE, ap_tramp_start, (u64)(ap_tramp_end - ap_tramp_start));
-
-    /* The BSP sleeps on a 10 ms periodic LAPIC timer instead of spinning, so
-     * the (emulated, host-CPU-hungry) APs get the host's cores. */
-    lapic_write(LAPIC_TMR_DIV, 0x0b);
-    lapic_write(LAPIC_LVT_TIMER, 0x20000 | VEC_APIC_TIMER);
-    lapic_write(LAPIC_TMR_INIT, TICK_COUNT);
-
-    /* MP-spec sequence: INIT, 10 ms, SIPI, 200 us (here one tick), SIPI. */
-    send_ipi(ICR_ALL_BUT_SELF | ICR_ASSERT | ICR_INIT);
-    sleep_ticks(2);
-    send_ipi(ICR_ALL_BUT_SELF | ICR_ASSERT | ICR_STARTUP | (TRAMPOLINE >> 12));
-    sleep_ticks(1);
-    send_ipi(ICR_ALL_BUT_SELF | ICR_ASSERT | ICR_STARTUP | (TRAMPOLINE >> 12));
+    wake_aps();
 
     /* Done when no new AP arrived for a quiet period: 120 s if a count is
      * expected and not yet reached (a loaded or emulated host can leave an AP's
@@ -104,15 +107,7 @@ u64 start_aps(u64 want, void (*work)(void))
 {
     ap_work = work;
     lapic_enable(0);
-    memcpy((void *)TRAMPOLINE, ap_tramp_start, (u64)(ap_tramp_end - ap_tramp_start));
-    lapic_write(LAPIC_TMR_DIV, 0x0b);
-    lapic_write(LAPIC_LVT_TIMER, 0x20000 | VEC_APIC_TIMER);
-    lapic_write(LAPIC_TMR_INIT, TICK_COUNT);
-    send_ipi(ICR_ALL_BUT_SELF | ICR_ASSERT | ICR_INIT);
-    sleep_ticks(2);
-    send_ipi(ICR_ALL_BUT_SELF | ICR_ASSERT | ICR_STARTUP | (TRAMPOLINE >> 12));
-    sleep_ticks(1);
-    send_ipi(ICR_ALL_BUT_SELF | ICR_ASSERT | ICR_STARTUP | (TRAMPOLINE >> 12));
+    wake_aps();
     for (u64 waited = 0; ap_count + 1 < want && waited < 12000; waited++)
         sleep_ticks(1);
     cli();

@@ -33,12 +33,7 @@ public sealed class MigrationTests
         var window = source.Serial.Window();
 
         var destinationSerial = new SnapshotTests.SerialCapture();
-        var receiving = Task.Run(() =>
-        {
-            var machine = Machine.ReceiveFrom(Config(cpus, memoryMiB) with { SerialOutput = destinationSerial }, destinationEnd, Limit);
-            Machine.ConfirmRunning(destinationEnd);
-            return machine;
-        });
+        var receiving = ReceiveAsync(Config(cpus, memoryMiB) with { SerialOutput = destinationSerial }, destinationEnd);
         var rounds = new List<MigrationProgress>();
         var result = source.Machine.MigrateTo(sourceEnd, new MigrationOptions(), rounds.Add);
         using var destination = new SnapshotTests.RunningMachine(await receiving.WaitAsync(Limit), destinationSerial);
@@ -76,12 +71,7 @@ public sealed class MigrationTests
         var before = SnapshotTests.GuestClockLead(source.Serial, 8);
 
         var destinationSerial = new SnapshotTests.SerialCapture();
-        var receiving = Task.Run(() =>
-        {
-            var machine = Machine.ReceiveFrom(config with { SerialOutput = destinationSerial }, destinationEnd, Limit);
-            Machine.ConfirmRunning(destinationEnd);
-            return machine;
-        });
+        var receiving = ReceiveAsync(config with { SerialOutput = destinationSerial }, destinationEnd);
         source.Machine.MigrateTo(sourceEnd, new MigrationOptions());
         using var destination = new SnapshotTests.RunningMachine(await receiving.WaitAsync(Limit), destinationSerial);
         source.StopAndJoin();
@@ -102,12 +92,7 @@ public sealed class MigrationTests
         source.Serial.WaitFor(@"generation: 64\n", Limit);
 
         var destinationSerial = new SnapshotTests.SerialCapture();
-        var receiving = Task.Run(() =>
-        {
-            var machine = Machine.ReceiveFrom(config with { SerialOutput = destinationSerial }, destinationEnd, Limit);
-            Machine.ConfirmRunning(destinationEnd);
-            return machine;
-        });
+        var receiving = ReceiveAsync(config with { SerialOutput = destinationSerial }, destinationEnd);
         var rounds = new List<MigrationProgress>();
         var options = new MigrationOptions { BandwidthLimit = 16_000_000, AutoConverge = true, ThrottleIncrement = 40, MaxRounds = 20 };
         var result = source.Machine.MigrateTo(sourceEnd, options, rounds.Add);
@@ -254,6 +239,14 @@ public sealed class MigrationTests
         Assert.Equal(MachineState.Running, source.Machine.State);
         source.StopAndJoin();
     }
+
+    /// <summary>The destination's side on a thread: the machine received, RUNNING said, ready to run.</summary>
+    private static Task<Machine> ReceiveAsync(VmConfig config, Stream source) => Task.Run(() =>
+    {
+        var machine = Machine.ReceiveFrom(config, source, Limit);
+        Machine.ConfirmRunning(source);
+        return machine;
+    });
 
     /// <summary>Two ends of a loopback TCP connection, as streams.</summary>
     private static async Task<(NetworkStream, NetworkStream)> ConnectedPairAsync()
