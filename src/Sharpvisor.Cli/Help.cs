@@ -118,6 +118,8 @@ internal static class Help
                            change a VM's state
               delete       remove a VM that does not run
               console      attach to a VM's serial console
+              snapshot, snapshots, restore
+                           save a running VM whole, list its snapshots, start it from one
             'sharpvisor help vm SUBCOMMAND' tells more.
 
             examples:
@@ -215,6 +217,29 @@ internal static class Help
 
             Removes a VM that does not run (its files are left where they are).
             """ + Remote,
+        ["vm snapshot"] = """
+            usage: sharpvisor vm snapshot VM NAME [--stop] [--json]
+
+            Pauses the running VM, writes it whole (vCPUs, devices, the RAM it touched) into a snapshot the daemon
+            keeps under NAME (letters, digits, '.', '_', '-'; one of that name is replaced), and lets it go on, or
+            stops it with --stop. A raw disk is not in the snapshot: take it with --stop to restore the disk as it was.
+            """ + Remote + """
+
+
+            example:
+              sharpvisor vm snapshot web1 before-upgrade --stop
+            """,
+        ["vm snapshots"] = """
+            usage: sharpvisor vm snapshots VM [--json]
+
+            The VM's snapshots, one line each: name, when it was written, its size (all of RAM; untouched pages take
+            no disk).
+            """ + Remote,
+        ["vm restore"] = """
+            usage: sharpvisor vm restore VM NAME [--json]
+
+            Starts the stopped VM from its snapshot NAME instead of booting it: it goes on where it was saved.
+            """ + Remote,
         ["vm console"] = """
             usage: sharpvisor vm console VM
 
@@ -282,7 +307,7 @@ internal static class Help
 
     /// <summary>vm's subcommands, in the order its help lists them.</summary>
     public static IReadOnlyList<string> VmSubcommands { get; } =
-        ["list", "show", "create", "start", "stop", "kill", "pause", "resume", "reboot", "delete", "console"];
+        ["list", "show", "create", "start", "stop", "kill", "pause", "resume", "reboot", "delete", "console", "snapshot", "snapshots", "restore"];
 
     public static IEnumerable<string> TopicNames => Topics.Keys;
 

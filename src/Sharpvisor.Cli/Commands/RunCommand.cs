@@ -151,8 +151,17 @@ internal static class RunCommand
                 {
                     if (source is not null)
                     {
-                        // The source stops once it reads this: from here the VM is this process's.
-                        Machine.ConfirmRunning(source);
+                        // From GO the VM is this process's: it runs even if the source can no longer hear so (it
+                        // then stays paused there, for an operator to stop).
+                        try
+                        {
+                            Machine.ConfirmRunning(source);
+                        }
+                        catch (Exception e) when (e is IOException or ObjectDisposedException)
+                        {
+                            Console.Error.WriteLine($"sharpvisor: the migration's source did not hear that this VM runs: {e.Message}");
+                        }
+
                         source.Dispose();
                     }
 

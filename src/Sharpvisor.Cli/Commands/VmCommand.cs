@@ -6,7 +6,7 @@ namespace Sharpvisor.Cli.Commands;
 /// <summary><c>sharpvisor vm ...</c>: the VMs of a running daemon, over its REST API (docs/api.md).</summary>
 internal static class VmCommand
 {
-    public const string Subcommands = "list, show, create, start, stop, kill, pause, resume, reboot, delete, console";
+    public const string Subcommands = "list, show, create, start, stop, kill, pause, resume, reboot, delete, console, snapshot, snapshots, restore";
 
     public static int Execute(string[] args)
     {
@@ -30,6 +30,9 @@ internal static class VmCommand
             "stop" => Action("stop", rest, ["--timeout"]),
             "delete" => Delete(rest),
             "console" => VmConsoleCommand.Execute(rest),
+            "snapshot" => Snapshot(rest),
+            "snapshots" => Snapshots(rest),
+            "restore" => Restore(rest),
             var other => throw new UsageException(Help.Nearest(other, Help.VmSubcommands) is { } nearest
                 ? $"unknown vm subcommand '{other}' (did you mean '{nearest}'?)"
                 : $"unknown vm subcommand '{other}' (expected {Subcommands})"),
@@ -111,6 +114,69 @@ internal static class VmCommand
             if (!options.Has(RemoteCommand.JsonFlag))
             {
                 RemoteCommand.Print($"{answer.Value.Name}: {state}");
+            }
+
+            return ExitCodes.Success;
+        });
+    }
+
+    /// <summary>vm snapshot VM NAME [--stop]: the daemon writes the VM whole into a snapshot it keeps under NAME.</summary>
+    private static int Snapshot(string[] args)
+    {
+        var options = RemoteCommand.Read(args, [], ["--stop"], positionals: 2);
+        var vm = RemoteCommand.Positional(options, 0, "the VM (id or name)");
+        var spec = new SnapshotSpec { Name = RemoteCommand.Positional(options, 1, "the snapshot's name"), Stop = options.Has("--stop") };
+        return RemoteCommand.Run(async () =>
+        {
+            using var api = RemoteCommand.Connect(options);
+            using var body = ApiClient.Json(spec, ApiJsonContext.Default.SnapshotSpec);
+            var answer = await api.SendAsync(HttpMethod.Post, ApiClient.VmPath(vm, "snapshots"), ApiJsonContext.Default.SnapshotResource, body).ConfigureAwait(false);
+            RemoteCommand.Print(options.Has(RemoteCommand.JsonFlag)
+                ? answer.Json
+                : $"{vm}: snapshot {answer.Value.Name} written ({(answer.Value.RamBytes ?? 0) >> 20} MiB of RAM){(spec.Stop ? ", VM stopped" : "")}");
+            return ExitCodes.Success;
+        });
+    }
+
+    private static int Snapshots(string[] args)
+    {
+        var options = RemoteCommand.Read(args, [], [], positionals: 1);
+        var vm = RemoteCommand.Positional(options, 0, "the VM (id or name)");
+        return RemoteCommand.Run(async () =>
+        {
+            using var api = RemoteCommand.Connect(options);
+            var answer = await api.SendAsync(HttpMethod.Get, ApiClient.VmPath(vm, "snapshots"), ApiJsonContext.Default.IReadOnlyListSnapshotResource).ConfigureAwait(false);
+            RemoteCommand.Print(options.Has(RemoteCommand.JsonFlag)
+                ? answer.Json
+                : string.Join('\n', answer.Value.Select(s => $"{s.Name}  {s.CreatedAt:yyyy-MM-dd HH:mm:ss}Z  {s.SizeBytes >> 20} MiB")));
+            return ExitCodes.Success;
+        });
+    }
+
+    /// <summary>vm restore VM NAME: starts the stopped VM from its snapshot NAME.</summary>
+    private static int Restore(string[] args)
+    {
+        var options = RemoteCommand.Read(args, [], [], positionals: 2);
+        var vm = RemoteCommand.Positional(options, 0, "the VM (id or name)");
+        var name = RemoteCommand.Positional(options, 1, "the snapshot's name");
+        return RemoteCommand.Run(async () =>
+        {
+            using var api = RemoteCommand.Connect(options);
+            var answer = await api.SendAsync(HttpMethod.Post, ApiClient.VmPath(vm, $"snapshots/{Uri.EscapeDataString(name)}/restore"), ApiJsonContext.Default.VmResource).ConfigureAwait(false);
+            var state = answer.Value.ExitReason is null ? answer.Value.State : $"{answer.Value.State} ({answer.Value.ExitReason})";
+            if (options.Has(RemoteCommand.JsonFlag))
+            {
+                RemoteCommand.Print(answer.Json);
+            }
+
+            if (answer.Value.State is not ("running" or "paused"))
+            {
+                return Program.Fail(ExitCodes.RuntimeError, $"{answer.Value.Name} did not start from {name}: {state}");
+            }
+
+            if (!options.Has(RemoteCommand.JsonFlag))
+            {
+                RemoteCommand.Print($"{answer.Value.Name}: {state} (from snapshot {name})");
             }
 
             return ExitCodes.Success;

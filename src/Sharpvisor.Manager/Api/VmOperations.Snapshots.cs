@@ -86,6 +86,6 @@ public sealed partial class VmOperations
         CreatedAt = file.LastWriteTimeUtc,
     };
 
-    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    [GeneratedRegex(@"\A[A-Za-z0-9][A-Za-z0-9._-]{0,63}\z")]
     private static partial Regex SnapshotName();
 }

@@ -39,23 +39,49 @@ public sealed partial class VmSupervisor
             }
 
             Directory.CreateDirectory(Path.GetDirectoryName(destination)!, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-            File.Move(produced, destination, overwrite: true);
-            // Checked once it is out of the VMM's reach (it owns the directory the file came from and could have put a
-            // link there): only a regular file is kept, so a restore never hands a VMM a file it had no right to.
-            var kept = new FileInfo(destination);
-            if (kept.LinkTarget is not null || (kept.Attributes & (FileAttributes.Directory | FileAttributes.Device)) != 0)
+            // Moved beside the destination first and checked there, out of the VMM's reach (it owns the directory the
+            // file came from and could have put a link or a socket in its place): only a file that is a snapshot
+            // replaces the one of that name, so a restore never hands a VMM a file it had no right to.
+            var arriving = destination + ".arriving";
+            File.Move(produced, arriving, overwrite: true);
+            if (!IsSnapshotFile(arriving))
             {
-                TryDelete(destination);
-                throw new VmControlException(vm.Id, "snapshot failed: the VMM left something other than a regular file");
+                TryDelete(arriving);
+                throw new VmControlException(vm.Id, "snapshot failed: the VMM left something other than a snapshot file");
             }
 
-            File.SetUnixFileMode(destination, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            File.SetUnixFileMode(arriving, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            File.Move(arriving, destination, overwrite: true);
             await AppendEventAsync(vm.Id, $"snapshot written ({result.RamBytes >> 20} MiB of RAM)").ConfigureAwait(false);
             return result;
         }
         finally
         {
             vm.Gate.Release();
+        }
+    }
+
+    /// <summary>
+    /// A regular file, not a link, that starts like a saved state. Opening a socket fails and the VMM cannot make
+    /// FIFOs or devices (its seccomp filter has no mknod), so nothing here blocks or reads another file.
+    /// </summary>
+    private static bool IsSnapshotFile(string path)
+    {
+        var info = new FileInfo(path);
+        if (!info.Exists || info.LinkTarget is not null)
+        {
+            return false;
+        }
+
+        try
+        {
+            using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0);
+            Span<byte> magic = stackalloc byte[8];
+            return file.ReadAtLeast(magic, magic.Length, throwOnEndOfStream: false) == magic.Length && magic.SequenceEqual("SVSTATE\0"u8);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
         }
     }
 }

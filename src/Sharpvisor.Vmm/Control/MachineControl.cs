@@ -84,9 +84,9 @@ public sealed class MachineControl(Action requestStop) : IControlTarget
     public bool CancelMigration()
     {
         var migration = Volatile.Read(ref _migration);
-        if (migration is null)
+        if (migration is null || Current.HandedOver)
         {
-            return false;
+            return false; // none, or past GO: the guest may run at the destination, so a cancel would change nothing
         }
 
         try

@@ -22,7 +22,25 @@ public sealed partial class Machine
     private const uint HelloVersion = 1;
     private const string Ready = "READY", Go = "GO", Running = "RUNNING";
 
-    private bool _migratedAway; // under _pauseGate: GO was sent, Resume is refused
+    // Under _pauseGate. From the final pause of a migration until its outcome, the guest belongs to the hand-over:
+    // Resume is refused, so no one can let it run on here while its state is on its way to the destination.
+    private bool _handingOver;
+    private bool _migratedAway; // GO was sent: the guest may run at the destination; cancel no longer counts
+
+    // Each stream operation of a migration may wait this long for the other side before the migration fails.
+    private static readonly TimeSpan StreamIdleTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>True once a migration handed the VM over (GO sent): it may run elsewhere now.</summary>
+    public bool HandedOver
+    {
+        get
+        {
+            lock (_pauseGate)
+            {
+                return _migratedAway;
+            }
+        }
+    }
 
     /// <summary>
     /// Migrates the running machine to the destination at the other end of <paramref name="peer"/> (see the type's
@@ -45,18 +63,36 @@ public sealed partial class Machine
         }
 
         var started = Stopwatch.GetTimestamp();
+        // RAM stays mapped while this thread reads it, even if the guest powers off or the VM is stopped meanwhile.
+        using var lease = Memory.Lease();
+        SetStreamTimeouts(peer);
+        // A cancel also ends a write or read that waits on a carrier that stopped moving bytes.
+        using var unblock = cancellation.Register(peer.Dispose);
         using var log = DirtyPageLog.Start(_vm, Memory);
         try
         {
             return PreCopy(peer, options, progress, cancellation, log, started);
         }
-        catch (OperationCanceledException)
+        catch (Exception e) when (cancellation.IsCancellationRequested && e is OperationCanceledException or ObjectDisposedException
+            || (cancellation.IsCancellationRequested && e is IOException and not MigrationException))
         {
             throw new MigrationException("the migration was cancelled, the VM runs on here");
+        }
+        catch (Exception e) when (e is ObjectDisposedException or StateException || e is IOException and not MigrationException)
+        {
+            throw new MigrationException($"the migration failed, the VM runs on here: {e.Message}");
         }
         finally
         {
             SetThrottle(0);
+        }
+    }
+
+    private static void SetStreamTimeouts(Stream peer)
+    {
+        if (peer.CanTimeout)
+        {
+            peer.ReadTimeout = peer.WriteTimeout = (int)StreamIdleTimeout.TotalMilliseconds;
         }
     }
 
@@ -115,9 +151,14 @@ public sealed partial class Machine
         MigrationOptions options, long started, int rounds, long totalPages, long totalBytes, int highestThrottle, CancellationToken cancellation)
     {
         cancellation.ThrowIfCancellationRequested();
-        if (Pause() != MachineState.Paused)
+        lock (_pauseGate)
         {
-            throw new MigrationException("the VM stopped during the migration");
+            if (Pause() != MachineState.Paused)
+            {
+                throw new MigrationException("the VM stopped during the migration");
+            }
+
+            _handingOver = true;
         }
 
         var paused = Stopwatch.GetTimestamp();
@@ -156,19 +197,37 @@ public sealed partial class Machine
             var downtime = Stopwatch.GetElapsedTime(paused);
             return new MigrationResult(rounds + 1, totalPages + pages, totalBytes + bytes, Stopwatch.GetElapsedTime(started), downtime, highestThrottle);
         }
-        catch (OperationCanceledException) when (!goSent)
+        catch (Exception e) when (!goSent)
         {
+            // Whatever it was (the peer, KVM, the state itself), before GO the guest is still this VM's: it runs on.
+            EndHandover(migratedAway: false);
             Resume();
-            throw;
-        }
-        catch (Exception e) when (!goSent && e is IOException or StateException or MigrationException or ObjectDisposedException)
-        {
-            Resume();
-            throw new MigrationException($"the migration failed, the VM runs on here: {e.Message}");
+            throw e is OperationCanceledException || cancellation.IsCancellationRequested
+                ? new OperationCanceledException(e.Message, e, cancellation)
+                : new MigrationException($"the migration failed, the VM runs on here: {e.Message}");
         }
         catch (Exception e) when (e is IOException or MigrationException or ObjectDisposedException)
         {
+            // Postmigrate: the destination got GO and may run the guest, or died before it could. Only an operator
+            // who knows can resume it here, and may now.
+            EndHandover(migratedAway: false);
             throw new MigrationException($"the destination did not confirm that it runs the VM ({e.Message}): the VM stays paused here; resume it only if the destination is not running it");
+        }
+        finally
+        {
+            lock (_pauseGate)
+            {
+                _handingOver = false;
+            }
+        }
+    }
+
+    private void EndHandover(bool migratedAway)
+    {
+        lock (_pauseGate)
+        {
+            _handingOver = false;
+            _migratedAway = migratedAway;
         }
     }
 
@@ -187,6 +246,7 @@ public sealed partial class Machine
             throw new MigrationException("virtio devices cannot be migrated yet: start the destination without them");
         }
 
+        SetStreamTimeouts(peer);
         var reader = new StateReader(peer, long.MaxValue);
         var hello = reader.Next() ?? throw new StateException("the stream ended before the VM was described");
         if (hello.Name != HelloSection)
@@ -217,7 +277,7 @@ public sealed partial class Machine
                 throw new StateException("the incoming VM's RAM regions are not this VM's");
             }
 
-            var sections = new List<StateSection>();
+            var sections = new StateSectionBudget();
             var pages = new PageReceiver(machine.Memory);
             while (reader.Next() is { } section)
             {
@@ -231,7 +291,7 @@ public sealed partial class Machine
                 }
             }
 
-            machine.Apply(SavedMachine.Read(sections, config), supportedCpuid);
+            machine.Apply(SavedMachine.Read(sections.Sections, config), supportedCpuid);
         });
 
         try

@@ -180,8 +180,13 @@ public sealed partial class Machine
         public static SavedMachine Read(IEnumerable<StateSection> sections, VmConfig config)
         {
             var all = sections.ToArray();
-            var header = (all.SingleOrDefault(s => s.Name == MachineSection) ?? throw new StateException("the state has no MACH section"))
-                .Expect(MachineSectionVersion).Reader();
+            var machine = all.Where(s => s.Name == MachineSection).ToArray();
+            if (machine.Length != 1)
+            {
+                throw new StateException($"the state has {machine.Length} MACH sections, not one");
+            }
+
+            var header = machine[0].Expect(MachineSectionVersion).Reader();
             var cpus = header.U32();
             var memoryBytes = header.U64();
             var clock = header.Struct<kvm_clock_data>();

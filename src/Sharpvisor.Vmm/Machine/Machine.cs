@@ -378,9 +378,11 @@ public sealed partial class Machine : IVcpuHost, IDisposable
     {
         lock (_pauseGate)
         {
-            if (_migratedAway)
+            if (_handingOver || _migratedAway)
             {
-                throw new InvalidOperationException("this VM was handed over to a migration destination: it may run there, so it is not resumed here");
+                throw new InvalidOperationException(_migratedAway
+                    ? "this VM was handed over to a migration destination: it runs there, so it is not resumed here"
+                    : "this VM is being handed over to a migration destination: it resumes here only if that fails");
             }
 
             Volatile.Write(ref _pauseRequested, 0);

@@ -58,7 +58,7 @@ internal static class PageStream
                 {
                     cancellation.ThrowIfCancellationRequested();
                     bytes += Flush(writer, ref batch, ref batchPages);
-                    Pace(bytes, started, bandwidthLimit);
+                    Pace(bytes, started, bandwidthLimit, cancellation);
                 }
 
                 batch.U64(address.Value).U32((uint)run).U8(zero ? ZeroRun : DataRun);
@@ -93,7 +93,7 @@ internal static class PageStream
         return length + StateFormat.SectionHeaderLength + 4;
     }
 
-    private static void Pace(long bytes, long started, long bandwidthLimit)
+    private static void Pace(long bytes, long started, long bandwidthLimit, CancellationToken cancellation)
     {
         if (bandwidthLimit <= 0)
         {
@@ -103,7 +103,9 @@ internal static class PageStream
         var due = TimeSpan.FromSeconds((double)bytes / bandwidthLimit) - Stopwatch.GetElapsedTime(started);
         if (due > TimeSpan.Zero)
         {
-            Thread.Sleep(due);
+            // One batch at the lowest limit allowed (1 MB/s) is about a second; a cancel ends the wait at once.
+            cancellation.WaitHandle.WaitOne(due);
+            cancellation.ThrowIfCancellationRequested();
         }
     }
 }

@@ -96,13 +96,13 @@ public static class SnapshotFile
         {
             var length = stream.Length;
             var reader = new StateReader(stream, length);
-            var sections = new List<StateSection>();
+            var sections = new StateSectionBudget();
             (GuestAddress Start, ulong Size)[]? ram = null;
             while (reader.Next() is { } section)
             {
                 if (section.Name == "RAM ")
                 {
-                    ram = ReadRamSection(section);
+                    ram = ram is null ? ReadRamSection(section) : throw new StateException("the snapshot has two RAM sections");
                 }
                 else
                 {
@@ -119,7 +119,7 @@ public static class SnapshotFile
             var offset = AlignUp(reader.Consumed);
             foreach (var (start, size) in ram)
             {
-                if (size > (ulong)(length - offset))
+                if (offset > length || size > (ulong)(length - offset))
                 {
                     throw new StateException($"the snapshot is truncated: RAM at {start} needs {size} bytes from offset {offset}, the file has {length}");
                 }
@@ -128,7 +128,7 @@ public static class SnapshotFile
                 offset += (long)size;
             }
 
-            return new SnapshotImage(stream, sections, ram, offsets);
+            return new SnapshotImage(stream, sections.Sections, ram, offsets);
         }
         catch
         {

@@ -46,6 +46,9 @@ public sealed record VcpuState(
     private const int MaxXsaveBytes = 1 << 20;
     private const int MaxCpuidEntries = 1024;
 
+    // KVM_GET_MSRS and KVM_SET_MSRS refuse a call of 256 entries or more (MAX_IO_MSRS) with E2BIG.
+    private const int MaxMsrsPerCall = 255;
+
     private const uint MSR_IA32_TSC = 0x10;
     private const uint MSR_IA32_TSC_DEADLINE = 0x6e0;
 
@@ -77,6 +80,11 @@ public sealed record VcpuState(
     public void Restore(KvmVcpu vcpu)
     {
         ArgumentNullException.ThrowIfNull(vcpu);
+        if (Xsave is { } saved && saved.Length != vcpu.Vm.XsaveSize)
+        {
+            throw new StateException($"vCPU {Id}: the saved XSAVE area has {saved.Length} bytes, this host's has {vcpu.Vm.XsaveSize}: its CPU or KVM differs");
+        }
+
         vcpu.SetRegs(Regs);
         if (Xsave is { } area)
         {
@@ -147,8 +155,9 @@ public sealed record VcpuState(
         var read = new List<kvm_msr_entry>(pending.Length);
         while (!pending.IsEmpty)
         {
-            var count = Math.Clamp(vcpu.GetMsrs(pending), 0, pending.Length);
-            read.AddRange(pending[..count]);
+            var batch = pending[..Math.Min(pending.Length, MaxMsrsPerCall)];
+            var count = Math.Clamp(vcpu.GetMsrs(batch), 0, batch.Length);
+            read.AddRange(batch[..count]);
             pending = pending[Math.Min(count + 1, pending.Length)..];
         }
 
@@ -159,10 +168,16 @@ public sealed record VcpuState(
     {
         // TSC first, the TSC deadline last (it is a point on the guest's TSC); the rest in the order they were read.
         var ordered = Msrs.OrderBy(m => m.index switch { MSR_IA32_TSC => 0, MSR_IA32_TSC_DEADLINE => 2, _ => 1 }).ToArray();
-        var written = vcpu.SetMsrs(ordered);
-        if (written != ordered.Length)
+        for (var done = 0; done < ordered.Length;)
         {
-            throw new StateException($"KVM refused MSR 0x{ordered[written].index:x} of vCPU {Id}: this host cannot take the state another host saved");
+            var batch = ordered.AsSpan(done, Math.Min(ordered.Length - done, MaxMsrsPerCall));
+            var written = vcpu.SetMsrs(batch);
+            if (written != batch.Length)
+            {
+                throw new StateException($"KVM refused MSR 0x{batch[written].index:x} of vCPU {Id}: this host cannot take the state another host saved");
+            }
+
+            done += written;
         }
     }
 

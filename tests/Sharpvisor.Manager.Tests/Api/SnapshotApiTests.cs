@@ -77,7 +77,7 @@ public sealed class SnapshotApiTests : IAsyncLifetime
     public async Task Bad_names_unknown_snapshots_and_a_VM_that_does_not_run_get_clear_errors()
     {
         await D.CreateAsync("idle");
-        foreach (var name in new[] { "../escape", "", ".hidden", "a/b", new string('x', 65) })
+        foreach (var name in new[] { "../escape", "", ".hidden", "a/b", new string('x', 65), "a\\n", "a\\u0000" })
         {
             var (field, message, _) = await TestDaemon.SingleFieldProblemAsync(await TakeAsync("idle", $$"""{"name": "{{name}}"}"""), name);
             Assert.Equal(("name", "must be 1 to 64 of letters, digits, '.', '_' and '-', starting with a letter or digit"), (field, message));

@@ -146,6 +146,7 @@ public sealed class ControlDispatcherTests
     [InlineData("""{"id": 10, "command": "migrate", "path": "s", "downtime_ms": -5}""", "\"downtime_ms\" must be a whole number, 0 or more")]
     [InlineData("""{"id": 10, "command": "migrate", "path": "s", "max_bandwidth": "fast"}""", "\"max_bandwidth\" must be a whole number, 0 or more")]
     [InlineData("""{"id": 10, "command": "migrate", "path": "s", "max_bandwidth": 1.5}""", "\"max_bandwidth\" must be a whole number, 0 or more")]
+    [InlineData("""{"id": 10, "command": "migrate", "path": "s", "max_bandwidth": 999999}""", "\"max_bandwidth\" must be 0 (no limit) or at least 1000000 bytes/s")]
     public void MigrateWithBadArgumentsIsAnErrorAndStartsNothing(string line, string error)
     {
         var reply = Handle(line);

@@ -144,6 +144,41 @@ public sealed class StateFormatTests : IDisposable
     }
 
     [Fact]
+    public void ASnapshotCutBeforeItsRamBeginsIsRefusedNotMappedPastItsEnd()
+    {
+        var path = Path.Combine(_directory, "cut.snap");
+        using (var memory = GuestMemory.Create([(new GuestAddress(0), 1UL << 20)]))
+        {
+            SnapshotFile.Write(path, w => w.Section("TEST", 1, new StatePayload().U32(1)), memory);
+        }
+
+        // Just after the end marker: the RAM would start at the next 4 KiB boundary, past the end of the file.
+        var endOfSections = StateFormat.HeaderLength + (2 * (StateFormat.SectionHeaderLength + 4)) + 4 + 4 + 16 + 4 + StateFormat.SectionHeaderLength + 4;
+        using (var file = File.OpenWrite(path))
+        {
+            file.SetLength(endOfSections);
+        }
+
+        var e = Assert.Throws<StateException>(() => SnapshotFile.OpenRestore(path));
+        Assert.StartsWith("the snapshot is truncated: RAM at 0x0 needs 1048576 bytes", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AStateWithMoreSectionsThanAVmMakesIsRefused()
+    {
+        var budget = new StateSectionBudget();
+        var section = new StateSection(StateFormat.Tag("CPU "), 1, new byte[1024]);
+        for (var i = 0; i < StateSectionBudget.MaxSections; i++)
+        {
+            budget.Add(section);
+        }
+
+        var e = Assert.Throws<StateException>(() => budget.Add(section));
+        Assert.StartsWith("the state has more sections than a VM makes", e.Message, StringComparison.Ordinal);
+        Assert.Throws<StateException>(() => new StateSectionBudget().Add(new StateSection(1, 1, new byte[StateSectionBudget.MaxTotalBytes + 1])));
+    }
+
+    [Fact]
     public void ASnapshotWithItsRamCutShortIsRefused()
     {
         var path = Path.Combine(_directory, "short.snap");
