@@ -76,9 +76,10 @@ public sealed class HelpTests
     [Theory]
     [InlineData("sharpvisor vm create x --me", 4, "--memory")]
     [InlineData("sharpvisor vm st", 2, "start stop")]
-    [InlineData("sharpvisor help vm re", 3, "resume reboot")]
+    [InlineData("sharpvisor help vm re", 3, "resume reboot restore")]
     [InlineData("sharpvisor run --ro", 2, "")]
-    [InlineData("sharpvisor run --r", 2, "--rng")]
+    [InlineData("sharpvisor run --r", 2, "--restore --rng")]
+    [InlineData("sharpvisor run --rn", 2, "--rng")]
     [InlineData("sharpvisor se", 1, "serve")]
     public async Task BashCompletesCommandsSubcommandsAndOptions(string line, int word, string expected)
     {

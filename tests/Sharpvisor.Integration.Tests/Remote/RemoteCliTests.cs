@@ -220,6 +220,32 @@ public sealed class RemoteCliTests(DaemonFixture daemon) : IClassFixture<DaemonF
         Assert.Matches(@"(?m)^\S+ \S+  life-cli  state  stopped", text);
     }
 
+    [KvmFact]
+    public async Task ASnapshotTakenStoppedListedAndRestoredFromTheCommandLine()
+    {
+        Assert.Equal(0, (await daemon.CliAsync("vm", "create", "snap-cli", "--guest", "idle", "--memory", "32M")).ExitCode);
+        await ExpectAsync(["vm", "start", "snap-cli"], "snap-cli: running\n");
+
+        var taken = await daemon.CliAsync("vm", "snapshot", "snap-cli", "first", "--stop");
+        Assert.True(taken.ExitCode == 0, taken.ToString());
+        Assert.Matches(@"^snap-cli: snapshot first written \(\d+ MiB of RAM\), VM stopped\n$", taken.Stdout);
+        Assert.Equal("stopped", JsonSerializer.Deserialize((await daemon.CliAsync("vm", "show", "snap-cli", "--json")).Stdout, ApiJsonContext.Default.VmResource)!.State);
+
+        var listed = await daemon.CliAsync("vm", "snapshots", "snap-cli");
+        Assert.True(listed.ExitCode == 0, listed.ToString());
+        Assert.Matches(@"^first  \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ  32 MiB\n$", listed.Stdout);
+
+        await ExpectAsync(["vm", "restore", "snap-cli", "first"], "snap-cli: running (from snapshot first)\n");
+        var unknown = await daemon.CliAsync("vm", "snapshot", "snap-cli", "../x");
+        Assert.True(unknown.ExitCode == 2, unknown.ToString());
+        Assert.StartsWith("sharpvisor: error: name: ", unknown.Stderr, StringComparison.Ordinal);
+        Assert.Equal(0, (await daemon.CliAsync("vm", "kill", "snap-cli")).ExitCode);
+        var missing = await daemon.CliAsync("vm", "restore", "snap-cli", "second");
+        Assert.True(missing.ExitCode == 1, missing.ToString());
+        Assert.Contains("has no snapshot named 'second'", missing.Stderr, StringComparison.Ordinal);
+        await ExpectAsync(["vm", "delete", "snap-cli"], "deleted snap-cli\n");
+    }
+
     private async Task ExpectAsync(string[] args, string stdout)
     {
         var result = await daemon.CliAsync(args);
