@@ -11,7 +11,8 @@ public static class BuiltInGuestScenarios
         "hello", "timer", "smp", "memory", "serial-echo", "reboot", "triple-fault", "breakpoint", "acpi",
         "acpi-poweroff", "acpi-reset", "virtio-blk", "virtio-blk-zero", "virtio-blk-bench", "virtio-blk-hostile",
         "virtio-net", "virtio-net-bench", "virtio-rng", "virtio-console", "hostile-console", "hostile-blk-huge",
-        "hostile-reset-loop", "hostile-console-stall", "idle", "spin", "shell",
+        "hostile-reset-loop", "hostile-console-stall", "idle", "spin", "shell", "generation", "kvmclock",
+        "virtio-blk-generation",
     ];
 
     public static bool IsKnown(string scenario) => Names.Contains(scenario, StringComparer.Ordinal);
