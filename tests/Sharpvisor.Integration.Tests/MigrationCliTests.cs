@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Net.Sockets;
 using System.Text.RegularExpressions;
@@ -24,9 +25,16 @@ public sealed partial class MigrationCliTests : IDisposable
         var outgoing = Path.Combine(_dir, "out.sock");
         var control = Path.Combine(_dir, "source.sock");
         using var destinationProcess = ProcessRunner.Start(SharpvisorProcess.ExecutablePath, ["run", "--incoming", incoming]);
-        var destination = ProcessRunner.RunUntilAsync(destinationProcess, output => Sweeps(output).Length >= 2, Limit);
-
         using var sourceProcess = ProcessRunner.Start(SharpvisorProcess.ExecutablePath, ["run", "--cmdline", "generation mib=16 every=8", "--control", control]);
+        // A failed check must not leave a VMM running its guest for ever.
+        using var killDestination = new KillOnDispose(destinationProcess);
+        using var killSource = new KillOnDispose(sourceProcess);
+        await MigrateAndCheckAsync(destinationProcess, sourceProcess, incoming, outgoing, control);
+    }
+
+    private static async Task MigrateAndCheckAsync(Process destinationProcess, Process sourceProcess, string incoming, string outgoing, string control)
+    {
+        var destination = ProcessRunner.RunUntilAsync(destinationProcess, output => Sweeps(output).Length >= 2, Limit);
         Task<MigrateResult>? migration = null;
         var source = await ProcessRunner.RunUntilAsync(sourceProcess, output =>
         {
@@ -57,6 +65,7 @@ public sealed partial class MigrationCliTests : IDisposable
     {
         var control = Path.Combine(_dir, "source.sock");
         using var sourceProcess = ProcessRunner.Start(SharpvisorProcess.ExecutablePath, ["run", "--cmdline", "generation mib=1 every=64", "--control", control]);
+        using var killOnFailure = new KillOnDispose(sourceProcess);
         Task<ControlResponse>? migration = null;
         var printedAtFailure = -1;
         var source = await ProcessRunner.RunUntilAsync(sourceProcess, output =>
@@ -157,6 +166,18 @@ public sealed partial class MigrationCliTests : IDisposable
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
             // One side is gone: the other learns it from its own end.
+        }
+    }
+
+    /// <summary>Kills the process, if it still runs, when the test ends however it ends.</summary>
+    private sealed class KillOnDispose(Process process) : IDisposable
+    {
+        public void Dispose()
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
         }
     }
 
