@@ -11,10 +11,55 @@ public sealed class HostMemoryMapping : IDisposable
 {
     private nint _address;
 
-    private HostMemoryMapping(nint address, ulong size)
+    private HostMemoryMapping(nint address, ulong size, bool anonymous)
     {
         _address = address;
         Size = size;
+        IsAnonymous = anonymous;
+    }
+
+    /// <summary>Anonymous memory: a page never touched is zeros (a file mapping's may hold the file's data).</summary>
+    public bool IsAnonymous { get; }
+
+    private const ulong PageSize = 4096;
+
+    /// <summary>
+    /// For each page of [offset, offset + touched.Length × 4 KiB), whether the process ever touched it: present in
+    /// memory or swapped out, as /proc/self/pagemap says (bits 63 and 62). An anonymous page never touched reads as
+    /// zeros, so a reader looking for data can skip it instead of faulting it in. False when pagemap cannot be read
+    /// (then every page counts as touched).
+    /// </summary>
+    public bool TryGetTouchedPages(ulong offset, Span<bool> touched)
+    {
+        var length = (ulong)touched.Length * PageSize;
+        if (offset % PageSize != 0 || offset > Size || length > Size - offset)
+        {
+            throw new ArgumentOutOfRangeException(nameof(offset), $"pages at 0x{offset:x} (+{touched.Length}) are not inside the mapping");
+        }
+
+        const ulong Present = 1UL << 63, Swapped = 1UL << 62;
+        var entries = new ulong[touched.Length];
+        try
+        {
+            using var pagemap = File.OpenHandle("/proc/self/pagemap", FileMode.Open, FileAccess.Read);
+            var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(entries.AsSpan());
+            var at = (long)(((ulong)Address + offset) / PageSize * sizeof(ulong));
+            if (RandomAccess.Read(pagemap, bytes, at) != bytes.Length)
+            {
+                return false;
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+
+        for (var i = 0; i < entries.Length; i++)
+        {
+            touched[i] = (entries[i] & (Present | Swapped)) != 0;
+        }
+
+        return true;
     }
 
     public nint Address => _address == 0 ? throw new ObjectDisposedException(nameof(HostMemoryMapping)) : _address;
@@ -33,7 +78,7 @@ public sealed class HostMemoryMapping : IDisposable
 
         // Guest RAM in a core dump of the VMM would be huge and leaks guest data.
         _ = Libc.madvise(address, (nuint)size, Libc.MADV_DONTDUMP);
-        return new HostMemoryMapping(address, size);
+        return new HostMemoryMapping(address, size, anonymous: true);
     }
 
     /// <summary>
@@ -63,7 +108,7 @@ public sealed class HostMemoryMapping : IDisposable
             }
 
             _ = Libc.madvise(address, (nuint)size, Libc.MADV_DONTDUMP);
-            return new HostMemoryMapping(address, size);
+            return new HostMemoryMapping(address, size, anonymous: false);
         }
         finally
         {

@@ -34,6 +34,7 @@ internal static class PageStream
         for (var slot = 0; slot < memory.Regions.Count; slot++)
         {
             var region = memory.Regions[slot];
+            var zeros = new ZeroPages(memory, region);
             var count = (long)(region.Size / PageSize);
             for (long page = 0; page < count;)
             {
@@ -45,11 +46,11 @@ internal static class PageStream
 
                 // A run of set pages of one kind, at most MaxRunPages long.
                 var address = region.Start + ((ulong)page * PageSize);
-                var zero = IsZero(memory, address);
+                var zero = zeros.IsZero(page);
                 var run = 1;
                 while (run < MaxRunPages && page + run < count
                     && (bitmaps is null || (bitmaps[slot][(page + run) / 64] & (1UL << (int)((page + run) % 64))) != 0)
-                    && IsZero(memory, address + ((ulong)run * PageSize)) == zero)
+                    && zeros.IsZero(page + run) == zero)
                 {
                     run++;
                 }
@@ -76,8 +77,6 @@ internal static class PageStream
         bytes += Flush(writer, ref batch, ref batchPages);
         return (pages, bytes);
     }
-
-    private static bool IsZero(GuestMemory memory, GuestAddress address) => !memory.GetSpan(address, PageSize).ContainsAnyExcept((byte)0);
 
     private static long Flush(StateWriter writer, ref StatePayload batch, ref int batchPages)
     {

@@ -166,33 +166,27 @@ public static class SnapshotFile
     private static long WriteRegion(SafeFileHandle file, long fileOffset, GuestMemory memory, GuestRegion region)
     {
         long written = 0;
-        for (ulong at = 0; at < region.Size;)
+        var zeros = new ZeroPages(memory, region);
+        var pages = (long)(region.Size / PageSize);
+        // Runs of non-zero pages become one write each (at most MaxRun bytes); zero pages are skipped, leaving holes.
+        for (long page = 0; page < pages;)
         {
-            var length = (int)Math.Min((ulong)MaxRun, region.Size - at);
-            var chunk = memory.GetSpan(region.Start + at, length);
-            // Runs of non-zero pages become one write each; zero pages are skipped, leaving holes.
-            for (var page = 0; page < length;)
+            if (zeros.IsZero(page))
             {
-                var end = page;
-                while (end < length && chunk.Slice(end, Math.Min(PageSize, length - end)).ContainsAnyExcept((byte)0))
-                {
-                    end += PageSize;
-                }
-
-                end = Math.Min(end, length);
-                if (end > page)
-                {
-                    RandomAccess.Write(file, chunk[page..end], fileOffset + (long)at + page);
-                    written += end - page;
-                    page = end;
-                }
-                else
-                {
-                    page += PageSize;
-                }
+                page++;
+                continue;
             }
 
-            at += (ulong)length;
+            var end = page + 1;
+            while (end < pages && end - page < MaxRun / PageSize && !zeros.IsZero(end))
+            {
+                end++;
+            }
+
+            var length = (int)((end - page) * PageSize);
+            RandomAccess.Write(file, memory.GetSpan(region.Start + ((ulong)page * PageSize), length), fileOffset + (page * PageSize));
+            written += length;
+            page = end;
         }
 
         return written;
