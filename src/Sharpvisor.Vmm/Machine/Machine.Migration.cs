@@ -200,7 +200,7 @@ public sealed partial class Machine
         catch (Exception e) when (!goSent)
         {
             // Whatever it was (the peer, KVM, the state itself), before GO the guest is still this VM's: it runs on.
-            EndHandover(migratedAway: false);
+            ReturnFromHandover();
             Resume();
             throw e is OperationCanceledException || cancellation.IsCancellationRequested
                 ? new OperationCanceledException(e.Message, e, cancellation)
@@ -210,7 +210,7 @@ public sealed partial class Machine
         {
             // Postmigrate: the destination got GO and may run the guest, or died before it could. Only an operator
             // who knows can resume it here, and may now.
-            EndHandover(migratedAway: false);
+            ReturnFromHandover();
             throw new MigrationException($"the destination did not confirm that it runs the VM ({e.Message}): the VM stays paused here; resume it only if the destination is not running it");
         }
         finally
@@ -222,12 +222,13 @@ public sealed partial class Machine
         }
     }
 
-    private void EndHandover(bool migratedAway)
+    /// <summary>The hand-over did not happen (or is not known to have): the guest is this VM's again, to resume.</summary>
+    private void ReturnFromHandover()
     {
         lock (_pauseGate)
         {
             _handingOver = false;
-            _migratedAway = migratedAway;
+            _migratedAway = false;
         }
     }
 
