@@ -241,7 +241,7 @@ public sealed class MigrationTests
     }
 
     /// <summary>The destination's side on a thread: the machine received, RUNNING said, ready to run.</summary>
-    private static Task<Machine> ReceiveAsync(VmConfig config, Stream source) => Task.Run(() =>
+    internal static Task<Machine> ReceiveAsync(VmConfig config, Stream source) => Task.Run(() =>
     {
         var machine = Machine.ReceiveFrom(config, source, Limit);
         Machine.ConfirmRunning(source);
@@ -249,7 +249,7 @@ public sealed class MigrationTests
     });
 
     /// <summary>Two ends of a loopback TCP connection, as streams.</summary>
-    private static async Task<(NetworkStream, NetworkStream)> ConnectedPairAsync()
+    internal static async Task<(NetworkStream, NetworkStream)> ConnectedPairAsync()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

@@ -33,6 +33,55 @@ public static unsafe class HostFile
         Errno.Check(Libc.fdatasync(fd.Fd), "fdatasync");
     }
 
+    /// <summary>
+    /// Opens <paramref name="path"/> for reading and writing without any lock: .NET's File.OpenHandle takes a shared
+    /// flock on a writable file, which fails while another process holds the exclusive one (a migration's source).
+    /// FileNotFoundException, UnauthorizedAccessException or IOException carry the reason.
+    /// </summary>
+    public static SafeFileHandle OpenReadWriteUnlocked(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        var fd = Libc.open(path, Libc.O_RDWR | Libc.O_CLOEXEC);
+        if (fd >= 0)
+        {
+            return new SafeFileHandle(fd, ownsHandle: true);
+        }
+
+        var errno = Marshal.GetLastPInvokeError();
+        var reason = Marshal.GetPInvokeErrorMessage(errno);
+        throw errno switch
+        {
+            Errno.ENOENT => new FileNotFoundException(reason, path),
+            Errno.EACCES or Errno.EPERM => new UnauthorizedAccessException($"{path}: {reason}"),
+            _ => new IOException($"{path}: {reason}"),
+        };
+    }
+
+    /// <summary>
+    /// Takes the exclusive flock(2) on the open file, the lock .NET takes for FileShare.None (EWOULDBLOCK is EAGAIN on Linux): true when it is ours now,
+    /// false when another open file holds a lock on it. It never waits.
+    /// </summary>
+    public static bool TryLockExclusive(SafeFileHandle file)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        using var fd = new HandleLease(file);
+        if (Libc.flock(fd.Fd, Libc.LOCK_EX | Libc.LOCK_NB) == 0)
+        {
+            return true;
+        }
+
+        var errno = Marshal.GetLastPInvokeError();
+        return errno == Errno.EAGAIN ? false : throw Errno.Create("flock(LOCK_EX)", errno);
+    }
+
+    /// <summary>Drops the file's flock(2), shared or exclusive, for every descriptor of this open file.</summary>
+    public static void Unlock(SafeFileHandle file)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        using var fd = new HandleLease(file);
+        Errno.Check(Libc.flock(fd.Fd, Libc.LOCK_UN), "flock(LOCK_UN)");
+    }
+
     /// <summary>Deallocates a range (reads return zeros afterwards); false when the file system cannot.</summary>
     public static bool TryPunchHole(SafeFileHandle file, long offset, long length) =>
         TryFallocate(file, Libc.FALLOC_FL_PUNCH_HOLE | Libc.FALLOC_FL_KEEP_SIZE, offset, length, "fallocate(PUNCH_HOLE)");

@@ -51,6 +51,13 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "fdatasync", SetLastError = true)]
     public static partial int fdatasync(int fd);
 
+    public const int LOCK_EX = 2;
+    public const int LOCK_NB = 4;
+    public const int LOCK_UN = 8;
+
+    [LibraryImport(Lib, EntryPoint = "flock", SetLastError = true)]
+    public static partial int flock(int fd, int operation);
+
     /// <summary>struct stat on x86-64 is 144 bytes; st_mode (a u32) sits at offset 24.</summary>
     public const int StatSize = 144;
     public const int StatModeOffset = 24;

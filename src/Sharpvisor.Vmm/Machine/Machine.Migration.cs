@@ -27,6 +27,10 @@ public sealed partial class Machine
     private bool _handingOver;
     private bool _migratedAway; // GO was sent: the guest may run at the destination; cancel no longer counts
 
+    // Under _pauseGate. The virtio devices are quiesced for a hand-over and the disks' locks may be the destination's:
+    // the next Resume takes the locks back (refused while another process holds one) and lets the devices go on.
+    private bool _devicesHeldForHandover;
+
     // Each stream operation of a migration may wait this long for the other side before the migration fails.
     private static readonly TimeSpan StreamIdleTimeout = TimeSpan.FromSeconds(30);
 
@@ -50,13 +54,6 @@ public sealed partial class Machine
     {
         ArgumentNullException.ThrowIfNull(peer);
         ArgumentNullException.ThrowIfNull(options);
-        if (_pci is not null)
-        {
-            // Their state travels (as in snapshots), but a disk is still locked by one VMM at a time: the hand-over of
-            // that lock at GO comes first.
-            throw new MigrationException("this VM has virtio devices: migrations do not carry them yet");
-        }
-
         if (State != MachineState.Running)
         {
             throw new MigrationException($"only a running VM migrates; this one is {State.ToString().ToLowerInvariant()}");
@@ -165,6 +162,13 @@ public sealed partial class Machine
         var goSent = false;
         try
         {
+            // The requests the devices took finish now, and what they write into RAM is in the last Collect.
+            QuiesceDevices();
+            lock (_pauseGate)
+            {
+                _devicesHeldForHandover = _pci is not null;
+            }
+
             // Pages written between the last Collect and the pause, and those of the round not sent yet.
             var final = log.Collect();
             for (var slot = 0; slot < final.Count; slot++)
@@ -191,6 +195,8 @@ public sealed partial class Machine
                 _migratedAway = true;
             }
 
+            // One writer per disk: ours stops here, durably, and the destination takes each lock once it has GO.
+            _pci?.ReleaseDiskLocks();
             WriteLine(peer, Go);
             goSent = true;
             ExpectLine(peer, Running, options.HandoverTimeout);
@@ -201,7 +207,15 @@ public sealed partial class Machine
         {
             // Whatever it was (the peer, KVM, the state itself), before GO the guest is still this VM's: it runs on.
             ReturnFromHandover();
-            Resume();
+            try
+            {
+                Resume();
+            }
+            catch (Exception resume) when (resume is InvalidOperationException or IOException)
+            {
+                throw new MigrationException($"the migration failed ({e.Message}) and the VM stays paused here: {resume.Message}");
+            }
+
             throw e is OperationCanceledException || cancellation.IsCancellationRequested
                 ? new OperationCanceledException(e.Message, e, cancellation)
                 : new MigrationException($"the migration failed, the VM runs on here: {e.Message}");
@@ -220,6 +234,30 @@ public sealed partial class Machine
                 _handingOver = false;
             }
         }
+    }
+
+    /// <summary>
+    /// Before a Resume (under the pause gate): the devices a hand-over quiesced go on, with every disk lock taken back
+    /// first. When another process holds one (the destination runs the VM) nothing is resumed.
+    /// </summary>
+    private void ReleaseDevicesFromHandover()
+    {
+        if (!_devicesHeldForHandover)
+        {
+            return;
+        }
+
+        try
+        {
+            _pci?.TakeDiskLocks();
+        }
+        catch (IOException e)
+        {
+            throw new InvalidOperationException($"not resumed: {e.Message}; the migration destination may be running this VM");
+        }
+
+        _pci?.Unquiesce();
+        _devicesHeldForHandover = false;
     }
 
     /// <summary>The hand-over did not happen (or is not known to have): the guest is this VM's again, to resume.</summary>
@@ -242,11 +280,6 @@ public sealed partial class Machine
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(peer);
         HostLimits.CheckWithoutHost(config);
-        if (config.HasPciDevices)
-        {
-            throw new MigrationException("virtio devices cannot be migrated yet: start the destination without them");
-        }
-
         SetStreamTimeouts(peer);
         var reader = new StateReader(peer, long.MaxValue);
         var hello = reader.Next() ?? throw new StateException("the stream ended before the VM was described");
@@ -278,6 +311,7 @@ public sealed partial class Machine
                 throw new StateException("the incoming VM's RAM regions are not this VM's");
             }
 
+            machine.AddPciDevicesForRestore(lockDisks: false);
             var sections = new StateSectionBudget();
             var pages = new PageReceiver(machine.Memory);
             while (reader.Next() is { } section)
@@ -299,6 +333,7 @@ public sealed partial class Machine
         {
             WriteLine(peer, Ready);
             ExpectLine(peer, Go, handoverTimeout);
+            machine.TakeOverDevices();
             return machine;
         }
         catch
@@ -306,6 +341,31 @@ public sealed partial class Machine
             machine.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// At the destination after GO: the source has dropped its disks' locks, so they are taken here (a disk another
+    /// process still holds fails the migration: the guest never runs with two writers), the devices go on, and each
+    /// NIC announces its MAC.
+    /// </summary>
+    private void TakeOverDevices()
+    {
+        if (_pci is null)
+        {
+            return;
+        }
+
+        try
+        {
+            _pci.TakeDiskLocks();
+        }
+        catch (IOException e)
+        {
+            throw new MigrationException($"the VM is not run here: {e.Message}");
+        }
+
+        _pci.Unquiesce();
+        _pci.AnnounceNics(); // switches learn the guest's MAC is here now, before the guest says a word
     }
 
     /// <summary>The destination's last word: it runs the VM now, so the source may stop.</summary>

@@ -35,7 +35,11 @@ public sealed partial class Machine
             }
             finally
             {
-                _pci?.Unquiesce();
+                // After a failed hand-over the devices wait for the Resume that takes the disks' locks back.
+                if (!_devicesHeldForHandover)
+                {
+                    _pci?.Unquiesce();
+                }
             }
         }
     }
@@ -109,12 +113,15 @@ public sealed partial class Machine
     /// </summary>
     private void QuiesceDevices() => _pci?.Quiesce(DeviceQuiesceDeadline);
 
-    /// <summary>The PCI functions of a VM being restored, built quiesced: they serve nothing until the restore is whole.</summary>
-    private void AddPciDevicesForRestore()
+    /// <summary>
+    /// The PCI functions of a VM being restored, built quiesced: they serve nothing until the restore is whole. A
+    /// migration's destination opens its disks unlocked (<paramref name="lockDisks"/> false): the source holds them.
+    /// </summary>
+    private void AddPciDevicesForRestore(bool lockDisks = true)
     {
         if (Config.HasPciDevices)
         {
-            AddPciDevices();
+            AddPciDevices(lockDisks);
             _pci!.Quiesce(DeviceQuiesceDeadline);
         }
     }

@@ -385,6 +385,8 @@ public sealed partial class Machine : IVcpuHost, IDisposable
                     : "this VM is being handed over to a migration destination: it resumes here only if that fails");
             }
 
+            ReleaseDevicesFromHandover();
+
             Volatile.Write(ref _pauseRequested, 0);
             _paused = false;
             Monitor.PulseAll(_pauseGate);
@@ -538,10 +540,10 @@ public sealed partial class Machine : IVcpuHost, IDisposable
         _deviceStates.AddRange([IoApic, Serial, rtc, i8042, portB, acpi, _pit]);
     }
 
-    private void AddPciDevices()
+    private void AddPciDevices(bool lockDisks = true)
     {
         var log = Config.Log ?? (message => Console.Error.WriteLine($"sharpvisor: {message}"));
-        _pci = PciDevices.Create(Config, PortIo, Mmio, Memory, _msiRouter, IoApic.Pin, new KvmDoorbellRegistry(_vm), log);
+        _pci = PciDevices.Create(Config, PortIo, Mmio, Memory, _msiRouter, IoApic.Pin, new KvmDoorbellRegistry(_vm), log, lockDisks);
         _deviceStates.AddRange(_pci.States);
     }
 

@@ -23,6 +23,8 @@ namespace Sharpvisor.Vmm.Machine;
 internal sealed class PciDevices : IDisposable
 {
     private readonly List<VirtioPciDevice> _functions = [];
+    private readonly List<(string Option, RawFileBackend Image)> _disks = [];
+    private readonly List<VirtioNet> _nics = [];
 
     private PciDevices(PciRootBus bus) => Bus = bus;
 
@@ -74,8 +76,60 @@ internal sealed class PciDevices : IDisposable
         }
     }
 
+    /// <summary>
+    /// Drops every writable disk's exclusive lock, its writes made durable first: the last step before a migration
+    /// lets its destination run. <see cref="TakeDiskLocks"/> takes them back (or, at the destination, for the first time).
+    /// </summary>
+    public void ReleaseDiskLocks()
+    {
+        foreach (var (_, image) in _disks)
+        {
+            image.ReleaseWriteLock();
+        }
+    }
+
+    /// <summary>
+    /// Takes every writable disk's exclusive lock; when another process holds one, gives back those taken here and
+    /// throws an IOException naming the disk: its guest would be written by two VMs.
+    /// </summary>
+    public void TakeDiskLocks()
+    {
+        var taken = new List<RawFileBackend>();
+        foreach (var (option, image) in _disks)
+        {
+            if (!image.TryTakeWriteLock())
+            {
+                taken.ForEach(t => t.ReleaseWriteLock());
+                throw new IOException($"{option} is locked by another process (a VM runs on it)");
+            }
+
+            taken.Add(image);
+        }
+    }
+
+    /// <summary>Each NIC tells the network that its MAC is behind this host's TAP now (<see cref="VirtioNet.Announce"/>).</summary>
+    public void AnnounceNics()
+    {
+        foreach (var nic in _nics)
+        {
+            try
+            {
+                nic.Announce();
+            }
+            catch (Kvm.KvmException)
+            {
+                // Best effort, as QEMU's: a TAP that fails here fails the guest's own frames too, and says so then.
+            }
+        }
+    }
+
+    /// <summary>
+    /// Opens each backend and builds one function per device. With <paramref name="lockDisks"/> false the writable
+    /// disks are opened without their lock (a migration's destination takes it at the hand-over).
+    /// </summary>
     public static PciDevices Create(
-        VmConfig config, IoBus portIo, IoBus mmio, GuestMemory memory, IMsiSink msi, Func<int, IInterruptLine> gsiLine, IDoorbellRegistry doorbells, Action<string> log)
+        VmConfig config, IoBus portIo, IoBus mmio, GuestMemory memory, IMsiSink msi, Func<int, IInterruptLine> gsiLine, IDoorbellRegistry doorbells,
+        Action<string> log, bool lockDisks = true)
     {
         var devices = new PciDevices(new PciRootBus(portIo, mmio, gsiLine));
         try
@@ -83,14 +137,18 @@ internal sealed class PciDevices : IDisposable
             for (var i = 0; i < config.Disks.Count; i++)
             {
                 var disk = config.Disks[i];
-                var backend = Open($"--disk {disk.Path}", () => RawFileBackend.Open(disk.Path, disk.ReadOnly));
+                var option = $"--disk {disk.Path}";
+                var backend = Open(option, () => RawFileBackend.Open(disk.Path, disk.ReadOnly, lockDisks));
+                devices._disks.Add((option, backend));
                 devices.Add(new VirtioBlock(backend, disk.Id ?? Path.GetFileName(disk.Path)), memory, msi, doorbells, log);
             }
 
             foreach (var nic in config.Nics)
             {
                 var backend = Open($"--net tap={nic.TapName}", () => TapBackend.Open(nic.TapName));
-                devices.Add(new VirtioNet(backend, nic.Mac ?? DefaultMac(nic.TapName)), memory, msi, doorbells, log);
+                var device = new VirtioNet(backend, nic.Mac ?? DefaultMac(nic.TapName));
+                devices.Add(device, memory, msi, doorbells, log);
+                devices._nics.Add(device);
             }
 
             if (config.VirtioConsole)

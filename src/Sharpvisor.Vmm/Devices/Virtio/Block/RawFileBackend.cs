@@ -5,7 +5,9 @@ namespace Sharpvisor.Vmm.Devices.Virtio.Block;
 
 /// <summary>
 /// A raw image file, opened once for the life of the VM and closed on dispose. A writable image is locked
-/// exclusively (flock) so two VMs cannot write one disk; a read-only one shares its lock with other readers.
+/// exclusively (flock) so two VMs cannot write one disk; a read-only one shares its lock with other readers. A live
+/// migration hands the exclusive lock over: the destination opens the image unlocked, the source drops its lock just
+/// before it lets the destination run (<see cref="ReleaseWriteLock"/>), the destination takes it (<see cref="TryTakeWriteLock"/>).
 /// </summary>
 public sealed class RawFileBackend : IBlockBackend
 {
@@ -27,15 +29,18 @@ public sealed class RawFileBackend : IBlockBackend
 
     public bool ReadOnly { get; }
 
-    /// <summary>Opens <paramref name="path"/>; IOException and UnauthorizedAccessException carry the reason.</summary>
-    public static RawFileBackend Open(string path, bool readOnly)
+    /// <summary>
+    /// Opens <paramref name="path"/>; IOException and UnauthorizedAccessException carry the reason. With
+    /// <paramref name="locked"/> false a writable image is opened without its lock (a migration's destination, whose
+    /// source still holds it): <see cref="TryTakeWriteLock"/> takes it before the guest may write.
+    /// </summary>
+    public static RawFileBackend Open(string path, bool readOnly, bool locked = true)
     {
-        // A confined VMM's disks come opened (and locked) by its launcher, with the access their definition gives.
-        var file = InheritedFiles.Take(path) ?? File.OpenHandle(
-            path,
-            FileMode.Open,
-            readOnly ? FileAccess.Read : FileAccess.ReadWrite,
-            readOnly ? FileShare.Read : FileShare.None);
+        // A confined VMM's disks come opened (and locked, unless incoming) by its launcher, with the access their
+        // definition gives.
+        var file = InheritedFiles.Take(path) ?? (readOnly || locked
+            ? File.OpenHandle(path, FileMode.Open, readOnly ? FileAccess.Read : FileAccess.ReadWrite, readOnly ? FileShare.Read : FileShare.None)
+            : HostFile.OpenReadWriteUnlocked(path));
         try
         {
             return new RawFileBackend(file, (ulong)RandomAccess.GetLength(file), readOnly);
@@ -99,6 +104,22 @@ public sealed class RawFileBackend : IBlockBackend
             RandomAccess.Write(_file, zeros.AsSpan(0, (int)Math.Min(zeros.Length, length - done)), offset + done);
         }
     }
+
+    /// <summary>
+    /// Makes every write durable and drops the exclusive lock, so that a migration's destination can take it. A
+    /// read-only image keeps its shared lock: readers never need to hand it over.
+    /// </summary>
+    public void ReleaseWriteLock()
+    {
+        if (!ReadOnly)
+        {
+            Flush();
+            HostFile.Unlock(_file);
+        }
+    }
+
+    /// <summary>Takes the exclusive lock back, or for the first time; false when another process holds a lock on the image.</summary>
+    public bool TryTakeWriteLock() => ReadOnly || HostFile.TryLockExclusive(_file);
 
     public void Dispose() => _file.Dispose();
 

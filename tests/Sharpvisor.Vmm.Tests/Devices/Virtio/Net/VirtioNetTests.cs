@@ -132,6 +132,22 @@ public sealed class VirtioNetTests : IDisposable
     }
 
     [Fact]
+    public void AnAnnouncementIsABroadcastRarpFromTheGuestsMac()
+    {
+        Assert.True(_net.Announce());
+
+        var frame = Assert.Single(_backend.Sent);
+        Assert.Equal(60, frame.Length);
+        Assert.Equal(Enumerable.Repeat((byte)0xff, 6), frame[..6]);
+        Assert.Equal(Mac, frame[6..12]);
+        Assert.Equal(new byte[] { 0x80, 0x35, 0, 1, 0x08, 0x00, 6, 4, 0, 3 }, frame[12..22]);
+        Assert.Equal(Mac, frame[22..28]); // sender, then its IPv4 address: none
+        Assert.Equal(new byte[4], frame[28..32]);
+        Assert.Equal(Mac, frame[32..38]); // target, then its IPv4 address: none, then padding
+        Assert.Equal(new byte[22], frame[38..]);
+    }
+
+    [Fact]
     public void ConfigHoldsTheMacAndLinkUp()
     {
         for (var i = 0; i < Mac.Length; i++)
