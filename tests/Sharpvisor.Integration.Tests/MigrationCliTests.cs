@@ -90,7 +90,7 @@ public sealed partial class MigrationCliTests : IDisposable
     }
 
     /// <summary>Asks the source to migrate, connects to its socket and the destination's, and carries the bytes both ways.</summary>
-    private static async Task<MigrateResult> MigrateAsync(string control, string outgoing, string incoming)
+    internal static async Task<MigrateResult> MigrateAsync(string control, string outgoing, string incoming)
     {
         using var client = await ControlClient.ConnectAsync(control);
         var result = client.MigrateAsync(new ControlArguments { Path = outgoing, DowntimeMs = 300 });

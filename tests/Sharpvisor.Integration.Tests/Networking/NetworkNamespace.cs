@@ -23,30 +23,55 @@ internal sealed class NetworkNamespace : IDisposable
     private static readonly TimeSpan CommandTimeout = TestTime.Ceiling(TimeSpan.FromSeconds(30));
     private int disposed;
 
-    private NetworkNamespace(string name, string tapName)
+    private NetworkNamespace(string name, IReadOnlyList<string> tapNames)
     {
         Name = name;
-        TapName = tapName;
+        TapNames = tapNames;
     }
 
     /// <summary>The namespace's name, <c>sv-</c> and 8 random hex digits.</summary>
     public string Name { get; }
 
     /// <summary>The TAP device's name inside the namespace (<c>svtap-</c> and the same digits; at most 15 characters).</summary>
-    public string TapName { get; }
+    public string TapName => TapNames[0];
 
-    /// <summary>Creates the namespace, its loopback and the TAP; on any failure removes what it made and throws.</summary>
-    public static async Task<NetworkNamespace> CreateAsync()
+    /// <summary>Every TAP: one, or with <c>CreateAsync(taps: N)</c> N ports of a bridge (<c>svtapI-</c> and the digits after the first).</summary>
+    public IReadOnlyList<string> TapNames { get; }
+
+    /// <summary>
+    /// Creates the namespace, its loopback and the TAP; on any failure removes what it made and throws. With more than
+    /// one TAP (a migration's source and destination) they are ports of a bridge that holds the host's address instead.
+    /// </summary>
+    public static async Task<NetworkNamespace> CreateAsync(int taps = 1)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(taps, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(taps, 9);
         var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
-        var ns = new NetworkNamespace("sv-" + id, "svtap-" + id);
+        var ns = new NetworkNamespace("sv-" + id, [.. Enumerable.Range(0, taps).Select(i => i == 0 ? "svtap-" + id : $"svtap{i}-{id}")]);
         await Ip("netns", "add", ns.Name);
         try
         {
             await Ip("-n", ns.Name, "link", "set", "lo", "up");
-            await Ip("-n", ns.Name, "tuntap", "add", "dev", ns.TapName, "mode", "tap");
-            await Ip("-n", ns.Name, "addr", "add", $"{HostAddress}/{PrefixLength}", "dev", ns.TapName);
-            await Ip("-n", ns.Name, "link", "set", ns.TapName, "up");
+            var addressed = ns.TapName;
+            if (taps > 1)
+            {
+                addressed = "svbr-" + id;
+                await Ip("-n", ns.Name, "link", "add", addressed, "type", "bridge");
+            }
+
+            foreach (var tap in ns.TapNames)
+            {
+                await Ip("-n", ns.Name, "tuntap", "add", "dev", tap, "mode", "tap");
+                if (taps > 1)
+                {
+                    await Ip("-n", ns.Name, "link", "set", tap, "master", addressed);
+                }
+
+                await Ip("-n", ns.Name, "link", "set", tap, "up");
+            }
+
+            await Ip("-n", ns.Name, "addr", "add", $"{HostAddress}/{PrefixLength}", "dev", addressed);
+            await Ip("-n", ns.Name, "link", "set", addressed, "up");
             return ns;
         }
         catch
