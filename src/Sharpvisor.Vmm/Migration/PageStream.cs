@@ -16,6 +16,9 @@ internal static class PageStream
     public const int PageSize = DirtyPageLog.PageSize;
     public const int MaxRunPages = 256;
 
+    /// <summary>A run's address, count and kind.</summary>
+    private const int RunHeaderLength = 8 + 4 + 1;
+
     public const byte ZeroRun = 0;
     public const byte DataRun = 1;
 
@@ -27,7 +30,8 @@ internal static class PageStream
     public static (long Pages, long Bytes) Send(StateWriter writer, GuestMemory memory, IReadOnlyList<ulong[]>? bitmaps, long bandwidthLimit,
         CancellationToken cancellation = default)
     {
-        var batch = new StatePayload();
+        // One buffer for every section of the round: a full one is MaxRunPages pages and their run headers.
+        var batch = new StatePayload((MaxRunPages * PageSize) + (MaxRunPages * RunHeaderLength));
         var batchPages = 0;
         long pages = 0, bytes = 0;
         var started = Stopwatch.GetTimestamp();
@@ -58,7 +62,7 @@ internal static class PageStream
                 if (batchPages + (zero ? 0 : run) > MaxRunPages)
                 {
                     cancellation.ThrowIfCancellationRequested();
-                    bytes += Flush(writer, ref batch, ref batchPages);
+                    bytes += Flush(writer, batch, ref batchPages);
                     Pace(bytes, started, bandwidthLimit, cancellation);
                 }
 
@@ -74,11 +78,11 @@ internal static class PageStream
             }
         }
 
-        bytes += Flush(writer, ref batch, ref batchPages);
+        bytes += Flush(writer, batch, ref batchPages);
         return (pages, bytes);
     }
 
-    private static long Flush(StateWriter writer, ref StatePayload batch, ref int batchPages)
+    private static long Flush(StateWriter writer, StatePayload batch, ref int batchPages)
     {
         var length = batch.WrittenSpan.Length;
         if (length == 0)
@@ -87,7 +91,7 @@ internal static class PageStream
         }
 
         writer.Section(Tag, Version, batch);
-        batch = new StatePayload();
+        batch.Reset();
         batchPages = 0;
         return length + StateFormat.SectionHeaderLength + 4;
     }

@@ -7,9 +7,18 @@ namespace Sharpvisor.Vmm.State;
 /// <summary>Builds one section's payload: little-endian integers, byte strings and native structs, each struct with its size.</summary>
 public sealed class StatePayload
 {
-    private readonly ArrayBufferWriter<byte> _buffer = new();
+    private readonly ArrayBufferWriter<byte> _buffer;
+
+    public StatePayload() => _buffer = new();
+
+    /// <summary>A payload whose buffer starts at <paramref name="capacity"/> bytes: one that is filled and sent again
+    /// and again (<see cref="Reset"/>) never grows or is allocated anew.</summary>
+    public StatePayload(int capacity) => _buffer = new(capacity);
 
     public ReadOnlySpan<byte> WrittenSpan => _buffer.WrittenSpan;
+
+    /// <summary>Empties the payload, keeping its buffer (the bytes are not cleared: they are overwritten).</summary>
+    public void Reset() => _buffer.ResetWrittenCount();
 
     public StatePayload U8(byte value)
     {

@@ -79,7 +79,7 @@ public sealed class StateReader
             throw new StateException($"section {name} claims {length} bytes, more than the state holds: the file is truncated or corrupt");
         }
 
-        var payload = new byte[length];
+        var payload = GC.AllocateUninitializedArray<byte>((int)length); // filled right away: no need to zero it first
         Span<byte> crc = stackalloc byte[4];
         if (!TryFill(payload) || !TryFill(crc))
         {
