@@ -22,6 +22,8 @@ namespace Sharpvisor.Api;
 [JsonSerializable(typeof(ServeInfo))]
 [JsonSerializable(typeof(ApiProblem))]
 [JsonSerializable(typeof(SnapshotSpec))]
+[JsonSerializable(typeof(MigrateSpec))]
+[JsonSerializable(typeof(MigrationResource))]
 [JsonSerializable(typeof(SnapshotResource))]
 [JsonSerializable(typeof(IReadOnlyList<SnapshotResource>))]
 public sealed partial class ApiJsonContext : JsonSerializerContext;

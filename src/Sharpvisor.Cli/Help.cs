@@ -120,6 +120,7 @@ internal static class Help
               console      attach to a VM's serial console
               snapshot, snapshots, restore
                            save a running VM whole, list its snapshots, start it from one
+              migrate      move a running VM to another daemon, live
             'sharpvisor help vm SUBCOMMAND' tells more.
 
             examples:
@@ -240,6 +241,22 @@ internal static class Help
 
             Starts the stopped VM from its snapshot NAME instead of booting it: it goes on where it was saved.
             """ + Remote,
+        ["vm migrate"] = """
+            usage: sharpvisor vm migrate VM --to URL [--to-token TOKEN] [--to-fingerprint SHA256] [--downtime-ms N]
+                                         [--max-bandwidth BYTES] [--auto-converge] [--json]
+
+            Moves the running VM, live, to the daemon at URL (which must see its kernel and disks at the same paths:
+            shared storage). The guest keeps running while its RAM is copied, then pauses for at most about
+            --downtime-ms (default 300) and goes on there; the VM then belongs to that daemon and is gone from this
+            one. --to-token is that daemon's token, --to-fingerprint its certificate's SHA-256 when it is self-signed;
+            --max-bandwidth caps the copy (bytes/s); --auto-converge slows the vCPUs of a guest that writes memory
+            faster than the copy goes. If it fails, the VM runs on here (exit 1).
+            """ + Remote + """
+
+
+            example:
+              sharpvisor vm migrate web1 --to https://host2:7780 --to-token "$(ssh host2 cat /var/lib/sharpvisor/token)"
+            """,
         ["vm console"] = """
             usage: sharpvisor vm console VM
 
@@ -307,7 +324,7 @@ internal static class Help
 
     /// <summary>vm's subcommands, in the order its help lists them.</summary>
     public static IReadOnlyList<string> VmSubcommands { get; } =
-        ["list", "show", "create", "start", "stop", "kill", "pause", "resume", "reboot", "delete", "console", "snapshot", "snapshots", "restore"];
+        ["list", "show", "create", "start", "stop", "kill", "pause", "resume", "reboot", "delete", "console", "snapshot", "snapshots", "restore", "migrate"];
 
     public static IEnumerable<string> TopicNames => Topics.Keys;
 

@@ -33,6 +33,7 @@ internal static class VmCommand
             "snapshot" => Snapshot(rest),
             "snapshots" => Snapshots(rest),
             "restore" => Restore(rest),
+            "migrate" => Migrate(rest),
             var other => throw new UsageException(Help.Nearest(other, Help.VmSubcommands) is { } nearest
                 ? $"unknown vm subcommand '{other}' (did you mean '{nearest}'?)"
                 : $"unknown vm subcommand '{other}' (expected {Subcommands})"),
@@ -149,6 +150,36 @@ internal static class VmCommand
             RemoteCommand.Print(options.Has(RemoteCommand.JsonFlag)
                 ? answer.Json
                 : string.Join('\n', answer.Value.Select(s => $"{s.Name}  {s.CreatedAt:yyyy-MM-dd HH:mm:ss}Z  {s.SizeBytes >> 20} MiB")));
+            return ExitCodes.Success;
+        });
+    }
+
+    /// <summary>vm migrate VM --to URL ...: the daemon moves the running VM, live, to the daemon at URL.</summary>
+    private static int Migrate(string[] args)
+    {
+        var options = RemoteCommand.Read(args, ["--to", "--to-token", "--to-fingerprint", "--downtime-ms", "--max-bandwidth"], ["--auto-converge"], positionals: 1);
+        var vm = RemoteCommand.Positional(options, 0, "the VM (id or name)");
+        var spec = new MigrateSpec
+        {
+            To = options.Get("--to") ?? throw new UsageException("vm migrate needs --to URL: the daemon to move the VM to"),
+            Token = options.Get("--to-token"),
+            Fingerprint = options.Get("--to-fingerprint"),
+            DowntimeMs = options.Has("--downtime-ms") ? options.GetInt("--downtime-ms", 0) : null,
+            MaxBandwidth = options.Get("--max-bandwidth") is { } bandwidth
+                ? long.TryParse(bandwidth, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value)
+                    ? value : throw new UsageException($"--max-bandwidth '{bandwidth}' is not a whole number of bytes per second")
+                : null,
+            AutoConverge = options.Has("--auto-converge"),
+        };
+        return RemoteCommand.Run(async () =>
+        {
+            using var api = RemoteCommand.Connect(options);
+            using var body = ApiClient.Json(spec, ApiJsonContext.Default.MigrateSpec);
+            var answer = await api.SendAsync(HttpMethod.Post, ApiClient.VmPath(vm, "migrate"), ApiJsonContext.Default.MigrationResource, body).ConfigureAwait(false);
+            var done = answer.Value;
+            RemoteCommand.Print(options.Has(RemoteCommand.JsonFlag)
+                ? answer.Json
+                : $"{done.Vm}: migrated to {done.Destination} in {done.TotalMs} ms ({done.Rounds} rounds, {done.BytesSent >> 20} MiB, downtime {done.DowntimeMs} ms)");
             return ExitCodes.Success;
         });
     }

@@ -36,6 +36,7 @@ internal sealed partial class ApiExceptionHandler(ILogger<ApiExceptionHandler> l
             BadHttpRequestException b => (b.StatusCode, "Bad request", OneLine(b.Message), null),
             VmNotFoundException or UnknownVmException or UnknownSnapshotException => (404, "Not found", exception.Message, null),
             VmConflictException => (409, "Conflict", exception.Message, (IDictionary<string, string[]>?)null),
+            Supervisor.MigrationFailedException => (502, "Migration failed", exception.Message, null),
             _ => (500, "Internal error", OneLine($"{exception.GetType().Name}: {exception.Message}"), null),
         };
         if (status == 500)

@@ -91,6 +91,7 @@ internal static class ManagerApp
         app.MapVmsApi();
         app.MapVmActionsApi();
         app.MapVmSnapshotsApi();
+        app.MapVmMigrationApi();
         app.MapEventsApi();
         app.MapConsoleApi();
         app.MapMetricsApi();

@@ -56,6 +56,21 @@ internal static class VmMapping
         };
     }
 
+    /// <summary>The create body that defines <paramref name="definition"/> on another manager (a migration's destination).</summary>
+    public static VmSpec ToSpec(VmDefinition definition) => new()
+    {
+        Name = definition.Name,
+        Vcpus = definition.Vcpus,
+        MemoryMiB = definition.MemoryMiB,
+        Kernel = definition.Kernel,
+        BuiltInGuest = definition.BuiltInGuest,
+        Initrd = definition.Initrd,
+        Cmdline = definition.Cmdline,
+        Disks = [.. definition.Disks.Select(d => new DiskSpec(d.Path, d.ReadOnly))],
+        Nics = [.. definition.Nics.Select(n => new NicSpec(n.Tap, n.Mac))],
+        Console = definition.Console,
+    };
+
     public static VmResource ToResource(VmDefinition definition, VmRuntimeState state, int? pid) => new()
     {
         Id = definition.Id,

@@ -8,10 +8,11 @@ public static class VmProcessArguments
 {
     /// <summary>
     /// The arguments; <paramref name="kvmDevice"/> (null: the VMM's default, /dev/kvm) is the KVM device it opens,
-    /// <paramref name="restoreFrom"/> a snapshot it starts from (<c>--restore</c>) instead of booting the kernel.
+    /// <paramref name="restoreFrom"/> a snapshot it starts from (<c>--restore</c>) instead of booting the kernel,
+    /// <paramref name="incoming"/> the socket on which it waits for a migration (<c>--incoming</c>) instead.
     /// </summary>
     public static IReadOnlyList<string> Build(VmDefinition definition, string controlSocket, string consoleSocket, string? exitFile = null, string? kvmDevice = null,
-        string? restoreFrom = null)
+        string? restoreFrom = null, string? incoming = null)
     {
         ArgumentNullException.ThrowIfNull(definition);
         var args = new List<string>
@@ -85,6 +86,12 @@ public static class VmProcessArguments
         {
             args.Add("--restore");
             args.Add(restoreFrom);
+        }
+
+        if (incoming is not null)
+        {
+            args.Add("--incoming");
+            args.Add(incoming);
         }
 
         return args;

@@ -10,7 +10,7 @@ public sealed partial class VmSupervisor
     /// <summary>RUNDIR/ID.jail: the empty directory the VMM's jail root is mounted on, in its own namespace.</summary>
     public string JailPath(Guid id) => Path.Combine(_runDirectory, id.ToString("D") + ".jail");
 
-    private VmmJail? JailFor(VmDefinition definition, Guid id, string? restoreFrom)
+    private VmmJail? JailFor(VmDefinition definition, Guid id, string? restoreFrom, bool incoming)
     {
         if (!_options.Confine || VmmJail.Unavailable is not null)
         {
@@ -18,7 +18,7 @@ public sealed partial class VmSupervisor
         }
 
         Directory.CreateDirectory(JailPath(id), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        return VmmJail.For(definition, JailPath(id), VmDirectory(id), _executable, _uids.Acquire(id), _options.KvmDevice ?? "/dev/kvm", restoreFrom);
+        return VmmJail.For(definition, JailPath(id), VmDirectory(id), _executable, _uids.Acquire(id), _options.KvmDevice ?? "/dev/kvm", restoreFrom, incoming);
     }
 
     private Process Spawn(IReadOnlyList<string> args, string logPath, VmmJail? jail)

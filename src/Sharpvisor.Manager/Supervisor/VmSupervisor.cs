@@ -108,45 +108,56 @@ public sealed partial class VmSupervisor : IAsyncDisposable
                 throw new VmStateConflictException(vm.Id, vm.State, "start");
             }
 
-            Directory.CreateDirectory(VmDirectory(vm.Id), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-            var socket = SocketPath(vm.Id);
-            var args = VmProcessArguments.Build(definition, socket, ConsolePath(vm.Id), ExitFilePath(vm.Id), _options.KvmDevice, restoreFrom);
-            var log = LogPath(vm.Id);
-            _ = VmLogFile.TrimIfOver(log, _options.LogMaxBytes);
-            // A record from the last run must not be read as this one's (the VMM removes it too).
-            TryDelete(ExitFilePath(vm.Id));
-            var run = new VmRun(socket, log, LogLength(log));
-            await BeginRunAsync(vm, run).ConfigureAwait(false);
-            await RecordAsync(vm, run, VmState.Starting, null, terminal: false).ConfigureAwait(false);
-
-            var jail = JailFor(definition, vm.Id, restoreFrom);
-            if (jail is null && _options.Confine && VmmJail.Unavailable is { } why)
-            {
-                await AppendEventAsync(vm.Id, $"the VMM runs without its mount-namespace jail: {why}").ConfigureAwait(false);
-            }
-
-            Process child;
-            try
-            {
-                child = Spawn(args, log, jail);
-            }
-            catch (Exception e) when (e is Win32Exception or IOException or InvalidOperationException)
-            {
-                _uids.Release(vm.Id);
-                var reason = $"could not start {_executable}: {e.Message}";
-                await RecordAsync(vm, run, VmState.Failed, reason, terminal: true).ConfigureAwait(false);
-                throw new VmStartException(vm.Id, reason, e);
-            }
-
-            run.AttachChild(child);
-            run.Exited = Task.Run(() => WatchAsync(vm, run), CancellationToken.None);
-            await AppendEventAsync(vm.Id, $"VMM process {run.Pid} started").ConfigureAwait(false);
+            var run = await SpawnRunAsync(vm, definition, restoreFrom, incoming: null).ConfigureAwait(false);
             return await AwaitControlAsync(vm, run, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
             vm.Gate.Release();
         }
+    }
+
+    /// <summary>
+    /// Under the VM's gate: the VMM process for <paramref name="definition"/> spawned (booting, restoring from
+    /// <paramref name="restoreFrom"/>, or waiting for a migration on <paramref name="incoming"/>), recorded as starting and
+    /// watched. Throws <see cref="VmStartException"/> when it cannot be spawned (the VM is then failed).
+    /// </summary>
+    private async Task<VmRun> SpawnRunAsync(ManagedVm vm, VmDefinition definition, string? restoreFrom, string? incoming)
+    {
+        Directory.CreateDirectory(VmDirectory(vm.Id), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var socket = SocketPath(vm.Id);
+        var args = VmProcessArguments.Build(definition, socket, ConsolePath(vm.Id), ExitFilePath(vm.Id), _options.KvmDevice, restoreFrom, incoming);
+        var log = LogPath(vm.Id);
+        _ = VmLogFile.TrimIfOver(log, _options.LogMaxBytes);
+        // A record from the last run must not be read as this one's (the VMM removes it too).
+        TryDelete(ExitFilePath(vm.Id));
+        var run = new VmRun(socket, log, LogLength(log));
+        await BeginRunAsync(vm, run).ConfigureAwait(false);
+        await RecordAsync(vm, run, VmState.Starting, null, terminal: false).ConfigureAwait(false);
+
+        var jail = JailFor(definition, vm.Id, restoreFrom, incoming is not null);
+        if (jail is null && _options.Confine && VmmJail.Unavailable is { } why)
+        {
+            await AppendEventAsync(vm.Id, $"the VMM runs without its mount-namespace jail: {why}").ConfigureAwait(false);
+        }
+
+        Process child;
+        try
+        {
+            child = Spawn(args, log, jail);
+        }
+        catch (Exception e) when (e is Win32Exception or IOException or InvalidOperationException)
+        {
+            _uids.Release(vm.Id);
+            var reason = $"could not start {_executable}: {e.Message}";
+            await RecordAsync(vm, run, VmState.Failed, reason, terminal: true).ConfigureAwait(false);
+            throw new VmStartException(vm.Id, reason, e);
+        }
+
+        run.AttachChild(child);
+        run.Exited = Task.Run(() => WatchAsync(vm, run), CancellationToken.None);
+        await AppendEventAsync(vm.Id, $"VMM process {run.Pid} started").ConfigureAwait(false);
+        return run;
     }
 
     /// <summary>Asks the VMM to stop (control <c>stop</c>), SIGKILLs it after the stop timeout, and returns once it exited.</summary>

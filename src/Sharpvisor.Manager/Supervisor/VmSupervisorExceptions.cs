@@ -52,3 +52,9 @@ public sealed class VmControlException : VmStoreException
 
     public Guid Id { get; }
 }
+
+/// <summary>
+/// A migration between managers failed: the other manager refused or could not be reached, or a VMM gave up on the
+/// stream (the API's 502). The VM runs on where it ran, unless the message says it stays paused for the operator.
+/// </summary>
+public sealed class MigrationFailedException(string message, Exception? innerException = null) : VmStoreException(message, innerException);

@@ -47,9 +47,10 @@ public sealed class VmmJail
           [ -e "$p" ] || continue
           case $e in
             w\ *) exec {fd}<>"$p"; lock=-x ;;
+            u\ *) exec {fd}<>"$p"; lock= ;;  # a migration's destination: the source holds the lock until GO
             *) exec {fd}<"$p"; lock=-s ;;
           esac
-          if [ -f "$p" ] && ! flock -n $lock "$fd"; then
+          if [ -n "$lock" ] && [ -f "$p" ] && ! flock -n $lock "$fd"; then
             echo "sharpvisor: error: $p: the file is in use by another VM or process" >&2
             exit 1
           fi
@@ -71,8 +72,10 @@ public sealed class VmmJail
     // over by its guest cannot attach another VM's TAP (CAP_NET_ADMIN would let it) nor make VMs of its own.
     private static readonly string[] Devices = ["/dev/null", "/dev/zero", "/dev/random", "/dev/urandom"];
 
-    private VmmJail(string root, uint uid, string ownDirectory, IReadOnlyList<string> readOnly, IReadOnlyList<string> readWrite, IReadOnlyList<(string Path, bool Writable)> opened, bool netAdmin)
+    private VmmJail(string root, uint uid, string ownDirectory, IReadOnlyList<string> readOnly, IReadOnlyList<string> readWrite,
+        IReadOnlyList<(string Path, bool Writable)> opened, bool netAdmin, bool incoming)
     {
+        Incoming = incoming;
         Root = root;
         Uid = uid;
         OwnDirectory = ownDirectory;
@@ -100,6 +103,12 @@ public sealed class VmmJail
 
     public bool NetAdmin { get; }
 
+    /// <summary>
+    /// A migration's destination: its writable disks are opened without their lock, which the source holds until it
+    /// lets this VMM run; the VMM takes it then (a disk still locked by anyone else keeps the VM from running).
+    /// </summary>
+    public bool Incoming { get; }
+
     /// <summary>Null when this host cannot confine (the manager is not root, or a tool is missing): the VMM then runs with the manager's rights and its seccomp filter.</summary>
     public static string? Unavailable =>
         !System.Environment.IsPrivilegedProcess ? "the manager does not run as root (a mount namespace needs CAP_SYS_ADMIN)"
@@ -109,9 +118,11 @@ public sealed class VmmJail
     /// <summary>
     /// The jail of one VM: its files from <paramref name="definition"/> (paths already resolved), its own directory of
     /// the run directory, the VMM binary's own; it runs as <paramref name="uid"/> and opens <paramref name="kvmDevice"/>, and
-    /// <paramref name="restoreFrom"/>, a snapshot it starts from, is bound read-only and opened for it like a read-only disk.
+    /// <paramref name="restoreFrom"/>, a snapshot it starts from, is bound read-only and opened for it like a read-only disk;
+    /// <paramref name="incoming"/>: it receives a migration (<see cref="Incoming"/>).
     /// </summary>
-    public static VmmJail For(VmDefinition definition, string root, string vmDirectory, string executable, uint uid, string kvmDevice, string? restoreFrom = null)
+    public static VmmJail For(VmDefinition definition, string root, string vmDirectory, string executable, uint uid, string kvmDevice, string? restoreFrom = null,
+        bool incoming = false)
     {
         ArgumentNullException.ThrowIfNull(definition);
         var readOnly = new List<string> { "/usr" };
@@ -170,7 +181,8 @@ public sealed class VmmJail
             [.. readOnly.Distinct(StringComparer.Ordinal)],
             [.. readWrite.Distinct(StringComparer.Ordinal)],
             opened,
-            definition.Nics.Count > 0);
+            definition.Nics.Count > 0,
+            incoming);
     }
 
     /// <summary>The program and leading arguments that run <paramref name="executable"/> in the jail; the VMM's own arguments follow.</summary>
@@ -183,7 +195,7 @@ public sealed class VmmJail
         ["SV_JAIL_ROOT"] = Root,
         ["SV_JAIL_RO"] = string.Join('\n', ReadOnly),
         ["SV_JAIL_RW"] = string.Join('\n', ReadWrite),
-        ["SV_JAIL_OPEN"] = string.Join('\n', Opened.Select(o => (o.Writable ? "w " : "r ") + o.Path)),
+        ["SV_JAIL_OPEN"] = string.Join('\n', Opened.Select(o => (!o.Writable ? "r " : Incoming ? "u " : "w ") + o.Path)),
         ["SV_JAIL_OWN"] = OwnDirectory,
         ["SV_JAIL_UID"] = Uid.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["SV_JAIL_CAPS"] = NetAdmin ? ",+net_admin" : "",

@@ -246,6 +246,27 @@ public sealed class RemoteCliTests(DaemonFixture daemon) : IClassFixture<DaemonF
         await ExpectAsync(["vm", "delete", "snap-cli"], "deleted snap-cli\n");
     }
 
+    [KvmFact]
+    public async Task AMigrationTheDestinationRefusesFailsWithItsReasonAndTheVmRunsOn()
+    {
+        Assert.Equal(0, (await daemon.CliAsync("vm", "create", "mig-cli", "--guest", "idle", "--memory", "32M")).ExitCode);
+        await ExpectAsync(["vm", "start", "mig-cli"], "mig-cli: running\n");
+
+        var noDestination = await daemon.CliAsync("vm", "migrate", "mig-cli");
+        Assert.True(noDestination.ExitCode == 2, noDestination.ToString());
+        Assert.Equal("sharpvisor: error: vm migrate needs --to URL: the daemon to move the VM to\n", noDestination.Stderr);
+
+        // To itself: the destination (this daemon) has a VM of that name, so nothing moves.
+        var refused = await daemon.CliAsync("vm", "migrate", "mig-cli", "--to", daemon.Url, "--to-token", daemon.Token, "--downtime-ms", "100");
+        Assert.True(refused.ExitCode == 1, refused.ToString());
+        Assert.Contains("the destination already has a VM named 'mig-cli'", refused.Stderr, StringComparison.Ordinal);
+        var badBandwidth = await daemon.CliAsync("vm", "migrate", "mig-cli", "--to", daemon.Url, "--max-bandwidth", "lots");
+        Assert.True(badBandwidth.ExitCode == 2, badBandwidth.ToString());
+
+        await ExpectAsync(["vm", "kill", "mig-cli"], "mig-cli: stopped (killed on request)\n");
+        await ExpectAsync(["vm", "delete", "mig-cli"], "deleted mig-cli\n");
+    }
+
     private async Task ExpectAsync(string[] args, string stdout)
     {
         var result = await daemon.CliAsync(args);

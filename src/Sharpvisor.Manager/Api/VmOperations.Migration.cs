@@ -1,0 +1,85 @@
+using System.Net.WebSockets;
+using Sharpvisor.Api;
+using Sharpvisor.Control;
+using Sharpvisor.Manager.Store;
+
+namespace Sharpvisor.Manager.Api;
+
+/// <summary>
+/// Live migration between two managers over shared storage (docs/migration.md): the source defines the VM at the
+/// destination under the same name, opens the destination's incoming WebSocket (which starts a VMM there with
+/// <c>--incoming</c>), and has its own VMM migrate through it. When the guest runs there the VM is the destination's:
+/// the source forgets its definition (its disks stay where they are, now the destination's to use).
+/// </summary>
+public sealed partial class VmOperations
+{
+    public async Task<MigrationResource> MigrateAsync(string vm, MigrateSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var destination = spec.To is { } to && Uri.TryCreate(to, UriKind.Absolute, out var url) && url.Scheme is "http" or "https"
+            ? url : throw new ApiValidationException("to", "the destination manager's URL, like https://host2:7780");
+        if (spec.DowntimeMs is < 1 or > 600_000)
+        {
+            throw new ApiValidationException("downtimeMs", "must be 1 to 600000");
+        }
+
+        if (spec.MaxBandwidth is < 0 || spec.MaxBandwidth is > 0 and < 1_000_000)
+        {
+            throw new ApiValidationException("maxBandwidth", "must be 0 (no limit) or at least 1000000 bytes/s");
+        }
+
+        var id = (await ResolveAsync(vm).ConfigureAwait(false)).Id;
+        return await SerializedAsync(id, async () =>
+        {
+            await RequireSupervisedAsync(id, "migrate", VmState.Running).ConfigureAwait(false);
+            var definition = await store.GetAsync(id).ConfigureAwait(false) ?? throw new VmNotFoundException(id);
+            using var remote = new RemoteManager(destination, spec.Token, spec.Fingerprint);
+            await remote.CreateAsync(VmMapping.ToSpec(definition), CancellationToken.None).ConfigureAwait(false);
+            MigrateResult result;
+            try
+            {
+                using var socket = await remote.ConnectIncomingAsync(definition.Name, CancellationToken.None).ConfigureAwait(false);
+                result = await supervisor.MigrateOutAsync(id, socket, new ControlArguments
+                {
+                    DowntimeMs = spec.DowntimeMs,
+                    MaxBandwidth = spec.MaxBandwidth,
+                    AutoConverge = spec.AutoConverge ? true : null,
+                }).ConfigureAwait(false);
+            }
+            catch
+            {
+                // Refused there unless it stopped: a destination that runs the guest keeps it.
+                await remote.TryDeleteAsync(definition.Name).ConfigureAwait(false);
+                throw;
+            }
+
+            // The guest is the destination's now: its record goes, its files stay.
+            await store.DeleteAsync(id).ConfigureAwait(false);
+            return new MigrationResource
+            {
+                Vm = definition.Name,
+                Destination = remote.BaseUrl.ToString(),
+                Rounds = result.Rounds,
+                BytesSent = result.BytesSent,
+                TotalMs = result.TotalMs,
+                DowntimeMs = result.DowntimeMs,
+                ThrottlePercent = result.ThrottlePercent,
+            };
+        }).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The destination's side: starts the stopped VM's VMM as a migration destination and carries <paramref name="peer"/>
+    /// to it; returns once the guest runs here. The definition is checked and resolved as for a start.
+    /// </summary>
+    public async Task<VmResource> ReceiveAsync(Guid id, WebSocket peer)
+    {
+        return await SerializedAsync(id, async () =>
+        {
+            await RequireStoppedAsync(id, "receive a migration into").ConfigureAwait(false);
+            var definition = CheckedAndResolved(await store.GetAsync(id).ConfigureAwait(false) ?? throw new VmNotFoundException(id)).Resolved;
+            await supervisor.ReceiveAsync(definition, peer, CancellationToken.None).ConfigureAwait(false);
+            return await ResourceAsync(id).ConfigureAwait(false);
+        }).ConfigureAwait(false);
+    }
+}
