@@ -35,7 +35,8 @@ public sealed class MigrationTests
         var destinationSerial = new SnapshotTests.SerialCapture();
         var receiving = ReceiveAsync(Config(cpus, memoryMiB) with { SerialOutput = destinationSerial }, destinationEnd);
         var rounds = new List<MigrationProgress>();
-        var result = source.Machine.MigrateTo(sourceEnd, new MigrationOptions(), rounds.Add);
+        var during = new List<MigrationProgress>();
+        var result = source.Machine.MigrateTo(sourceEnd, new MigrationOptions(), p => (p.RoundComplete ? rounds : during).Add(p));
         using var destination = new SnapshotTests.RunningMachine(await receiving.WaitAsync(Limit), destinationSerial);
 
         Assert.Throws<InvalidOperationException>(() => source.Machine.Resume());
@@ -44,6 +45,8 @@ public sealed class MigrationTests
         Assert.True(result.Rounds >= 2, $"{result.Rounds} rounds");
         Assert.Equal(result.Rounds - 1, rounds.Count);
         Assert.True(rounds[0].PagesSent >= ((long)memoryMiB << 20) / 4096, "round 1 sends every page");
+        // A long round says how far it is on the way: never past what the round ends with.
+        Assert.All(during, p => Assert.True(p.PagesSent <= rounds.Single(r => r.Round == p.Round).PagesSent, p.ToString()));
         // Untouched RAM goes as zero runs; later rounds resend the window the guest keeps writing, not all of RAM.
         Assert.True(result.BytesSent < (160L << 20), $"{result.BytesSent} bytes sent");
 
@@ -95,7 +98,13 @@ public sealed class MigrationTests
         var receiving = ReceiveAsync(config with { SerialOutput = destinationSerial }, destinationEnd);
         var rounds = new List<MigrationProgress>();
         var options = new MigrationOptions { BandwidthLimit = 16_000_000, AutoConverge = true, ThrottleIncrement = 40, MaxRounds = 20 };
-        var result = source.Machine.MigrateTo(sourceEnd, options, rounds.Add);
+        var result = source.Machine.MigrateTo(sourceEnd, options, p =>
+        {
+            if (p.RoundComplete)
+            {
+                rounds.Add(p);
+            }
+        });
         using var destination = new SnapshotTests.RunningMachine(await receiving.WaitAsync(Limit), destinationSerial);
         source.StopAndJoin();
 

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net.Sockets;
 using System.Net.WebSockets;
 using Sharpvisor.Control;
@@ -16,6 +17,10 @@ public sealed partial class VmSupervisor
 
     // How long a finished relay waits for the other manager's close before it lets go.
     private static readonly TimeSpan CloseGrace = TimeSpan.FromSeconds(10);
+
+    // How often the source's VMM is asked how far its migration is, and how often a round that goes on is an event.
+    private static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(250);
+    private static readonly TimeSpan ProgressEventInterval = TimeSpan.FromSeconds(1);
 
     // A whole pre-copy migration of a large, busy guest can take minutes; the VMMs' own 30 s idle timeouts end a stalled one first.
     private static readonly TimeSpan MigrationTimeout = TimeSpan.FromHours(1);
@@ -37,12 +42,7 @@ public sealed partial class VmSupervisor
         await vm.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            ObjectDisposedException.ThrowIf(_disposed.IsCancellationRequested, this);
-            if (vm.State is VmState.Starting or VmState.Running or VmState.Paused or VmState.Stopping)
-            {
-                throw new VmStateConflictException(vm.Id, vm.State, "receive a migration into");
-            }
-
+            RequireStartable(vm, "receive a migration into");
             var path = MigrationSocketPath(vm.Id);
             TryDelete(path);
             var run = await SpawnRunAsync(vm, definition, restoreFrom: null, incoming: path).ConfigureAwait(false);
@@ -92,6 +92,7 @@ public sealed partial class VmSupervisor
             {
                 using var client = await ConnectCheckedAsync(run, timeout.Token).ConfigureAwait(false);
                 var migrating = client.MigrateAsync(arguments with { Path = path }, timeout.Token);
+                var reporting = ReportProgressAsync(vm.Id, run, migrating, timeout.Token);
                 using (var socket = await ConnectMigrationSocketAsync(run, path, timeout.Token, migrating).ConfigureAwait(false))
                 {
                     try
@@ -104,6 +105,7 @@ public sealed partial class VmSupervisor
                     }
                 }
 
+                await reporting.ConfigureAwait(false);
                 result = await migrating.ConfigureAwait(false);
             }
             catch (Exception e) when ((IsControlFailure(e) || e is WebSocketException) && !cancellationToken.IsCancellationRequested)
@@ -124,6 +126,41 @@ public sealed partial class VmSupervisor
         finally
         {
             vm.Gate.Release();
+        }
+    }
+
+    /// <summary>
+    /// Until the migration ends: each new round the VMM's <c>status</c> shows becomes one of the VM's events (what is
+    /// sent, what is dirty, the bandwidth, the downtime it expects), which the event stream and the web UI show.
+    /// </summary>
+    private async Task ReportProgressAsync(Guid id, VmRun run, Task migrating, CancellationToken cancellationToken)
+    {
+        var reported = (Round: 0, Bytes: 0L);
+        var lastEvent = 0L;
+        while (await Task.WhenAny(migrating, Task.Delay(ProgressInterval, cancellationToken)).ConfigureAwait(false) != migrating)
+        {
+            MigrationStatus? p;
+            try
+            {
+                p = (await ControlAsync(run, (client, token) => client.StatusAsync(token), cancellationToken).ConfigureAwait(false)).Migration;
+            }
+            catch (Exception e) when (IsControlFailure(e) && !cancellationToken.IsCancellationRequested)
+            {
+                continue; // busy (the last round holds the VM paused) or ending: the outcome comes from migrate
+            }
+
+            // A new round at once; more bytes of the same round at most once a second, so a long round shows it moves.
+            if (p is null || (p.Round, p.BytesSent) == reported
+                || (p.Round == reported.Round && Stopwatch.GetElapsedTime(lastEvent) < ProgressEventInterval))
+            {
+                continue;
+            }
+
+            reported = (p.Round, p.BytesSent);
+            lastEvent = Stopwatch.GetTimestamp();
+            await AppendEventAsync(id, $"migration round {p.Round}: {p.BytesSent >> 20} MiB sent, {(p.RemainingPages * 4) >> 10} MiB to go, "
+                + $"{p.BytesPerSecond >> 20} MiB/s, expected downtime {p.ExpectedDowntimeMs} ms"
+                + (p.ThrottlePercent > 0 ? $", vCPUs throttled {p.ThrottlePercent} %" : "")).ConfigureAwait(false);
         }
     }
 

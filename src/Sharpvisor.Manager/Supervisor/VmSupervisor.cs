@@ -102,18 +102,23 @@ public sealed partial class VmSupervisor : IAsyncDisposable
         await vm.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            ObjectDisposedException.ThrowIf(_disposed.IsCancellationRequested, this);
-            if (vm.State is VmState.Starting or VmState.Running or VmState.Paused or VmState.Stopping)
-            {
-                throw new VmStateConflictException(vm.Id, vm.State, "start");
-            }
-
+            RequireStartable(vm, "start");
             var run = await SpawnRunAsync(vm, definition, restoreFrom, incoming: null).ConfigureAwait(false);
             return await AwaitControlAsync(vm, run, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
             vm.Gate.Release();
+        }
+    }
+
+    /// <summary>Under the VM's gate: a VM with no VMM process now, on a supervisor still in service; else 409 (or disposed).</summary>
+    private void RequireStartable(ManagedVm vm, string action)
+    {
+        ObjectDisposedException.ThrowIf(_disposed.IsCancellationRequested, this);
+        if (vm.State is VmState.Starting or VmState.Running or VmState.Paused or VmState.Stopping)
+        {
+            throw new VmStateConflictException(vm.Id, vm.State, action);
         }
     }
 

@@ -31,6 +31,7 @@ public static class UiEndpoints
         ["console.js"] = "text/javascript; charset=utf-8",
         ["create-dialog.js"] = "text/javascript; charset=utf-8",
         ["dashboard.js"] = "text/javascript; charset=utf-8",
+        ["migrate-dialog.js"] = "text/javascript; charset=utf-8",
         ["events.js"] = "text/javascript; charset=utf-8",
         ["format.js"] = "text/javascript; charset=utf-8",
         ["live.js"] = "text/javascript; charset=utf-8",

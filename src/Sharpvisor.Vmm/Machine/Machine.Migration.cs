@@ -31,6 +31,9 @@ public sealed partial class Machine
     // the next Resume takes the locks back (refused while another process holds one) and lets the devices go on.
     private bool _devicesHeldForHandover;
 
+    // A round that takes longer than this reports how far it is, this often (status, the manager's events).
+    private static readonly TimeSpan InRoundReportInterval = TimeSpan.FromMilliseconds(250);
+
     // Each stream operation of a migration may wait this long for the other side before the migration fails.
     private static readonly TimeSpan StreamIdleTimeout = TimeSpan.FromSeconds(30);
 
@@ -108,16 +111,35 @@ public sealed partial class Machine
         // Round 1 sends everything; each later round what the guest wrote during the one before.
         var round = 1;
         var roundStart = Stopwatch.GetTimestamp();
-        var (pages, bytes) = PageStream.Send(writer, Memory, null, options.BandwidthLimit, cancellation);
-        long totalPages = pages, totalBytes = bytes;
+        long totalPages = 0, totalBytes = 0, toSend = (long)(Config.MemoryBytes / PageStream.PageSize);
         int dirtyRateHigh = 0, throttle = 0, highestThrottle = 0;
+        var expected = TimeSpan.Zero;
+        var lastReport = roundStart;
+        void DuringRound(long roundPages, long roundBytes)
+        {
+            if (progress is null || Stopwatch.GetElapsedTime(lastReport) < InRoundReportInterval)
+            {
+                return;
+            }
+
+            lastReport = Stopwatch.GetTimestamp();
+            var rate = roundBytes / Math.Max(Stopwatch.GetElapsedTime(roundStart).TotalSeconds, 1e-6);
+            progress(new MigrationProgress(round, totalPages + roundPages, totalBytes + roundBytes, Math.Max(0, toSend - roundPages), rate, expected, throttle)
+            {
+                RoundComplete = false,
+            });
+        }
+
+        var (pages, bytes) = PageStream.Send(writer, Memory, null, options.BandwidthLimit, cancellation, DuringRound);
+        totalPages = pages;
+        totalBytes = bytes;
         while (true)
         {
             var seconds = Math.Max(Stopwatch.GetElapsedTime(roundStart).TotalSeconds, 1e-6);
             var bandwidth = bytes / seconds;
             var dirty = log.Collect();
             var remaining = CountPages(dirty);
-            var expected = TimeSpan.FromSeconds(remaining * (double)PageStream.PageSize / Math.Max(bandwidth, 1));
+            expected = TimeSpan.FromSeconds(remaining * (double)PageStream.PageSize / Math.Max(bandwidth, 1));
             progress?.Invoke(new MigrationProgress(round, totalPages, totalBytes, remaining, bandwidth, expected, throttle));
             if (expected <= options.DowntimeLimit || round >= options.MaxRounds)
             {
@@ -136,8 +158,9 @@ public sealed partial class Machine
             }
 
             round++;
-            roundStart = Stopwatch.GetTimestamp();
-            (pages, bytes) = PageStream.Send(writer, Memory, dirty, options.BandwidthLimit, cancellation);
+            roundStart = lastReport = Stopwatch.GetTimestamp();
+            toSend = remaining;
+            (pages, bytes) = PageStream.Send(writer, Memory, dirty, options.BandwidthLimit, cancellation, DuringRound);
             totalPages += pages;
             totalBytes += bytes;
         }

@@ -26,8 +26,15 @@ public sealed record MigrationOptions
     public int ThrottleIncrement { get; init; } = 10;
 }
 
-/// <summary>Where a pre-copy migration is after each round: totals so far, what is dirty now, and the vCPU throttle (%).</summary>
-public sealed record MigrationProgress(int Round, long PagesSent, long BytesSent, long RemainingPages, double BytesPerSecond, TimeSpan ExpectedDowntime, int ThrottlePercent = 0);
+/// <summary>
+/// Where a pre-copy migration is after each round: totals so far, what is dirty now, and the vCPU throttle (%). While a
+/// long round runs it is also reported every so often with <see cref="RoundComplete"/> false: totals so far, the pages
+/// that round still has to send, the bandwidth it achieves, and the downtime last expected.
+/// </summary>
+public sealed record MigrationProgress(int Round, long PagesSent, long BytesSent, long RemainingPages, double BytesPerSecond, TimeSpan ExpectedDowntime, int ThrottlePercent = 0)
+{
+    public bool RoundComplete { get; init; } = true;
+}
 
 /// <summary>What a finished migration did: rounds, traffic, how long the guest was paused on the source's clock, the highest throttle.</summary>
 public sealed record MigrationResult(int Rounds, long PagesSent, long BytesSent, TimeSpan Total, TimeSpan Downtime, int ThrottlePercent = 0);

@@ -25,10 +25,10 @@ internal static class PageStream
     /// <summary>
     /// Sends the pages set in <paramref name="bitmaps"/> (null: every page), reading each as it is now; a page the guest
     /// writes meanwhile is in the next dirty log. Paces itself to <paramref name="bandwidthLimit"/> bytes/s (0: none).
-    /// Returns the pages and the bytes sent.
+    /// Returns the pages and the bytes sent; <paramref name="sent"/> hears the totals so far after each section.
     /// </summary>
     public static (long Pages, long Bytes) Send(StateWriter writer, GuestMemory memory, IReadOnlyList<ulong[]>? bitmaps, long bandwidthLimit,
-        CancellationToken cancellation = default)
+        CancellationToken cancellation = default, Action<long, long>? sent = null)
     {
         // One buffer for every section of the round: a full one is MaxRunPages pages and their run headers.
         var batch = new StatePayload((MaxRunPages * PageSize) + (MaxRunPages * RunHeaderLength));
@@ -63,6 +63,7 @@ internal static class PageStream
                 {
                     cancellation.ThrowIfCancellationRequested();
                     bytes += Flush(writer, batch, ref batchPages);
+                    sent?.Invoke(pages, bytes);
                     Pace(bytes, started, bandwidthLimit, cancellation);
                 }
 

@@ -99,6 +99,30 @@ public sealed class MigrationApiTests : IAsyncLifetime
     }
 
     [KvmFact]
+    public async Task A_long_migration_shows_how_far_it_is_in_the_VMs_events()
+    {
+        // 4 MiB the guest wrote once and then leaves alone, over a link of 1 MB/s: round 1 takes seconds.
+        using (var created = await Source.Http.PostAsJsonAsync("api/v1/vms",
+            new VmSpec { Name = "slow", BuiltInGuest = "generation", Cmdline = "mib=4 period_ms=1000000", MemoryMiB = 64 }, ApiJsonContext.Default.VmSpec))
+        {
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        }
+
+        var id = (await Source.ActOkAsync("slow", "start")).Id;
+        using (var migrated = await MigrateAsync("slow", ToDestination with { MaxBandwidth = 1_000_000 }))
+        {
+            Assert.True(migrated.StatusCode == HttpStatusCode.OK, await migrated.Content.ReadAsStringAsync());
+        }
+
+        var events = (await Source.Daemon.Store.ListLatestEventsAsync(100, id)).Select(e => e.Message).ToList();
+        var log = string.Join("\n", events);
+        Assert.Contains(events, m => m.StartsWith("migration round 1: ", StringComparison.Ordinal) && !m.StartsWith("migration round 1: 0 MiB sent", StringComparison.Ordinal));
+        Assert.Contains(events, m => m.StartsWith("migrated out in ", StringComparison.Ordinal));
+        Assert.True(events.Count(m => m.StartsWith("migration round 1: ", StringComparison.Ordinal)) >= 2, log);
+        Assert.Equal("running", (await Destination.GetAsync("slow")).State);
+    }
+
+    [KvmFact]
     public async Task A_migration_the_destination_refuses_leaves_the_VM_running_at_the_source_and_nothing_there()
     {
         await Source.CreateAsync("stayer", "serial-echo");

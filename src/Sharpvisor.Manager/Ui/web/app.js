@@ -2,6 +2,7 @@
 // and one VM's page (#/vm/NAME). States come live from the event stream; numbers from polls while the tab is visible.
 import { api, adoptTokenFromAddress, getToken, setToken, forgetToken } from "./api.js";
 import { setupCreateDialog, openCreateDialog, closeCreateDialog } from "./create-dialog.js";
+import { setupMigrateDialog, openMigrateDialog, closeMigrateDialog } from "./migrate-dialog.js";
 import { refreshDashboard } from "./dashboard.js";
 import { subscribe } from "./events.js";
 import { poll } from "./live.js";
@@ -36,6 +37,7 @@ function showLogin(reason) {
   events = null;
   vmConsole.dispose();
   closeCreateDialog();
+  closeMigrateDialog();
   $("host-banner").hidden = true;
   $("login-reason").textContent = reason;
   show("login-view");
@@ -48,6 +50,10 @@ const isShown = (view) => !$(view).hidden;
 /** Runs one lifecycle action; the answer (and the events that follow) update the page, if it is still the same. */
 async function act(vm, action) {
   if (action === "delete" && !confirm(`Delete the VM ${vm.name}?`)) return;
+  if (action === "migrate") {
+    openMigrateDialog(vm);
+    return;
+  }
   const page = pageNow();
   const message = isShown("vm-view") ? $("vm-message") : $("list-message");
   message.textContent = "";
@@ -205,6 +211,12 @@ $("create-open").addEventListener("click", openCreateDialog);
 setupCreateDialog((vm) => {
   if (isShown("list-view")) updateRow(vm, act);
   $("list-message").textContent = `Created ${vm.name}.`;
+});
+setupMigrateDialog((vm, result) => {
+  // It is the other manager's now: back to the list, which no longer has it, with where it went.
+  if (isShown("vm-view")) location.hash = "#/vms";
+  $("list-message").textContent =
+    `${vm.name} now runs at ${result.destination} (${result.rounds} rounds, paused ${result.downtimeMs} ms).`;
 });
 setupEditForm((vm) => vmChanged(vm));
 setupThemeToggle($("theme-toggle"));

@@ -5,6 +5,7 @@ const allowed = {
   stop: ["running", "paused"],
   pause: ["running"],
   resume: ["paused"],
+  migrate: ["running"],
   delete: ["defined", "stopped", "crashed", "failed"],
 };
 

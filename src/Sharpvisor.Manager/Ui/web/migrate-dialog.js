@@ -1,0 +1,62 @@
+// The migrate dialog: where to move a running VM (another manager's URL and token), the longest pause, and
+// auto-converge. The API answers once the VM runs there; meanwhile the VM's events show each round's progress.
+import { api, ApiError } from "./api.js";
+import { $, refused } from "./nav.js";
+
+const dialog = $("migrate-dialog");
+const form = $("migrate-form");
+let vm = null; // the VM the dialog was opened for
+
+/** `onMigrated(vm, result)` runs with the API's answer once the VM runs at the destination. */
+export function setupMigrateDialog(onMigrated) {
+  $("migrate-cancel").addEventListener("click", () => dialog.close());
+  form.elements.to.addEventListener("input", () => { $("migrate-error-to").textContent = ""; });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    for (const error of form.querySelectorAll(".error")) error.textContent = "";
+    if (!form.elements.to.checkValidity()) {
+      $("migrate-error-to").textContent = "must be the other manager's URL, like https://host2:7780";
+      form.elements.to.focus();
+      return;
+    }
+    const submit = form.querySelector("button[type=submit]");
+    submit.disabled = true; // one migration per press
+    $("migrate-status").textContent = `Migrating ${vm.name}: its events below show how far it is.`;
+    const target = vm;
+    try {
+      const result = await api("POST", `vms/${target.id}/migrate`, {
+        to: form.elements.to.value,
+        token: form.elements.token.value || null,
+        fingerprint: form.elements.fingerprint.value || null,
+        downtimeMs: Number(form.elements.downtimeMs.value) || null,
+        autoConverge: form.elements.autoConverge.checked,
+      });
+      dialog.close();
+      onMigrated(target, result);
+    } catch (e) {
+      if (refused(e)) return;
+      const errors = e instanceof ApiError ? e.errors : {};
+      for (const [field, messages] of Object.entries(errors ?? {})) {
+        const slot = form.querySelector(`.error[data-field="${field}"]`);
+        if (slot) slot.textContent = messages[0];
+      }
+      $("migrate-error").textContent = e.message;
+    } finally {
+      submit.disabled = false;
+      $("migrate-status").textContent = "";
+    }
+  });
+}
+
+/** Opens it for `target` (a running VM), focus on the destination. */
+export function openMigrateDialog(target) {
+  if (dialog.open) return;
+  vm = target;
+  form.reset();
+  for (const error of form.querySelectorAll(".error")) error.textContent = "";
+  $("migrate-vm").textContent = target.name;
+  dialog.showModal();
+  form.elements.to.focus();
+}
+
+export const closeMigrateDialog = () => dialog.close();
