@@ -23,6 +23,12 @@ public sealed record MigrateSpec
 
     /// <summary>Hold the vCPUs back when the guest dirties memory faster than the link carries it.</summary>
     public bool AutoConverge { get; init; }
+
+    /// <summary>
+    /// The destination's TAP for each of the VM's NICs, in order (default: the same names). On one host they must
+    /// differ: the source's are in use until the hand-over. The NICs keep the VM's MACs whatever is given here.
+    /// </summary>
+    public IReadOnlyList<NicSpec>? Nics { get; init; }
 }
 
 /// <summary>A finished migration: the VM runs at <see cref="Destination"/> now and is no longer this manager's.</summary>

@@ -242,15 +242,16 @@ internal static class Help
             Starts the stopped VM from its snapshot NAME instead of booting it: it goes on where it was saved.
             """ + Remote,
         ["vm migrate"] = """
-            usage: sharpvisor vm migrate VM --to URL [--to-token TOKEN] [--to-fingerprint SHA256] [--downtime-ms N]
-                                         [--max-bandwidth BYTES] [--auto-converge] [--json]
+            usage: sharpvisor vm migrate VM --to URL [--to-token TOKEN] [--to-fingerprint SHA256] [--to-net tap=NAME]...
+                                         [--downtime-ms N] [--max-bandwidth BYTES] [--auto-converge] [--json]
 
             Moves the running VM, live, to the daemon at URL (which must see its kernel and disks at the same paths:
             shared storage). The guest keeps running while its RAM is copied, then pauses for at most about
             --downtime-ms (default 300) and goes on there; the VM then belongs to that daemon and is gone from this
             one. --to-token is that daemon's token, --to-fingerprint its certificate's SHA-256 when it is self-signed;
-            --max-bandwidth caps the copy (bytes/s); --auto-converge slows the vCPUs of a guest that writes memory
-            faster than the copy goes. If it fails, the VM runs on here (exit 1).
+            --to-net gives the destination's TAP for each NIC in order (on one host they must differ from the VM's;
+            the guest keeps its MACs); --max-bandwidth caps the copy (bytes/s); --auto-converge slows the vCPUs of a
+            guest that writes memory faster than the copy goes. If it fails, the VM runs on here (exit 1).
             """ + Remote + """
 
 

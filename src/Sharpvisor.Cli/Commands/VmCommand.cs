@@ -157,7 +157,7 @@ internal static class VmCommand
     /// <summary>vm migrate VM --to URL ...: the daemon moves the running VM, live, to the daemon at URL.</summary>
     private static int Migrate(string[] args)
     {
-        var options = RemoteCommand.Read(args, ["--to", "--to-token", "--to-fingerprint", "--downtime-ms", "--max-bandwidth"], ["--auto-converge"], positionals: 1);
+        var options = RemoteCommand.Read(args, ["--to", "--to-token", "--to-fingerprint", "--to-net", "--downtime-ms", "--max-bandwidth"], ["--auto-converge"], positionals: 1);
         var vm = RemoteCommand.Positional(options, 0, "the VM (id or name)");
         var spec = new MigrateSpec
         {
@@ -170,6 +170,7 @@ internal static class VmCommand
                     ? value : throw new UsageException($"--max-bandwidth '{bandwidth}' is not a whole number of bytes per second")
                 : null,
             AutoConverge = options.Has("--auto-converge"),
+            Nics = options.Has("--to-net") ? [.. options.GetAll("--to-net").Select(VmSpecOptions.Nic)] : null,
         };
         return RemoteCommand.Run(async () =>
         {

@@ -109,7 +109,8 @@ internal static class VmSpecOptions
             : throw new UsageException($"--disk '{spec}': id= is not supported by the manager (only by run)");
     }
 
-    private static NicSpec Nic(string spec)
+    /// <summary>A <c>--net tap=NAME[,mac=MAC]</c> value as the API takes it.</summary>
+    internal static NicSpec Nic(string spec)
     {
         var nic = DeviceOptions.ParseNet(spec);
         return new NicSpec(nic.TapName, nic.Mac is null ? null : string.Join(':', nic.Mac.Select(b => b.ToString("x2", CultureInfo.InvariantCulture))));

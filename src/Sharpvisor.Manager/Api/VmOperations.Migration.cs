@@ -34,7 +34,7 @@ public sealed partial class VmOperations
             await RequireSupervisedAsync(id, "migrate", VmState.Running).ConfigureAwait(false);
             var definition = await store.GetAsync(id).ConfigureAwait(false) ?? throw new VmNotFoundException(id);
             using var remote = new RemoteManager(destination, spec.Token, spec.Fingerprint);
-            await remote.CreateAsync(VmMapping.ToSpec(definition), CancellationToken.None).ConfigureAwait(false);
+            await remote.CreateAsync(DestinationSpec(definition, spec.Nics), CancellationToken.None).ConfigureAwait(false);
             MigrateResult result;
             try
             {
@@ -66,6 +66,25 @@ public sealed partial class VmOperations
                 ThrottlePercent = result.ThrottlePercent,
             };
         }).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The definition the destination gets: this one, with the TAPs <paramref name="nics"/> names when given. Every NIC
+    /// keeps the MAC the guest knows (the one a NIC without a MAC got from its TAP's name here, written out).
+    /// </summary>
+    private static VmSpec DestinationSpec(VmDefinition definition, IReadOnlyList<NicSpec>? nics)
+    {
+        if (nics is not null && nics.Count != definition.Nics.Count)
+        {
+            throw new ApiValidationException("nics", $"the VM has {definition.Nics.Count} NICs: give a TAP for each, in order");
+        }
+
+        return VmMapping.ToSpec(definition) with
+        {
+            Nics = [.. definition.Nics.Select((nic, i) => new NicSpec(
+                nics?[i].Tap ?? nic.Tap,
+                nic.Mac ?? NicAddresses.Format(NicAddresses.DefaultMac(nic.Tap))))],
+        };
     }
 
     /// <summary>

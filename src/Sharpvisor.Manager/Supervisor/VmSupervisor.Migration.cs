@@ -15,6 +15,9 @@ public sealed partial class VmSupervisor
 {
     private const int RelayBufferSize = 256 * 1024;
 
+    // How long a destination VMM whose stream broke may take to exit by itself, saying why, before it is killed.
+    private static readonly TimeSpan RefusalGrace = TimeSpan.FromSeconds(5);
+
     // How long a finished relay waits for the other manager's close before it lets go.
     private static readonly TimeSpan CloseGrace = TimeSpan.FromSeconds(10);
 
@@ -53,10 +56,15 @@ public sealed partial class VmSupervisor
             }
             catch (Exception e) when (e is SocketException or IOException or WebSocketException or ControlException or OperationCanceledException or ObjectDisposedException)
             {
-                run.Expect(ExpectedExit.Failed, $"the migration did not arrive: {e.Message}");
-                KillProcess(run);
-                await run.Exited.ConfigureAwait(false);
-                throw new VmStartException(vm.Id, $"the migration did not arrive: {e.Message}", e);
+                // A VMM that refused the stream exits by itself with its reason (in its log and exit record): let it.
+                if (!await CompletesWithinAsync(run.Exited, RefusalGrace, CancellationToken.None).ConfigureAwait(false))
+                {
+                    run.Expect(ExpectedExit.Failed, $"the migration did not arrive: {e.Message}");
+                    KillProcess(run);
+                    await run.Exited.ConfigureAwait(false);
+                }
+
+                throw new VmStartException(vm.Id, vm.ExitReason ?? $"the migration did not arrive: {e.Message}", e);
             }
 
             await AppendEventAsync(vm.Id, "migrated in: the VM runs here").ConfigureAwait(false);

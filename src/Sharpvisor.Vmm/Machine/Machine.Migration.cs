@@ -114,6 +114,7 @@ public sealed partial class Machine
         long totalPages = 0, totalBytes = 0, toSend = (long)(Config.MemoryBytes / PageStream.PageSize);
         int dirtyRateHigh = 0, throttle = 0, highestThrottle = 0;
         var expected = TimeSpan.Zero;
+        long previousRemaining = -1;
         var lastReport = roundStart;
         void DuringRound(long roundPages, long roundBytes)
         {
@@ -141,7 +142,7 @@ public sealed partial class Machine
             var remaining = CountPages(dirty);
             expected = TimeSpan.FromSeconds(remaining * (double)PageStream.PageSize / Math.Max(bandwidth, 1));
             progress?.Invoke(new MigrationProgress(round, totalPages, totalBytes, remaining, bandwidth, expected, throttle));
-            if (expected <= options.DowntimeLimit || round >= options.MaxRounds)
+            if (round >= options.MaxRounds || (expected <= options.DowntimeLimit && !WorthAnotherRound(remaining, previousRemaining, expected, options)))
             {
                 return Complete(peer, writer, log, dirty, options, started, round, totalPages, totalBytes, highestThrottle, cancellation);
             }
@@ -157,6 +158,7 @@ public sealed partial class Machine
                 dirtyRateHigh = 0;
             }
 
+            previousRemaining = remaining;
             round++;
             roundStart = lastReport = Stopwatch.GetTimestamp();
             toSend = remaining;
@@ -165,6 +167,17 @@ public sealed partial class Machine
             totalBytes += bytes;
         }
     }
+
+    /// <summary>
+    /// Whether one more round while the guest runs should come before the pause, though the rest already fits the
+    /// downtime limit: the pages left were dirtied during a whole (maybe long, paced) round, and sending them while the
+    /// guest runs leaves only what it dirties in that shorter round. Worth it while rounds at least halve and the rest
+    /// is not already a small part of the limit; a guest that stops shrinking goes to the pause at once.
+    /// </summary>
+    private static bool WorthAnotherRound(long remaining, long previousRemaining, TimeSpan expected, MigrationOptions options) =>
+        remaining > 0
+        && expected > options.DowntimeLimit / 8
+        && (previousRemaining < 0 || remaining * 2 <= previousRemaining);
 
     /// <summary>The last round with the vCPUs parked, then the hand-over.</summary>
     private MigrationResult Complete(Stream peer, StateWriter writer, DirtyPageLog log, IReadOnlyList<ulong[]> lastRound,

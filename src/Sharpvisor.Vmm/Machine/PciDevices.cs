@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Security.Cryptography;
-using System.Text;
 using Sharpvisor.Vmm.Bus;
 using Sharpvisor.Vmm.Devices.Interrupts;
 using Sharpvisor.Vmm.Devices.Pci;
@@ -146,7 +144,7 @@ internal sealed class PciDevices : IDisposable
             foreach (var nic in config.Nics)
             {
                 var backend = Open($"--net tap={nic.TapName}", () => TapBackend.Open(nic.TapName));
-                var device = new VirtioNet(backend, nic.Mac ?? DefaultMac(nic.TapName));
+                var device = new VirtioNet(backend, nic.Mac ?? Sharpvisor.Control.NicAddresses.DefaultMac(nic.TapName));
                 devices.Add(device, memory, msi, doorbells, log);
                 devices._nics.Add(device);
             }
@@ -171,12 +169,6 @@ internal sealed class PciDevices : IDisposable
         }
     }
 
-    /// <summary>A stable, locally administered unicast MAC per TAP name: 02:73:76 ("sv") then three hash bytes.</summary>
-    public static byte[] DefaultMac(string tapName)
-    {
-        var hash = SHA256.HashData(Encoding.UTF8.GetBytes(tapName));
-        return [0x02, 0x73, 0x76, hash[0], hash[1], hash[2]];
-    }
 
     /// <summary>Stops every device thread; call before guest memory goes away.</summary>
     public void Dispose()

@@ -152,6 +152,7 @@ public sealed class MigrationApiTests : IAsyncLifetime
             (new MigrateSpec { To = "ftp://elsewhere" }, "to"),
             (ToDestination with { DowntimeMs = 0 }, "downtimeMs"),
             (ToDestination with { MaxBandwidth = 5 }, "maxBandwidth"),
+            (ToDestination with { Nics = [new NicSpec("svtap9")] }, "nics"), // it has no NIC
         })
         {
             using var bad = await MigrateAsync("stayer", spec);
