@@ -158,7 +158,8 @@ public sealed record VcpuState(
             var batch = pending[..Math.Min(pending.Length, MaxMsrsPerCall)];
             var count = Math.Clamp(vcpu.GetMsrs(batch), 0, batch.Length);
             read.AddRange(batch[..count]);
-            pending = pending[Math.Min(count + 1, pending.Length)..];
+            // A call that stopped short stopped at an MSR it cannot read: that one is skipped, not the next batch's first.
+            pending = pending[(count < batch.Length ? count + 1 : count)..];
         }
 
         return [.. read];
