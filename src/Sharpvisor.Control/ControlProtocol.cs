@@ -44,6 +44,16 @@ public sealed record ControlRequest(int Id, string Command)
     public bool? AutoConverge { get; init; }
 }
 
+/// <summary>The bounds of <c>migrate</c>'s settings: the VMM refuses anything outside them, and so does the manager, first.</summary>
+public static class MigrationLimits
+{
+    /// <summary><c>downtime_ms</c> is 1 to this.</summary>
+    public const long MaxDowntimeMs = 600_000;
+
+    /// <summary><c>max_bandwidth</c> is 0 (no limit) or at least this: below it a migration of even a small guest would take hours.</summary>
+    public const long MinBandwidth = 1_000_000;
+}
+
 /// <summary>The arguments a request carried besides its id and command; null when absent.</summary>
 public sealed record ControlArguments
 {

@@ -16,14 +16,5 @@ public static class NicAddresses
     }
 
     /// <summary>As definitions write it: six lowercase hex pairs joined by ':'.</summary>
-    public static string Format(ReadOnlySpan<byte> mac)
-    {
-        var parts = new string[mac.Length];
-        for (var i = 0; i < mac.Length; i++)
-        {
-            parts[i] = mac[i].ToString("x2", CultureInfo.InvariantCulture);
-        }
-
-        return string.Join(':', parts);
-    }
+    public static string Format(ReadOnlySpan<byte> mac) => string.Join(':', mac.ToArray().Select(b => b.ToString("x2", CultureInfo.InvariantCulture)));
 }

@@ -42,7 +42,7 @@ internal static class VmConsoleCommand
         }.Uri;
         var socket = new ClientWebSocket();
         socket.Options.CollectHttpResponseDetails = true;
-        socket.Options.RemoteCertificateValidationCallback = ApiClient.Validator(api.Endpoint.Fingerprint);
+        socket.Options.RemoteCertificateValidationCallback = CertificatePin.Validator(api.Endpoint.Fingerprint);
         if (api.Endpoint.Token is { } token)
         {
             socket.Options.SetRequestHeader("Authorization", "Bearer " + token);

@@ -113,7 +113,7 @@ internal static class VmSpecOptions
     internal static NicSpec Nic(string spec)
     {
         var nic = DeviceOptions.ParseNet(spec);
-        return new NicSpec(nic.TapName, nic.Mac is null ? null : string.Join(':', nic.Mac.Select(b => b.ToString("x2", CultureInfo.InvariantCulture))));
+        return new NicSpec(nic.TapName, nic.Mac is null ? null : Control.NicAddresses.Format(nic.Mac));
     }
 
     private static string FullPath(string path, string option)

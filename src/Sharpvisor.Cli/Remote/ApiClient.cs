@@ -31,25 +31,12 @@ internal sealed class ApiClient : IDisposable
     internal static HttpMessageHandler Handler(string? fingerprint)
     {
         var handler = new SocketsHttpHandler();
-        if (Validator(fingerprint) is { } validate)
+        if (Api.CertificatePin.Validator(fingerprint) is { } validate)
         {
             handler.SslOptions.RemoteCertificateValidationCallback = validate;
         }
 
         return handler;
-    }
-
-    /// <summary>The pin check for HTTPS and the console's WebSocket alike; null when nothing is pinned.</summary>
-    internal static System.Net.Security.RemoteCertificateValidationCallback? Validator(string? fingerprint)
-    {
-        if (fingerprint is null)
-        {
-            return null;
-        }
-
-        var pinned = fingerprint.Replace(":", "", StringComparison.Ordinal);
-        return (_, certificate, _, _) => certificate is not null
-            && string.Equals(certificate.GetCertHashString(System.Security.Cryptography.HashAlgorithmName.SHA256), pinned, StringComparison.OrdinalIgnoreCase);
     }
 
     /// <summary>"api/v1/vms/NAME" with the id or name escaped, so a name with '/' or '?' cannot change the path.</summary>

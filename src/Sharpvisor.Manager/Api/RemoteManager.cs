@@ -2,7 +2,6 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Net.Security;
 using System.Net.WebSockets;
-using System.Security.Cryptography;
 using Sharpvisor.Api;
 using Sharpvisor.Manager.Supervisor;
 
@@ -26,12 +25,7 @@ internal sealed class RemoteManager : IDisposable
     {
         _base = baseUrl.AbsoluteUri.EndsWith('/') ? baseUrl : new Uri(baseUrl.AbsoluteUri + "/");
         _token = token;
-        if (fingerprint is not null)
-        {
-            var pinned = fingerprint.Replace(":", "", StringComparison.Ordinal);
-            _validate = (_, certificate, _, _) => certificate is not null
-                && string.Equals(certificate.GetCertHashString(HashAlgorithmName.SHA256), pinned, StringComparison.OrdinalIgnoreCase);
-        }
+        _validate = CertificatePin.Validator(fingerprint);
 
         var handler = new SocketsHttpHandler();
         if (_validate is not null)

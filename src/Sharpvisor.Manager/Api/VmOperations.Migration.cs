@@ -18,14 +18,14 @@ public sealed partial class VmOperations
         ArgumentNullException.ThrowIfNull(spec);
         var destination = spec.To is { } to && Uri.TryCreate(to, UriKind.Absolute, out var url) && url.Scheme is "http" or "https"
             ? url : throw new ApiValidationException("to", "the destination manager's URL, like https://host2:7780");
-        if (spec.DowntimeMs is < 1 or > 600_000)
+        if (spec.DowntimeMs is < 1 or > MigrationLimits.MaxDowntimeMs)
         {
-            throw new ApiValidationException("downtimeMs", "must be 1 to 600000");
+            throw new ApiValidationException("downtimeMs", $"must be 1 to {MigrationLimits.MaxDowntimeMs}");
         }
 
-        if (spec.MaxBandwidth is < 0 || spec.MaxBandwidth is > 0 and < 1_000_000)
+        if (spec.MaxBandwidth is < 0 or (> 0 and < MigrationLimits.MinBandwidth))
         {
-            throw new ApiValidationException("maxBandwidth", "must be 0 (no limit) or at least 1000000 bytes/s");
+            throw new ApiValidationException("maxBandwidth", $"must be 0 (no limit) or at least {MigrationLimits.MinBandwidth} bytes/s");
         }
 
         var id = (await ResolveAsync(vm).ConfigureAwait(false)).Id;

@@ -36,8 +36,6 @@ public readonly record struct ControlReply(ControlResponse Response, Action? Aft
 public sealed class ControlDispatcher(IControlTarget target)
 {
     private const int MaxPathLength = 4096;
-    private const long MaxDowntimeMs = 600_000;
-    private const long MinBandwidth = 1_000_000; // below it a migration of even a small guest would take hours
 
     private static readonly string KnownCommands = string.Join(", ", ControlCommands.All);
 
@@ -63,10 +61,10 @@ public sealed class ControlDispatcher(IControlTarget target)
                 ControlCommands.Snapshot => Ok(id, JsonSerializer.SerializeToElement(target.Snapshot(arguments.Path!), ControlJsonContext.Default.SnapshotResult)),
                 ControlCommands.Migrate when !UsablePath(arguments.Path) =>
                     new(ControlResponse.Failure(id, $"'migrate' needs \"path\": the unix socket to send the VM through (1 to {MaxPathLength} characters)")),
-                ControlCommands.Migrate when arguments.DowntimeMs is 0 or > MaxDowntimeMs =>
-                    new(ControlResponse.Failure(id, $"\"downtime_ms\" must be 1 to {MaxDowntimeMs}")),
-                ControlCommands.Migrate when arguments.MaxBandwidth is > 0 and < MinBandwidth =>
-                    new(ControlResponse.Failure(id, $"\"max_bandwidth\" must be 0 (no limit) or at least {MinBandwidth} bytes/s")),
+                ControlCommands.Migrate when arguments.DowntimeMs is 0 or > MigrationLimits.MaxDowntimeMs =>
+                    new(ControlResponse.Failure(id, $"\"downtime_ms\" must be 1 to {MigrationLimits.MaxDowntimeMs}")),
+                ControlCommands.Migrate when arguments.MaxBandwidth is > 0 and < MigrationLimits.MinBandwidth =>
+                    new(ControlResponse.Failure(id, $"\"max_bandwidth\" must be 0 (no limit) or at least {MigrationLimits.MinBandwidth} bytes/s")),
                 ControlCommands.Migrate => Migrated(id, target.Migrate(arguments)),
                 ControlCommands.MigrateCancel => target.CancelMigration()
                     ? Ok(id, StateElement(MachineState.Running))

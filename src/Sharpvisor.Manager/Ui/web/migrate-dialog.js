@@ -2,6 +2,7 @@
 // auto-converge. The API answers once the VM runs there; meanwhile the VM's events show each round's progress.
 import { api, ApiError } from "./api.js";
 import { $, refused } from "./nav.js";
+import { clearErrors, showApiErrors } from "./vm-form.js";
 
 const dialog = $("migrate-dialog");
 const form = $("migrate-form");
@@ -13,7 +14,7 @@ export function setupMigrateDialog(onMigrated) {
   form.elements.to.addEventListener("input", () => { $("migrate-error-to").textContent = ""; });
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    for (const error of form.querySelectorAll(".error")) error.textContent = "";
+    clearErrors(form);
     if (!form.elements.to.checkValidity()) {
       $("migrate-error-to").textContent = "must be the other manager's URL, like https://host2:7780";
       form.elements.to.focus();
@@ -35,12 +36,7 @@ export function setupMigrateDialog(onMigrated) {
       onMigrated(target, result);
     } catch (e) {
       if (refused(e)) return;
-      const errors = e instanceof ApiError ? e.errors : {};
-      for (const [field, messages] of Object.entries(errors ?? {})) {
-        const slot = form.querySelector(`.error[data-field="${field}"]`);
-        if (slot) slot.textContent = messages[0];
-      }
-      $("migrate-error").textContent = e.message;
+      showApiErrors(form, e instanceof ApiError ? e.errors : {}, e.message);
     } finally {
       submit.disabled = false;
       $("migrate-status").textContent = "";
@@ -53,7 +49,7 @@ export function openMigrateDialog(target) {
   if (dialog.open) return;
   vm = target;
   form.reset();
-  for (const error of form.querySelectorAll(".error")) error.textContent = "";
+  clearErrors(form);
   $("migrate-vm").textContent = target.name;
   dialog.showModal();
   form.elements.to.focus();
