@@ -100,9 +100,11 @@ public sealed partial class VmSupervisor
             {
                 using var client = await ConnectCheckedAsync(run, timeout.Token).ConfigureAwait(false);
                 var migrating = client.MigrateAsync(arguments with { Path = path }, timeout.Token);
-                var reporting = ReportProgressAsync(vm.Id, run, migrating, timeout.Token);
+                Task reporting;
                 using (var socket = await ConnectMigrationSocketAsync(run, path, timeout.Token, migrating).ConfigureAwait(false))
                 {
+                    // From here the rounds run; before it there is nothing to report (and no task left behind if the VMM never listened).
+                    reporting = ReportProgressAsync(vm.Id, run, migrating, timeout.Token);
                     try
                     {
                         await RelayAsync(peer, socket, run, timeout.Token).ConfigureAwait(false);
