@@ -1,11 +1,13 @@
 using Sharpvisor.Control;
 using Sharpvisor.Integration.Tests.Networking;
+using Sharpvisor.Integration.Tests.Remote;
 
 namespace Sharpvisor.Integration.Tests;
 
 /// <summary>
 /// A Linux guest busy with its virtio disk and virtio NIC through a live migration between two `sharpvisor run`
-/// processes, and through a snapshot restored in a new process. The guest's own shell does the work and the checks:
+/// processes, between two managers (`sharpvisor serve`, driven by the CLI as a user would), and through a snapshot
+/// restored in a new process. The guest's own shell does the work and the checks:
 /// a loop that rewrites files with random data and records their checksums, syncs, and pings the host, which must
 /// go on where it was; then, with the page cache dropped, every file must match its checksum as read back from the
 /// disk, the kernel must have logged no I/O error, and the network must answer. As in
@@ -79,6 +81,56 @@ public sealed class LinuxMigrationTests : IDisposable
 
         await using var restored = GuestConsole.Start(ns.StartInfo(SharpvisorProcess.ExecutablePath, ["run", "--restore", snapshot, .. machine]));
         await CheckAndPowerOffAsync(restored);
+    }
+
+    [KvmNetworkFact(NeedsGuestUserSpace = true)]
+    public async Task ALinuxGuestWritingItsDiskAndPingingMigratesBetweenTwoManagersAndGoesOnWithEveryFileIntact()
+    {
+        var (kernel, disk) = await ImagesAsync();
+        using var ns = await NetworkNamespace.CreateAsync(taps: 2);
+        // Two daemons on one machine, each with its own data directory, both seeing the kernel and the disk (shared storage).
+        var roots = new[] { "--storage-root", _scratch.FullName, "--storage-root", Path.GetDirectoryName(kernel)! };
+        TestTrace.Step("managers: starting two daemons");
+        await using var source = await StartDaemonAsync(ns, "source", roots);
+        await using var destination = await StartDaemonAsync(ns, "destination", roots);
+        TestTrace.Step($"managers: source {source.Url}, destination {destination.Url}");
+
+        await source.CliOkAsync("vm", "create", "lin", "--kernel", kernel, "--cmdline", DiskCommandLine, "--cpus", "2", "--memory", "256M",
+            "--disk", disk, "--net", $"tap={ns.TapNames[0]}");
+        await source.CliOkAsync("vm", "start", "lin");
+        TestTrace.Step("managers: started; attaching the console");
+        await using (var console = GuestConsole.Start(source.CliStartInfo("vm", "console", "lin")))
+        {
+            await StartWorkloadAsync(console);
+            TestTrace.Step("managers: workload running; migrating");
+            var moved = await source.CliOkAsync("vm", "migrate", "lin", "--to", destination.Url, "--to-token", destination.Token,
+                "--to-net", $"tap={ns.TapNames[1]}");
+            TestTrace.Step($"managers: migrate said {moved.Trim()}");
+            Assert.StartsWith($"lin: migrated to {destination.Url}", moved, StringComparison.Ordinal);
+            Assert.Equal(0, await console.WaitForExitAsync(CommandTime)); // its VM left this manager
+            TestTrace.Step("managers: the source's console ended");
+        }
+
+        Assert.Contains("running", await destination.CliOkAsync("vm", "show", "lin"), StringComparison.Ordinal);
+        await using var moved2 = GuestConsole.Start(destination.CliStartInfo("vm", "console", "lin"));
+        TestTrace.Step("managers: checking at the destination");
+        await CheckAndPowerOffAsync(moved2);
+        TestTrace.Step("managers: checked");
+    }
+
+    private async Task<DaemonFixture> StartDaemonAsync(NetworkNamespace ns, string name, string[] options)
+    {
+        var daemon = new DaemonFixture(ns, Path.Combine(_scratch.FullName, name), options);
+        try
+        {
+            await daemon.InitializeAsync();
+            return daemon;
+        }
+        catch
+        {
+            await daemon.DisposeAsync();
+            throw;
+        }
     }
 
     private async Task<(string Kernel, string Disk)> ImagesAsync() =>

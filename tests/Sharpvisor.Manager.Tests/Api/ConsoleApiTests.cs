@@ -33,14 +33,21 @@ public sealed class ConsoleApiTests : IAsyncLifetime
     }
 
     /// <summary>Receives until the text seen so far contains <paramref name="expected"/>; returns it all.</summary>
-    internal static async Task<string> ReceiveUntilAsync(ClientWebSocket socket, StringBuilder seen, string expected)
+    internal static Task<string> ReceiveUntilAsync(ClientWebSocket socket, StringBuilder seen, string expected) =>
+        ReceiveUntilAsync(socket, seen, text => text.Contains(expected, StringComparison.Ordinal), $"'{expected}'", TimeSpan.FromSeconds(20));
+
+    /// <summary>
+    /// Receives until <paramref name="done"/> holds for the text seen so far, within <paramref name="onAQuietMachine"/>
+    /// (scaled); returns it all. <paramref name="what"/> names the wait in a failure.
+    /// </summary>
+    internal static async Task<string> ReceiveUntilAsync(ClientWebSocket socket, StringBuilder seen, Func<string, bool> done, string what, TimeSpan onAQuietMachine)
     {
-        using var timeout = new CancellationTokenSource(TestTime.Ceiling(TimeSpan.FromSeconds(20)));
+        using var timeout = new CancellationTokenSource(TestTime.Ceiling(onAQuietMachine));
         var buffer = new byte[4096];
-        while (!seen.ToString().Contains(expected, StringComparison.Ordinal))
+        while (!done(seen.ToString()))
         {
             var received = await socket.ReceiveAsync(buffer, timeout.Token);
-            Assert.True(received.MessageType != WebSocketMessageType.Close, $"closed before '{expected}'; saw: {seen}");
+            Assert.True(received.MessageType != WebSocketMessageType.Close, $"closed before {what}; saw: {seen}");
             Assert.Equal(WebSocketMessageType.Binary, received.MessageType);
             seen.Append(Encoding.UTF8.GetString(buffer, 0, received.Count));
         }
