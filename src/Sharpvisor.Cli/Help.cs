@@ -121,6 +121,8 @@ internal static class Help
               snapshot, snapshots, restore
                            save a running VM whole, list its snapshots, start it from one
               migrate      move a running VM to another daemon, live
+              migrate-cancel
+                           give up the VM's migration under way (it runs on here)
             'sharpvisor help vm SUBCOMMAND' tells more.
 
             examples:
@@ -258,6 +260,13 @@ internal static class Help
             example:
               sharpvisor vm migrate web1 --to https://host2:7780 --to-token "$(ssh host2 cat /var/lib/sharpvisor/token)"
             """,
+        ["vm migrate-cancel"] = """
+            usage: sharpvisor vm migrate-cancel VM [--json]
+
+            Gives up the migration of VM under way (from another shell than the 'vm migrate' it cancels, which then
+            fails with exit 1): the VM runs on here and the destination keeps nothing. Refused (exit 1) when the VM
+            is not migrating, or once it has been handed over to the destination.
+            """ + Remote,
         ["vm console"] = """
             usage: sharpvisor vm console VM
 
@@ -325,7 +334,7 @@ internal static class Help
 
     /// <summary>vm's subcommands, in the order its help lists them.</summary>
     public static IReadOnlyList<string> VmSubcommands { get; } =
-        ["list", "show", "create", "start", "stop", "kill", "pause", "resume", "reboot", "delete", "console", "snapshot", "snapshots", "restore", "migrate"];
+        ["list", "show", "create", "start", "stop", "kill", "pause", "resume", "reboot", "delete", "console", "snapshot", "snapshots", "restore", "migrate", "migrate-cancel"];
 
     public static IEnumerable<string> TopicNames => Topics.Keys;
 

@@ -6,7 +6,7 @@ namespace Sharpvisor.Cli.Commands;
 /// <summary><c>sharpvisor vm ...</c>: the VMs of a running daemon, over its REST API (docs/api.md).</summary>
 internal static class VmCommand
 {
-    public const string Subcommands = "list, show, create, start, stop, kill, pause, resume, reboot, delete, console, snapshot, snapshots, restore";
+    public const string Subcommands = "list, show, create, start, stop, kill, pause, resume, reboot, delete, console, snapshot, snapshots, restore, migrate, migrate-cancel";
 
     public static int Execute(string[] args)
     {
@@ -34,6 +34,7 @@ internal static class VmCommand
             "snapshots" => Snapshots(rest),
             "restore" => Restore(rest),
             "migrate" => Migrate(rest),
+            "migrate-cancel" => Action("migrate/cancel", rest, []),
             var other => throw new UsageException(Help.Nearest(other, Help.VmSubcommands) is { } nearest
                 ? $"unknown vm subcommand '{other}' (did you mean '{nearest}'?)"
                 : $"unknown vm subcommand '{other}' (expected {Subcommands})"),
@@ -89,7 +90,7 @@ internal static class VmCommand
         });
     }
 
-    /// <summary>start, stop, kill, pause, resume, reboot: POST the action, print the VM's state once it is done.</summary>
+    /// <summary>start, stop, kill, pause, resume, reboot, migrate-cancel: POST the action, print the VM's state once it is done.</summary>
     private static int Action(string action, string[] args, string[] extraOptions)
     {
         var options = RemoteCommand.Read(args, extraOptions, [], positionals: 1);

@@ -10,7 +10,8 @@ namespace Sharpvisor.Manager.Api;
 
 /// <summary>
 /// Live migration between managers: <c>POST /api/v1/vms/{vm}/migrate</c> at the source moves the running VM to another
-/// manager, which takes the stream on <c>GET /api/v1/vms/{vm}/incoming</c> (a WebSocket of binary messages).
+/// manager, which takes the stream on <c>GET /api/v1/vms/{vm}/incoming</c> (a WebSocket of binary messages);
+/// <c>POST /api/v1/vms/{vm}/migrate/cancel</c> gives it up.
 /// </summary>
 public static class VmMigrationApi
 {
@@ -18,6 +19,7 @@ public static class VmMigrationApi
     {
         var vms = endpoints.MapGroup("/api/v1/vms/{vm}").WithTags("Migration");
         vms.MapPost("/migrate", MigrateVm).WithName("MigrateVm");
+        vms.MapPost("/migrate/cancel", CancelVmMigration).WithName("CancelVmMigration");
         vms.MapGet("/incoming", ReceiveVm).WithName("ReceiveVm");
         return endpoints;
     }
@@ -29,6 +31,13 @@ public static class VmMigrationApi
     /// </summary>
     public static async Task<Ok<MigrationResource>> MigrateVm([FromRoute] string vm, [FromBody] MigrateSpec spec, [FromServices] VmOperations vms) =>
         TypedResults.Ok(await vms.MigrateAsync(vm, spec).ConfigureAwait(false));
+
+    /// <summary>
+    /// Cancels the VM's migration under way, as QEMU's <c>migrate_cancel</c>: its migrate answers 409 and the VM runs on
+    /// here. 409 when it is not migrating or is past the hand-over.
+    /// </summary>
+    public static async Task<Ok<VmResource>> CancelVmMigration([FromRoute] string vm, [FromServices] VmOperations vms) =>
+        TypedResults.Ok(await vms.CancelMigrationAsync(vm).ConfigureAwait(false));
 
     /// <summary>The destination's end: starts the (stopped) VM as a migration destination and carries the stream to its VMM.</summary>
     public static async Task ReceiveVm(HttpContext context, [FromRoute] string vm, [FromServices] VmOperations vms)

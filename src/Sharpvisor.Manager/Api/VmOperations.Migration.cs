@@ -69,6 +69,17 @@ public sealed partial class VmOperations
     }
 
     /// <summary>
+    /// Cancels the VM's migration under way (its migrate then answers 409 and the VM runs on here); not serialized
+    /// with the VM's other actions, since the migrate it cancels is one.
+    /// </summary>
+    public async Task<VmResource> CancelMigrationAsync(string vm)
+    {
+        var id = (await ResolveAsync(vm).ConfigureAwait(false)).Id;
+        await supervisor.CancelMigrationAsync(id).ConfigureAwait(false);
+        return await ResourceAsync(id).ConfigureAwait(false);
+    }
+
+    /// <summary>
     /// The definition the destination gets: this one, with the TAPs <paramref name="nics"/> names when given. Every NIC
     /// keeps the MAC the guest knows (the one a NIC without a MAC got from its TAP's name here, written out).
     /// </summary>

@@ -96,6 +96,8 @@ public sealed partial class VmSupervisor
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(MigrationTimeout);
             MigrateResult result;
+            vm.MigrationCancelled = false;
+            vm.MigratingOut = true;
             try
             {
                 using var client = await ConnectCheckedAsync(run, timeout.Token).ConfigureAwait(false);
@@ -120,7 +122,13 @@ public sealed partial class VmSupervisor
             }
             catch (Exception e) when ((IsControlFailure(e) || e is WebSocketException) && !cancellationToken.IsCancellationRequested)
             {
-                throw new MigrationFailedException($"the migration of VM {vm.Id} failed: {e.Message}", e);
+                throw vm.MigrationCancelled
+                    ? new MigrationConflictException($"the migration of VM {vm.Id} was cancelled: {e.Message}", e)
+                    : new MigrationFailedException($"the migration of VM {vm.Id} failed: {e.Message}", e);
+            }
+            finally
+            {
+                vm.MigratingOut = false;
             }
 
             run.Expect(ExpectedExit.Stop, "migrated to another manager");
@@ -137,6 +145,35 @@ public sealed partial class VmSupervisor
         {
             vm.Gate.Release();
         }
+    }
+
+    /// <summary>
+    /// Cancels the VM's migration under way (<c>migrate-cancel</c> to its VMM, without waiting for the migrate, which
+    /// holds the VM's gate): its migrate then fails with <see cref="MigrationConflictException"/> and the VM runs on
+    /// here. <see cref="MigrationConflictException"/> when there is none, or when it is past the hand-over (the guest
+    /// may run at the destination already, as QEMU refuses a cancel once it completes).
+    /// </summary>
+    public async Task CancelMigrationAsync(Guid id, CancellationToken cancellationToken = default)
+    {
+        var vm = Lookup(id, "cancel the migration of");
+        if (!vm.MigratingOut || vm.Run is not { } run)
+        {
+            throw new MigrationConflictException($"VM {id} is not migrating");
+        }
+
+        // Set first: the migrate may fail from the cancel before its answer reaches here.
+        vm.MigrationCancelled = true;
+        try
+        {
+            await ControlAsync(run, (client, token) => client.ChangeStateAsync(ControlCommands.MigrateCancel, token), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (IsControlFailure(e) && !cancellationToken.IsCancellationRequested)
+        {
+            vm.MigrationCancelled = false;
+            throw new MigrationConflictException($"cannot cancel the migration of VM {id}: {e.Message}", e);
+        }
+
+        await AppendEventAsync(id, "migration cancelled").ConfigureAwait(false);
     }
 
     /// <summary>

@@ -778,6 +778,12 @@ public sealed partial class VmSupervisor : IAsyncDisposable
 
         public volatile VmRun? Run;
 
+        /// <summary>Set while the VM's VMM migrates it out, for a cancel that must not wait for the action's gate.</summary>
+        public volatile bool MigratingOut;
+
+        /// <summary>Set by a cancel the VMM accepted: the migrate that fails next failed because of it.</summary>
+        public volatile bool MigrationCancelled;
+
         public VmState State { get; set; } = VmState.Defined;
 
         public string? ExitReason { get; set; }

@@ -58,3 +58,9 @@ public sealed class VmControlException : VmStoreException
 /// stream (the API's 502). The VM runs on where it ran, unless the message says it stays paused for the operator.
 /// </summary>
 public sealed class MigrationFailedException(string message, Exception? innerException = null) : VmStoreException(message, innerException);
+
+/// <summary>
+/// A migration was cancelled (its migrate answers this, and the VM runs on here), or a cancel found none to cancel or
+/// came after the hand-over (the API's 409).
+/// </summary>
+public sealed class MigrationConflictException(string message, Exception? innerException = null) : VmConflictException(message, innerException);

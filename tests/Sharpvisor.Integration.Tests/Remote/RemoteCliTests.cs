@@ -262,6 +262,9 @@ public sealed class RemoteCliTests(DaemonFixture daemon) : IClassFixture<DaemonF
         Assert.Contains("the destination already has a VM named 'mig-cli'", refused.Stderr, StringComparison.Ordinal);
         var badBandwidth = await daemon.CliAsync("vm", "migrate", "mig-cli", "--to", daemon.Url, "--max-bandwidth", "lots");
         Assert.True(badBandwidth.ExitCode == 2, badBandwidth.ToString());
+        var nothingToCancel = await daemon.CliAsync("vm", "migrate-cancel", "mig-cli");
+        Assert.True(nothingToCancel.ExitCode == 1, nothingToCancel.ToString());
+        Assert.Contains("is not migrating", nothingToCancel.Stderr, StringComparison.Ordinal);
 
         await ExpectAsync(["vm", "kill", "mig-cli"], "mig-cli: stopped (killed on request)\n");
         await ExpectAsync(["vm", "delete", "mig-cli"], "deleted mig-cli\n");

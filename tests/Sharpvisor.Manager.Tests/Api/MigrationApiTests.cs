@@ -166,6 +166,69 @@ public sealed class MigrationApiTests : IAsyncLifetime
     }
 
     [KvmFact]
+    public async Task A_cancelled_migration_answers_409_and_the_VM_runs_on_at_the_source_with_nothing_left_there()
+    {
+        // As the long migration above: round 1 takes seconds at 1 MB/s, time enough to cancel it.
+        using (var created = await Source.Http.PostAsJsonAsync("api/v1/vms",
+            new VmSpec { Name = "changed-mind", BuiltInGuest = "generation", Cmdline = "mib=4 period_ms=1000000", MemoryMiB = 64 }, ApiJsonContext.Default.VmSpec))
+        {
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        }
+
+        using (var idle = await Source.Http.PostAsync("api/v1/vms/changed-mind/migrate/cancel", null))
+        {
+            Assert.Equal(HttpStatusCode.Conflict, idle.StatusCode); // defined, not even running
+        }
+
+        await Source.ActOkAsync("changed-mind", "start");
+        var migrating = MigrateAsync("changed-mind", ToDestination with { MaxBandwidth = 1_000_000 });
+
+        // Refused (409, not migrating) until the migrate has reached the VMM; then it is cancelled.
+        var deadline = DateTime.UtcNow + TestTime.Ceiling(TimeSpan.FromSeconds(30));
+        var refusals = new List<string>();
+        while (true)
+        {
+            using var cancel = await Source.Http.PostAsync("api/v1/vms/changed-mind/migrate/cancel", null);
+            if (cancel.StatusCode == HttpStatusCode.OK)
+            {
+                break;
+            }
+
+            refusals.Add(await cancel.Content.ReadAsStringAsync());
+            Assert.True(cancel.StatusCode == HttpStatusCode.Conflict, string.Join("\n", refusals));
+            if (migrating.IsCompleted)
+            {
+                Assert.Fail($"the migration ended before it could be cancelled: {await (await migrating).Content.ReadAsStringAsync()}");
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, "no migration to cancel within 30 s");
+            await Task.Delay(20);
+        }
+
+        using (var migrated = await migrating.WaitAsync(TestTime.Ceiling(TimeSpan.FromSeconds(60))))
+        {
+            var body = await migrated.Content.ReadAsStringAsync();
+            Assert.Equal(HttpStatusCode.Conflict, migrated.StatusCode);
+            Assert.Contains("was cancelled", body, StringComparison.Ordinal);
+        }
+
+        Assert.Equal("running", (await Source.GetAsync("changed-mind")).State);
+        Assert.Contains("migration cancelled", (await Source.Daemon.Store.ListLatestEventsAsync(100, (await Source.GetAsync("changed-mind")).Id)).Select(e => e.Message));
+        using (var there = await Destination.Http.GetAsync("api/v1/vms/changed-mind"))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, there.StatusCode);
+        }
+
+        // And it may go later, in full.
+        using (var again = await MigrateAsync("changed-mind", ToDestination))
+        {
+            Assert.True(again.StatusCode == HttpStatusCode.OK, await again.Content.ReadAsStringAsync());
+        }
+
+        Assert.Equal("running", (await Destination.GetAsync("changed-mind")).State);
+    }
+
+    [KvmFact]
     public async Task A_migration_the_destination_refuses_leaves_the_VM_running_at_the_source_and_nothing_there()
     {
         await Source.CreateAsync("stayer", "serial-echo");
