@@ -131,7 +131,8 @@ public sealed partial class Machine
             });
         }
 
-        var (pages, bytes) = PageStream.Send(writer, Memory, null, options.BandwidthLimit, cancellation, DuringRound);
+        var batch = PageStream.NewBatch();
+        var (pages, bytes) = PageStream.Send(writer, Memory, null, options.BandwidthLimit, batch, cancellation, DuringRound);
         totalPages = pages;
         totalBytes = bytes;
         while (true)
@@ -144,7 +145,7 @@ public sealed partial class Machine
             progress?.Invoke(new MigrationProgress(round, totalPages, totalBytes, remaining, bandwidth, expected, throttle));
             if (round >= options.MaxRounds || (expected <= options.DowntimeLimit && !WorthAnotherRound(remaining, previousRemaining, expected, options)))
             {
-                return Complete(peer, writer, log, dirty, options, started, round, totalPages, totalBytes, highestThrottle, cancellation);
+                return Complete(peer, writer, batch, log, dirty, options, started, round, totalPages, totalBytes, highestThrottle, cancellation);
             }
 
             // Auto-converge, by QEMU's rule: a round in which the guest dirtied more than half of what the link carried
@@ -162,7 +163,7 @@ public sealed partial class Machine
             round++;
             roundStart = lastReport = Stopwatch.GetTimestamp();
             toSend = remaining;
-            (pages, bytes) = PageStream.Send(writer, Memory, dirty, options.BandwidthLimit, cancellation, DuringRound);
+            (pages, bytes) = PageStream.Send(writer, Memory, dirty, options.BandwidthLimit, batch, cancellation, DuringRound);
             totalPages += pages;
             totalBytes += bytes;
         }
@@ -180,7 +181,7 @@ public sealed partial class Machine
         && (previousRemaining < 0 || remaining * 2 <= previousRemaining);
 
     /// <summary>The last round with the vCPUs parked, then the hand-over.</summary>
-    private MigrationResult Complete(Stream peer, StateWriter writer, DirtyPageLog log, IReadOnlyList<ulong[]> lastRound,
+    private MigrationResult Complete(Stream peer, StateWriter writer, StatePayload batch, DirtyPageLog log, IReadOnlyList<ulong[]> lastRound,
         MigrationOptions options, long started, int rounds, long totalPages, long totalBytes, int highestThrottle, CancellationToken cancellation)
     {
         cancellation.ThrowIfCancellationRequested();
@@ -215,7 +216,7 @@ public sealed partial class Machine
                 }
             }
 
-            var (pages, bytes) = PageStream.Send(writer, Memory, final, 0, cancellation);
+            var (pages, bytes) = PageStream.Send(writer, Memory, final, 0, batch, cancellation);
             lock (_pauseGate)
             {
                 CaptureState()(writer);

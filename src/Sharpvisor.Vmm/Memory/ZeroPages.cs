@@ -5,7 +5,13 @@ namespace Sharpvisor.Vmm.Memory;
 /// In anonymous RAM a page the guest never touched is zeros without being read: asking the kernel (pagemap) is what
 /// keeps a scan of a mostly untouched 64 GiB guest from faulting in every page. Touched pages are read and compared.
 /// </summary>
-public sealed class ZeroPages(GuestMemory memory, GuestRegion region)
+/// <param name="memory">The guest's RAM.</param>
+/// <param name="region">The region whose pages are asked about.</param>
+/// <param name="askKernel">
+/// Whether to ask the kernel which pages were never touched: worth it for a scan of every page, not for pages a dirty
+/// log names (written, so touched: the read answers at once).
+/// </param>
+public sealed class ZeroPages(GuestMemory memory, GuestRegion region, bool askKernel = true)
 {
     public const int PageSize = 4096;
 
@@ -19,7 +25,7 @@ public sealed class ZeroPages(GuestMemory memory, GuestRegion region)
     /// <summary>Whether page <paramref name="page"/> of the region (0-based) is all zeros.</summary>
     public bool IsZero(long page)
     {
-        if (region.Mapping.IsAnonymous && Untouched(page))
+        if (askKernel && region.Mapping.IsAnonymous && Untouched(page))
         {
             return true;
         }

@@ -25,7 +25,7 @@ public sealed class PageStreamTests
     {
         using var stream = new MemoryStream();
         var writer = new StateWriter(stream);
-        PageStream.Send(writer, memory, bitmaps, 0);
+        PageStream.Send(writer, memory, bitmaps, 0, PageStream.NewBatch());
         writer.End();
         return stream.ToArray();
     }
@@ -58,6 +58,37 @@ public sealed class PageStreamTests
             var size = (int)Ranges[region].Item2;
             Assert.True(source.GetSpan(Ranges[region].Item1, size).SequenceEqual(destination.GetSpan(Ranges[region].Item1, size)), $"region {region} differs");
         }
+    }
+
+    [Fact]
+    public void DirtyPagesAtEveryWordBoundaryAreSentAndNoOtherPage()
+    {
+        using var source = GuestMemory.Create(Ranges);
+        using var destination = GuestMemory.Create(Ranges);
+        var receiver = new PageReceiver(destination);
+        Sections(Send(source, null)).ForEach(receiver.Apply);
+        var first = receiver.PagesReceived;
+
+        // The first and last page of a word, a word's neighbour, a lone bit far on, a region's last page.
+        long[] dirty = [0, 63, 64, 127, 640, 1023];
+        var bitmaps = new[] { new ulong[16], new ulong[8] };
+        foreach (var page in dirty)
+        {
+            bitmaps[0][page / 64] |= 1UL << (int)(page % 64);
+            source.Write(new GuestAddress(((ulong)page * 4096) + 16), (ulong)page + 7);
+        }
+
+        source.Write(new GuestAddress((65 * 4096) + 16), 65UL); // written, not marked: must not go
+        bitmaps[1][7] = 1UL << 63; // the second region's last page, left as it was (zeros)
+        Sections(Send(source, bitmaps)).ForEach(receiver.Apply);
+
+        Assert.Equal(first + dirty.Length + 1, receiver.PagesReceived);
+        foreach (var page in dirty)
+        {
+            Assert.Equal((ulong)page + 7, destination.Read<ulong>(new GuestAddress(((ulong)page * 4096) + 16)));
+        }
+
+        Assert.Equal(0UL, destination.Read<ulong>(new GuestAddress((65 * 4096) + 16)));
     }
 
     [Theory]
