@@ -84,7 +84,7 @@ public sealed class LinuxMigrationTests : IDisposable
     }
 
     [KvmNetworkFact(NeedsGuestUserSpace = true)]
-    public async Task ALinuxGuestWritingItsDiskAndPingingMigratesBetweenTwoManagersAndGoesOnWithEveryFileIntact()
+    public async Task ALinuxGuestWritingItsDiskAndPingingMigratesBetweenTwoManagersIsRestoredThereFromASnapshotAndGoesOnWithEveryFileIntact()
     {
         var (kernel, disk) = await ImagesAsync();
         using var ns = await NetworkNamespace.CreateAsync(taps: 2);
@@ -112,9 +112,15 @@ public sealed class LinuxMigrationTests : IDisposable
         }
 
         Assert.Contains("running", await destination.CliOkAsync("vm", "show", "lin"), StringComparison.Ordinal);
-        await using var moved2 = GuestConsole.Start(destination.CliStartInfo("vm", "console", "lin"));
-        TestTrace.Step("managers: checking at the destination");
-        await CheckAndPowerOffAsync(moved2);
+
+        // There, still busy, it is saved and stopped, then restored from that snapshot by the manager.
+        TestTrace.Step("managers: snapshot at the destination");
+        await destination.CliOkAsync("vm", "snapshot", "lin", "busy", "--stop");
+        Assert.Contains("stopped", await destination.CliOkAsync("vm", "show", "lin"), StringComparison.Ordinal);
+        await destination.CliOkAsync("vm", "restore", "lin", "busy");
+        await using var restored = GuestConsole.Start(destination.CliStartInfo("vm", "console", "lin"));
+        TestTrace.Step("managers: checking the restored guest at the destination");
+        await CheckAndPowerOffAsync(restored);
         TestTrace.Step("managers: checked");
     }
 

@@ -137,7 +137,8 @@ public sealed class MigrationApiTests : IAsyncLifetime
         Assert.Equal("running", (await Destination.GetAsync("sweeper")).State);
     }
 
-    private static IEnumerable<long> Generations(string console) =>
+    /// <summary>The sweeps the generation guest reported ("generation: N" lines) in <paramref name="console"/>.</summary>
+    internal static IEnumerable<long> Generations(string console) =>
         console.Split('\n').Where(line => line.StartsWith("generation: ", StringComparison.Ordinal))
             .Select(line => long.TryParse(line["generation: ".Length..].Trim(), out var g) ? g : 0);
 
