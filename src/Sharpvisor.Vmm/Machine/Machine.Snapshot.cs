@@ -159,6 +159,11 @@ public sealed partial class Machine
             _deviceStates[i].RestoreState(sections[i]);
         }
 
+        foreach (var change in _pci?.BackendChanges() ?? [])
+        {
+            Log(change);
+        }
+
         _vm.SetClock(ClockAfterRestore(saved.Clock, saved.Realtime));
     }
 

@@ -540,10 +540,12 @@ public sealed partial class Machine : IVcpuHost, IDisposable
         _deviceStates.AddRange([IoApic, Serial, rtc, i8042, portB, acpi, _pit]);
     }
 
+    /// <summary>Where the machine's messages for the operator go: the config's log, else stderr.</summary>
+    private Action<string> Log => Config.Log ?? (message => Console.Error.WriteLine($"sharpvisor: {message}"));
+
     private void AddPciDevices(bool lockDisks = true)
     {
-        var log = Config.Log ?? (message => Console.Error.WriteLine($"sharpvisor: {message}"));
-        _pci = PciDevices.Create(Config, PortIo, Mmio, Memory, _msiRouter, IoApic.Pin, new KvmDoorbellRegistry(_vm), log, lockDisks);
+        _pci = PciDevices.Create(Config, PortIo, Mmio, Memory, _msiRouter, IoApic.Pin, new KvmDoorbellRegistry(_vm), Log, lockDisks);
         _deviceStates.AddRange(_pci.States);
     }
 

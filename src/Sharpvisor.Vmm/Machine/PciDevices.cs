@@ -138,14 +138,15 @@ internal sealed class PciDevices : IDisposable
                 var option = $"--disk {disk.Path}";
                 var backend = Open(option, () => RawFileBackend.Open(disk.Path, disk.ReadOnly, lockDisks));
                 devices._disks.Add((option, backend));
-                devices.Add(new VirtioBlock(backend, disk.Id ?? Path.GetFileName(disk.Path)), memory, msi, doorbells, log);
+                devices.Add(new VirtioBlock(backend, disk.Id ?? Path.GetFileName(disk.Path)), memory, msi, doorbells, log,
+                    $"file {Path.GetFullPath(disk.Path)} {(disk.ReadOnly ? "read-only" : "read-write")}");
             }
 
             foreach (var nic in config.Nics)
             {
                 var backend = Open($"--net tap={nic.TapName}", () => TapBackend.Open(nic.TapName));
                 var device = new VirtioNet(backend, nic.Mac ?? Sharpvisor.Control.NicAddresses.DefaultMac(nic.TapName));
-                devices.Add(device, memory, msi, doorbells, log);
+                devices.Add(device, memory, msi, doorbells, log, $"tap {nic.TapName}");
                 devices._nics.Add(device);
             }
 
@@ -170,6 +171,15 @@ internal sealed class PciDevices : IDisposable
     }
 
 
+    /// <summary>
+    /// After a restore, one line per function whose saved backend differs from the one it has now (a disk found at
+    /// another path, a NIC on another TAP): allowed, since the state holds what the guest knows (the disk's size, the
+    /// MAC), and worth saying.
+    /// </summary>
+    public IEnumerable<string> BackendChanges() =>
+        _functions.Where(f => f.SavedBackend is { Length: > 0 } saved && saved != f.Backend)
+            .Select(f => $"{f.StateTag.Trim()}: saved with {f.SavedBackend}, restored with {(f.Backend.Length > 0 ? f.Backend : "nothing named")}");
+
     /// <summary>Stops every device thread; call before guest memory goes away.</summary>
     public void Dispose()
     {
@@ -181,12 +191,12 @@ internal sealed class PciDevices : IDisposable
         _functions.Clear();
     }
 
-    private void Add(IVirtioDevice device, GuestMemory memory, IMsiSink msi, IDoorbellRegistry doorbells, Action<string> log)
+    private void Add(IVirtioDevice device, GuestMemory memory, IMsiSink msi, IDoorbellRegistry doorbells, Action<string> log, string backend = "")
     {
         VirtioPciDevice function;
         try
         {
-            function = new VirtioPciDevice(device, memory, msi, doorbells, message => log($"virtio-{message}"));
+            function = new VirtioPciDevice(device, memory, msi, doorbells, message => log($"virtio-{message}")) { Backend = backend };
         }
         catch
         {

@@ -33,7 +33,35 @@ public sealed class PciDevicesStateTests : IDisposable
     public void EachFunctionHasItsSectionInSlotOrder()
     {
         Assert.Equal(["VP01", "VP02", "VP03"], _devices.States.Select(s => s.StateTag));
-        Assert.All(_devices.States, s => Assert.Equal(1u, s.StateVersion));
+        Assert.All(_devices.States, s => Assert.Equal(2u, s.StateVersion));
+    }
+
+    [Fact]
+    public void ADiskRestoredFromAnotherPathIsSaidAndNothingElse()
+    {
+        _devices.Quiesce(TimeSpan.Zero);
+        var saved = _devices.States.Select(SavedState.Save).ToArray();
+        var moved = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllBytes(moved, new byte[4096]); // the same disk, copied elsewhere
+            var config = new VmConfig { Kernel = [], Disks = [new DiskConfig(moved)], VirtioConsole = true, VirtioRng = true };
+            using var restored = PciDevices.Create(
+                config, new IoBus("pio"), new IoBus("mmio"), _memory, new RecordingMsiSink(), _ => new RecordingInterruptLine(), new RecordingDoorbellRegistry(), _ => { });
+            Assert.Empty(restored.BackendChanges()); // nothing restored yet
+            restored.Quiesce(TimeSpan.Zero);
+            for (var i = 0; i < saved.Length; i++)
+            {
+                restored.States[i].RestoreState(saved[i]);
+            }
+
+            // The console and the rng name no backend: only the disk's move is said.
+            Assert.Equal([$"VP01: saved with file {_disk} read-write, restored with file {moved} read-write"], restored.BackendChanges());
+        }
+        finally
+        {
+            File.Delete(moved);
+        }
     }
 
     [Fact]

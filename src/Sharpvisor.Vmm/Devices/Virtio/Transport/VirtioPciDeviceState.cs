@@ -1,3 +1,5 @@
+using System.Text;
+using System.Text.Unicode;
 using Sharpvisor.Vmm.Devices.Virtio.Queue;
 using Sharpvisor.Vmm.State;
 
@@ -10,8 +12,10 @@ namespace Sharpvisor.Vmm.Devices.Virtio.Transport;
 /// PCI        config space (<see cref="Pci.PciConfigSpace"/>), then the MSI-X table (<see cref="Pci.MsiXTable"/>)
 /// transport  u8 ISR, bool NEEDS_RESET, the common configuration (<see cref="VirtioCommonConfig"/>)
 /// rings      per queue bool running, then for a running one its <see cref="SplitVirtqueueState"/>
+/// backend    (version 2) what the device was connected to on the host (<see cref="Backend"/>), UTF-8 as a byte string
 /// device     the device's own state as a byte string (<see cref="IVirtioDeviceState"/>; empty for none)
 /// </code>
+/// Version 1, without the backend, is still read.
 /// A running device is saved quiesced, so no chain is in flight. A restore goes into a function freshly built with the
 /// same backend; it checks every part before it changes anything, then puts config space back (the root bus moves the
 /// BAR claims), the MSI-X table, the registers and the device's own state, and, when the driver had the device
@@ -22,7 +26,19 @@ public sealed partial class VirtioPciDevice : IDeviceState
 {
     public string StateTag => Slot >= 0 ? $"VP{Slot:X2}" : throw new InvalidOperationException("the function is on no PCI bus yet");
 
-    public uint StateVersion => 1;
+    public uint StateVersion => 2;
+
+    // A backend is a path or a TAP's name and a word or two: far under this.
+    private const int MaxBackendLength = 4096;
+
+    /// <summary>
+    /// What the device is connected to on the host ("file /srv/vm.img read-write", "tap vnet0"; empty when nothing
+    /// names it), saved with the function's state as the state asks.
+    /// </summary>
+    public string Backend { get; init; } = "";
+
+    /// <summary>The backend the restored state was saved with (null: none restored, or a version 1 section).</summary>
+    public string? SavedBackend { get; private set; }
 
     public void SaveState(StatePayload payload)
     {
@@ -58,6 +74,7 @@ public sealed partial class VirtioPciDevice : IDeviceState
                 }
             }
 
+            payload.Bytes(Encoding.UTF8.GetBytes(Backend));
             var own = new StatePayload();
             (_device as IVirtioDeviceState)?.SaveDeviceState(own);
             payload.Bytes(own.WrittenSpan);
@@ -93,6 +110,14 @@ public sealed partial class VirtioPciDevice : IDeviceState
             rings[q] = hasRing ? SplitVirtqueueState.Read(ref reader, name, q) : null;
         }
 
+        string? savedBackend = null;
+        if (section.Version >= 2)
+        {
+            var backend = reader.Bytes(MaxBackendLength);
+            StateFields.Require(Utf8.IsValid(backend), name, "the backend is not UTF-8 text");
+            savedBackend = Encoding.UTF8.GetString(backend);
+        }
+
         var own = reader.Bytes(int.MaxValue);
         reader.ExpectEnd();
         var ownReader = new StatePayloadReader(own, name);
@@ -116,6 +141,7 @@ public sealed partial class VirtioPciDevice : IDeviceState
         {
             applyCommon();
             applyOwn();
+            SavedBackend = savedBackend;
             Interlocked.Exchange(ref _isr, isr);
             Volatile.Write(ref _failed, needsReset ? 1 : 0);
             if (VirtioCommonConfig.Runs(_common.Status, needsReset))

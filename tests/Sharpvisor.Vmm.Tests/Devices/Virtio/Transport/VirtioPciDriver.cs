@@ -85,10 +85,10 @@ internal sealed class VirtioPciDriver : IDisposable
     private readonly Dictionary<int, ulong> _notifyOffsets = [];
     private ulong _nextBuffer = DataBase;
 
-    public VirtioPciDriver(IVirtioDevice device, GuestMemory? memory = null)
+    public VirtioPciDriver(IVirtioDevice device, GuestMemory? memory = null, string backend = "")
     {
         Memory = memory ?? GuestMemory.Create([(new GuestAddress(0), RamSize)]);
-        Transport = new VirtioPciDevice(device, Memory, Msi, Doorbells, AddLog);
+        Transport = new VirtioPciDevice(device, Memory, Msi, Doorbells, AddLog) { Backend = backend };
         Slot = Machine.Root.AddDevice(Transport);
         EnableBusMaster(true); // as every driver does first (Linux's pci_set_master): DMA and MSIs need it
         Caps = FindCapabilities();

@@ -53,7 +53,8 @@ public sealed class VirtioPciStateTests : IDisposable
         public const int Running = QueueEnabled + 1 + 24;
         public const int NextAvailable = Running + 1;
         public const int NextUsed = NextAvailable + 2;
-        public const int Own = NextUsed + 4;
+        public const int Backend = NextUsed + 4;
+        public const int Own = Backend + 4;
         public const int End = Own + 4;
     }
 
@@ -100,7 +101,7 @@ public sealed class VirtioPciStateTests : IDisposable
         var section = Save(source.Transport);
 
         Assert.Equal("VP01", source.Transport.StateTag);
-        Assert.Equal(1u, source.Transport.StateVersion);
+        Assert.Equal(2u, source.Transport.StateVersion);
         Assert.Equal(At.End, section.Payload.Length);
         Assert.Equal((ushort)VirtioDeviceType.Entropy, BinaryPrimitives.ReadUInt16LittleEndian(section.Payload.AsSpan(At.Type)));
         Assert.Equal(PciConfigSpace.Size, BinaryPrimitives.ReadInt32LittleEndian(section.Payload.AsSpan(At.ConfigLength)));
@@ -109,6 +110,56 @@ public sealed class VirtioPciStateTests : IDisposable
         Assert.Equal(1, section.Payload[At.Running]);
         Assert.Equal(1, BinaryPrimitives.ReadUInt16LittleEndian(section.Payload.AsSpan(At.NextAvailable)));
         Assert.Equal(0u, BinaryPrimitives.ReadUInt32LittleEndian(section.Payload.AsSpan(At.Own)));
+        Assert.Equal(0u, BinaryPrimitives.ReadUInt32LittleEndian(section.Payload.AsSpan(At.Backend)));
+    }
+
+    [Fact]
+    public void TheBackendIsSavedAndAnotherOneAtTheRestoreIsKnown()
+    {
+        var source = Track(new VirtioPciDriver(new VirtioRng(), backend: "file /srv/rng.img read-write"));
+        source.Start();
+        Fill(source, 1);
+        source.Transport.Quiesce(Deadline);
+        var section = Save(source.Transport);
+        var length = (int)BinaryPrimitives.ReadUInt32LittleEndian(section.Payload.AsSpan(At.Backend));
+        Assert.Equal("file /srv/rng.img read-write", System.Text.Encoding.UTF8.GetString(section.Payload.AsSpan(At.Backend + 4, length)));
+
+        var moved = Track(new VirtioPciDriver(new VirtioRng(), backend: "file /mnt/rng.img read-write"));
+        Assert.Null(moved.Transport.SavedBackend);
+        moved.Transport.RestoreState(section);
+        Assert.Equal("file /srv/rng.img read-write", moved.Transport.SavedBackend);
+        Assert.Equal("file /mnt/rng.img read-write", moved.Transport.Backend);
+    }
+
+    [Fact]
+    public void AVersion1SectionWithoutTheBackendIsStillRestored()
+    {
+        var saved = Save(QuiescedRng().Transport);
+        byte[] withoutBackend = [.. saved.Payload.AsSpan(0, At.Backend), .. saved.Payload.AsSpan(At.Own)];
+        var version1 = saved with { Version = 1, Payload = withoutBackend };
+        var restored = Rng();
+
+        restored.Transport.RestoreState(version1);
+
+        Assert.Null(restored.Transport.SavedBackend);
+        restored.Transport.Quiesce(Deadline);
+        var again = Save(restored.Transport).Payload;
+        Assert.Equal(saved.Payload[At.Status], again[At.Status]); // running, as saved
+        Assert.Equal(saved.Payload.AsSpan(At.Running, 7).ToArray(), again.AsSpan(At.Running, 7).ToArray()); // its ring where it was
+    }
+
+    [Theory]
+    [InlineData(new byte[] { 0xFF, 0xFE }, "section VP01: the backend is not UTF-8 text")]
+    [InlineData(null, "section VP01: a field of 4097 bytes is longer than its limit of 4096")]
+    public void AHostileBackendIsRefused(byte[]? backend, string expected)
+    {
+        var saved = Save(QuiescedRng().Transport);
+        var bytes = backend ?? new byte[4097];
+        var length = new byte[4];
+        BinaryPrimitives.WriteUInt32LittleEndian(length, (uint)bytes.Length);
+        byte[] payload = [.. saved.Payload.AsSpan(0, At.Backend), .. length, .. bytes, .. saved.Payload.AsSpan(At.Own)];
+
+        AssertRefused(Rng().Transport, saved with { Payload = payload }, expected);
     }
 
     [Fact]
