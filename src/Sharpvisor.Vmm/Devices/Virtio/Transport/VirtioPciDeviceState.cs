@@ -116,6 +116,9 @@ public sealed partial class VirtioPciDevice : IDeviceState
             var backend = reader.Bytes(MaxBackendLength);
             StateFields.Require(Utf8.IsValid(backend), name, "the backend is not UTF-8 text");
             savedBackend = Encoding.UTF8.GetString(backend);
+
+            // It ends up in a log line: a stream from a hostile source must not add lines of its own.
+            StateFields.Require(!savedBackend.Any(char.IsControl), name, "the backend holds control characters");
         }
 
         var own = reader.Bytes(int.MaxValue);
