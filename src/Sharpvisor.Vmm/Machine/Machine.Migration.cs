@@ -34,8 +34,10 @@ public sealed partial class Machine
     // A round that takes longer than this reports how far it is, this often (status, the manager's events).
     private static readonly TimeSpan InRoundReportInterval = TimeSpan.FromMilliseconds(250);
 
-    // Each stream operation of a migration may wait this long for the other side before the migration fails.
-    private static readonly TimeSpan StreamIdleTimeout = TimeSpan.FromSeconds(30);
+    // Each stream operation of a migration may wait this long for the other side before the migration fails. Generous:
+    // a destination on a loaded host can take tens of seconds to build its machine before it reads (30 s was seen to
+    // run out in a nested-KVM test), and a peer that dies or hangs up shows at once as a reset, not as this.
+    private static readonly TimeSpan StreamIdleTimeout = TimeSpan.FromSeconds(120);
 
     /// <summary>True once a migration handed the VM over (GO sent): it may run elsewhere now.</summary>
     public bool HandedOver
