@@ -125,6 +125,7 @@ const char *run_virtio_blk_hostile(void);
 const char *run_virtio_net(void);
 const char *run_virtio_net_bench(void);
 const char *run_virtio_rng(void);
+const char *run_display(void);
 const char *run_virtio_console(void);
 const char *run_hostile_console(void);
 const char *run_hostile_blk_huge(void);

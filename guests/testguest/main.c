@@ -219,6 +219,7 @@ static const struct {
     { "virtio-net", run_virtio_net },
     { "virtio-net-bench", run_virtio_net_bench },
     { "virtio-rng", run_virtio_rng },
+    { "display", run_display },
     { "virtio-console", run_virtio_console },
     { "hostile-console", run_hostile_console },
     { "hostile-blk-huge", run_hostile_blk_huge },

@@ -32,7 +32,9 @@ void pci_write16(u32 bdf, u32 off, u16 v)
 
 /* bdf = device << 3 | function (bus 0). Modern id 0x1040 + type, or the
  * transitional ids 0x1000-0x103f with the subsystem id giving the type. */
-int pci_find_virtio(u32 type, u32 *bdf)
+int pci_find_virtio(u32 type, u32 *bdf) { return pci_find_virtio_nth(type, 0, bdf); }
+
+int pci_find_virtio_nth(u32 type, u32 nth, u32 *bdf)
 {
     for (u32 dev = 0; dev < 32; dev++) {
         for (u32 fn = 0; fn < 8; fn++) {
@@ -46,7 +48,7 @@ int pci_find_virtio(u32 type, u32 *bdf)
             u32 did = id >> 16;
             if ((id & 0xffff) == 0x1af4 &&
                 (did == 0x1040 + type ||
-                 (did >= 0x1000 && did <= 0x103f && (pci_read32(b, 0x2c) >> 16) == type))) {
+                 (did >= 0x1000 && did <= 0x103f && (pci_read32(b, 0x2c) >> 16) == type)) && nth-- == 0) {
                 *bdf = b;
                 return 1;
             }

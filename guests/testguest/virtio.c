@@ -17,12 +17,14 @@ static u64 cap_addr(u32 bdf, u32 cap)
     return base + off;
 }
 
-const char *virtio_find(struct vdev *d, u32 type, const char *name)
+const char *virtio_find(struct vdev *d, u32 type, const char *name) { return virtio_find_nth(d, type, 0, name); }
+
+const char *virtio_find_nth(struct vdev *d, u32 type, u32 nth, const char *name)
 {
     fast_zero(d, sizeof *d & ~7UL);
     d->type = type;
     d->name = name;
-    if (!pci_find_virtio(type, &d->bdf))
+    if (!pci_find_virtio_nth(type, nth, &d->bdf))
         return "no such PCI device (1af4:104x) on bus 0";
     /* Memory space + bus master (+ INTx disable: completions come by MSI-X or polling). */
     pci_write16(d->bdf, 0x04, pci_read16(d->bdf, 0x04) | 0x0406);

@@ -27,6 +27,7 @@ u8 pci_read8(u32 bdf, u32 off);
 void pci_write32(u32 bdf, u32 off, u32 v);
 void pci_write16(u32 bdf, u32 off, u16 v);
 int pci_find_virtio(u32 type, u32 *bdf);   /* first 1af4:(1040+type | transitional) on bus 0 */
+int pci_find_virtio_nth(u32 type, u32 nth, u32 *bdf); /* the one after nth others of that type */
 u64 pci_bar(u32 bdf, u32 bar);            /* memory BAR base (64-bit aware), 0 if unassigned */
 u32 pci_next_cap(u32 bdf, u32 id, u32 after); /* capability offset, 0 if none */
 
@@ -109,6 +110,7 @@ struct vbuf { u64 addr; u32 len; int write; };  /* write = device writes it */
 
 
 const char *virtio_find(struct vdev *d, u32 type, const char *name);
+const char *virtio_find_nth(struct vdev *d, u32 type, u32 nth, const char *name);
 /* Reset, ACKNOWLEDGE|DRIVER, negotiate (want = device bits; VERSION_1 always,
  * INDIRECT_DESC / EVENT_IDX per the indirect= / eventidx= args), FEATURES_OK. */
 const char *virtio_start(struct vdev *d, u64 want);

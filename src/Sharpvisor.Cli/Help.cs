@@ -24,6 +24,7 @@ internal static class Help
                                   [--serial stdio|file:PATH|socket:PATH|none] [--on-reboot stop|restart] [--kvm PATH]
                                   [--emulation-workarounds on|off] [--disk PATH[,readonly][,id=ID]]...
                                   [--net tap=NAME[,mac=XX:XX:XX:XX:XX:XX]]... [--console serial|virtio] [--rng]
+                                  [--display heads=N[,size=WxH][,vnc=PATH][,listen=127.0.0.1:PORT][,password-file=F]]
                                   [--control PATH] [--exit-file PATH] [--seccomp on|log|off]
                                   [--restore FILE | --incoming PATH]
                                   [--profile-guest PATH[,interval=MS]]
@@ -48,6 +49,11 @@ internal static class Help
                            default MAC 02:73:76 plus three bytes from the name
               --console    virtio adds hvc0 (virtio-console) on the same output; keyboard input goes to it
               --rng        a virtio-rng device fed from the host's getrandom
+              --display    a screen: virtio-gpu with N heads (1-16, default 1) preferring WxH (default 1024x768),
+                           a virtio keyboard and tablet, and a VNC server per head on unix socket PATH (head N
+                           at PATH.N; mode 0600) and, if asked, on loopback TCP PORT + N (0: any free port,
+                           printed). Clients authenticate with the password file's first line or a one-time
+                           ticket; a TCP port without a password file takes tickets only (docs/display.md)
               --control    a control socket at PATH (unix, mode 0600, removed on exit): one JSON request per
                            line, {"id":1,"command":"status|pause|resume|stop|metrics"}, and
                            {"id":2,"command":"snapshot","path":"vm.snap"}, {"id":3,"command":"migrate",

@@ -151,6 +151,13 @@ public sealed class BadInputTests
     [InlineData("--net", "tap=t0,mac=01:00:00:00:00:01", 2, "must be six hex bytes")]
     [InlineData("--net", "tap=t0,mac=zz", 2, "must be six hex bytes")]
     [InlineData("--net", "mac=02:00:00:00:00:01", 2, "needs tap=NAME")]
+    [InlineData("--display", "heads=17", 2, "'heads=17' is not a setting")]
+    [InlineData("--display", "size=0x600", 2, "'size=0x600' is not a setting")]
+    [InlineData("--display", "size=100000x600", 2, "'size=100000x600' is not a setting")]
+    [InlineData("--display", "listen=0.0.0.0:5900", 2, "'listen=0.0.0.0:5900' is not a setting")] // loopback only
+    [InlineData("--display", "heads=4,listen=127.0.0.1:65534", 2, "4 heads need ports 65534 to 65537")]
+    [InlineData("--display", "colour=blue", 2, "'colour=blue' is not a setting")]
+    [InlineData("--display", "password-file=/nonexistent/pw", 2, "no such file")]
     [InlineData("--console", "vga", 2, "--console 'vga' must be serial or virtio")]
     public async Task BadDeviceOptionsAreUsageErrors(string option, string value, int exitCode, string fragment)
     {

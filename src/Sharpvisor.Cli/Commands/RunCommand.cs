@@ -14,7 +14,7 @@ internal static class RunCommand
 {
     internal static readonly HashSet<string> ValueOptions =
         ["--kernel", "--initrd", "--cmdline", "--cpus", "--memory", "--serial", "--on-reboot", "--kvm", "--emulation-workarounds",
-         "--disk", "--net", "--console", "--control", "--exit-file", "--seccomp", "--restore", "--incoming", ProfileOption];
+         "--disk", "--net", "--console", "--display", "--control", "--exit-file", "--seccomp", "--restore", "--incoming", ProfileOption];
 
     // A diagnostic left out of the usage text: sample the guest's RIP every N ms (default 10) into FILE.
     private const string ProfileOption = "--profile-guest";
@@ -91,6 +91,13 @@ internal static class RunCommand
             VirtioRng = options.Has("--rng"),
             GuestProfile = profileOutput is null ? null : new GuestProfileOptions(profileOutput, interval),
         };
+
+        // The screens outlive each machine (a guest reboot builds a new one): their clients stay connected.
+        using var display = options.Get("--display") is { } displaySpec ? StartDisplay(DisplayOptions.Parse(displaySpec)) : null;
+        if (display is not null)
+        {
+            config = config with { DisplayHeads = display.Heads, DisplayInput = display.Input };
+        }
 
         using var hostStop = new CancellationTokenSource();
         using var watchdog = new StopWatchdog(exitFile);
@@ -210,6 +217,40 @@ internal static class RunCommand
             {
                 // The run is over already.
             }
+        }
+    }
+
+    /// <summary>
+    /// The display's framebuffers and VNC servers. A TCP port asks for authentication (a password from the file, or a
+    /// ticket from the control socket): other users of the host can reach it, unlike the 0600 unix socket.
+    /// </summary>
+    private static DisplayServers StartDisplay(DisplayOptions display)
+    {
+        string? password = null;
+        if (display.PasswordFile is { } file)
+        {
+            password = System.Text.Encoding.UTF8.GetString(ReadInput(file, "--display password-file")).Split('\n')[0].TrimEnd('\r');
+            if (password.Length == 0 || password.Contains('\0', StringComparison.Ordinal))
+            {
+                throw new UsageException($"--display password-file {file}: its first line must be the password (1 or more characters, no NUL)");
+            }
+        }
+
+        try
+        {
+            var servers = DisplayServers.Start(
+                display.Heads, display.Width, display.Height, display.SocketFor, display.EndPointFor, password,
+                requireAuthentication: display.Listen is not null, message => Console.Error.WriteLine($"sharpvisor: {message}"));
+            for (var head = 0; head < servers.TcpEndPoints.Count; head++)
+            {
+                Console.Error.WriteLine($"sharpvisor: display {head}: VNC on {servers.TcpEndPoints[head]}");
+            }
+
+            return servers;
+        }
+        catch (IOException e)
+        {
+            throw new IOException($"--display: {e.Message}", e);
         }
     }
 

@@ -5,6 +5,8 @@ using Sharpvisor.Vmm.Devices.Pci;
 using Sharpvisor.Vmm.Devices.Virtio;
 using Sharpvisor.Vmm.Devices.Virtio.Block;
 using Sharpvisor.Vmm.Devices.Virtio.Console;
+using Sharpvisor.Vmm.Devices.Virtio.Gpu;
+using Sharpvisor.Vmm.Devices.Virtio.Input;
 using Sharpvisor.Vmm.Devices.Virtio.Net;
 using Sharpvisor.Vmm.Devices.Virtio.Rng;
 using Sharpvisor.Vmm.Devices.Virtio.Transport;
@@ -15,7 +17,7 @@ namespace Sharpvisor.Vmm.Machine;
 
 /// <summary>
 /// The PCI side of a machine: the root bus and one virtio-pci function per configured device, in the order disks,
-/// NICs, console, rng (slots 1 up). Backends are opened here, once; a file or TAP that cannot be opened fails the
+/// NICs, console, rng, then with a display the gpu, keyboard and tablet (slots 1 up). Backends are opened here, once; a file or TAP that cannot be opened fails the
 /// build with a one-line message naming the option.
 /// </summary>
 internal sealed class PciDevices : IDisposable
@@ -23,6 +25,7 @@ internal sealed class PciDevices : IDisposable
     private readonly List<VirtioPciDevice> _functions = [];
     private readonly List<(string Option, RawFileBackend Image)> _disks = [];
     private readonly List<VirtioNet> _nics = [];
+    private DisplayInput? _displayInput;
 
     private PciDevices(PciRootBus bus) => Bus = bus;
 
@@ -161,6 +164,17 @@ internal sealed class PciDevices : IDisposable
                 devices.Add(new VirtioRng(), memory, msi, doorbells, log);
             }
 
+            if (config.DisplayHeads.Count > 0)
+            {
+                devices.Add(new VirtioGpu(config.DisplayHeads), memory, msi, doorbells, log);
+                var keyboard = VirtioInput.CreateKeyboard();
+                devices.Add(keyboard, memory, msi, doorbells, log);
+                var tablet = VirtioInput.CreateTablet();
+                devices.Add(tablet, memory, msi, doorbells, log);
+                devices._displayInput = config.DisplayInput;
+                config.DisplayInput?.Attach(keyboard, tablet);
+            }
+
             return devices;
         }
         catch
@@ -183,6 +197,7 @@ internal sealed class PciDevices : IDisposable
     /// <summary>Stops every device thread; call before guest memory goes away.</summary>
     public void Dispose()
     {
+        _displayInput?.Attach(null, null); // before the devices go: a client's key must not reach a disposed one
         foreach (var function in _functions)
         {
             function.Dispose();

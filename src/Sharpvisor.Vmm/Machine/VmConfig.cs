@@ -55,8 +55,20 @@ public sealed record VmConfig
     /// <summary>A virtio-rng device fed from the host's getrandom.</summary>
     public bool VirtioRng { get; init; }
 
+    /// <summary>
+    /// A virtio-gpu with one head per framebuffer (none: no display). The framebuffers belong to the caller, so they
+    /// outlive a guest reboot (a new machine) and the display servers reading them.
+    /// </summary>
+    public IReadOnlyList<Sharpvisor.Display.Framebuffer> DisplayHeads { get; init; } = [];
+
+    /// <summary>
+    /// Where the display's clients send keys and pointer: with <see cref="DisplayHeads"/> the VM gets a virtio keyboard and
+    /// tablet, attached to this when the machine is built (the caller owns it, as it owns the framebuffers).
+    /// </summary>
+    public Sharpvisor.Vmm.Devices.Virtio.Input.DisplayInput? DisplayInput { get; init; }
+
     /// <summary>Where the VMM reports guest misbehaviour it survives (once per device and cause); null: standard error.</summary>
     public Action<string>? Log { get; init; }
 
-    public bool HasPciDevices => Disks.Count > 0 || Nics.Count > 0 || VirtioConsole || VirtioRng;
+    public bool HasPciDevices => Disks.Count > 0 || Nics.Count > 0 || VirtioConsole || VirtioRng || DisplayHeads.Count > 0;
 }

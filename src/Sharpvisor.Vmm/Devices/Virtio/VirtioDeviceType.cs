@@ -7,4 +7,6 @@ public enum VirtioDeviceType : ushort
     Block = 2,
     Console = 3,
     Entropy = 4,
+    Gpu = 16,
+    Input = 18,
 }

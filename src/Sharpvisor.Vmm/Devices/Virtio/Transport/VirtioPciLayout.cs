@@ -51,6 +51,8 @@ public static class VirtioPciLayout
         VirtioDeviceType.Net => 0x02_00_00,     // network, Ethernet
         VirtioDeviceType.Block => 0x01_80_00,   // mass storage, other
         VirtioDeviceType.Console => 0x07_80_00, // communication, other
+        VirtioDeviceType.Gpu => 0x03_80_00,     // display, other (not VGA: no legacy ranges)
+        VirtioDeviceType.Input => 0x09_80_00,   // input device, other
         _ => 0xFF_00_00,                        // unclassified
     };
 }

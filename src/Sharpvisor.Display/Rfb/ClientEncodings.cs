@@ -1,0 +1,52 @@
+namespace Sharpvisor.Display.Rfb;
+
+/// <summary>What a client's SetEncodings said, reduced to the choices this server makes.</summary>
+internal sealed class ClientEncodings
+{
+    /// <summary>The most entries a SetEncodings may carry; real clients send a few dozen.</summary>
+    public const int MaxCount = 1024;
+
+    public static ClientEncodings None { get; } = new([]);
+
+    public ClientEncodings(IReadOnlyList<int> encodings)
+    {
+        All = encodings;
+
+        // The first the client lists that this server can send wins (RFC 6143 7.5.2: in preference order). Raw is
+        // every client's fallback. Tight is sent in its basic form only (fill, and the copy filter through zlib
+        // stream 0): no JPEG, so it is lossless whatever quality level the client asked for.
+        PixelEncoding = RfbEncodings.Raw;
+        foreach (var encoding in encodings)
+        {
+            if (encoding is RfbEncodings.Raw or RfbEncodings.Zrle or RfbEncodings.Tight)
+            {
+                PixelEncoding = encoding;
+                break;
+            }
+        }
+
+        CopyRect = encodings.Contains(RfbEncodings.CopyRect);
+        DesktopSize = encodings.Contains(RfbEncodings.DesktopSize);
+        ExtendedDesktopSize = encodings.Contains(RfbEncodings.ExtendedDesktopSize);
+        Cursor = encodings.Contains(RfbEncodings.Cursor);
+        QemuExtendedKeyEvent = encodings.Contains(RfbEncodings.QemuExtendedKeyEvent);
+    }
+
+    /// <summary>The whole list, in the client's order.</summary>
+    public IReadOnlyList<int> All { get; }
+
+    public int PixelEncoding { get; }
+
+    public bool CopyRect { get; }
+
+    public bool DesktopSize { get; }
+
+    public bool ExtendedDesktopSize { get; }
+
+    /// <summary>Whether the client can follow a change of the framebuffer's size (either pseudo-encoding).</summary>
+    public bool Resize => DesktopSize || ExtendedDesktopSize;
+
+    public bool Cursor { get; }
+
+    public bool QemuExtendedKeyEvent { get; }
+}
