@@ -18,6 +18,9 @@ internal static class LinuxImages
     /// <summary>Our kernel without ACPI and without MSI (build-kernel.sh --variant minimal): vmlinux, bzImage.</summary>
     public static Task<string> MinimalKernelDirectoryAsync() => RunScriptAsync("build-kernel.sh", "--variant", "minimal");
 
+    /// <summary>Our kernel with virtio-gpu, fbcon and virtio-input (build-kernel.sh --variant display): vmlinux, bzImage.</summary>
+    public static Task<string> DisplayKernelDirectoryAsync() => RunScriptAsync("build-kernel.sh", "--variant", "display");
+
     /// <summary>
     /// The uncompressed initramfs the script writes beside its gzip one: on an emulating host the kernel
     /// spends minutes gunzipping 1 MiB, time the tests need not wait for.

@@ -66,7 +66,8 @@ public sealed partial class VirtioGpu
                 Transfer(GpuRect.Read(body), BinaryPrimitives.ReadUInt64LittleEndian(body[16..]), U32(body, 24), memory),
             GpuProtocol.ResourceAttachBacking when body.Length >= 8 => Attach(U32(body, 0), U32(body, 4), chain, memory),
             GpuProtocol.ResourceDetachBacking when body.Length >= 8 => Detach(U32(body, 0)),
-            GpuProtocol.UpdateCursor or GpuProtocol.MoveCursor when body.Length >= 32 => GpuProtocol.OkNoData,
+            GpuProtocol.UpdateCursor when body.Length >= 32 => UpdateCursor(U32(body, 0), U32(body, 16), U32(body, 20), U32(body, 24)),
+            GpuProtocol.MoveCursor when body.Length >= 32 => U32(body, 0) < _scanouts.Length ? GpuProtocol.OkNoData : GpuProtocol.ErrInvalidScanoutId,
             _ => GpuProtocol.ErrUnspecified,
         };
         return (result, result == GpuProtocol.OkDisplayInfo ? GpuProtocol.DisplayInfoSize : GpuProtocol.HeaderSize);

@@ -20,7 +20,7 @@ internal sealed class GpuDriver : IDisposable
     public const uint X8R8G8B8 = 4;
     public const uint R8G8B8X8 = 134;
 
-    private ushort _used;
+    private readonly ushort[] _used = new ushort[2]; // per queue
 
     public GpuDriver(IReadOnlyList<Framebuffer> heads, long maxHostMemory = VirtioGpu.DefaultMaxHostMemory)
     {
@@ -60,7 +60,7 @@ internal sealed class GpuDriver : IDisposable
         var response = Driver.Allocate(512);
         Driver.Queues[queue]!.Add(new Buffer(requestAddress, (uint)request.Length), new Buffer(response, 512, Write: true));
         Driver.Kick(queue);
-        var used = Driver.WaitForUsed(queue, ++_used);
+        var used = Driver.WaitForUsed(queue, ++_used[queue]);
         var length = (int)used[^1].Length;
         Response = Driver.ReadGuest(response, length);
         return length >= 4 ? BinaryPrimitives.ReadUInt32LittleEndian(Response) : 0;

@@ -145,6 +145,29 @@ public sealed class VirtioGpuTests : IDisposable
     }
 
     [Fact]
+    public void TheCursorQueueSetsAndHidesTheHeadsPointerImage()
+    {
+        var image = new byte[64 * 64 * 4];
+        image[(((5 * 64) + 7) * 4) + 3] = 0xFF; // one opaque pixel at (7, 5)
+        _gpu.CreateBacked(4, 1 /* B8G8R8A8 */, 64, 64, image);
+        Assert.Equal(GpuDriver.OkNoData, _gpu.Transfer(4, 0, 0, 64, 64));
+        _gpu.Send(GpuDriver.Request(0x0300, 0, 10, 20, 0, 4, 7, 5, 0), queue: 1); // pos (scanout 0, 10, 20), resource 4, hotspot (7, 5)
+        var cursor = _head.Cursor;
+        Assert.NotNull(cursor);
+        Assert.Equal((64, 64, 7, 5), (cursor.Width, cursor.Height, cursor.HotspotX, cursor.HotspotY));
+        Assert.Equal(image, cursor.Pixels.ToArray());
+
+        var errors = _gpu.Device.Counters["errors"];
+        _gpu.Send(GpuDriver.Request(0x0300, 0, 0, 0, 0, 4, 64, 0, 0), queue: 1); // a hotspot outside the image
+        _gpu.Send(GpuDriver.Request(0x0300, 9, 0, 0, 0, 4, 0, 0, 0), queue: 1); // no such head
+        Assert.Equal(errors + 2, _gpu.Device.Counters["errors"]);
+        Assert.Same(cursor, _head.Cursor);
+
+        _gpu.Send(GpuDriver.Request(0x0300, 0, 0, 0, 0, 0, 0, 0, 0), queue: 1); // resource 0: hide it
+        Assert.Null(_head.Cursor);
+    }
+
+    [Fact]
     public void UnreferencingTheShownResourceTurnsTheHeadOffAndKeepsItsPicture()
     {
         _gpu.CreateBacked(3, GpuDriver.B8G8R8X8, 4, 4, Enumerable.Repeat((byte)0x7F, 64).ToArray());
