@@ -25,5 +25,6 @@ namespace Sharpvisor.Api;
 [JsonSerializable(typeof(MigrateSpec))]
 [JsonSerializable(typeof(MigrationResource))]
 [JsonSerializable(typeof(SnapshotResource))]
+[JsonSerializable(typeof(DisplayResource))]
 [JsonSerializable(typeof(IReadOnlyList<SnapshotResource>))]
 public sealed partial class ApiJsonContext : JsonSerializerContext;

@@ -33,4 +33,16 @@ public static class VmLimits
     /// so disks and NICs together take at most 29.
     /// </summary>
     public const int MaxDisksAndNics = 29;
+
+    /// <summary>A display takes three more slots (gpu, keyboard, tablet).</summary>
+    public const int MaxDisksAndNicsWithDisplay = MaxDisksAndNics - 3;
+
+    /// <summary>virtio-gpu's scanouts.</summary>
+    public const int MaxDisplayHeads = 16;
+
+    /// <summary>The VMM's largest framebuffer side.</summary>
+    public const int MaxDisplaySide = 8192;
+
+    /// <summary>The heads' framebuffers together, as the VMM bounds them (`run --display` refuses more).</summary>
+    public const long MaxDisplayBytes = 256L << 20;
 }

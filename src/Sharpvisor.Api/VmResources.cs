@@ -7,6 +7,13 @@ public sealed record DiskSpec(string Path, bool ReadOnly = false);
 public sealed record NicSpec(string Tap, string? Mac = null);
 
 /// <summary>
+/// A VM's screen: <see cref="Heads"/> heads (1-16; 0 on update removes the display) preferring
+/// <see cref="Width"/> x <see cref="Height"/> (default 1024x768), a VNC server per head, also on loopback TCP
+/// <see cref="VncListen"/> (HOST:PORT, head N on PORT + N) when given.
+/// </summary>
+public sealed record DisplaySpec(int Heads = 1, int Width = 1024, int Height = 768, string? VncListen = null);
+
+/// <summary>
 /// The body of create (POST /api/v1/vms) and update (PUT /api/v1/vms/{id}). Exactly one of <see cref="Kernel"/> and
 /// <see cref="BuiltInGuest"/>. On update, <see cref="Version"/> (when given) must be the stored one, else 409.
 /// </summary>
@@ -32,6 +39,9 @@ public sealed record VmSpec
 
     /// <summary>"serial" (default) or "virtio".</summary>
     public string? Console { get; init; }
+
+    /// <summary>A screen; absent: none (on update: unchanged; <c>{"heads": 0}</c> removes it).</summary>
+    public DisplaySpec? Display { get; init; }
 
     public long? Version { get; init; }
 }
@@ -61,6 +71,9 @@ public sealed record VmResource
 
     public required string Console { get; init; }
 
+    /// <summary>The VM's screen; null: none.</summary>
+    public DisplaySpec? Display { get; init; }
+
     public required long Version { get; init; }
 
     public required DateTimeOffset CreatedAt { get; init; }
@@ -82,6 +95,12 @@ public sealed record VmResource
 }
 
 /// <summary>One entry of the event log (GET /api/v1/vms/{id}/events, and the data of each server-sent event).</summary>
+/// <summary>GET /api/v1/vms/{id}/display: each head's size now and where a VNC client on this host reaches it.</summary>
+public sealed record DisplayResource(IReadOnlyList<DisplayHeadResource> Heads);
+
+/// <summary>One head: its size, and its loopback TCP VNC endpoint (null: only through the manager).</summary>
+public sealed record DisplayHeadResource(int Head, int Width, int Height, string? Tcp);
+
 public sealed record EventResource(long Id, Guid VmId, DateTimeOffset Time, string Kind, string Message);
 
 /// <summary>GET /api/v1/vms/{id}/metrics: what the VMM's control socket reports, while it runs.</summary>

@@ -33,6 +33,11 @@ internal sealed record DisplayOptions(int Heads, int Width, int Height, string? 
             };
         }
 
+        if ((long)options.Heads * options.Width * options.Height * Framebuffer.BytesPerPixel > Vmm.Devices.Virtio.Gpu.VirtioGpu.DefaultMaxHostMemory)
+        {
+            throw new UsageException($"--display '{spec}': {options.Heads} heads of {options.Width}x{options.Height} are over the {Vmm.Devices.Virtio.Gpu.VirtioGpu.DefaultMaxHostMemory >> 20} MiB a VM's screens may take");
+        }
+
         if (options.Listen is { } listen && listen.Port + options.Heads - 1 > IPEndPoint.MaxPort)
         {
             throw new UsageException($"--display '{spec}': {options.Heads} heads need ports {listen.Port} to {listen.Port + options.Heads - 1}");

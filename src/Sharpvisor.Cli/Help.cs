@@ -129,6 +129,8 @@ internal static class Help
               migrate      move a running VM to another daemon, live
               migrate-cancel
                            give up the VM's migration under way (it runs on here)
+              display, screenshot
+                           where the VM's screens are; a head's picture as a PNG
             'sharpvisor help vm SUBCOMMAND' tells more.
 
             examples:
@@ -160,7 +162,8 @@ internal static class Help
         ["vm create"] = """
             usage: sharpvisor vm create NAME [--cpus N] [--memory SIZE] [--kernel PATH | --guest SCENARIO]
                                         [--initrd PATH] [--cmdline STR] [--disk PATH[,readonly]]...
-                                        [--net tap=NAME[,mac=..]]... [--console serial|virtio] [--json]
+                                        [--net tap=NAME[,mac=..]]... [--console serial|virtio]
+                                        [--display heads=N[,size=WxH][,listen=127.0.0.1:PORT]] [--json]
 
             Defines a VM (it does not start it). The flags are run's; files must exist on the daemon's host.
               NAME         lowercase letters, digits and '-', starting with a letter (at most 63)
@@ -173,6 +176,8 @@ internal static class Help
               --disk       a raw image file as virtio-blk (repeatable; no commas in the path)
               --net        a virtio-net NIC on TAP interface NAME (repeatable)
               --console    serial (default) or virtio
+              --display    a screen: N heads (1-16) preferring WxH (default 1024x768), a VNC server per head
+                           (through the daemon; also on loopback PORT + N with listen=, one-time tickets)
             """ + Remote + """
 
 
@@ -273,6 +278,17 @@ internal static class Help
             fails with exit 1): the VM runs on here and the destination keeps nothing. Refused (exit 1) when the VM
             is not migrating, or once it has been handed over to the destination.
             """ + Remote,
+        ["vm display"] = """
+            usage: sharpvisor vm display VM [--json]
+
+            Prints each display head of the running VM: its size now and, when the definition has display.vncListen,
+            the loopback VNC endpoint on the daemon's host (clients there authenticate with a one-time ticket).
+            """ + Remote,
+        ["vm screenshot"] = """
+            usage: sharpvisor vm screenshot VM [--head N] FILE.png [--json]
+
+            Writes head N's picture (default 0) of the running VM, as it is now, to FILE.png.
+            """ + Remote,
         ["vm console"] = """
             usage: sharpvisor vm console VM
 
@@ -340,7 +356,7 @@ internal static class Help
 
     /// <summary>vm's subcommands, in the order its help lists them.</summary>
     public static IReadOnlyList<string> VmSubcommands { get; } =
-        ["list", "show", "create", "start", "stop", "kill", "pause", "resume", "reboot", "delete", "console", "snapshot", "snapshots", "restore", "migrate", "migrate-cancel"];
+        ["list", "show", "create", "start", "stop", "kill", "pause", "resume", "reboot", "delete", "console", "snapshot", "snapshots", "restore", "migrate", "migrate-cancel", "display", "screenshot"];
 
     public static IEnumerable<string> TopicNames => Topics.Keys;
 

@@ -55,6 +55,7 @@ public sealed class ControlClient : IDisposable
         var request = new ControlRequest(id, command)
         {
             Path = arguments.Path, DowntimeMs = arguments.DowntimeMs, MaxBandwidth = arguments.MaxBandwidth, AutoConverge = arguments.AutoConverge,
+            Head = arguments.Head,
         };
         await SendLineAsync(ControlCodec.EncodeRequest(request), cancellationToken).ConfigureAwait(false);
         var response = ControlCodec.DecodeResponse(await ReadLineAsync(cancellationToken).ConfigureAwait(false));
@@ -77,6 +78,18 @@ public sealed class ControlClient : IDisposable
     /// </summary>
     public async Task<MigrateResult> MigrateAsync(ControlArguments arguments, CancellationToken cancellationToken = default) =>
         ControlCodec.ResultAs(await SendAsync(ControlCommands.Migrate, arguments, cancellationToken).ConfigureAwait(false), ControlJsonContext.Default.MigrateResult);
+
+    /// <summary>The display's heads and their VNC servers.</summary>
+    public async Task<DisplayResult> DisplayAsync(CancellationToken cancellationToken = default) =>
+        ControlCodec.ResultAs(await SendAsync(ControlCommands.Display, cancellationToken).ConfigureAwait(false), ControlJsonContext.Default.DisplayResult);
+
+    /// <summary>A one-time VNC password for the display.</summary>
+    public async Task<DisplayTicketResult> DisplayTicketAsync(CancellationToken cancellationToken = default) =>
+        ControlCodec.ResultAs(await SendAsync(ControlCommands.DisplayTicket, cancellationToken).ConfigureAwait(false), ControlJsonContext.Default.DisplayTicketResult);
+
+    /// <summary>Writes head <paramref name="head"/>'s picture as a PNG at <paramref name="path"/> (as the VMM sees it).</summary>
+    public async Task<ScreenshotResult> ScreenshotAsync(string path, int head = 0, CancellationToken cancellationToken = default) =>
+        ControlCodec.ResultAs(await SendAsync(ControlCommands.Screenshot, new ControlArguments { Path = path, Head = head }, cancellationToken).ConfigureAwait(false), ControlJsonContext.Default.ScreenshotResult);
 
     /// <summary>Sends pause, resume or stop and returns the state the response names.</summary>
     public async Task<string> ChangeStateAsync(string command, CancellationToken cancellationToken = default) =>

@@ -97,6 +97,19 @@ public static class ControlCodec
                         reader.Skip();
                     }
                 }
+                else if (reader.ValueTextEquals("head"u8))
+                {
+                    reader.Read();
+                    if (reader.TokenType == JsonTokenType.Number && reader.TryGetInt32(out var head) && head >= 0)
+                    {
+                        arguments = arguments with { Head = head };
+                    }
+                    else
+                    {
+                        argumentError ??= "\"head\" must be a whole number, 0 or more";
+                        reader.Skip();
+                    }
+                }
                 else if (reader.ValueTextEquals("downtime_ms"u8) || reader.ValueTextEquals("max_bandwidth"u8))
                 {
                     var downtime = reader.ValueTextEquals("downtime_ms"u8);

@@ -17,8 +17,12 @@ public static class ControlCommands
     public const string Snapshot = "snapshot";
     public const string Migrate = "migrate";
     public const string MigrateCancel = "migrate-cancel";
+    public const string Display = "display";
+    public const string DisplayTicket = "display-ticket";
+    public const string Screenshot = "screenshot";
 
-    public static IReadOnlyList<string> All { get; } = [Status, Pause, Resume, Stop, Metrics, Snapshot, Migrate, MigrateCancel];
+    public static IReadOnlyList<string> All { get; } =
+        [Status, Pause, Resume, Stop, Metrics, Snapshot, Migrate, MigrateCancel, Display, DisplayTicket, Screenshot];
 }
 
 /// <summary>The run states as the protocol spells them.</summary>
@@ -30,12 +34,14 @@ public static class ControlStates
 }
 
 /// <summary>
-/// <c>{"id": 1, "command": "status"}</c>; <c>snapshot</c> and <c>migrate</c> also take <c>"path"</c>, <c>migrate</c>
-/// <c>"downtime_ms"</c> and <c>"max_bandwidth"</c>. Unknown members are ignored.
+/// <c>{"id": 1, "command": "status"}</c>; <c>snapshot</c>, <c>migrate</c> and <c>screenshot</c> also take <c>"path"</c>,
+/// <c>migrate</c> <c>"downtime_ms"</c> and <c>"max_bandwidth"</c>, <c>screenshot</c> <c>"head"</c>. Unknown members are ignored.
 /// </summary>
 public sealed record ControlRequest(int Id, string Command)
 {
     public string? Path { get; init; }
+
+    public int? Head { get; init; }
 
     public long? DowntimeMs { get; init; }
 
@@ -65,6 +71,9 @@ public sealed record ControlArguments
     public long? MaxBandwidth { get; init; }
 
     public bool? AutoConverge { get; init; }
+
+    /// <summary>A display head (0 up).</summary>
+    public int? Head { get; init; }
 }
 
 /// <summary>
@@ -110,6 +119,18 @@ public sealed record MigrateResult(string State, int Rounds, long PagesSent, lon
     public int ThrottlePercent { get; init; }
 }
 
+/// <summary>Result of <c>display</c>: each head's size now and where its VNC server listens; whether a password is set.</summary>
+public sealed record DisplayResult(IReadOnlyList<DisplayHeadInfo> Heads, bool Password);
+
+/// <summary>One head: its framebuffer's size, its unix socket (null: none) and its loopback TCP endpoint (null: none).</summary>
+public sealed record DisplayHeadInfo(int Head, int Width, int Height, string? Socket, string? Tcp);
+
+/// <summary>Result of <c>display-ticket</c>: a one-time VNC password, good for one connection within its lifetime.</summary>
+public sealed record DisplayTicketResult(string Ticket, long ExpiresInMs);
+
+/// <summary>Result of <c>screenshot</c>: the PNG written and the size of the picture in it.</summary>
+public sealed record ScreenshotResult(string Path, int Width, int Height);
+
 /// <summary>Result of <c>metrics</c>.</summary>
 public sealed record MetricsResult(
     IReadOnlyList<VcpuMetrics> Vcpus,
@@ -135,4 +156,7 @@ public sealed record DeviceMetrics(int Slot, string Type, IReadOnlyDictionary<st
 [JsonSerializable(typeof(MetricsResult))]
 [JsonSerializable(typeof(SnapshotResult))]
 [JsonSerializable(typeof(MigrateResult))]
+[JsonSerializable(typeof(DisplayResult))]
+[JsonSerializable(typeof(DisplayTicketResult))]
+[JsonSerializable(typeof(ScreenshotResult))]
 public sealed partial class ControlJsonContext : JsonSerializerContext;

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Sharpvisor.Display.Rfb;
 using Sharpvisor.Display.Tests.Client;
 using Sharpvisor.Display.Tests.Support;
@@ -40,6 +41,61 @@ public sealed class AuthenticationTests
         Assert.Equal(minor == 8 ? "authentication failed" : "", refused.Message);
         await client.WaitForCloseAsync();
         _ = await server.Log.WaitForAsync("authentication failed");
+    }
+
+    [Fact]
+    public async Task A_failed_guess_is_answered_only_after_the_delay_and_the_right_password_at_once()
+    {
+        var delay = TimeSpan.FromMilliseconds(600);
+        await using var server = TestServer.Start(options: log => new RfbServerOptions
+        {
+            Log = log,
+            Authentication = new VncAuthentication("s3cret!"),
+            AuthenticationFailureDelay = delay,
+        });
+        await using var guesser = await server.ConnectAsync();
+        var stopwatch = Stopwatch.StartNew();
+
+        _ = await Assert.ThrowsAsync<RfbRefusedException>(() => guesser.HandshakeAsync(password: "guess"));
+
+        Assert.True(stopwatch.Elapsed >= delay, $"answered after {stopwatch.Elapsed}");
+        await using var owner = await server.ConnectAsync();
+        stopwatch.Restart();
+        await owner.HandshakeAsync(password: "s3cret!");
+        Assert.True(stopwatch.Elapsed < delay, $"the right password took {stopwatch.Elapsed}");
+    }
+
+    [Fact]
+    public async Task A_guesser_that_hangs_up_before_the_answer_still_holds_its_place_for_the_delay()
+    {
+        await using var server = TestServer.Start(options: log => new RfbServerOptions
+        {
+            Log = log,
+            Authentication = new VncAuthentication("s3cret!"),
+            AuthenticationFailureDelay = TimeSpan.FromSeconds(5),
+            MaxClients = 1,
+        });
+        var guesser = await server.ConnectAsync();
+        var guessing = guesser.HandshakeAsync(password: "guess");
+        await Task.Delay(300); // the guess arrives; its answer is held back
+        await guesser.DisposeAsync();
+        _ = await Assert.ThrowsAnyAsync<Exception>(() => guessing);
+
+        // Else a guesser hangs up at once and guesses again: thousands of guesses a second through one place.
+        await using var next = await server.ConnectAsync();
+        var refused = await Assert.ThrowsAsync<RfbRefusedException>(() => next.HandshakeAsync(password: "s3cret!"));
+        Assert.Contains("too many clients", refused.Message, StringComparison.Ordinal);
+
+        // The guesser's session ends once its answer finds the connection gone; then the place is free.
+        var stopwatch = Stopwatch.StartNew();
+        while (server.Server.ClientCount > 0)
+        {
+            Assert.True(stopwatch.Elapsed < RfbTestClient.Ceiling, "the guesser's session never ended");
+            await Task.Delay(50);
+        }
+
+        await using var owner = await server.ConnectAsync();
+        await owner.HandshakeAsync(password: "s3cret!");
     }
 
     [Fact]

@@ -78,4 +78,27 @@ public sealed class LifetimeTests
         await client.WaitForCloseAsync();
         File.Delete(path);
     }
+
+    [Fact]
+    public async Task A_stream_that_fails_to_close_still_ends_its_session_and_frees_its_place()
+    {
+        await using var server = TestServer.Start(16, 16, options: log => new RfbServerOptions { Log = log, MaxClients = 1 });
+        var path = TestServer.SocketPath();
+        using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        listener.Bind(new UnixDomainSocketEndPoint(path));
+        listener.Listen();
+        var connecting = RfbTestClient.ConnectAsync(listener.LocalEndPoint!);
+        var accepted = await listener.AcceptAsync().WaitAsync(RfbTestClient.Ceiling);
+        var served = server.Server.ServeAsync(new FailingCloseStream(new NetworkStream(accepted, ownsSocket: true)));
+        await using (var client = await connecting)
+        {
+            await client.HandshakeAsync();
+        }
+
+        await served.WaitAsync(RfbTestClient.Ceiling);
+        Assert.Equal(0, server.Server.ClientCount);
+        await using var next = await server.ConnectAsync();
+        await next.HandshakeAsync(); // the one place is free again
+        File.Delete(path);
+    }
 }

@@ -157,6 +157,7 @@ public sealed class BadInputTests
     [InlineData("--display", "listen=0.0.0.0:5900", 2, "'listen=0.0.0.0:5900' is not a setting")] // loopback only
     [InlineData("--display", "heads=4,listen=127.0.0.1:65534", 2, "4 heads need ports 65534 to 65537")]
     [InlineData("--display", "colour=blue", 2, "'colour=blue' is not a setting")]
+    [InlineData("--display", "heads=16,size=8192x8192", 2, "16 heads of 8192x8192 are over the 256 MiB")]
     [InlineData("--display", "password-file=/nonexistent/pw", 2, "no such file")]
     [InlineData("--console", "vga", 2, "--console 'vga' must be serial or virtio")]
     public async Task BadDeviceOptionsAreUsageErrors(string option, string value, int exitCode, string fragment)

@@ -170,4 +170,25 @@ public sealed class VmDefinitionValidationTests
         Assert.NotEqual(Valid, Valid with { Disks = [Valid.Disks[0]] });
         Assert.Equal(Valid.GetHashCode(), (Valid with { Nics = [.. Valid.Nics] }).GetHashCode());
     }
+
+    [Theory]
+    [InlineData(0, 1024, 768, null, "display.heads: must be between 1 and 16")]
+    [InlineData(17, 1024, 768, null, "display.heads: must be between 1 and 16")]
+    [InlineData(1, 0, 768, null, "display.width: width and height must be between 1 and 8192")]
+    [InlineData(1, 1024, 8193, null, "display.width: width and height must be between 1 and 8192")]
+    [InlineData(16, 8192, 8192, null, "display.width: 16 heads of 8192x8192 take over the 256 MiB a VM's screens may")]
+    [InlineData(1, 1024, 768, "0.0.0.0:5901", "display.vncListen: must be a loopback HOST:PORT (127.0.0.1:5901) with a port for every head, or null")]
+    [InlineData(4, 1024, 768, "127.0.0.1:65534", "display.vncListen: must be a loopback HOST:PORT (127.0.0.1:5901) with a port for every head, or null")]
+    [InlineData(1, 1024, 768, "localhost", "display.vncListen: must be a loopback HOST:PORT (127.0.0.1:5901) with a port for every head, or null")]
+    public void Bad_displays(int heads, int width, int height, string? listen, string problem) =>
+        Assert.Equal(problem, Single(Valid with { Display = new DisplayDefinition(heads, width, height, listen) }));
+
+    [Fact]
+    public void A_display_takes_three_of_the_slots_disks_and_nics_share()
+    {
+        var disks = Enumerable.Range(0, 27).Select(i => new DiskDefinition($"/srv/d{i}.img")).ToList();
+        Assert.Empty((Valid with { Disks = disks[..24], Display = new DisplayDefinition() }).Validate());
+        Assert.Equal("disks: at most 26 disks and NICs together with a display (it takes three PCI slots)", Single(Valid with { Disks = disks[..25], Display = new DisplayDefinition() }));
+        Assert.Empty((Valid with { Disks = disks, Nics = [] }).Validate());
+    }
 }

@@ -23,6 +23,17 @@ public sealed class VmProcessArgumentsTests
     }
 
     [Fact]
+    public void A_display_serves_its_vnc_on_the_vms_own_socket()
+    {
+        var definition = new VmDefinition { Name = "t", BuiltInGuest = "display", MemoryMiB = 64, Display = new DisplayDefinition(2, 800, 600, "127.0.0.1:5901") };
+
+        var args = VmProcessArguments.Build(definition, "/s", "/o", displaySocket: "/run/sv/x/vm.vnc").ToList();
+
+        Assert.Equal("heads=2,size=800x600,vnc=/run/sv/x/vm.vnc,listen=127.0.0.1:5901", args[args.IndexOf("--display") + 1]);
+        Assert.DoesNotContain("--display", VmProcessArguments.Build(definition with { Display = null }, "/s", "/o", displaySocket: "/run/sv/x/vm.vnc"));
+    }
+
+    [Fact]
     public void An_exit_file_comes_last()
     {
         var definition = new VmDefinition { Name = "t", BuiltInGuest = "idle", MemoryMiB = 64 };

@@ -174,6 +174,18 @@ public abstract class VmStoreTests : IAsyncLifetime
     }
 
     [StoreFact]
+    public async Task A_display_reads_back_and_an_update_can_drop_it()
+    {
+        var created = await Store.CreateAsync(Sample() with { Display = new DisplayDefinition(2, 800, 600, "127.0.0.1:5901") });
+        Assert.Equal(new DisplayDefinition(2, 800, 600, "127.0.0.1:5901"), (await Store.GetAsync(created.Id))!.Display);
+
+        var updated = await Store.UpdateAsync(created with { Display = null });
+
+        Assert.Null(updated.Display);
+        Assert.Equal(updated, await Store.GetAsync(created.Id));
+    }
+
+    [StoreFact]
     public async Task Update_with_a_stale_version_is_a_version_conflict_and_changes_nothing()
     {
         var created = await Store.CreateAsync(Sample());

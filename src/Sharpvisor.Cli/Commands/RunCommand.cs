@@ -122,6 +122,7 @@ internal static class RunCommand
         }
 
         var control = new MachineControl(StopFromControl);
+        control.DisplayServers = display;
         // Disposed before hostStop (declared after it): no control request can reach a disposed token source.
         using var controlServer = new ControlServerHolder();
 

@@ -6,7 +6,7 @@ namespace Sharpvisor.Cli.Commands;
 /// <summary><c>sharpvisor vm ...</c>: the VMs of a running daemon, over its REST API (docs/api.md).</summary>
 internal static class VmCommand
 {
-    public const string Subcommands = "list, show, create, start, stop, kill, pause, resume, reboot, delete, console, snapshot, snapshots, restore, migrate, migrate-cancel";
+    public const string Subcommands = "list, show, create, start, stop, kill, pause, resume, reboot, delete, console, snapshot, snapshots, restore, migrate, migrate-cancel, display, screenshot";
 
     public static int Execute(string[] args)
     {
@@ -35,6 +35,8 @@ internal static class VmCommand
             "restore" => Restore(rest),
             "migrate" => Migrate(rest),
             "migrate-cancel" => Action("migrate/cancel", rest, []),
+            "display" => Display(rest),
+            "screenshot" => Screenshot(rest),
             var other => throw new UsageException(Help.Nearest(other, Help.VmSubcommands) is { } nearest
                 ? $"unknown vm subcommand '{other}' (did you mean '{nearest}'?)"
                 : $"unknown vm subcommand '{other}' (expected {Subcommands})"),
@@ -151,6 +153,40 @@ internal static class VmCommand
             RemoteCommand.Print(options.Has(RemoteCommand.JsonFlag)
                 ? answer.Json
                 : string.Join('\n', answer.Value.Select(s => $"{s.Name}  {s.CreatedAt:yyyy-MM-dd HH:mm:ss}Z  {s.SizeBytes >> 20} MiB")));
+            return ExitCodes.Success;
+        });
+    }
+
+    /// <summary>vm display VM: each head's size and where a VNC client on the daemon's host reaches it.</summary>
+    private static int Display(string[] args)
+    {
+        var options = RemoteCommand.Read(args, [], [], positionals: 1);
+        var vm = RemoteCommand.Positional(options, 0, "the VM (id or name)");
+        return RemoteCommand.Run(async () =>
+        {
+            using var api = RemoteCommand.Connect(options);
+            var answer = await api.SendAsync(HttpMethod.Get, ApiClient.VmPath(vm, "display"), ApiJsonContext.Default.DisplayResource).ConfigureAwait(false);
+            RemoteCommand.Print(options.Has(RemoteCommand.JsonFlag)
+                ? answer.Json
+                : string.Join('\n', answer.Value.Heads.Select(h =>
+                    $"head {h.Head}  {h.Width}x{h.Height}  {(h.Tcp is { } tcp ? $"vnc://{tcp} (one-time tickets)" : "through the daemon only")}")));
+            return ExitCodes.Success;
+        });
+    }
+
+    /// <summary>vm screenshot VM [--head N] FILE.png: the head's picture now, written to FILE.</summary>
+    private static int Screenshot(string[] args)
+    {
+        var options = RemoteCommand.Read(args, ["--head"], [], positionals: 2);
+        var vm = RemoteCommand.Positional(options, 0, "the VM (id or name)");
+        var file = RemoteCommand.Positional(options, 1, "the PNG file to write");
+        var head = options.GetInt("--head", 0);
+        return RemoteCommand.Run(async () =>
+        {
+            using var api = RemoteCommand.Connect(options);
+            var png = await api.GetBytesAsync(ApiClient.VmPath(vm, $"screenshot?head={head}")).ConfigureAwait(false);
+            await File.WriteAllBytesAsync(file, png).ConfigureAwait(false);
+            RemoteCommand.Print(options.Has(RemoteCommand.JsonFlag) ? $"{{\"path\":{System.Text.Json.JsonSerializer.Serialize(Path.GetFullPath(file), ApiJsonContext.Default.String)},\"bytes\":{png.Length}}}" : $"{file}: {png.Length} bytes");
             return ExitCodes.Success;
         });
     }

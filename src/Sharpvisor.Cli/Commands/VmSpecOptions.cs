@@ -11,7 +11,7 @@ namespace Sharpvisor.Cli.Commands;
 internal static class VmSpecOptions
 {
     public static readonly IReadOnlyList<string> ValueOptions =
-        ["--cpus", "--memory", "--kernel", "--guest", "--initrd", "--cmdline", "--disk", "--net", "--console"];
+        ["--cpus", "--memory", "--kernel", "--guest", "--initrd", "--cmdline", "--disk", "--net", "--console", "--display"];
 
     public static VmSpec Parse(string name, ArgumentReader options)
     {
@@ -37,7 +37,20 @@ internal static class VmSpecOptions
             Console = options.Get("--console") is { } console && console is not ("serial" or "virtio")
                 ? throw new UsageException($"--console '{console}' must be serial or virtio")
                 : options.Get("--console"),
+            Display = options.Get("--display") is { } display ? Display(display) : null,
         };
+    }
+
+    /// <summary>run's --display, less what the daemon decides itself (the VM's socket; tickets, not a password file).</summary>
+    private static DisplaySpec Display(string spec)
+    {
+        var display = DisplayOptions.Parse(spec);
+        if (display.VncSocket is not null || display.PasswordFile is not null)
+        {
+            throw new UsageException($"--display '{spec}': the daemon places the VNC socket and gives one-time tickets (use heads=, size=, listen=)");
+        }
+
+        return new DisplaySpec(display.Heads, display.Width, display.Height, display.Listen?.ToString());
     }
 
     /// <summary>
@@ -73,6 +86,7 @@ internal static class VmSpecOptions
             "disks" => "--disk",
             "nics" => "--net",
             "console" => "--console",
+            "display.heads" or "display.width" or "display.vncListen" => "--display",
             _ => null,
         };
         if (flag is null)

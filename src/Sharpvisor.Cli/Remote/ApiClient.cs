@@ -67,6 +67,19 @@ internal sealed class ApiClient : IDisposable
         return response.IsSuccessStatusCode ? text : throw new ApiException((int)response.StatusCode, ProblemLines.From(response.StatusCode, text));
     }
 
+    /// <summary>A GET whose answer is bytes (a screenshot); any status other than 2xx throws.</summary>
+    public async Task<byte[]> GetBytesAsync(string path)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, path);
+        using var response = await SendRequestAsync(request, HttpCompletionOption.ResponseContentRead).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new ApiException((int)response.StatusCode, ProblemLines.From(response.StatusCode, await response.Content.ReadAsStringAsync().ConfigureAwait(false)));
+        }
+
+        return await response.Content.ReadAsByteArrayAsync().ConfigureAwait(false);
+    }
+
     /// <summary>Opens a streamed answer (the event stream); the caller reads and disposes it.</summary>
     public async Task<HttpResponseMessage> OpenStreamAsync(string path, CancellationToken cancellationToken)
     {

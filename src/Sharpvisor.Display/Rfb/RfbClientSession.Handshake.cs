@@ -85,6 +85,8 @@ internal sealed partial class RfbClientSession
             var response = await _input.ReadAsync(VncDes.ChallengeSize, token).ConfigureAwait(false);
             if (!authentication.Verify(challenge, response.Span))
             {
+                // Nothing is sent before the delay, so closing early does not free the connection for the next guess.
+                await Task.Delay(Options.AuthenticationFailureDelay, token).ConfigureAwait(false);
                 await FailSecurityAsync(minor, "authentication failed", token).ConfigureAwait(false);
             }
         }

@@ -79,7 +79,15 @@ internal sealed partial class RfbClientSession : IFramebufferObserver
             // Already ended.
         }
 
-        _stream.Dispose(); // a stream that ignores cancellation still fails its pending read or write now
+        try
+        {
+            _stream.Dispose(); // a stream that ignores cancellation still fails its pending read or write now
+        }
+        catch (Exception)
+        {
+            // A stream that flushes on close (buffered, TLS, a WebSocket) can fail to on a connection the client
+            // broke; it is closed all the same, and the session must still end and free its place.
+        }
     }
 
     public async Task RunAsync()

@@ -40,6 +40,8 @@ public sealed class RfbServer : IAsyncDisposable, IDisposable
         {
             ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(timeout, TimeSpan.Zero, nameof(options));
         }
+
+        ArgumentOutOfRangeException.ThrowIfLessThan(Options.AuthenticationFailureDelay, TimeSpan.Zero, nameof(options));
     }
 
     public Framebuffer Framebuffer { get; }

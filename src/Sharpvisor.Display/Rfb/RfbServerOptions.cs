@@ -15,6 +15,12 @@ public sealed class RfbServerOptions
     /// <summary>The whole handshake, from the server's version to ClientInit, must fit in this.</summary>
     public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// How long a client that failed VNC authentication waits for its answer, its connection held meanwhile: with at
+    /// most <see cref="MaxClients"/> connections, guesses come a few a second instead of thousands. Zero: none.
+    /// </summary>
+    public TimeSpan AuthenticationFailureDelay { get; init; } = TimeSpan.FromSeconds(1);
+
     /// <summary>A client message, once its first byte arrived, must be complete within this.</summary>
     public TimeSpan MessageTimeout { get; init; } = TimeSpan.FromSeconds(30);
 

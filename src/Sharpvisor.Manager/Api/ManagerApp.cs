@@ -92,6 +92,7 @@ internal static class ManagerApp
         app.MapVmActionsApi();
         app.MapVmSnapshotsApi();
         app.MapVmMigrationApi();
+        app.MapVmDisplayApi();
         app.MapEventsApi();
         app.MapConsoleApi();
         app.MapMetricsApi();

@@ -19,6 +19,7 @@ internal static class VmMapping
         Disks = ToDisks(spec.Disks) ?? [],
         Nics = ToNics(spec.Nics) ?? [],
         Console = spec.Console ?? VmConsoles.Serial,
+        Display = ToDisplay(spec.Display),
     };
 
     /// <summary>
@@ -52,6 +53,7 @@ internal static class VmMapping
             Disks = ToDisks(spec.Disks) ?? current.Disks,
             Nics = ToNics(spec.Nics) ?? current.Nics,
             Console = spec.Console ?? current.Console,
+            Display = spec.Display is null ? current.Display : ToDisplay(spec.Display),
             Version = spec.Version ?? current.Version,
         };
     }
@@ -69,6 +71,7 @@ internal static class VmMapping
         Disks = [.. definition.Disks.Select(d => new DiskSpec(d.Path, d.ReadOnly))],
         Nics = [.. definition.Nics.Select(n => new NicSpec(n.Tap, n.Mac))],
         Console = definition.Console,
+        Display = ToSpec(definition.Display),
     };
 
     public static VmResource ToResource(VmDefinition definition, VmRuntimeState state, int? pid) => new()
@@ -84,6 +87,7 @@ internal static class VmMapping
         Disks = [.. definition.Disks.Select(d => new DiskSpec(d.Path, d.ReadOnly))],
         Nics = [.. definition.Nics.Select(n => new NicSpec(n.Tap, n.Mac))],
         Console = definition.Console,
+        Display = ToSpec(definition.Display),
         Version = definition.Version,
         CreatedAt = definition.CreatedAt,
         UpdatedAt = definition.UpdatedAt,
@@ -102,6 +106,13 @@ internal static class VmMapping
     // A null item (JSON "disks": [null]) stays null: the validator names it ("disks[0]: must not be null").
     private static List<DiskDefinition>? ToDisks(IReadOnlyList<DiskSpec>? disks) =>
         disks?.Select(d => d is null ? null! : new DiskDefinition(d.Path, d.ReadOnly)).ToList();
+
+    /// <summary>No spec, or 0 heads (an update removing it): no display.</summary>
+    private static DisplayDefinition? ToDisplay(DisplaySpec? display) =>
+        display is null || display.Heads == 0 ? null : new DisplayDefinition(display.Heads, display.Width, display.Height, display.VncListen);
+
+    private static DisplaySpec? ToSpec(DisplayDefinition? display) =>
+        display is null ? null : new DisplaySpec(display.Heads, display.Width, display.Height, display.VncListen);
 
     private static List<NicDefinition>? ToNics(IReadOnlyList<NicSpec>? nics) =>
         nics?.Select(n => n is null ? null! : new NicDefinition(n.Tap, n.Mac)).ToList();

@@ -12,7 +12,7 @@ public static class BuiltInGuestScenarios
         "acpi-poweroff", "acpi-reset", "virtio-blk", "virtio-blk-zero", "virtio-blk-bench", "virtio-blk-hostile",
         "virtio-net", "virtio-net-bench", "virtio-rng", "virtio-console", "hostile-console", "hostile-blk-huge",
         "hostile-reset-loop", "hostile-console-stall", "idle", "spin", "shell", "generation", "kvmclock",
-        "virtio-blk-generation",
+        "virtio-blk-generation", "display",
     ];
 
     public static bool IsKnown(string scenario) => Names.Contains(scenario, StringComparer.Ordinal);

@@ -6,6 +6,13 @@ public sealed record DiskDefinition(string Path, bool ReadOnly = false);
 /// <summary>A virtio-net NIC on a TAP interface; <paramref name="Mac"/> like 02:00:00:00:00:01, or null for a generated one.</summary>
 public sealed record NicDefinition(string Tap, string? Mac = null);
 
+/// <summary>
+/// A screen: a virtio-gpu with <paramref name="Heads"/> heads preferring <paramref name="Width"/> x <paramref name="Height"/>,
+/// a virtio keyboard and tablet, a VNC server per head on the VM's own unix socket and, when
+/// <paramref name="VncListen"/> names a loopback HOST:PORT, there too (one-time tickets only: see docs/display.md).
+/// </summary>
+public sealed record DisplayDefinition(int Heads = 1, int Width = 1024, int Height = 768, string? VncListen = null);
+
 /// <summary>The guest's console device: COM1, or a virtio console (hvc0).</summary>
 public static class VmConsoles
 {
@@ -48,6 +55,9 @@ public sealed record VmDefinition
     /// <summary><see cref="VmConsoles.Serial"/> or <see cref="VmConsoles.Virtio"/>.</summary>
     public string Console { get; init; } = VmConsoles.Serial;
 
+    /// <summary>The VM's screen; null: none.</summary>
+    public DisplayDefinition? Display { get; init; }
+
     public DateTimeOffset CreatedAt { get; init; }
 
     public DateTimeOffset UpdatedAt { get; init; }
@@ -72,6 +82,7 @@ public sealed record VmDefinition
         && SequenceEqual(Disks, other.Disks)
         && SequenceEqual(Nics, other.Nics)
         && Console == other.Console
+        && Display == other.Display
         && CreatedAt == other.CreatedAt
         && UpdatedAt == other.UpdatedAt
         && Version == other.Version;

@@ -81,10 +81,20 @@ internal static class VmDefinitionValidator
         {
             Add("disks", $"at most {VmLimits.MaxDisksAndNics} disks and NICs together (they share the root PCI bus)");
         }
+        else if (definition.Display is not null && definition.Disks is not null && definition.Nics is not null
+            && definition.Disks.Count + definition.Nics.Count > VmLimits.MaxDisksAndNicsWithDisplay)
+        {
+            Add("disks", $"at most {VmLimits.MaxDisksAndNicsWithDisplay} disks and NICs together with a display (it takes three PCI slots)");
+        }
 
         if (definition.Console is not (VmConsoles.Serial or VmConsoles.Virtio))
         {
             Add("console", $"must be \"{VmConsoles.Serial}\" or \"{VmConsoles.Virtio}\"");
+        }
+
+        if (definition.Display is { } display)
+        {
+            ValidateDisplay(display, Add);
         }
 
         return problems;
@@ -108,6 +118,30 @@ internal static class VmDefinitionValidator
         }
 
         return null;
+    }
+
+    private static void ValidateDisplay(DisplayDefinition display, Action<string, string> add)
+    {
+        if (display.Heads is < 1 or > VmLimits.MaxDisplayHeads)
+        {
+            add("display.heads", $"must be between 1 and {VmLimits.MaxDisplayHeads}");
+        }
+
+        if (display.Width is < 1 or > VmLimits.MaxDisplaySide || display.Height is < 1 or > VmLimits.MaxDisplaySide)
+        {
+            add("display.width", $"width and height must be between 1 and {VmLimits.MaxDisplaySide}");
+        }
+        else if ((long)Math.Clamp(display.Heads, 1, VmLimits.MaxDisplayHeads) * display.Width * display.Height * 4 > VmLimits.MaxDisplayBytes)
+        {
+            add("display.width", $"{display.Heads} heads of {display.Width}x{display.Height} take over the {VmLimits.MaxDisplayBytes >> 20} MiB a VM's screens may");
+        }
+
+        if (display.VncListen is { } listen
+            && (!System.Net.IPEndPoint.TryParse(listen, out var endpoint) || !System.Net.IPAddress.IsLoopback(endpoint.Address)
+                || endpoint.Port + Math.Clamp(display.Heads, 1, VmLimits.MaxDisplayHeads) - 1 > System.Net.IPEndPoint.MaxPort))
+        {
+            add("display.vncListen", "must be a loopback HOST:PORT (127.0.0.1:5901) with a port for every head, or null");
+        }
     }
 
     private static void ValidateDisks(IReadOnlyList<DiskDefinition>? disks, Action<string, string> add)

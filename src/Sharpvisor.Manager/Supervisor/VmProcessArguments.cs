@@ -12,7 +12,7 @@ public static class VmProcessArguments
     /// <paramref name="incoming"/> the socket on which it waits for a migration (<c>--incoming</c>) instead.
     /// </summary>
     public static IReadOnlyList<string> Build(VmDefinition definition, string controlSocket, string consoleSocket, string? exitFile = null, string? kvmDevice = null,
-        string? restoreFrom = null, string? incoming = null)
+        string? restoreFrom = null, string? incoming = null, string? displaySocket = null)
     {
         ArgumentNullException.ThrowIfNull(definition);
         var args = new List<string>
@@ -62,6 +62,16 @@ public static class VmProcessArguments
         {
             args.Add("--net");
             args.Add(nic.Mac is null ? $"tap={nic.Tap}" : $"tap={nic.Tap},mac={nic.Mac}");
+        }
+
+        if (definition.Display is { } display)
+        {
+            // The VNC servers on the VM's own unix socket (beside the console's), where the manager reaches them.
+            var spec = string.Create(CultureInfo.InvariantCulture, $"heads={display.Heads},size={display.Width}x{display.Height}");
+            spec += displaySocket is null ? "" : ",vnc=" + displaySocket;
+            spec += display.VncListen is null ? "" : ",listen=" + display.VncListen;
+            args.Add("--display");
+            args.Add(spec);
         }
 
         args.Add("--console");

@@ -64,3 +64,6 @@ public sealed class MigrationFailedException(string message, Exception? innerExc
 /// came after the hand-over (the API's 409).
 /// </summary>
 public sealed class MigrationConflictException(string message, Exception? innerException = null) : VmConflictException(message, innerException);
+
+/// <summary>A display action on a VM defined without a display (the API's 409).</summary>
+public sealed class NoDisplayException(string vm) : VmConflictException($"VM '{vm}' has no display (define one: \"display\": {{\"heads\": 1}})");

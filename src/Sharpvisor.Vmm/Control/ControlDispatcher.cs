@@ -27,6 +27,15 @@ public interface IControlTarget
 
     /// <summary>Cancels the migration in progress (the VM runs on here); false when none is, or it is past the point of no return.</summary>
     bool CancelMigration();
+
+    /// <summary>The display's heads and where their VNC servers listen; a <see cref="ControlException"/> without a display.</summary>
+    DisplayResult Display();
+
+    /// <summary>A one-time VNC password for the display's servers.</summary>
+    DisplayTicketResult IssueDisplayTicket();
+
+    /// <summary>Writes head <paramref name="head"/>'s picture as a PNG to <paramref name="path"/>.</summary>
+    ScreenshotResult Screenshot(int head, string path);
 }
 
 /// <summary>A response and what to do once it has been sent (the stop, so its reply gets out before the process ends).</summary>
@@ -66,6 +75,11 @@ public sealed class ControlDispatcher(IControlTarget target)
                 ControlCommands.Migrate when arguments.MaxBandwidth is > 0 and < MigrationLimits.MinBandwidth =>
                     new(ControlResponse.Failure(id, $"\"max_bandwidth\" must be 0 (no limit) or at least {MigrationLimits.MinBandwidth} bytes/s")),
                 ControlCommands.Migrate => Migrated(id, target.Migrate(arguments)),
+                ControlCommands.Display => Ok(id, JsonSerializer.SerializeToElement(target.Display(), ControlJsonContext.Default.DisplayResult)),
+                ControlCommands.DisplayTicket => Ok(id, JsonSerializer.SerializeToElement(target.IssueDisplayTicket(), ControlJsonContext.Default.DisplayTicketResult)),
+                ControlCommands.Screenshot when !UsablePath(arguments.Path) =>
+                    new(ControlResponse.Failure(id, $"'screenshot' needs \"path\": the PNG file to write (1 to {MaxPathLength} characters)")),
+                ControlCommands.Screenshot => Ok(id, JsonSerializer.SerializeToElement(target.Screenshot(arguments.Head ?? 0, arguments.Path!), ControlJsonContext.Default.ScreenshotResult)),
                 ControlCommands.MigrateCancel => target.CancelMigration()
                     ? Ok(id, StateElement(MachineState.Running))
                     : new(ControlResponse.Failure(id, "no migration to cancel")),

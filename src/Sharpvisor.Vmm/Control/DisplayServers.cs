@@ -18,11 +18,15 @@ public sealed class DisplayServers : IDisposable
     private readonly List<string> _socketPaths = [];
     private readonly List<EndPoint> _tcp = [];
 
-    private DisplayServers(IReadOnlyList<Framebuffer> heads, VncAuthentication authentication)
+    private DisplayServers(IReadOnlyList<Framebuffer> heads, VncAuthentication authentication, bool hasPassword)
     {
         Heads = heads;
         Authentication = authentication;
+        HasPassword = hasPassword;
     }
+
+    /// <summary>True when clients may use the password from the definition (else only tickets, or no authentication).</summary>
+    public bool HasPassword { get; }
 
     public IReadOnlyList<Framebuffer> Heads { get; }
 
@@ -52,7 +56,7 @@ public sealed class DisplayServers : IDisposable
         ArgumentNullException.ThrowIfNull(endPointFor);
         VncAuthentication.Prepare();
         var framebuffers = Enumerable.Range(0, heads).Select(_ => new Framebuffer(width, height)).ToArray();
-        var servers = new DisplayServers(framebuffers, new VncAuthentication(password));
+        var servers = new DisplayServers(framebuffers, new VncAuthentication(password), password is not null);
         try
         {
             for (var head = 0; head < heads; head++)

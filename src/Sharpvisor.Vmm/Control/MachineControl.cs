@@ -11,7 +11,7 @@ namespace Sharpvisor.Vmm.Control;
 /// The control target of a `sharpvisor run` process: whichever machine is current (a guest reset with
 /// restart builds a new one), and the process's own way to stop, the same path SIGTERM takes.
 /// </summary>
-public sealed class MachineControl(Action requestStop) : IControlTarget
+public sealed partial class MachineControl(Action requestStop) : IControlTarget
 {
     // How long migrate waits for whoever carries the stream to connect to its socket.
     private static readonly TimeSpan ConsumerTimeout = TimeSpan.FromSeconds(60);

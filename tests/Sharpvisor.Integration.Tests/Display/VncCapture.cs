@@ -33,7 +33,8 @@ internal static class VncCapture
         var stderr = process.StandardError.ReadToEndAsync(deadline.Token);
         try
         {
-            var typed = false;
+            // Typed at every prompt: a client that asks again after a refusal must not wait for ever.
+            var prompts = 0;
             while (true)
             {
                 var read = await process.StandardOutput.ReadAsync(buffer, deadline.Token);
@@ -43,10 +44,10 @@ internal static class VncCapture
                 }
 
                 output.Append(buffer, 0, read);
-                if (!typed && password is not null && output.ToString().Contains("Password:", StringComparison.Ordinal))
+                var asked = output.ToString().Split("Password:").Length - 1;
+                for (; password is not null && prompts < asked; prompts++)
                 {
-                    typed = true;
-                    await process.StandardInput.WriteLineAsync(password);
+                    await process.StandardInput.WriteLineAsync(prompts < 3 ? password : "");
                     await process.StandardInput.FlushAsync();
                 }
             }

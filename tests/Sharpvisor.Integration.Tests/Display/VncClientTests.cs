@@ -12,6 +12,41 @@ public sealed class VncClientTests : IDisposable
     public void Dispose() => _directory.Delete(recursive: true);
 
     [KvmFact]
+    public async Task TheControlSocketTellsWhereTheScreensAreIssuesOneTimeTicketsAndTakesScreenshots()
+    {
+        var control = Path.Combine(_directory.FullName, "vm.sock");
+        var vnc = Path.Combine(_directory.FullName, "vm.vnc");
+        var port = VncCapture.FreePort();
+        await using var vm = GuestConsole.Start(
+            ["run", "--cmdline", "display width=300 height=100 rewidth=257 reheight=130", "--control", control,
+             "--display", $"heads=2,size=640x480,vnc={vnc},listen=127.0.0.1:{port}"]);
+        await vm.WaitForAsync("display: ready", Limit);
+        using var client = await Sharpvisor.Control.ControlClient.ConnectAsync(control);
+
+        var display = await client.DisplayAsync();
+        Assert.False(display.Password);
+        Assert.Equal(2, display.Heads.Count);
+        Assert.Equal(new Sharpvisor.Control.DisplayHeadInfo(0, 257, 130, vnc, $"127.0.0.1:{port}"), display.Heads[0]);
+        Assert.Equal(new Sharpvisor.Control.DisplayHeadInfo(1, 640, 480, vnc + ".1", $"127.0.0.1:{port + 1}"), display.Heads[1]);
+
+        // The screenshot is written by the VMM under its seccomp filter, and is the guest's pattern exactly.
+        var screenshot = await client.ScreenshotAsync(Path.Combine(_directory.FullName, "head0.png"));
+        Assert.Equal((257, 130), (screenshot.Width, screenshot.Height));
+        AssertPattern(PngImage.Read(screenshot.Path));
+
+        // A TCP port without a password file takes tickets only, each good for one connection.
+        var ticket = (await client.DisplayTicketAsync()).Ticket;
+        var first = await VncCapture.CaptureAsync(port, Path.Combine(_directory.FullName, "first.png"), ticket);
+        Assert.True(first.ExitCode == 0, $"the ticket did not let gvnccapture in:\n{first}");
+        AssertPattern(PngImage.Read(Path.Combine(_directory.FullName, "first.png")));
+        var again = await VncCapture.CaptureAsync(port, Path.Combine(_directory.FullName, "again.png"), ticket);
+        Assert.True(again.ExitCode != 0, $"a used ticket let a second client in:\n{again}");
+
+        var bad = await client.SendAsync("screenshot", new Sharpvisor.Control.ControlArguments { Path = Path.Combine(_directory.FullName, "x.png"), Head = 2 });
+        Assert.Equal("head 2 does not exist: this VM has 2", bad.Error);
+    }
+
+    [KvmFact]
     public async Task ADebianVncClientSeesEveryPixelTheGuestDrew()
     {
         var passwordFile = Path.Combine(_directory.FullName, "vnc-password");
@@ -30,6 +65,12 @@ public sealed class VncClientTests : IDisposable
         Assert.True(capture.ExitCode == 0, $"gvnccapture failed:\n{capture}");
         var image = PngImage.Read(file);
         Assert.Equal((320, 200), (image.Width, image.Height));
+        AssertPattern(image);
+    }
+
+    /// <summary>The test guest's pattern: pixel (x, y) is red x + y, green y, blue x (low bytes).</summary>
+    private static void AssertPattern(PngImage image)
+    {
         for (var y = 0; y < image.Height; y++)
         {
             for (var x = 0; x < image.Width; x++)

@@ -221,6 +221,42 @@ public sealed class RemoteCliTests(DaemonFixture daemon) : IClassFixture<DaemonF
     }
 
     [KvmFact]
+    public async Task ADisplayDefinedThroughTheDaemonShowsWhereItsHeadsAreAndTheirPictures()
+    {
+        var created = await daemon.CliAsync("vm", "create", "screen-cli", "--guest", "display", "--cmdline", "width=200 height=120",
+            "--memory", "64M", "--display", "heads=2,size=640x480");
+        Assert.True(created.ExitCode == 0, created.ToString());
+        Assert.Equal(new DisplaySpec(2, 640, 480), JsonSerializer.Deserialize((await daemon.CliAsync("vm", "show", "screen-cli", "--json")).Stdout, ApiJsonContext.Default.VmResource)!.Display);
+        await ExpectAsync(["vm", "start", "screen-cli"], "screen-cli: running\n");
+
+        // The guest draws once it has found the device: look until head 0 has its size.
+        var display = await daemon.CliAsync("vm", "display", "screen-cli");
+        for (var deadline = DateTime.UtcNow + TestTime.Ceiling(TimeSpan.FromSeconds(60)); !display.Stdout.Contains("200x120", StringComparison.Ordinal) && DateTime.UtcNow < deadline; await Task.Delay(200))
+        {
+            display = await daemon.CliAsync("vm", "display", "screen-cli");
+        }
+
+        Assert.Equal("head 0  200x120  through the daemon only\nhead 1  640x480  through the daemon only\n", display.Stdout);
+        var file = Path.Combine(daemon.ImagesDirectory, "screen-cli.png");
+        var shot = await daemon.CliAsync("vm", "screenshot", "screen-cli", file);
+        Assert.True(shot.ExitCode == 0, shot.ToString());
+        var image = PngImage.Read(file);
+        Assert.Equal((200, 120), (image.Width, image.Height));
+        Assert.Equal(((byte)(17 + 9), (byte)9, (byte)17), image[17, 9]); // the guest's pattern: red x + y, green y, blue x
+        Assert.Equal(((byte)62, (byte)119, (byte)199), image[199, 119]); // 199 + 119 = 318, low byte 62
+
+        var noHead = await daemon.CliAsync("vm", "screenshot", "screen-cli", "--head", "2", file);
+        Assert.True(noHead.ExitCode == 2, noHead.ToString());
+        Assert.Contains("head: must be 0 to 1: the VM has 2 heads", noHead.Stderr, StringComparison.Ordinal);
+        Assert.Equal(0, (await daemon.CliAsync("vm", "kill", "screen-cli")).ExitCode);
+        var stopped = await daemon.CliAsync("vm", "display", "screen-cli");
+        Assert.True(stopped.ExitCode == 1, stopped.ToString());
+        Assert.Equal(0, (await daemon.CliAsync("vm", "create", "blind-cli", "--guest", "idle", "--memory", "32M")).ExitCode);
+        var blind = await daemon.CliAsync("vm", "display", "blind-cli");
+        Assert.True(blind.ExitCode == 1 && blind.Stderr.Contains("has no display", StringComparison.Ordinal), blind.ToString());
+    }
+
+    [KvmFact]
     public async Task ASnapshotTakenStoppedListedAndRestoredFromTheCommandLine()
     {
         Assert.Equal(0, (await daemon.CliAsync("vm", "create", "snap-cli", "--guest", "idle", "--memory", "32M")).ExitCode);

@@ -87,6 +87,35 @@ public sealed class ControlDispatcherTests
     }
 
     [Fact]
+    public void ScreenshotTakesItsHeadAndPathAndDisplaySaysWhereTheServersAre()
+    {
+        var reply = Handle("""{"id": 8, "command": "screenshot", "path": "screen.png", "head": 2}""");
+        Assert.True(reply.Response.Ok, reply.Response.Error);
+        Assert.Equal(new ScreenshotResult("screen.png", 1024, 768), reply.Response.Result!.Value.Deserialize(ControlJsonContext.Default.ScreenshotResult));
+        Assert.True(Handle("""{"id": 9, "command": "screenshot", "path": "head0.png"}""").Response.Ok);
+        Assert.Equal([(2, "screen.png"), (0, "head0.png")], _target.Screenshots);
+
+        var display = Handle("""{"id": 10, "command": "display"}""");
+        Assert.Equal(
+            """{"heads":[{"head":0,"width":1024,"height":768,"socket":"/run/vm.vnc"}],"password":false}""",
+            display.Response.Result!.Value.GetRawText());
+        var ticket = Handle("""{"id": 11, "command": "display-ticket"}""");
+        Assert.Equal("""{"ticket":"abcd1234","expires_in_ms":60000}""", ticket.Response.Result!.Value.GetRawText());
+    }
+
+    [Theory]
+    [InlineData("""{"id": 12, "command": "screenshot", "path": "x.png", "head": -1}""", "\"head\" must be a whole number, 0 or more")]
+    [InlineData("""{"id": 12, "command": "screenshot", "path": "x.png", "head": "0"}""", "\"head\" must be a whole number, 0 or more")]
+    [InlineData("""{"id": 12, "command": "screenshot", "head": 0}""", "'screenshot' needs \"path\": the PNG file to write (1 to 4096 characters)")]
+    public void ABadScreenshotRequestIsAnErrorAndTakesNone(string line, string error)
+    {
+        var reply = Handle(line);
+        Assert.False(reply.Response.Ok);
+        Assert.Equal(error, reply.Response.Error);
+        Assert.Empty(_target.Screenshots);
+    }
+
+    [Fact]
     public void APathThatIsNotAStringIsAnError()
     {
         var reply = Handle("""{"id": 7, "command": "snapshot", "path": 42}""");
@@ -164,7 +193,7 @@ public sealed class ControlDispatcherTests
 
         Assert.False(reply.Response.Ok);
         Assert.Equal(77, reply.Response.Id);
-        Assert.Equal("unknown command 'reboot' (known: status, pause, resume, stop, metrics, snapshot, migrate, migrate-cancel)", reply.Response.Error);
+        Assert.Equal("unknown command 'reboot' (known: status, pause, resume, stop, metrics, snapshot, migrate, migrate-cancel, display, display-ticket, screenshot)", reply.Response.Error);
         Assert.Null(reply.Response.Result);
     }
 
@@ -173,7 +202,7 @@ public sealed class ControlDispatcherTests
     {
         var reply = Handle($$"""{"id": 1, "command": "{{new string('x', 50_000)}}"}""");
         Assert.False(reply.Response.Ok);
-        Assert.True(reply.Response.Error!.Length < 200);
+        Assert.True(reply.Response.Error!.Length < 250); // the quoted name is cut; the list of known commands follows
     }
 
     [Fact]

@@ -77,6 +77,28 @@ internal sealed class FakeControlTarget : IControlTarget
 
     public bool CancelMigration() => Migrating;
 
+    /// <summary>The screenshots asked for: (head, path).</summary>
+    public List<(int Head, string Path)> Screenshots { get; } = [];
+
+    public DisplayResult Display()
+    {
+        ThrowIfFailing();
+        return new DisplayResult([new DisplayHeadInfo(0, 1024, 768, "/run/vm.vnc", null)], Password: false);
+    }
+
+    public DisplayTicketResult IssueDisplayTicket()
+    {
+        ThrowIfFailing();
+        return new DisplayTicketResult("abcd1234", 60_000);
+    }
+
+    public ScreenshotResult Screenshot(int head, string path)
+    {
+        ThrowIfFailing();
+        Screenshots.Add((head, path));
+        return new ScreenshotResult(path, 1024, 768);
+    }
+
     private void ThrowIfFailing()
     {
         if (Failure is { } failure)

@@ -72,6 +72,11 @@ internal static class Migrations
             ALTER TABLE vm_states_v2 RENAME TO vm_states;
             CREATE INDEX vm_states_state ON vm_states (state);
             """),
+
+        // A VM's screen: JSON like disks and nics, NULL for none.
+        new(3, "vms: display", """
+            ALTER TABLE vms ADD COLUMN display TEXT;
+            """),
     ];
 
     public static int Latest => All[^1].Version;

@@ -20,9 +20,9 @@ public abstract class SqlVmStore : IVmStore
 {
     private const string DefinitionColumns =
         "v.id, v.name, v.vcpus, v.memory_mib, v.kernel, v.built_in_guest, v.initrd, v.cmdline, v.disks, v.nics, v.console, "
-        + "v.created_at, v.updated_at, v.version";
+        + "v.created_at, v.updated_at, v.version, v.display";
 
-    private const int DefinitionColumnCount = 14;
+    private const int DefinitionColumnCount = 15;
 
     private const string StateColumns = "s.vm_id, s.state, s.exit_reason, s.changed_at, s.started_at, s.stopped_at";
 
@@ -165,8 +165,8 @@ public abstract class SqlVmStore : IVmStore
                 }
 
                 await using (var insert = Command(connection, transaction, """
-                    INSERT INTO vms (id, name, vcpus, memory_mib, kernel, built_in_guest, initrd, cmdline, disks, nics, console, created_at, updated_at, version)
-                    VALUES (@id, @name, @vcpus, @memory_mib, @kernel, @built_in_guest, @initrd, @cmdline, @disks, @nics, @console, @created_at, @updated_at, @version)
+                    INSERT INTO vms (id, name, vcpus, memory_mib, kernel, built_in_guest, initrd, cmdline, disks, nics, console, created_at, updated_at, version, display)
+                    VALUES (@id, @name, @vcpus, @memory_mib, @kernel, @built_in_guest, @initrd, @cmdline, @disks, @nics, @console, @created_at, @updated_at, @version, @display)
                     """))
                 {
                     AddDefinition(insert, stored);
@@ -225,7 +225,7 @@ public abstract class SqlVmStore : IVmStore
                 await using (var update = Command(connection, transaction, """
                     UPDATE vms SET name = @name, vcpus = @vcpus, memory_mib = @memory_mib, kernel = @kernel,
                         built_in_guest = @built_in_guest, initrd = @initrd, cmdline = @cmdline, disks = @disks, nics = @nics,
-                        console = @console, updated_at = @updated_at, version = @version
+                        console = @console, updated_at = @updated_at, version = @version, display = @display
                     WHERE id = @id AND version = @expected_version
                     """))
                 {
@@ -422,6 +422,7 @@ public abstract class SqlVmStore : IVmStore
         Add(command, "@disks", JsonSerializer.Serialize(definition.Disks.ToArray(), StoreJson.Default.DiskDefinitionArray), DbType.String);
         Add(command, "@nics", JsonSerializer.Serialize(definition.Nics.ToArray(), StoreJson.Default.NicDefinitionArray), DbType.String);
         Add(command, "@console", definition.Console, DbType.String);
+        Add(command, "@display", definition.Display is null ? null : JsonSerializer.Serialize(definition.Display, StoreJson.Default.DisplayDefinition), DbType.String);
         Add(command, "@updated_at", ToMicroseconds(definition.UpdatedAt), DbType.Int64);
         Add(command, "@version", definition.Version, DbType.Int64);
     }
@@ -471,6 +472,7 @@ public abstract class SqlVmStore : IVmStore
         CreatedAt = FromMicroseconds(reader.GetInt64(11)),
         UpdatedAt = FromMicroseconds(reader.GetInt64(12)),
         Version = reader.GetInt64(13),
+        Display = reader.IsDBNull(14) ? null : JsonSerializer.Deserialize(reader.GetString(14), StoreJson.Default.DisplayDefinition),
     };
 
     private static VmRuntimeState ReadState(DbDataReader reader, int first) => new(
@@ -505,4 +507,5 @@ public abstract class SqlVmStore : IVmStore
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
 [JsonSerializable(typeof(DiskDefinition[]))]
 [JsonSerializable(typeof(NicDefinition[]))]
+[JsonSerializable(typeof(DisplayDefinition))]
 internal sealed partial class StoreJson : JsonSerializerContext;

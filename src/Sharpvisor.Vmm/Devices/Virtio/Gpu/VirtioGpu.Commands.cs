@@ -101,14 +101,15 @@ public sealed partial class VirtioGpu
             return GpuProtocol.ErrInvalidParameter;
         }
 
-        var bytes = (ulong)width * height * GpuFormats.BytesPerPixel;
-        if (_resources.Count >= MaxResources || bytes > (ulong)(MaxHostMemory - _hostMemory) || width > int.MaxValue / GpuFormats.BytesPerPixel)
+        // Each side below 2^29 first, so the product cannot wrap; then the budget, never negative.
+        if (width > MaxSide || height > MaxSide || _resources.Count >= MaxResources
+            || (ulong)width * height * GpuFormats.BytesPerPixel > (ulong)Math.Max(0, MaxHostMemory - _hostMemory))
         {
             return GpuProtocol.ErrOutOfMemory;
         }
 
         _resources[id] = new GpuResource(id, (GpuFormat)format, (int)width, (int)height);
-        Interlocked.Add(ref _hostMemory, (long)bytes);
+        Interlocked.Add(ref _hostMemory, (long)width * height * GpuFormats.BytesPerPixel);
         return GpuProtocol.OkNoData;
     }
 
@@ -153,6 +154,11 @@ public sealed partial class VirtioGpu
             return GpuProtocol.ErrInvalidParameter;
         }
 
+        if (!HeadsFit(scanoutId, rect))
+        {
+            return GpuProtocol.ErrOutOfMemory;
+        }
+
         scanout.ResourceId = resourceId;
         scanout.Source = rect;
         scanout.Framebuffer.Resize((int)rect.Width, (int)rect.Height);
@@ -178,6 +184,22 @@ public sealed partial class VirtioGpu
         }
 
         return GpuProtocol.OkNoData;
+    }
+
+    /// <summary>
+    /// True when the heads' framebuffers, head <paramref name="scanoutId"/> at <paramref name="size"/>'s size, stay within
+    /// <see cref="MaxHostMemory"/> together: they are host copies too (16 heads of 8192x8192 would be 4 GiB).
+    /// </summary>
+    private bool HeadsFit(long scanoutId, GpuRect size)
+    {
+        long total = 0;
+        for (var i = 0; i < _scanouts.Length; i++)
+        {
+            var (width, height) = i == scanoutId ? ((long)size.Width, (long)size.Height) : _scanouts[i].Framebuffer.Size;
+            total += width * height * Framebuffer.BytesPerPixel;
+        }
+
+        return total <= MaxHostMemory;
     }
 
     /// <summary>Copies <paramref name="area"/> (resource coordinates, inside the scanout's source) onto the head.</summary>

@@ -17,6 +17,9 @@ public sealed partial class VirtioGpu : ThreadedVirtioDevice
     /// <summary>Resources a guest may hold at once, however small: each costs a dictionary entry.</summary>
     public const int MaxResources = 4096;
 
+    /// <summary>The longest side a resource may have (2^29 - 1): a product of two sides times 4 bytes cannot wrap.</summary>
+    public const uint MaxSide = (1u << 29) - 1;
+
     private const int ControlQueue = 0;
     private const int CursorQueue = 1;
 

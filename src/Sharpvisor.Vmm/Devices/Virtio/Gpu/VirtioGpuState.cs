@@ -72,6 +72,10 @@ public sealed partial class VirtioGpu
                 section, $"head {i} shows resource {id} at {source}, which it does not hold");
         }
 
+        // Each source is at most 8192x8192 now: the sum cannot wrap.
+        var headBytes = shown.Sum(h => h.Resource == 0 ? 0 : (long)h.Source.Width * h.Source.Height * Framebuffer.BytesPerPixel);
+        StateFields.Require(headBytes <= MaxHostMemory, section, $"the heads would take {headBytes} bytes, over {MaxHostMemory}");
+
         return () =>
         {
             Volatile.Write(ref _eventsRead, events);
@@ -102,9 +106,10 @@ public sealed partial class VirtioGpu
         for (var i = 0; i < count; i++)
         {
             var (id, format, width, height) = (reader.U32(), reader.U32(), reader.U32(), reader.U32());
-            bytes += (long)width * height * GpuFormats.BytesPerPixel;
-            StateFields.Require(id != 0 && !resources.ContainsKey(id) && GpuFormats.IsKnown(format) && width > 0 && height > 0 && bytes <= MaxHostMemory,
+            StateFields.Require(id != 0 && !resources.ContainsKey(id) && GpuFormats.IsKnown(format) && width is > 0 and <= MaxSide && height is > 0 and <= MaxSide,
                 section, $"resource {id} ({format}, {width}x{height}) is not one this GPU could have made");
+            bytes += (long)width * height * GpuFormats.BytesPerPixel; // each side below 2^29: no wrap
+            StateFields.Require(bytes <= MaxHostMemory, section, $"resource {id} ({width}x{height}) takes the resources past {MaxHostMemory} bytes");
             var resource = new GpuResource(id, (GpuFormat)format, (int)width, (int)height);
             var pieces = reader.U32();
             if (pieces != NoBacking)

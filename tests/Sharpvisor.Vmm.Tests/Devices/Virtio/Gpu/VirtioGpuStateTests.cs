@@ -70,7 +70,9 @@ public sealed class VirtioGpuStateTests : IDisposable
     [InlineData(36, 5000u, "resources, over the limit")]         // more resources than a guest may hold
     [InlineData(40, 0u, "resource 0")]                           // resource id 0
     [InlineData(44, 99u, "is not one this GPU could have made")] // an unknown format
-    [InlineData(48, 65536u, "is not one this GPU could have made")] // 65536 x 6 ... x 65536: over the memory budget
+    [InlineData(48, 65536u, "takes the resources past")]        // 65536 x 65536: over the memory budget
+    [InlineData(52, 0xFFFF_FFFFu, "is not one this GPU could have made")] // a side whose product would wrap
+    [InlineData(48, 0x8000_0000u, "is not one this GPU could have made")]
     [InlineData(56, 0u, "backing entries")]                      // a backing of no entries
     [InlineData(68, 0u, "is empty")]                             // an entry of no bytes
     [InlineData(8, 77u, "shows resource 77")]                    // a head showing a resource that is not there
@@ -79,7 +81,7 @@ public sealed class VirtioGpuStateTests : IDisposable
     {
         var section = Save(_source.Driver.Transport);
         var at = section.Payload.Length - DevicePart;
-        if (offset == 48)
+        if (offset == 48 && value == 65536)
         {
             section = WithU32(section, at + 52, 65536); // height too
         }

@@ -92,10 +92,23 @@ public sealed class VirtioGpuTests : IDisposable
         Assert.Equal(GpuDriver.OkNoData, small.Command(0x0101, 3, GpuDriver.B8G8R8X8, 1, 1));
     }
 
+    [Fact]
+    public void TheHeadsFramebuffersCountAgainstTheHostMemoryBoundToo()
+    {
+        using var gpu = new GpuDriver([new Framebuffer(8, 8), new Framebuffer(8, 8)], maxHostMemory: 3 << 19); // 1.5 MiB
+        gpu.CreateBacked(1, GpuDriver.B8G8R8X8, 512, 512, new byte[512 * 512 * 4]); // 1 MiB
+        Assert.Equal(GpuDriver.OkNoData, gpu.SetScanout(0, 1, 0, 0, 512, 512));      // a 1 MiB head
+        Assert.Equal(GpuDriver.ErrOutOfMemory, gpu.SetScanout(1, 1, 0, 0, 512, 512)); // a second would be 2 MiB of heads
+        Assert.Equal(GpuDriver.OkNoData, gpu.SetScanout(1, 1, 0, 0, 256, 256));      // a quarter of it fits
+        Assert.Equal(GpuDriver.ErrOutOfMemory, gpu.Command(0x0101, 2, GpuDriver.B8G8R8X8, 512, 512)); // and resources still have their own bound
+    }
+
     [Theory]
     [InlineData(0u, GpuDriver.B8G8R8X8, 4u, 4u, GpuDriver.ErrInvalidResourceId)] // id 0 is no resource
     [InlineData(7u, 99u, 4u, 4u, GpuDriver.ErrInvalidParameter)]                  // an unknown format
     [InlineData(7u, GpuDriver.B8G8R8X8, 0u, 4u, GpuDriver.ErrInvalidParameter)]   // an empty resource
+    [InlineData(7u, GpuDriver.B8G8R8X8, 0x8000_0000u, 0x8000_0000u, GpuDriver.ErrOutOfMemory)] // 2^64 bytes: must not wrap to 0
+    [InlineData(7u, GpuDriver.B8G8R8X8, 1u, 0x4000_0000u, GpuDriver.ErrOutOfMemory)]
     public void ABadResourceIsRefused(uint id, uint format, uint width, uint height, uint answer) =>
         Assert.Equal(answer, _gpu.Command(0x0101, id, format, width, height));
 

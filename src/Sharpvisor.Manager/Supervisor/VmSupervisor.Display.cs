@@ -1,0 +1,68 @@
+using Sharpvisor.Control;
+
+namespace Sharpvisor.Manager.Supervisor;
+
+/// <summary>A supervised VM's screens: where its VNC servers listen, and its pictures, taken by its VMM.</summary>
+public sealed partial class VmSupervisor
+{
+    // A screenshot is a PNG of at most 256 MiB of framebuffer: 8-bit RGB of that, compressed, is smaller.
+    private const long MaxScreenshotBytes = 256L << 20;
+
+    private static readonly TimeSpan DisplayRequestTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>Head 0's VNC socket in the VM's own directory (head N at this plus ".N"), beside its console.</summary>
+    public string DisplaySocketPath(Guid id) => Path.Combine(VmDirectory(id), "vm.vnc");
+
+    /// <summary>The VMM's answer to <c>display</c>: each head's size and listeners.</summary>
+    public async Task<DisplayResult> DisplayAsync(Guid id, CancellationToken cancellationToken = default)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(DisplayRequestTimeout);
+        try
+        {
+            using var client = await ConnectControlAsync(id, timeout.Token).ConfigureAwait(false)
+                ?? throw new VmControlException(id, "it has no VMM process (start it first)");
+            return await client.DisplayAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (IsControlFailure(e) && !cancellationToken.IsCancellationRequested)
+        {
+            throw new VmControlException(id, $"display failed: {e.Message}", e);
+        }
+    }
+
+    /// <summary>
+    /// Head <paramref name="head"/>'s picture as PNG bytes: the VMM writes it into its own directory (the only one it may
+    /// write), the manager reads it from there only if it is a regular file of a bounded size (the VMM could have put a
+    /// link or a FIFO in its place), and removes it.
+    /// </summary>
+    public async Task<byte[]> ScreenshotAsync(Guid id, int head, CancellationToken cancellationToken = default)
+    {
+        var produced = Path.Combine(VmDirectory(id), "screenshot.png");
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(DisplayRequestTimeout);
+        try
+        {
+            using var client = await ConnectControlAsync(id, timeout.Token).ConfigureAwait(false)
+                ?? throw new VmControlException(id, "it has no VMM process (start it first)");
+            await client.ScreenshotAsync(produced, head, timeout.Token).ConfigureAwait(false);
+            var file = new FileInfo(produced);
+            if (!file.Exists || file.LinkTarget is not null || file.Length > MaxScreenshotBytes)
+            {
+                throw new VmControlException(id, "screenshot failed: the VMM left something other than a picture");
+            }
+
+            await using var stream = new FileStream(produced, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0, FileOptions.Asynchronous);
+            var bytes = new byte[stream.Length];
+            await stream.ReadExactlyAsync(bytes, timeout.Token).ConfigureAwait(false);
+            return bytes;
+        }
+        catch (Exception e) when (IsControlFailure(e) && !cancellationToken.IsCancellationRequested)
+        {
+            throw new VmControlException(id, $"screenshot failed: {e.Message}", e);
+        }
+        finally
+        {
+            TryDelete(produced);
+        }
+    }
+}
