@@ -10,9 +10,9 @@ public static class BuiltInGuestScenarios
     [
         "hello", "timer", "smp", "memory", "serial-echo", "reboot", "triple-fault", "breakpoint", "acpi",
         "acpi-poweroff", "acpi-reset", "virtio-blk", "virtio-blk-zero", "virtio-blk-bench", "virtio-blk-hostile",
-        "virtio-net", "virtio-net-bench", "virtio-rng", "virtio-console", "hostile-console", "hostile-blk-huge",
+        "virtio-net", "virtio-net-bench", "virtio-rng", "display", "virtio-console", "hostile-console", "hostile-blk-huge",
         "hostile-reset-loop", "hostile-console-stall", "idle", "spin", "shell", "generation", "kvmclock",
-        "virtio-blk-generation", "display",
+        "virtio-blk-generation",
     ];
 
     public static bool IsKnown(string scenario) => Names.Contains(scenario, StringComparer.Ordinal);
