@@ -79,7 +79,7 @@ public static class ConsoleApi
     }
 
     /// <summary>VMM to browser, until the VMM closes the socket (the VM stopped): then a normal close.</summary>
-    private static async Task PumpOutputAsync(Socket console, WebSocket webSocket, CancellationToken cancellationToken)
+    internal static async Task PumpOutputAsync(Socket console, WebSocket webSocket, CancellationToken cancellationToken)
     {
         var buffer = new byte[BufferSize];
         while (true)
@@ -110,7 +110,7 @@ public static class ConsoleApi
     }
 
     /// <summary>Browser to VMM (keystrokes, text or binary alike), until the client closes.</summary>
-    private static async Task PumpInputAsync(WebSocket webSocket, Socket console, CancellationToken cancellationToken)
+    internal static async Task PumpInputAsync(WebSocket webSocket, Socket console, CancellationToken cancellationToken)
     {
         var buffer = new byte[BufferSize];
         while (true)

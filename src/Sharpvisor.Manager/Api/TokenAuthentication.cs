@@ -5,7 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Sharpvisor.Manager.Api;
 
 /// <summary>
-/// Bearer-token check for <c>/api/...</c> and <c>/metrics</c>. The console WebSocket and the event stream also take
+/// Bearer-token check for <c>/api/...</c> and <c>/metrics</c>. The console and VNC WebSockets and the event stream also take
 /// <c>?access_token=</c>, since browsers cannot set headers on WebSocket and EventSource requests. The UI's files and
 /// the OpenAPI document need no token. A refused request gets a 401 ProblemDetails before any handler runs.
 /// </summary>
@@ -49,11 +49,11 @@ internal static class TokenAuthentication
     private static string? QueryToken(HttpRequest request) =>
         request.Query.TryGetValue(QueryParameter, out var values) && values.Count == 1 ? values[0] : null;
 
-    // /api/v1/events and /api/v1/vms/{vm}/console only.
+    // /api/v1/events, /api/v1/vms/{vm}/console and /api/v1/vms/{vm}/display/{head}/vnc only.
     private static bool AcceptsQueryToken(PathString path) =>
         path.Equals("/api/v1/events", StringComparison.Ordinal)
         || (path.StartsWithSegments("/api/v1/vms", StringComparison.Ordinal, out var rest)
             && rest.Value is { } tail
-            && tail.EndsWith("/console", StringComparison.Ordinal)
-            && tail.Count(c => c == '/') == 2);
+            && ((tail.EndsWith("/console", StringComparison.Ordinal) && tail.Count(c => c == '/') == 2)
+                || (tail.EndsWith("/vnc", StringComparison.Ordinal) && tail.Count(c => c == '/') == 4)));
 }

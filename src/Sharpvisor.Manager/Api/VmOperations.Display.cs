@@ -26,6 +26,26 @@ public sealed partial class VmOperations
         return await supervisor.ScreenshotAsync(id, head).ConfigureAwait(false);
     }
 
+    /// <summary>A connection to head <paramref name="head"/>'s VNC server (the VM's own socket, no authentication: the manager's token is the gate).</summary>
+    public async Task<System.Net.Sockets.Socket> ConnectDisplayAsync(string vm, int head, CancellationToken cancellationToken)
+    {
+        var (id, display) = await DisplayedAsync(vm, "connect to the display of").ConfigureAwait(false);
+        if (head < 0 || head >= display.Heads)
+        {
+            throw new ApiValidationException("head", $"must be 0 to {display.Heads - 1}: the VM has {display.Heads} head{(display.Heads == 1 ? "" : "s")}");
+        }
+
+        try
+        {
+            return await supervisor.ConnectDisplayAsync(id, head, cancellationToken).ConfigureAwait(false)
+                ?? throw new ConsoleUnavailableException(id, "it has no VMM process now");
+        }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or Sharpvisor.Control.ControlException)
+        {
+            throw new ConsoleUnavailableException(id, $"its display does not answer: {e.Message}");
+        }
+    }
+
     /// <summary>The VM's id and display; 409 when it has none or does not run.</summary>
     private async Task<(Guid Id, DisplayDefinition Display)> DisplayedAsync(string vm, string action)
     {

@@ -13,6 +13,32 @@ public sealed partial class VmSupervisor
     /// <summary>Head 0's VNC socket in the VM's own directory (head N at this plus ".N"), beside its console.</summary>
     public string DisplaySocketPath(Guid id) => Path.Combine(VmDirectory(id), "vm.vnc");
 
+    /// <summary>
+    /// A connection to head <paramref name="head"/>'s VNC server on the VM's own socket, checked to be served by its VMM
+    /// (as the console's); null when the VM has no VMM process now.
+    /// </summary>
+    public async Task<System.Net.Sockets.Socket?> ConnectDisplayAsync(Guid id, int head, CancellationToken cancellationToken)
+    {
+        if (!_vms.TryGetValue(id, out var vm) || vm.Run is not { Pid: > 0 } run)
+        {
+            return null;
+        }
+
+        var path = head == 0 ? DisplaySocketPath(id) : $"{DisplaySocketPath(id)}.{head}";
+        var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        try
+        {
+            await socket.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(path), cancellationToken).ConfigureAwait(false);
+            SocketPeer.Expect(socket, run.Pid, "the display socket");
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>The VMM's answer to <c>display</c>: each head's size and listeners.</summary>
     public async Task<DisplayResult> DisplayAsync(Guid id, CancellationToken cancellationToken = default)
     {

@@ -245,6 +245,17 @@ public sealed class RemoteCliTests(DaemonFixture daemon) : IClassFixture<DaemonF
         Assert.Equal(((byte)(17 + 9), (byte)9, (byte)17), image[17, 9]); // the guest's pattern: red x + y, green y, blue x
         Assert.Equal(((byte)62, (byte)119, (byte)199), image[199, 119]); // 199 + 119 = 318, low byte 62
 
+        // A browser's way in: RFB over the manager's WebSocket, with the token in the query as for the console.
+        using (var limit = new CancellationTokenSource(TestTime.Ceiling(TimeSpan.FromSeconds(60))))
+        {
+            var vnc = new Uri($"{daemon.Url.Replace("http", "ws", StringComparison.Ordinal).TrimEnd('/')}/api/v1/vms/screen-cli/display/0/vnc?access_token={daemon.Token}");
+            await using var rfb = await WebSocketRfb.ConnectAsync(vnc, limit.Token);
+            Assert.Equal((200, 120), await rfb.HandshakeAsync(limit.Token));
+            var screen = await rfb.FullUpdateAsync(200, 120, limit.Token);
+            var at = ((9 * 200) + 17) * 4;
+            Assert.Equal(new byte[] { 17, 9, 26 }, screen[at..(at + 3)]); // B x, G y, R x + y
+        }
+
         var noHead = await daemon.CliAsync("vm", "screenshot", "screen-cli", "--head", "2", file);
         Assert.True(noHead.ExitCode == 2, noHead.ToString());
         Assert.Contains("head: must be 0 to 1: the VM has 2 heads", noHead.Stderr, StringComparison.Ordinal);
