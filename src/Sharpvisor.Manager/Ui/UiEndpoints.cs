@@ -6,7 +6,7 @@ using Microsoft.AspNetCore.Routing;
 namespace Sharpvisor.Manager.Ui;
 
 /// <summary>
-/// The web UI: index.html, its scripts and styles, xterm.js and uPlot, all embedded in this assembly by the build (see
+/// The web UI: index.html, its scripts and styles, xterm.js, uPlot and noVNC, all embedded in this assembly by the build (see
 /// Sharpvisor.Manager.csproj), so <c>sharpvisor serve</c> works from any directory and as a single published file.
 /// Each file is mapped by its exact path; they need no token (the API calls they make do).
 /// </summary>
@@ -29,6 +29,7 @@ public static class UiEndpoints
         ["api.js"] = "text/javascript; charset=utf-8",
         ["charts.js"] = "text/javascript; charset=utf-8",
         ["console.js"] = "text/javascript; charset=utf-8",
+        ["display.js"] = "text/javascript; charset=utf-8",
         ["create-dialog.js"] = "text/javascript; charset=utf-8",
         ["dashboard.js"] = "text/javascript; charset=utf-8",
         ["migrate-dialog.js"] = "text/javascript; charset=utf-8",
@@ -49,6 +50,7 @@ public static class UiEndpoints
         ["addon-fit.js"] = "text/javascript; charset=utf-8",
         ["uPlot.iife.min.js"] = "text/javascript; charset=utf-8",
         ["uPlot.min.css"] = "text/css; charset=utf-8",
+        ["novnc.js"] = "text/javascript; charset=utf-8",
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
     private static readonly string[] GetAndHead = [HttpMethods.Get, HttpMethods.Head];

@@ -33,23 +33,42 @@ internal static class VncCapture
         var stderr = process.StandardError.ReadToEndAsync(deadline.Token);
         try
         {
-            // Typed at every prompt: a client that asks again after a refusal must not wait for ever.
-            var prompts = 0;
+            // The client prints its prompt before it turns the terminal's echo off, and turning it off (TCSAFLUSH)
+            // discards what was typed meanwhile: there is no telling from outside when it is ready. So the password
+            // is typed at the prompt and again whenever the client says nothing for a second after it (a line too
+            // many is never read), a few times at most.
+            var typed = 0;
+            var read = process.StandardOutput.ReadAsync(buffer, deadline.Token).AsTask();
             while (true)
             {
-                var read = await process.StandardOutput.ReadAsync(buffer, deadline.Token);
-                if (read == 0)
+                var quiet = Task.Delay(TimeSpan.FromSeconds(1), deadline.Token);
+                if (await Task.WhenAny(read, quiet) == quiet)
+                {
+                    await quiet; // throws once the deadline passed
+                    if (password is not null && typed is > 0 and < 5)
+                    {
+                        typed++;
+                        await process.StandardInput.WriteLineAsync(password);
+                        await process.StandardInput.FlushAsync();
+                    }
+
+                    continue;
+                }
+
+                if (await read == 0)
                 {
                     break;
                 }
 
-                output.Append(buffer, 0, read);
-                var asked = output.ToString().Split("Password:").Length - 1;
-                for (; password is not null && prompts < asked; prompts++)
+                output.Append(buffer, 0, read.Result);
+                if (password is not null && typed == 0 && output.ToString().Contains("Password:", StringComparison.Ordinal))
                 {
-                    await process.StandardInput.WriteLineAsync(prompts < 3 ? password : "");
+                    typed++;
+                    await process.StandardInput.WriteLineAsync(password);
                     await process.StandardInput.FlushAsync();
                 }
+
+                read = process.StandardOutput.ReadAsync(buffer, deadline.Token).AsTask();
             }
 
             await process.WaitForExitAsync(deadline.Token);

@@ -3,6 +3,7 @@
 import { api, ApiError } from "./api.js";
 import { TimeChart } from "./charts.js";
 import { VmConsole } from "./console.js";
+import { VmDisplay } from "./display.js";
 import { duration, mib, number, percent, rate, uptimeSeconds } from "./format.js";
 import { $, text, isCurrent, refused } from "./nav.js";
 import { renderActions } from "./vm-actions.js";
@@ -10,6 +11,7 @@ import { checkAll, checkAsYouType, clearErrors, editSpec, showApiErrors } from "
 import { showState } from "./vm-state.js";
 
 export const vmConsole = new VmConsole($("console"), $("console-status"), $("console-idle"));
+export const vmDisplay = new VmDisplay($("vm-display"), $("display"), $("display-status"), $("display-head"), $("display-cad"), $("display-full"));
 const editable = ["defined", "stopped", "crashed", "failed"]; // PUT's states (else 409)
 const editForm = $("edit-form");
 let current = null; // the VM shown, as last read
@@ -41,6 +43,7 @@ export function clearVm(name) {
   current = null;
   editedVersion = null;
   vmConsole.dispose();
+  vmDisplay.dispose();
   $("vm-title").textContent = name;
   document.title = `${name} · Sharpvisor`;
   $("vm-message").textContent = "";
@@ -83,6 +86,7 @@ export function renderVm(vm, act) {
   showEditForm(vm);
   if (vm.state === "running" || vm.state === "paused") vmConsole.connect(vm.id);
   else vmConsole.idle();
+  vmDisplay.show(vm);
 }
 
 function showUptime() {
