@@ -146,5 +146,13 @@ internal sealed class ControlTarget : IFuzzTarget
             ++_calls % 2 == 0 ? throw new Sharpvisor.Vmm.Migration.MigrationException("nobody connected\nsecond line") : new(ControlStates.Stopping, 2, 100, 409600, 50, 5);
 
         public bool CancelMigration() => ++_calls % 2 == 0;
+
+        public DisplayResult Display() =>
+            ++_calls % 3 == 0 ? throw new ControlException("this VM has no display\nsecond line") : new([new DisplayHeadInfo(0, 1024, 768, "/run/vm.vnc", null)], false);
+
+        public DisplayTicketResult IssueDisplayTicket() => new("abcd1234", 60_000);
+
+        public ScreenshotResult Screenshot(int head, string path) =>
+            ++_calls % 4 == 0 ? throw new IOException("cannot write: \u0003") : new("/abs/" + path, 1024, 768);
     }
 }
