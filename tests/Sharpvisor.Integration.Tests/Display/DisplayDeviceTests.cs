@@ -39,6 +39,22 @@ public sealed class DisplayDeviceTests
     }
 
     [KvmFact]
+    public void AnAnimatingGuestRedrawsEveryHeadWholeFrameAfterFrame()
+    {
+        Framebuffer[] heads = [new(64, 32), new(64, 32)];
+        var frames = heads.Select(head => new WholeFlushCounter(head)).ToArray();
+        var config = new VmConfig { Kernel = BuiltInGuest.Load(), CommandLine = "display heads=2 animate=1", DisplayHeads = heads };
+        using var vm = new SnapshotTests.RunningMachine(config);
+        vm.Serial.WaitFor(@"display: frames 256\n", TestTime.Ceiling(TimeSpan.FromMinutes(3)));
+        Assert.Contains("display: animating 2 heads\n", vm.Serial.Text, StringComparison.Ordinal);
+        Assert.True(frames.All(counter => counter.Count >= 256), $"whole-head flushes: {frames[0].Count}, {frames[1].Count}");
+        Assert.Equal(MachineState.Paused, vm.Machine.Pause()); // a still picture to check
+        var rows = heads.Select(head => Enumerable.Range(0, 17).Single(offset => HasPattern(head, 64, 32, offset))).ToArray();
+        Assert.InRange(rows[0], 0, 15); // head k shows rows k + frame % 16 on: a whole frame, never a torn one
+        Assert.InRange(rows[1], 1, 16);
+    }
+
+    [KvmFact]
     public void KeysAndThePointerReachTheGuestAsLinuxInputEvents()
     {
         var input = new DisplayInput();
@@ -87,6 +103,50 @@ public sealed class DisplayDeviceTests
         {
             directory.Delete(recursive: true);
         }
+    }
+
+    /// <summary>Counts the flushes that cover the whole head.</summary>
+    private sealed class WholeFlushCounter : IFramebufferObserver
+    {
+        private readonly Rect _whole;
+        private int _count;
+
+        public WholeFlushCounter(Framebuffer head)
+        {
+            _whole = new Rect(0, 0, head.Width, head.Height);
+            head.Subscribe(this);
+        }
+
+        public int Count => Volatile.Read(ref _count);
+
+        public void Damaged(Rect area)
+        {
+            if (area == _whole)
+            {
+                Interlocked.Increment(ref _count);
+            }
+        }
+
+        public void Resized(int width, int height)
+        {
+        }
+    }
+
+    /// <summary>Whether the head shows the guest's pattern from row <paramref name="rowOffset"/> on.</summary>
+    private static bool HasPattern(Framebuffer head, int width, int height, int rowOffset)
+    {
+        var pixels = new byte[width * height * 4];
+        head.CopyTo(new Rect(0, 0, width, height), pixels, width * 4);
+        for (var at = 0; at < pixels.Length; at += 4)
+        {
+            var (x, y) = ((at / 4) % width, (at / 4 / width) + rowOffset);
+            if (pixels[at] != (byte)x || pixels[at + 1] != (byte)y || pixels[at + 2] != (byte)(x + y))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>Pixel (x, y) is bytes B = x, G = y, R = x + y (low 8 bits each), as the guest draws it.</summary>

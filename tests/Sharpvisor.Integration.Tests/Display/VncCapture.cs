@@ -21,6 +21,35 @@ internal static class VncCapture
         return ((IPEndPoint)probe.LocalEndpoint).Port;
     }
 
+    /// <summary>The first of <paramref name="count"/> consecutive free loopback ports (head k of a VM listens on port + k).</summary>
+    public static int FreePorts(int count)
+    {
+        for (var attempt = 0; attempt < 100; attempt++)
+        {
+            var first = FreePort();
+            if (first + count <= IPEndPoint.MaxPort && Enumerable.Range(first + 1, count - 1).All(IsFree))
+            {
+                return first;
+            }
+        }
+
+        throw new InvalidOperationException($"no {count} consecutive free loopback ports");
+    }
+
+    private static bool IsFree(int port)
+    {
+        try
+        {
+            using var probe = new TcpListener(IPAddress.Loopback, port);
+            probe.Start();
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Captures the screen at <paramref name="port"/> into <paramref name="file"/>; the client's exit code and output.</summary>
     public static async Task<ProcessResult> CaptureAsync(int port, string file, string? password)
     {

@@ -68,15 +68,40 @@ public sealed class VncClientTests : IDisposable
         AssertPattern(image);
     }
 
-    /// <summary>The test guest's pattern: pixel (x, y) is red x + y, green y, blue x (low bytes).</summary>
-    private static void AssertPattern(PngImage image)
+    [KvmFact]
+    public async Task FourHeadsEachShowTheirOwnPictureToTheirOwnClient()
     {
-        for (var y = 0; y < image.Height; y++)
+        var passwordFile = Path.Combine(_directory.FullName, "vnc-password");
+        await File.WriteAllTextAsync(passwordFile, "4heads\n");
+        var port = VncCapture.FreePorts(4);
+        await using var vm = GuestConsole.Start(
+            ["run", "--cmdline", "display heads=4", "--display", $"heads=4,size=640x480,listen=127.0.0.1:{port},password-file={passwordFile}"]);
+        await vm.WaitForAsync("display: ready", Limit);
+        Assert.Contains("display: 4 heads, head 0 640x480", vm.Output, StringComparison.Ordinal);
+
+        // Head k shows the pattern from row k on, so a client on the wrong head (or a head showing another's picture)
+        // fails the check.
+        for (var head = 0; head < 4; head++)
+        {
+            var file = Path.Combine(_directory.FullName, $"head{head}.png");
+            var capture = await VncCapture.CaptureAsync(port + head, file, "4heads");
+            Assert.True(capture.ExitCode == 0, $"gvnccapture of head {head} failed:\n{capture}");
+            var image = PngImage.Read(file);
+            Assert.Equal((640, 480), (image.Width, image.Height));
+            AssertPattern(image, rowOffset: head);
+        }
+    }
+
+    /// <summary>The test guest's pattern from row <paramref name="rowOffset"/> on: pixel (x, y) is red x + y', green y', blue x (low bytes), y' = y + rowOffset.</summary>
+    private static void AssertPattern(PngImage image, int rowOffset = 0)
+    {
+        for (var row = 0; row < image.Height; row++)
         {
             for (var x = 0; x < image.Width; x++)
             {
+                var y = row + rowOffset;
                 var expected = ((byte)(x + y), (byte)y, (byte)x);
-                Assert.True(image[x, y] == expected, $"pixel ({x}, {y}) is {image[x, y]}, the guest drew {expected}");
+                Assert.True(image[x, row] == expected, $"pixel ({x}, {row}) is {image[x, row]}, the guest drew {expected}");
             }
         }
     }
