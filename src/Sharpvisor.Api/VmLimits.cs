@@ -45,4 +45,7 @@ public static class VmLimits
 
     /// <summary>The heads' framebuffers together, as the VMM bounds them (`run --display` refuses more).</summary>
     public const long MaxDisplayBytes = 256L << 20;
+
+    /// <summary>A VNC password's length: VNC authentication keys DES with its first 8 bytes and ignores the rest.</summary>
+    public const int MaxVncPasswordLength = 8;
 }

@@ -9,9 +9,21 @@ public sealed record NicSpec(string Tap, string? Mac = null);
 /// <summary>
 /// A VM's screen: <see cref="Heads"/> heads (1-16; 0 on update removes the display) preferring
 /// <see cref="Width"/> x <see cref="Height"/> (default 1024x768), a VNC server per head, also on loopback TCP
-/// <see cref="VncListen"/> (HOST:PORT, head N on PORT + N) when given.
+/// <see cref="VncListen"/> (HOST:PORT, head N on PORT + N) when given. There clients authenticate with
+/// <see cref="VncPassword"/> (1-8 printable ASCII characters) or a one-time ticket. The password is written, never
+/// read back: answers carry <see cref="VncPasswordSet"/> instead; on update a null password keeps the one set and ""
+/// removes it.
 /// </summary>
-public sealed record DisplaySpec(int Heads = 1, int Width = 1024, int Height = 768, string? VncListen = null);
+public sealed record DisplaySpec(
+    int Heads = 1, int Width = 1024, int Height = 768, string? VncListen = null, string? VncPassword = null, bool? VncPasswordSet = null)
+{
+    // Records print every member; a password has no place in a log line.
+    private bool PrintMembers(System.Text.StringBuilder builder)
+    {
+        builder.Append(System.Globalization.CultureInfo.InvariantCulture, $"Heads = {Heads}, Width = {Width}, Height = {Height}, VncListen = {VncListen}, VncPasswordSet = {VncPasswordSet}");
+        return true;
+    }
+}
 
 /// <summary>
 /// The body of create (POST /api/v1/vms) and update (PUT /api/v1/vms/{id}). Exactly one of <see cref="Kernel"/> and

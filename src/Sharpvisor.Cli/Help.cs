@@ -163,7 +163,7 @@ internal static class Help
             usage: sharpvisor vm create NAME [--cpus N] [--memory SIZE] [--kernel PATH | --guest SCENARIO]
                                         [--initrd PATH] [--cmdline STR] [--disk PATH[,readonly]]...
                                         [--net tap=NAME[,mac=..]]... [--console serial|virtio]
-                                        [--display heads=N[,size=WxH][,listen=127.0.0.1:PORT]] [--json]
+                                        [--display heads=N[,size=WxH][,listen=127.0.0.1:PORT][,password-file=F]] [--json]
 
             Defines a VM (it does not start it). The flags are run's; files must exist on the daemon's host.
               NAME         lowercase letters, digits and '-', starting with a letter (at most 63)
@@ -177,7 +177,8 @@ internal static class Help
               --net        a virtio-net NIC on TAP interface NAME (repeatable)
               --console    serial (default) or virtio
               --display    a screen: N heads (1-16) preferring WxH (default 1024x768), a VNC server per head
-                           (through the daemon; also on loopback PORT + N with listen=, one-time tickets)
+                           (through the daemon; also on loopback PORT + N with listen=, where clients give
+                           F's first line, 1-8 printable characters, or a one-time ticket)
             """ + Remote + """
 
 

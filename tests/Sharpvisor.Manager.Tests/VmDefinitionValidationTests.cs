@@ -183,6 +183,24 @@ public sealed class VmDefinitionValidationTests
     public void Bad_displays(int heads, int width, int height, string? listen, string problem) =>
         Assert.Equal(problem, Single(Valid with { Display = new DisplayDefinition(heads, width, height, listen) }));
 
+    [Theory]
+    [InlineData("")]
+    [InlineData("123456789")]
+    [InlineData("tab\there")]
+    [InlineData("caf\u00e9")]
+    public void A_vnc_password_is_1_to_8_printable_ascii_characters(string password) =>
+        Assert.Equal(
+            "display.vncPassword: must be 1 to 8 printable ASCII characters (VNC authentication uses no more), or null",
+            Single(Valid with { Display = new DisplayDefinition(VncListen: "127.0.0.1:5901", VncPassword: password) }));
+
+    [Fact]
+    public void A_vnc_password_of_8_printable_characters_is_valid() =>
+        Assert.Empty((Valid with { Display = new DisplayDefinition(VncPassword: "s3cret!~") }).Validate());
+
+    [Fact]
+    public void A_vnc_password_never_shows_in_a_definitions_text() =>
+        Assert.DoesNotContain("s3cret", (Valid with { Display = new DisplayDefinition(VncPassword: "s3cret") }).ToString(), StringComparison.Ordinal);
+
     [Fact]
     public void A_display_takes_three_of_the_slots_disks_and_nics_share()
     {

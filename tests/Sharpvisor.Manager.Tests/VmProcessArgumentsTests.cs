@@ -31,6 +31,8 @@ public sealed class VmProcessArgumentsTests
 
         Assert.Equal("heads=2,size=800x600,vnc=/run/sv/x/vm.vnc,listen=127.0.0.1:5901", args[args.IndexOf("--display") + 1]);
         Assert.DoesNotContain("--display", VmProcessArguments.Build(definition with { Display = null }, "/s", "/o", displaySocket: "/run/sv/x/vm.vnc"));
+        var guarded = VmProcessArguments.Build(definition, "/s", "/o", displaySocket: "/run/sv/x/vm.vnc", vncPasswordFile: "/run/sv/x/vnc-password").ToList();
+        Assert.Equal("heads=2,size=800x600,vnc=/run/sv/x/vm.vnc,listen=127.0.0.1:5901,password-file=/run/sv/x/vnc-password", guarded[guarded.IndexOf("--display") + 1]);
     }
 
     [Fact]

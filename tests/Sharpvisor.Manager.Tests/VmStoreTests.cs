@@ -176,8 +176,8 @@ public abstract class VmStoreTests : IAsyncLifetime
     [StoreFact]
     public async Task A_display_reads_back_and_an_update_can_drop_it()
     {
-        var created = await Store.CreateAsync(Sample() with { Display = new DisplayDefinition(2, 800, 600, "127.0.0.1:5901") });
-        Assert.Equal(new DisplayDefinition(2, 800, 600, "127.0.0.1:5901"), (await Store.GetAsync(created.Id))!.Display);
+        var created = await Store.CreateAsync(Sample() with { Display = new DisplayDefinition(2, 800, 600, "127.0.0.1:5901", "s3cret") });
+        Assert.Equal(new DisplayDefinition(2, 800, 600, "127.0.0.1:5901", "s3cret"), (await Store.GetAsync(created.Id))!.Display);
 
         var updated = await Store.UpdateAsync(created with { Display = null });
 

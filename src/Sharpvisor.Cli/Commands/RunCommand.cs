@@ -241,7 +241,7 @@ internal static class RunCommand
         {
             var servers = DisplayServers.Start(
                 display.Heads, display.Width, display.Height, display.SocketFor, display.EndPointFor, password,
-                requireAuthentication: display.Listen is not null, message => Console.Error.WriteLine($"sharpvisor: {message}"));
+                message => Console.Error.WriteLine($"sharpvisor: {message}"));
             for (var head = 0; head < servers.TcpEndPoints.Count; head++)
             {
                 Console.Error.WriteLine($"sharpvisor: display {head}: VNC on {servers.TcpEndPoints[head]}");

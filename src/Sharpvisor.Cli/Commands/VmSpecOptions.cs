@@ -41,16 +41,37 @@ internal static class VmSpecOptions
         };
     }
 
-    /// <summary>run's --display, less what the daemon decides itself (the VM's socket; tickets, not a password file).</summary>
+    /// <summary>
+    /// run's --display, less the VNC socket, which the daemon places itself; a password file's first line is sent as
+    /// the VM's VNC password (the daemon keeps it and never shows it).
+    /// </summary>
     private static DisplaySpec Display(string spec)
     {
         var display = DisplayOptions.Parse(spec);
-        if (display.VncSocket is not null || display.PasswordFile is not null)
+        if (display.VncSocket is not null)
         {
-            throw new UsageException($"--display '{spec}': the daemon places the VNC socket and gives one-time tickets (use heads=, size=, listen=)");
+            throw new UsageException($"--display '{spec}': the daemon places the VNC socket (use heads=, size=, listen=, password-file=)");
         }
 
-        return new DisplaySpec(display.Heads, display.Width, display.Height, display.Listen?.ToString());
+        string? password = null;
+        if (display.PasswordFile is { } file)
+        {
+            try
+            {
+                password = File.ReadLines(file).FirstOrDefault()?.TrimEnd('\r') ?? "";
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new UsageException($"--display password-file {file}: {e.Message}");
+            }
+
+            if (password.Length == 0)
+            {
+                throw new UsageException($"--display password-file {file}: its first line must be the password");
+            }
+        }
+
+        return new DisplaySpec(display.Heads, display.Width, display.Height, display.Listen?.ToString(), password);
     }
 
     /// <summary>
@@ -86,7 +107,7 @@ internal static class VmSpecOptions
             "disks" => "--disk",
             "nics" => "--net",
             "console" => "--console",
-            "display.heads" or "display.width" or "display.vncListen" => "--display",
+            "display.heads" or "display.width" or "display.vncListen" or "display.vncPassword" => "--display",
             _ => null,
         };
         if (flag is null)

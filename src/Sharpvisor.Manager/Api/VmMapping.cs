@@ -53,7 +53,7 @@ internal static class VmMapping
             Disks = ToDisks(spec.Disks) ?? current.Disks,
             Nics = ToNics(spec.Nics) ?? current.Nics,
             Console = spec.Console ?? current.Console,
-            Display = spec.Display is null ? current.Display : ToDisplay(spec.Display),
+            Display = spec.Display is null ? current.Display : ToDisplay(spec.Display, current.Display?.VncPassword),
             Version = spec.Version ?? current.Version,
         };
     }
@@ -71,7 +71,7 @@ internal static class VmMapping
         Disks = [.. definition.Disks.Select(d => new DiskSpec(d.Path, d.ReadOnly))],
         Nics = [.. definition.Nics.Select(n => new NicSpec(n.Tap, n.Mac))],
         Console = definition.Console,
-        Display = ToSpec(definition.Display),
+        Display = ToSpec(definition.Display, withPassword: true),
     };
 
     public static VmResource ToResource(VmDefinition definition, VmRuntimeState state, int? pid) => new()
@@ -87,7 +87,7 @@ internal static class VmMapping
         Disks = [.. definition.Disks.Select(d => new DiskSpec(d.Path, d.ReadOnly))],
         Nics = [.. definition.Nics.Select(n => new NicSpec(n.Tap, n.Mac))],
         Console = definition.Console,
-        Display = ToSpec(definition.Display),
+        Display = ToSpec(definition.Display, withPassword: false),
         Version = definition.Version,
         CreatedAt = definition.CreatedAt,
         UpdatedAt = definition.UpdatedAt,
@@ -107,12 +107,24 @@ internal static class VmMapping
     private static List<DiskDefinition>? ToDisks(IReadOnlyList<DiskSpec>? disks) =>
         disks?.Select(d => d is null ? null! : new DiskDefinition(d.Path, d.ReadOnly)).ToList();
 
-    /// <summary>No spec, or 0 heads (an update removing it): no display.</summary>
-    private static DisplayDefinition? ToDisplay(DisplaySpec? display) =>
-        display is null || display.Heads == 0 ? null : new DisplayDefinition(display.Heads, display.Width, display.Height, display.VncListen);
+    /// <summary>
+    /// No spec, or 0 heads (an update removing it): no display. A null password keeps <paramref name="currentPassword"/>
+    /// (answers never show it, so a client sending back what it read must not wipe it); "" removes it.
+    /// </summary>
+    private static DisplayDefinition? ToDisplay(DisplaySpec? display, string? currentPassword = null) =>
+        display is null || display.Heads == 0
+            ? null
+            : new DisplayDefinition(
+                display.Heads, display.Width, display.Height, display.VncListen,
+                display.VncPassword is null ? currentPassword : display.VncPassword.Length == 0 ? null : display.VncPassword);
 
-    private static DisplaySpec? ToSpec(DisplayDefinition? display) =>
-        display is null ? null : new DisplaySpec(display.Heads, display.Width, display.Height, display.VncListen);
+    /// <summary>The API's view: the password itself only for another manager (a migration's destination).</summary>
+    private static DisplaySpec? ToSpec(DisplayDefinition? display, bool withPassword) =>
+        display is null
+            ? null
+            : new DisplaySpec(
+                display.Heads, display.Width, display.Height, display.VncListen,
+                withPassword ? display.VncPassword : null, display.VncPassword is not null);
 
     private static List<NicDefinition>? ToNics(IReadOnlyList<NicSpec>? nics) =>
         nics?.Select(n => n is null ? null! : new NicDefinition(n.Tap, n.Mac)).ToList();

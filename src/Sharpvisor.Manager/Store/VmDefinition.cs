@@ -9,9 +9,18 @@ public sealed record NicDefinition(string Tap, string? Mac = null);
 /// <summary>
 /// A screen: a virtio-gpu with <paramref name="Heads"/> heads preferring <paramref name="Width"/> x <paramref name="Height"/>,
 /// a virtio keyboard and tablet, a VNC server per head on the VM's own unix socket and, when
-/// <paramref name="VncListen"/> names a loopback HOST:PORT, there too (one-time tickets only: see docs/display.md).
+/// <paramref name="VncListen"/> names a loopback HOST:PORT, there too, where clients authenticate with
+/// <paramref name="VncPassword"/> or a one-time ticket (see docs/display.md).
 /// </summary>
-public sealed record DisplayDefinition(int Heads = 1, int Width = 1024, int Height = 768, string? VncListen = null);
+public sealed record DisplayDefinition(int Heads = 1, int Width = 1024, int Height = 768, string? VncListen = null, string? VncPassword = null)
+{
+    // Records print every member; a password has no place in a log line.
+    private bool PrintMembers(System.Text.StringBuilder builder)
+    {
+        builder.Append(System.Globalization.CultureInfo.InvariantCulture, $"Heads = {Heads}, Width = {Width}, Height = {Height}, VncListen = {VncListen}, VncPassword = {(VncPassword is null ? "none" : "set")}");
+        return true;
+    }
+}
 
 /// <summary>The guest's console device: COM1, or a virtio console (hvc0).</summary>
 public static class VmConsoles

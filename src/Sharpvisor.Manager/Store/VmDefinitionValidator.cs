@@ -142,6 +142,12 @@ internal static class VmDefinitionValidator
         {
             add("display.vncListen", "must be a loopback HOST:PORT (127.0.0.1:5901) with a port for every head, or null");
         }
+
+        // Printable ASCII only: VNC authentication keys DES with the first 8 bytes, and no such password makes a weak key.
+        if (display.VncPassword is { } password && (password.Length is < 1 or > VmLimits.MaxVncPasswordLength || password.Any(c => c is < ' ' or > '~')))
+        {
+            add("display.vncPassword", $"must be 1 to {VmLimits.MaxVncPasswordLength} printable ASCII characters (VNC authentication uses no more), or null");
+        }
     }
 
     private static void ValidateDisks(IReadOnlyList<DiskDefinition>? disks, Action<string, string> add)

@@ -9,10 +9,11 @@ public static class VmProcessArguments
     /// <summary>
     /// The arguments; <paramref name="kvmDevice"/> (null: the VMM's default, /dev/kvm) is the KVM device it opens,
     /// <paramref name="restoreFrom"/> a snapshot it starts from (<c>--restore</c>) instead of booting the kernel,
-    /// <paramref name="incoming"/> the socket on which it waits for a migration (<c>--incoming</c>) instead.
+    /// <paramref name="incoming"/> the socket on which it waits for a migration (<c>--incoming</c>) instead;
+    /// <paramref name="vncPasswordFile"/> holds the password of the display's TCP ports.
     /// </summary>
     public static IReadOnlyList<string> Build(VmDefinition definition, string controlSocket, string consoleSocket, string? exitFile = null, string? kvmDevice = null,
-        string? restoreFrom = null, string? incoming = null, string? displaySocket = null)
+        string? restoreFrom = null, string? incoming = null, string? displaySocket = null, string? vncPasswordFile = null)
     {
         ArgumentNullException.ThrowIfNull(definition);
         var args = new List<string>
@@ -70,6 +71,7 @@ public static class VmProcessArguments
             var spec = string.Create(CultureInfo.InvariantCulture, $"heads={display.Heads},size={display.Width}x{display.Height}");
             spec += displaySocket is null ? "" : ",vnc=" + displaySocket;
             spec += display.VncListen is null ? "" : ",listen=" + display.VncListen;
+            spec += vncPasswordFile is null ? "" : ",password-file=" + vncPasswordFile;
             args.Add("--display");
             args.Add(spec);
         }

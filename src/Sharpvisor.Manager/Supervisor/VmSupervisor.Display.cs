@@ -14,6 +14,27 @@ public sealed partial class VmSupervisor
     public string DisplaySocketPath(Guid id) => Path.Combine(VmDirectory(id), "vm.vnc");
 
     /// <summary>
+    /// The VM's VNC password for its VMM (the first line of VMDIR/vnc-password, mode 0600, opened for the jailed VMM by
+    /// its jail), written before each start; removed, and null, when the definition has none.
+    /// </summary>
+    private string? WriteVncPassword(Guid id, Store.DisplayDefinition? display)
+    {
+        var path = Path.Combine(VmDirectory(id), VmmJail.VncPasswordFile);
+        File.Delete(path);
+        if (display?.VncPassword is not { } password)
+        {
+            return null;
+        }
+
+        using var file = new FileStream(path, new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+        });
+        file.Write(System.Text.Encoding.ASCII.GetBytes(password + "\n"));
+        return path;
+    }
+
+    /// <summary>
     /// A connection to head <paramref name="head"/>'s VNC server on the VM's own socket, checked to be served by its VMM
     /// (as the console's); null when the VM has no VMM process now.
     /// </summary>

@@ -131,7 +131,9 @@ public sealed partial class VmSupervisor : IAsyncDisposable
     {
         Directory.CreateDirectory(VmDirectory(vm.Id), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         var socket = SocketPath(vm.Id);
-        var args = VmProcessArguments.Build(definition, socket, ConsolePath(vm.Id), ExitFilePath(vm.Id), _options.KvmDevice, restoreFrom, incoming, DisplaySocketPath(vm.Id));
+        var args = VmProcessArguments.Build(
+            definition, socket, ConsolePath(vm.Id), ExitFilePath(vm.Id), _options.KvmDevice, restoreFrom, incoming, DisplaySocketPath(vm.Id),
+            WriteVncPassword(vm.Id, definition.Display));
         var log = LogPath(vm.Id);
         _ = VmLogFile.TrimIfOver(log, _options.LogMaxBytes);
         // A record from the last run must not be read as this one's (the VMM removes it too).

@@ -115,6 +115,9 @@ public sealed class VmmJail
         : Tools.FirstOrDefault(t => !File.Exists(t)) is { } missing ? $"{missing} is missing (util-linux, coreutils)"
         : null;
 
+    /// <summary>The display's VNC password file in the VM's directory, written by the manager before each start.</summary>
+    public const string VncPasswordFile = "vnc-password";
+
     /// <summary>
     /// The jail of one VM: its files from <paramref name="definition"/> (paths already resolved), its own directory of
     /// the run directory, the VMM binary's own; it runs as <paramref name="uid"/> and opens <paramref name="kvmDevice"/>, and
@@ -169,6 +172,11 @@ public sealed class VmmJail
         if (restoreFrom is not null)
         {
             opened.Add((restoreFrom, false));
+        }
+
+        if (definition.Display?.VncPassword is not null)
+        {
+            opened.Add((Path.Combine(Path.GetFullPath(vmDirectory), VncPasswordFile), false)); // the manager's file, mode 0600
         }
 
         opened = [.. opened.DistinctBy(o => o.Item1, StringComparer.Ordinal)];

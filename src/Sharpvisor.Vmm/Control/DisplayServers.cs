@@ -42,15 +42,15 @@ public sealed class DisplayServers : IDisposable
     public IReadOnlyList<EndPoint> TcpEndPoints => _tcp;
 
     /// <summary>
-    /// Builds <paramref name="heads"/> framebuffers of <paramref name="width"/> x <paramref name="height"/> and a server for
-    /// each, on <paramref name="socketFor"/>(head) and <paramref name="endPointFor"/>(head) where those are not null.
-    /// Clients authenticate with <paramref name="password"/> or a ticket; with neither, a password-less server would
-    /// let anyone who reaches the socket in, so a server without a password still asks for a ticket unless
-    /// <paramref name="requireAuthentication"/> is false (a socket only its owner can open).
+    /// Builds <paramref name="heads"/> framebuffers of <paramref name="width"/> x <paramref name="height"/> and, for each,
+    /// a VNC server on <paramref name="socketFor"/>(head) and one on <paramref name="endPointFor"/>(head) where those are
+    /// not null. The unix socket is its owner's alone (mode 0600), so it asks for nothing: the manager's web console
+    /// reaches the VM there. A TCP port is open to every user of the host, so its clients always authenticate, with
+    /// <paramref name="password"/> or a one-time ticket (tickets only when there is no password).
     /// </summary>
     public static DisplayServers Start(
         int heads, int width, int height, Func<int, string?> socketFor, Func<int, IPEndPoint?> endPointFor,
-        string? password, bool requireAuthentication, Action<string> log)
+        string? password, Action<string> log)
     {
         ArgumentNullException.ThrowIfNull(socketFor);
         ArgumentNullException.ThrowIfNull(endPointFor);
@@ -62,23 +62,27 @@ public sealed class DisplayServers : IDisposable
             for (var head = 0; head < heads; head++)
             {
                 var name = $"display {head}"; // the log below runs later: it must not see the loop's variable move on
-                var options = new RfbServerOptions
+                RfbServer Server(VncAuthentication? authentication)
                 {
-                    DesktopName = heads == 1 ? "Sharpvisor VM" : $"Sharpvisor VM head {head}",
-                    Authentication = password is not null || requireAuthentication ? servers.Authentication : null,
-                    Log = message => log($"{name}: {message}"),
-                };
-                var server = new RfbServer(framebuffers[head], servers.Input, options);
-                servers._servers.Add(server);
+                    var server = new RfbServer(framebuffers[head], servers.Input, new RfbServerOptions
+                    {
+                        DesktopName = heads == 1 ? "Sharpvisor VM" : $"Sharpvisor VM head {head}",
+                        Authentication = authentication,
+                        Log = message => log($"{name}: {message}"),
+                    });
+                    servers._servers.Add(server);
+                    return server;
+                }
+
                 if (socketFor(head) is { } path)
                 {
-                    server.Listen(UnixSocketListener.Listen(path, 16, out var fullPath));
+                    Server(null).Listen(UnixSocketListener.Listen(path, 16, out var fullPath));
                     servers._socketPaths.Add(fullPath);
                 }
 
                 if (endPointFor(head) is { } endPoint)
                 {
-                    servers._tcp.Add(server.Start(endPoint));
+                    servers._tcp.Add(Server(servers.Authentication).Start(endPoint));
                 }
             }
 

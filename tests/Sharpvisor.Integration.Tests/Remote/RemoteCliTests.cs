@@ -226,7 +226,7 @@ public sealed class RemoteCliTests(DaemonFixture daemon) : IClassFixture<DaemonF
         var created = await daemon.CliAsync("vm", "create", "screen-cli", "--guest", "display", "--cmdline", "width=200 height=120",
             "--memory", "64M", "--display", "heads=2,size=640x480");
         Assert.True(created.ExitCode == 0, created.ToString());
-        Assert.Equal(new DisplaySpec(2, 640, 480), JsonSerializer.Deserialize((await daemon.CliAsync("vm", "show", "screen-cli", "--json")).Stdout, ApiJsonContext.Default.VmResource)!.Display);
+        Assert.Equal(new DisplaySpec(2, 640, 480, VncPasswordSet: false), JsonSerializer.Deserialize((await daemon.CliAsync("vm", "show", "screen-cli", "--json")).Stdout, ApiJsonContext.Default.VmResource)!.Display);
         await ExpectAsync(["vm", "start", "screen-cli"], "screen-cli: running\n");
 
         // The guest draws once it has found the device: look until head 0 has its size.
@@ -265,6 +265,55 @@ public sealed class RemoteCliTests(DaemonFixture daemon) : IClassFixture<DaemonF
         Assert.Equal(0, (await daemon.CliAsync("vm", "create", "blind-cli", "--guest", "idle", "--memory", "32M")).ExitCode);
         var blind = await daemon.CliAsync("vm", "display", "blind-cli");
         Assert.True(blind.ExitCode == 1 && blind.Stderr.Contains("has no display", StringComparison.Ordinal), blind.ToString());
+    }
+
+    [KvmFact]
+    public async Task AVncPasswordTheDaemonKeepsGuardsTheTcpPortAndNeverShows()
+    {
+        var passwordFile = Path.Combine(daemon.ImagesDirectory, "vnc-password");
+        await File.WriteAllTextAsync(passwordFile, "pa55word\n");
+        var port = VncCapture.FreePort();
+        var created = await daemon.CliAsync("vm", "create", "vnc-cli", "--guest", "display", "--cmdline", "width=160 height=100",
+            "--memory", "64M", "--display", $"heads=1,size=640x480,listen=127.0.0.1:{port},password-file={passwordFile}");
+        Assert.True(created.ExitCode == 0, created.ToString());
+        var shown = (await daemon.CliAsync("vm", "show", "vnc-cli", "--json")).Stdout;
+        Assert.DoesNotContain("pa55word", shown, StringComparison.Ordinal);
+        Assert.Equal(new DisplaySpec(1, 640, 480, $"127.0.0.1:{port}", null, true), JsonSerializer.Deserialize(shown, ApiJsonContext.Default.VmResource)!.Display);
+        await ExpectAsync(["vm", "start", "vnc-cli"], "vnc-cli: running\n");
+
+        // A standard client on the TCP port: the password from the definition lets it in, a wrong one does not.
+        var file = Path.Combine(daemon.ImagesDirectory, "vnc-cli.png");
+        PngImage? image = null;
+        for (var deadline = DateTime.UtcNow + TestTime.Ceiling(TimeSpan.FromSeconds(60)); image?.Width != 160 && DateTime.UtcNow < deadline; await Task.Delay(200))
+        {
+            var capture = await VncCapture.CaptureAsync(port, file, "pa55word");
+            Assert.True(capture.ExitCode == 0, $"gvnccapture with the definition's password failed:\n{capture}");
+            image = PngImage.Read(file);
+        }
+
+        Assert.Equal((160, 100), (image!.Width, image.Height)); // the guest has drawn
+        Assert.Equal(((byte)(17 + 9), (byte)9, (byte)17), image[17, 9]);
+        var refused = Path.Combine(daemon.ImagesDirectory, "refused.png");
+        var wrong = await VncCapture.CaptureAsync(port, refused, "guessing");
+        Assert.True(wrong.ExitCode != 0 && !File.Exists(refused), $"a wrong password was let in:\n{wrong}");
+
+        // The daemon's own way in (its WebSocket, for the web UI) asks for no VNC password: the daemon checked its token.
+        using (var limit = new CancellationTokenSource(TestTime.Ceiling(TimeSpan.FromSeconds(60))))
+        {
+            var vnc = new Uri($"{daemon.Url.Replace("http", "ws", StringComparison.Ordinal).TrimEnd('/')}/api/v1/vms/vnc-cli/display/0/vnc?access_token={daemon.Token}");
+            await using var rfb = await WebSocketRfb.ConnectAsync(vnc, limit.Token);
+            Assert.Equal((160, 100), await rfb.HandshakeAsync(limit.Token));
+        }
+
+        Assert.Equal(0, (await daemon.CliAsync("vm", "kill", "vnc-cli")).ExitCode);
+        var empty = Path.Combine(daemon.ImagesDirectory, "empty-password");
+        await File.WriteAllTextAsync(empty, "\n");
+        var refusedFile = await daemon.CliAsync("vm", "create", "vnc-bad", "--guest", "display", "--display", $"heads=1,password-file={empty}");
+        Assert.True(refusedFile.ExitCode == 2 && refusedFile.Stderr.Contains("its first line must be the password", StringComparison.Ordinal), refusedFile.ToString());
+        var tooLong = Path.Combine(daemon.ImagesDirectory, "long-password");
+        await File.WriteAllTextAsync(tooLong, "123456789\n");
+        var refusedLong = await daemon.CliAsync("vm", "create", "vnc-bad", "--guest", "display", "--display", $"heads=1,password-file={tooLong}");
+        Assert.True(refusedLong.ExitCode == 2 && refusedLong.Stderr.Contains("must be 1 to 8 printable ASCII characters", StringComparison.Ordinal), refusedLong.ToString());
     }
 
     [KvmFact]

@@ -103,6 +103,35 @@ public abstract class ApiTests : IAsyncLifetime
     }
 
     [StoreFact]
+    public async Task A_vnc_password_is_kept_but_never_shown_and_an_update_keeps_or_removes_it()
+    {
+        using var created = await Http.PostAsync("api/v1/vms", Json(
+            """{"name":"desk1","builtInGuest":"display","memoryMiB":64,"display":{"heads":1,"vncListen":"127.0.0.1:5990","vncPassword":"0pen-Me"}}"""));
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        var body = await created.Content.ReadAsStringAsync();
+        Assert.DoesNotContain("0pen-Me", body, StringComparison.Ordinal);
+        Assert.Equal(new DisplaySpec(1, 1024, 768, "127.0.0.1:5990", null, true), (await D.GetAsync("desk1")).Display);
+        Assert.DoesNotContain("0pen-Me", await Http.GetStringAsync("api/v1/vms"), StringComparison.Ordinal);
+
+        // What a client read and sends back (no password in it) keeps the password; "" removes it.
+        using (var resized = await Http.PutAsync("api/v1/vms/desk1", Json("""{"display":{"heads":2,"vncListen":"127.0.0.1:5990","vncPasswordSet":true}}""")))
+        {
+            Assert.Equal(HttpStatusCode.OK, resized.StatusCode);
+        }
+
+        Assert.Equal(new DisplaySpec(2, 1024, 768, "127.0.0.1:5990", null, true), (await D.GetAsync("desk1")).Display);
+        using (var cleared = await Http.PutAsync("api/v1/vms/desk1", Json("""{"display":{"heads":2,"vncPassword":""}}""")))
+        {
+            Assert.Equal(HttpStatusCode.OK, cleared.StatusCode);
+        }
+
+        Assert.Equal(new DisplaySpec(2, 1024, 768, null, null, false), (await D.GetAsync("desk1")).Display);
+        var problem = await ProblemAsync(
+            await Http.PutAsync("api/v1/vms/desk1", Json("""{"display":{"heads":1,"vncPassword":"far-too-long"}}""")), HttpStatusCode.BadRequest);
+        Assert.Equal(["display.vncPassword"], ErrorFields(problem));
+    }
+
+    [StoreFact]
     public async Task Invalid_input_is_a_400_naming_each_field()
     {
         var problem = await ProblemAsync(
