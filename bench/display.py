@@ -317,33 +317,9 @@ def enable_qemu_heads(base, heads, deadline_s=20):
         c.close()
 
 
-HOSTILE = re.compile(r"\n    /\* Hostile:.*?\n    out\(\"display: hostile commands refused[^\n]*\n", re.S)
-
-
-def build_guest_variant(args):
-    """The test guest with the display scenario's hostile checks left out: QEMU 7.2 answers OK_NODATA to the
-    65536x65536 RESOURCE_CREATE_2D (its size computation wraps), so the stock guest FAILs there before it animates.
-    Built from a copy of guests/testguest in OUT/guest-src (the repo's tree is not touched); both VMMs boot it."""
-    src = os.path.join(args.out, "guest-src")
-    shutil.rmtree(src, ignore_errors=True)
-    shutil.copytree(os.path.join(REPO, "guests", "testguest"), src, ignore=shutil.ignore_patterns("build"))
-    path = os.path.join(src, "display.c")
-    text = open(path).read()
-    patched, n = HOSTILE.subn(lambda m: '\n    out("display: hostile checks left out (benchmark build)\\n");\n', text)
-    if n != 1:
-        sys.exit("display.py: could not find display.c's hostile checks to leave out")
-    with open(path, "w") as f:
-        f.write(patched)
-    log("building the benchmark's test guest variant ...")
-    r = subprocess.run(["make", "-s", "-C", src, "OUT=" + os.path.join(args.out, "guest-bench")],
-                       capture_output=True, text=True, timeout=600)
-    if r.returncode != 0:
-        sys.exit(f"display.py: building the guest variant failed:\n{r.stdout}{r.stderr}")
-
-
 def fps_run(env, vmm, heads, work, args):
     vnc = os.path.join(work, "vm.vnc")
-    scenario = f"display heads={heads} width={WIDTH} height={HEIGHT} animate=1"
+    scenario = f"display heads={heads} width={WIDTH} height={HEIGHT} hostile=0 animate=1"
     if vmm == "ours":
         argv = env.ours(scenario, heads, (WIDTH, HEIGHT), vnc)
     else:
@@ -406,7 +382,7 @@ KEY = re.compile(r"^input: key (\d+) ([01])$")
 
 def keys_run(env, vmm, work, args):
     vnc = os.path.join(work, "vm.vnc")
-    scenario = "display input=200 width=640 height=480"
+    scenario = "display input=200 width=640 height=480 hostile=0"
     if vmm == "ours":
         argv = env.ours(scenario, 1, (640, 480), vnc)
     else:
@@ -577,10 +553,8 @@ def main():
     signal.signal(signal.SIGTERM, on_signal)
 
     build(args)
-    if not args.no_build:
-        build_guest_variant(args)
     env = Env(os.path.join(args.out, "aot", "sharpvisor"), os.environ.get("QEMU", "qemu-system-x86_64"),
-              os.path.join(args.out, "guest-bench", "testguest.elf"))
+              os.path.join(args.out, "guest", "testguest.elf"))
     for path in (env.sv, env.guest):
         if not os.path.exists(path):
             sys.exit(f"display.py: {path} missing (run without --no-build)")

@@ -20,6 +20,14 @@ public sealed class ProtocolPiecesTests
     }
 
     [Theory]
+    [InlineData(new[] { 16 }, 6)]                 // none asked: zlib's default
+    [InlineData(new[] { 16, -254 }, 2)]           // CompressLevel2, as noVNC and TigerVNC send
+    [InlineData(new[] { -247, 7, -256 }, 9)]      // the first one counts
+    [InlineData(new[] { -257, -246, 16 }, 6)]     // neighbours of the range are not levels
+    public void The_zlib_level_is_the_clients_compress_level(int[] encodings, int level) =>
+        Assert.Equal(level, new ClientEncodings(encodings).CompressLevel);
+
+    [Theory]
     [InlineData(32, 24, 255, 16, 8, 0, 3)] // the usual: low three bytes
     [InlineData(32, 24, 255, 24, 16, 8, 3)] // high three bytes
     [InlineData(32, 32, 255, 16, 8, 0, 4)] // depth over 24

@@ -30,7 +30,21 @@ internal sealed class ClientEncodings
         ExtendedDesktopSize = encodings.Contains(RfbEncodings.ExtendedDesktopSize);
         Cursor = encodings.Contains(RfbEncodings.Cursor);
         QemuExtendedKeyEvent = encodings.Contains(RfbEncodings.QemuExtendedKeyEvent);
+        foreach (var encoding in encodings)
+        {
+            if (encoding is >= RfbEncodings.CompressLevel0 and <= RfbEncodings.CompressLevel9)
+            {
+                CompressLevel = encoding - RfbEncodings.CompressLevel0;
+                break; // the first, as for the pixel encoding
+            }
+        }
     }
+
+    /// <summary>
+    /// The zlib level (0-9) for ZRLE and Tight: the client's compression-level pseudo-encoding, else zlib's own default
+    /// (6), which compresses about as well as level 9 at a fraction of its cost.
+    /// </summary>
+    public int CompressLevel { get; } = 6;
 
     /// <summary>The whole list, in the client's order.</summary>
     public IReadOnlyList<int> All { get; }

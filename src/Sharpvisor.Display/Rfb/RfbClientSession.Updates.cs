@@ -124,8 +124,10 @@ internal sealed partial class RfbClientSession
 
     private IRectEncoder EncoderFor(int encoding) => encoding switch
     {
-        RfbEncodings.Zrle => _zrle ??= new ZrleEncoder(),
-        RfbEncodings.Tight => _tight ??= new TightEncoder(),
+        // A zlib stream lives as long as the connection (the client inflates it as one), so the level of the first
+        // SetEncodings that asks for the encoding stays; a later change of level is not followed.
+        RfbEncodings.Zrle => _zrle ??= new ZrleEncoder(_encodings.CompressLevel),
+        RfbEncodings.Tight => _tight ??= new TightEncoder(_encodings.CompressLevel),
         _ => RawEncoder.Instance,
     };
 

@@ -11,4 +11,8 @@ internal static class RfbEncodings
     public const int Cursor = -239;
     public const int QemuExtendedKeyEvent = -258;
     public const int ExtendedDesktopSize = -308;
+
+    /// <summary>CompressLevel0 .. CompressLevel9 (rfbproto "Compression Level Pseudo-encoding"): the zlib level wanted.</summary>
+    public const int CompressLevel0 = -256;
+    public const int CompressLevel9 = -247;
 }

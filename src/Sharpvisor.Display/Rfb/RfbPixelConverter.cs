@@ -87,6 +87,32 @@ internal sealed class RfbPixelConverter
         }
     }
 
+    /// <summary>Writes client values as CPIXELs, one after another (<see cref="BytesPerCompactPixel"/> bytes each).</summary>
+    public void WriteCompactPixels(ReadOnlySpan<uint> values, Span<byte> destination)
+    {
+        var size = BytesPerCompactPixel;
+        if (size == 3 && !Format.BigEndian)
+        {
+            // The common case (32-bit true colour, little-endian): the low three bytes of each shifted value.
+            var at = 0;
+            foreach (var value in values)
+            {
+                var shifted = value >> _compactShift;
+                destination[at] = (byte)shifted;
+                destination[at + 1] = (byte)(shifted >> 8);
+                destination[at + 2] = (byte)(shifted >> 16);
+                at += 3;
+            }
+
+            return;
+        }
+
+        for (var i = 0; i < values.Length; i++)
+        {
+            WriteCompactPixel(values[i], destination.Slice(i * size, size));
+        }
+    }
+
     /// <summary>Writes a client value as a Tight TPIXEL (<see cref="BytesPerTightPixel"/> bytes).</summary>
     public void WriteTightPixel(uint value, Span<byte> destination)
     {

@@ -23,8 +23,12 @@ internal sealed class TightEncoder : IRectEncoder, IDisposable
     private readonly uint[] _values = new uint[MaxPixels];
     private readonly ColourTable _palette = new(MaxPalette);
     private readonly RfbOutput _data = new();
+    private readonly int _level;
     private ZlibChannel? _copyStream;
     private ZlibChannel? _paletteStream;
+
+    /// <param name="level">zlib's level, 0-9.</param>
+    public TightEncoder(int level = 6) => _level = level;
 
     public int Encoding => RfbEncodings.Tight;
 
@@ -68,7 +72,7 @@ internal sealed class TightEncoder : IRectEncoder, IDisposable
             }
 
             WriteIndices(values, width, height);
-            WriteData(output, _paletteStream ??= new ZlibChannel());
+            WriteData(output, _paletteStream ??= new ZlibChannel(_level));
             return;
         }
 
@@ -79,7 +83,7 @@ internal sealed class TightEncoder : IRectEncoder, IDisposable
             converter.WriteTightPixel(values[i], data[(i * tightBytes)..]);
         }
 
-        WriteData(output, _copyStream ??= new ZlibChannel());
+        WriteData(output, _copyStream ??= new ZlibChannel(_level));
     }
 
     public void Dispose()

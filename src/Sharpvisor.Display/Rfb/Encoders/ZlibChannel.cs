@@ -13,7 +13,9 @@ internal sealed class ZlibChannel : IDisposable
     private readonly MemoryStream _compressed = new();
     private readonly ZLibStream _zlib;
 
-    public ZlibChannel() => _zlib = new ZLibStream(_compressed, CompressionLevel.Fastest, leaveOpen: true);
+    /// <param name="level">zlib's level, 0 (store) to 9 (smallest).</param>
+    public ZlibChannel(int level) =>
+        _zlib = new ZLibStream(_compressed, new ZLibCompressionOptions { CompressionLevel = Math.Clamp(level, 0, 9) }, leaveOpen: true);
 
     public void Write(ReadOnlySpan<byte> data) => _zlib.Write(data);
 

@@ -13,10 +13,13 @@ internal sealed class ZrleEncoder : IRectEncoder, IDisposable
     private const byte Solid = 1;
     private const byte PlainRle = 128;
 
-    private readonly ZlibChannel _zlib = new();
+    private readonly ZlibChannel _zlib;
     private readonly RfbOutput _tiles = new();
     private readonly uint[] _values = new uint[TileSize * TileSize];
     private readonly ColourTable _palette = new(MaxPalette);
+
+    /// <param name="level">zlib's level, 0-9.</param>
+    public ZrleEncoder(int level = 6) => _zlib = new ZlibChannel(level);
 
     public int Encoding => RfbEncodings.Zrle;
 
@@ -60,7 +63,12 @@ internal sealed class ZrleEncoder : IRectEncoder, IDisposable
         var runStart = 0;
         for (var i = 0; i < values.Length; i++)
         {
-            _ = _palette.Add(values[i]);
+            // Past 127 colours no palette kind can be chosen: stop counting them (a photo-like tile costs a compare a pixel).
+            if (!_palette.Overflowed)
+            {
+                _ = _palette.Add(values[i]);
+            }
+
             if (i + 1 == values.Length || values[i + 1] != values[i])
             {
                 var length = i + 1 - runStart;
@@ -103,11 +111,7 @@ internal sealed class ZrleEncoder : IRectEncoder, IDisposable
         switch (best.Kind)
         {
             case Raw:
-                foreach (var value in values)
-                {
-                    converter.WriteCompactPixel(value, _tiles.Append(pixelBytes));
-                }
-
+                converter.WriteCompactPixels(values, _tiles.Append(values.Length * pixelBytes));
                 break;
             case PlainRle:
                 WriteRuns(values, converter, palette: false);
