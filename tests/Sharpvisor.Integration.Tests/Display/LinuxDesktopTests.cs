@@ -33,7 +33,9 @@ public sealed class LinuxDesktopTests : IDisposable
             ["run", "--kernel", kernel, "--initrd", await LinuxImages.InitramfsAsync(), "--memory", "256M",
              "--cmdline", "console=ttyS0 console=tty0 panic=-1 rdinit=/bin/sh",
              "--display", $"heads=1,size=640x480,vnc={socket},listen=127.0.0.1:{port},password-file={passwordFile}"]);
+        TestTrace.Step("desktop: booting Linux");
         await vm.WaitForAsync("Run /bin/sh as init process", TestTime.Ceiling(BootTime));
+        TestTrace.Step("desktop: init runs; starting Xvfb and the viewer");
 
         await using (var viewer = await VncViewer.StartAsync(socket))
         {
@@ -41,6 +43,7 @@ public sealed class LinuxDesktopTests : IDisposable
             await viewer.TypeLineAsync($"echo {Capitals}");
             await viewer.TypeLineAsync($"echo {Smalls[..27]}'{Smalls[27..]}'");
             await viewer.TypeLineAsync("uname -a");
+            TestTrace.Step("desktop: typed");
         }
 
         // What uname -a prints for the kernel that booted: the release and version compiled into it.
@@ -56,6 +59,8 @@ public sealed class LinuxDesktopTests : IDisposable
             Assert.True(capture.ExitCode == 0, $"gvnccapture failed:\n{capture}");
             var image = PngImage.Read(file);
             Assert.Equal((640, 480), (image.Width, image.Height));
+            File.Copy(file, Path.Combine(LinuxImages.RepositoryRoot, "artifacts", "linux-desktop-screen.png"), overwrite: true); // the last look, kept for a failure
+            TestTrace.Step($"desktop: screen {attempt} captured");
             if (screen.Learn(image, Capitals) && screen.Learn(image, Smalls))
             {
                 rows = screen.Read(image);

@@ -39,19 +39,30 @@ internal sealed class VncViewer : IAsyncDisposable
             var number = await server.StandardOutput.ReadLineAsync(deadline.Token);
             Assert.True(int.TryParse(number, out _), $"Xvfb did not say its display: {number}");
             var display = ":" + number;
+            TestTrace.Step($"viewer: Xvfb on {display}");
             viewer = ProcessRunner.Start(Viewer, [socket], environment => environment["DISPLAY"] = display);
-            _ = viewer.StandardOutput.ReadToEndAsync(CancellationToken.None);
+            var viewerOutput = Task.WhenAll(viewer.StandardOutput.ReadToEndAsync(CancellationToken.None), viewer.StandardError.ReadToEndAsync(CancellationToken.None));
             while (true)
             {
-                var found = await XdotoolAsync(display, ["search", "--onlyvisible", "--name", "TigerVNC"]);
+                // The window is named after the desktop ("Sharpvisor VM - TigerVNC"); the viewer's dialogs are not.
+                var found = await XdotoolAsync(display, ["search", "--onlyvisible", "--name", "Sharpvisor VM"]);
                 var window = found.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).FirstOrDefault();
                 if (window is not null)
                 {
+                    TestTrace.Step($"viewer: window {window}");
                     return new VncViewer(server, viewer, display, window);
                 }
 
-                Assert.False(viewer.HasExited, $"the viewer ended: {await viewer.StandardError.ReadToEndAsync()}");
-                await Task.Delay(250, deadline.Token);
+                if (viewer.HasExited || deadline.IsCancellationRequested)
+                {
+                    var windows = await XdotoolAsync(display, ["search", "--name", ".", "getwindowname", "%@"]);
+                    Stop(viewer);
+                    var output = await viewerOutput;
+                    throw new TimeoutException(
+                        $"no viewer window ({(viewer.HasExited ? "the viewer ended" : "time out")}); windows: {windows.Stdout.ReplaceLineEndings(" ")}\nthe viewer said:\n{output[0]}{output[1]}");
+                }
+
+                await Task.Delay(250, CancellationToken.None);
             }
         }
         catch
