@@ -56,7 +56,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from migration import (Failure, Proc, build, command_output, connect_unix, kill_all, log, now,  # noqa: E402
+from migration import (Failure, Proc, command_output, host_lines, prepare, run_one, connect_unix, kill_all, log, now,  # noqa: E402
                        shell_join)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -64,7 +64,6 @@ WIDTH, HEIGHT = 1920, 1080
 MEMORY_MIB = 256
 ENCODINGS = [("Raw", 0), ("ZRLE", 16), ("Tight", 7)]
 READY_TIMEOUT_S = 180
-STOPPING = threading.Event()
 
 
 # --- the RFB client -----------------------------------------------------------------------------------------------
@@ -424,32 +423,6 @@ def _drain(client):
 
 # --- driver -----------------------------------------------------------------------------------------------------------
 
-def run_one(label, fn, args, results, data_file):
-    work = tempfile.mkdtemp(prefix="sv-dispbench-", dir="/tmp")
-    t = now()
-    ok = False
-    try:
-        r = fn(work)
-        ok = True
-        results.setdefault(label, []).append(r)
-        log(f"  {label}: ok in {now() - t:.1f} s: {summary(r)}")
-        data_file.write(json.dumps({"run": label, "ok": True, **r}) + "\n")
-    except Failure as e:
-        results.setdefault(label + ":failed", []).append(str(e))
-        log(f"  {label}: FAILED after {now() - t:.1f} s: {e}")
-        data_file.write(json.dumps({"run": label, "ok": False, "error": str(e)}) + "\n")
-    finally:
-        kill_all()
-        data_file.flush()
-        if args.keep or not ok:
-            dest = os.path.join(args.out, "runs", f"{label.replace(' ', '-')}-{int(time.time() * 1000)}")
-            os.makedirs(dest, exist_ok=True)
-            for name in os.listdir(work):
-                if name.endswith((".out", ".err")):
-                    shutil.copy(os.path.join(work, name), dest)
-        shutil.rmtree(work, ignore_errors=True)
-
-
 def summary(r):
     if "down_ms" in r:
         return (f"down median {statistics.median(r['down_ms']):.2f} ms, up median {statistics.median(r['up_ms']):.2f} ms,"
@@ -492,25 +465,9 @@ def ratio(a, b, digits=2):
 def report(args, env, results, began, ended, load_before, load_after, only):
     o = []
     p = o.append
-    cpu_model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-    kvm = ("kvm_pvm (PVM, software; no vmx/svm)" if os.path.isdir("/sys/module/kvm_pvm") else
-           "kvm_intel" if os.path.isdir("/sys/module/kvm_intel") else
-           "kvm_amd" if os.path.isdir("/sys/module/kvm_amd") else "unknown")
-    try:
-        with open(os.path.join(os.path.dirname(env.sv), "build-info.json")) as f:
-            info = json.load(f)
-        built = (f"built {info['built']} from commit {info['commit']}"
-                 + (" with the working tree's uncommitted changes" if info["dirty"] else ""))
-    except (OSError, ValueError, KeyError):
-        built = ("from an earlier build (no build-info.json); HEAD is now "
-                 + command_output(["git", "-C", REPO, "rev-parse", "--short", "HEAD"]))
     p("## Display: virtio-gpu + VNC vs QEMU (issue 15)")
     p("")
-    p(f"- Date: {began} to {ended} (`date -u`)")
-    p(f"- Host: `uname -r` = {platform.release()}; {os.cpu_count()} cores ({cpu_model}); KVM module: {kvm}; "
-      f"load average (1/5/15 min) {load_before} before, {load_after} after (other work shares the machine)")
-    p(f"- Versions: sharpvisor {built} (NativeAOT), .NET SDK {command_output(['dotnet', '--version'])}; "
-      f"{command_output([env.qemu, '--version']).splitlines()[0]}; Python {platform.python_version()}")
+    o.extend(host_lines(env, began, ended, load_before, load_after))
     p(f"- Runs: {args.runs} per case and VMM, ours and QEMU alternating (ours first in odd runs), one VMM at a time; "
       f"fps counted over {args.window:g} s per encoding after {args.warmup:g} s of streaming")
     p(f"- Command: `{' '.join(['python3', 'bench/display.py', *args.argv])}`")
@@ -544,22 +501,7 @@ def main():
     unknown = [s for s in only if s not in ("fps1", "fps4", "keys")]
     if unknown:
         parser.error(f"unknown case(s) {unknown}")
-    args.out = os.path.abspath(args.out)
-    os.makedirs(os.path.join(args.out, "runs"), exist_ok=True)
-
-    def on_signal(signum, frame):
-        STOPPING.set()
-        raise KeyboardInterrupt
-    signal.signal(signal.SIGTERM, on_signal)
-
-    build(args)
-    env = Env(os.path.join(args.out, "aot", "sharpvisor"), os.environ.get("QEMU", "qemu-system-x86_64"),
-              os.path.join(args.out, "guest", "testguest.elf"))
-    for path in (env.sv, env.guest):
-        if not os.path.exists(path):
-            sys.exit(f"display.py: {path} missing (run without --no-build)")
-    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
-        sys.exit("display.py: /dev/kvm is not accessible")
+    env = prepare(args, "display.py", Env)
 
     began = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     load_before = " ".join(open("/proc/loadavg").read().split()[:3])
@@ -578,7 +520,8 @@ def main():
                 for i in range(1, args.runs + 1):
                     order = ["ours", "qemu"] if i % 2 else ["qemu", "ours"]
                     for vmm in order:
-                        run_one(f"{key} {vmm}", lambda w, vmm=vmm, fn=fn: fn(vmm, w), args, results, data)
+                        run_one(f"{key} {vmm}", lambda w, vmm=vmm, fn=fn: fn(vmm, w), args, results, data,
+                                describe=summary, prefix="sv-dispbench-")
     except KeyboardInterrupt:
         log("interrupted")
         kill_all()

@@ -676,16 +676,21 @@ def snapshot_qemu(env, kind, work):
 
 # --- driver --------------------------------------------------------------------------------------------------------
 
-def run_one(label, fn, args, results, data_file):
-    work = tempfile.mkdtemp(prefix="sv-migbench-", dir="/tmp")
+def describe_run(r):
+    return ", ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in r.items())
+
+
+def run_one(label, fn, args, results, data_file, describe=describe_run, prefix="sv-migbench-"):
+    """One run of a case in a fresh /tmp directory: its result recorded (or its failure), every VMM killed after it,
+    the VMMs' output kept under OUT/runs when it failed (or with --keep)."""
+    work = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
     t = now()
     ok = False
     try:
         r = fn(work)
         ok = True
         results.setdefault(label, []).append(r)
-        log(f"  {label}: ok in {now() - t:.1f} s: " + ", ".join(
-            f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in r.items()))
+        log(f"  {label}: ok in {now() - t:.1f} s: {describe(r)}")
         data_file.write(json.dumps({"run": label, "ok": True, **r}) + "\n")
     except Failure as e:
         results.setdefault(label + ":failed", []).append(str(e))
@@ -701,6 +706,28 @@ def run_one(label, fn, args, results, data_file):
                 if name.endswith((".out", ".err")):
                     shutil.copy(os.path.join(work, name), dest)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def prepare(args, script, env_class):
+    """What every run of a benchmark script starts with: OUT/runs, SIGTERM as an interrupt, the build (AOT sharpvisor
+    and the test guest under OUT), its Env (env_class(sharpvisor, qemu, guest)), and /dev/kvm checked."""
+    args.out = os.path.abspath(args.out)
+    os.makedirs(os.path.join(args.out, "runs"), exist_ok=True)
+
+    def on_signal(signum, frame):
+        STOPPING.set()
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, on_signal)
+
+    build(args)
+    env = env_class(os.path.join(args.out, "aot", "sharpvisor"), os.environ.get("QEMU", "qemu-system-x86_64"),
+                    os.path.join(args.out, "guest", "testguest.elf"))
+    for path in (env.sv, env.guest):
+        if not os.path.exists(path):
+            sys.exit(f"{script}: {path} missing (run without --no-build)")
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        sys.exit(f"{script}: /dev/kvm is not accessible")
+    return env
 
 
 def build(args):
@@ -772,10 +799,8 @@ def command_output(cmd):
         return "n/a"
 
 
-def report(args, env, results, began, ended, load_before, load_after, cases, do_snapshot):
-    n = args.runs
-    o = []
-    p = o.append
+def host_lines(env, began, ended, load_before, load_after):
+    """A benchmark section's first lines: when, on what host and KVM, and which builds of ours and QEMU."""
     cpu_model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     kvm = ("kvm_pvm (PVM, software; no vmx/svm)" if os.path.isdir("/sys/module/kvm_pvm") else
            "kvm_intel" if os.path.isdir("/sys/module/kvm_intel") else
@@ -788,13 +813,20 @@ def report(args, env, results, began, ended, load_before, load_after, cases, do_
     except (OSError, ValueError, KeyError):
         built = ("from an earlier build (no build-info.json); HEAD is now "
                  + command_output(["git", "-C", REPO, "rev-parse", "--short", "HEAD"]))
+    return [f"- Date: {began} to {ended} (`date -u`)",
+            f"- Host: `uname -r` = {platform.release()}; {os.cpu_count()} cores ({cpu_model}); KVM module: {kvm}; "
+            f"load average (1/5/15 min) {load_before} before, {load_after} after (other work shares the machine)",
+            f"- Versions: sharpvisor {built} (NativeAOT), .NET SDK {command_output(['dotnet', '--version'])}; "
+            f"{command_output([env.qemu, '--version']).splitlines()[0]}; Python {platform.python_version()}"]
+
+
+def report(args, env, results, began, ended, load_before, load_after, cases, do_snapshot):
+    n = args.runs
+    o = []
+    p = o.append
     p("## Live migration and snapshots vs QEMU microvm (issue 14)")
     p("")
-    p(f"- Date: {began} to {ended} (`date -u`)")
-    p(f"- Host: `uname -r` = {platform.release()}; {os.cpu_count()} cores ({cpu_model}); KVM module: {kvm}; "
-      f"load average (1/5/15 min) {load_before} before, {load_after} after (other work shares the machine)")
-    p(f"- Versions: sharpvisor {built} (NativeAOT), .NET SDK {command_output(['dotnet', '--version'])}; "
-      f"{command_output([env.qemu, '--version']).splitlines()[0]}; Python {platform.python_version()}")
+    o.extend(host_lines(env, began, ended, load_before, load_after))
     p(f"- Runs: {n} per case and VMM, ours and QEMU alternating (ours first in odd runs), one VM pair at a time; "
       f"every guest {MEMORY_MIB} MiB; downtime limit {DOWNTIME_MS} ms for both")
     p(f"- Command: `{' '.join(['python3', 'bench/migration.py', *args.argv])}`")
@@ -967,22 +999,7 @@ def main():
     unknown = [s for s in only if s not in CASES and s != "snapshot"]
     if unknown:
         parser.error(f"unknown case(s) {unknown}")
-    args.out = os.path.abspath(args.out)
-    os.makedirs(os.path.join(args.out, "runs"), exist_ok=True)
-
-    def on_signal(signum, frame):
-        STOPPING.set()
-        raise KeyboardInterrupt
-    signal.signal(signal.SIGTERM, on_signal)
-
-    build(args)
-    env = Env(os.path.join(args.out, "aot", "sharpvisor"), os.environ.get("QEMU", "qemu-system-x86_64"),
-              os.path.join(args.out, "guest", "testguest.elf"))
-    for path in (env.sv, env.guest):
-        if not os.path.exists(path):
-            sys.exit(f"migration.py: {path} missing (run without --no-build)")
-    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
-        sys.exit("migration.py: /dev/kvm is not accessible")
+    env = prepare(args, "migration.py", Env)
 
     cases = [CASES[k] for k in CASES if k in only]
     began = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
