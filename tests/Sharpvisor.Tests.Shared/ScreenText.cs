@@ -11,6 +11,12 @@ public sealed class ScreenText
     public const int CellWidth = 8;
     public const int CellHeight = 16;
 
+    /// <summary>
+    /// Two rows that between them hold every character a Linux shell's answers need here (uname's among them), for a
+    /// test to have the guest print (<see cref="CommandsPrintingKnownRows"/>) and the reader to learn from.
+    /// </summary>
+    public static readonly string[] KnownRows = ["ABCDEFGHIJKLMNOPQRSTUVWXYZ 0123456789", "abcdefghijklmnopqrstuvwxyz #:()-_./+,=[]"];
+
     // A cell's picture as 128 bits, one per pixel (lit or not), row by row.
     private readonly Dictionary<UInt128, char> _glyphs = new() { [UInt128.Zero] = ' ' };
 
@@ -42,6 +48,15 @@ public sealed class ScreenText
 
         return false;
     }
+
+    /// <summary>Shell commands that print <see cref="KnownRows"/> (the punctuation quoted), one a line.</summary>
+    public static IEnumerable<string> CommandsPrintingKnownRows() =>
+        KnownRows.Select(row => row.IndexOf(' ', StringComparison.Ordinal) is var space and > 0
+            ? $"echo {row[..(space + 1)]}'{row[(space + 1)..]}'"
+            : $"echo {row}");
+
+    /// <summary>The screen's rows as text once <paramref name="image"/> shows <see cref="KnownRows"/> to learn from; else null.</summary>
+    public string[]? LearnAndRead(PngImage image) => KnownRows.All(row => Learn(image, row)) ? Read(image) : null;
 
     /// <summary>The screen's rows as text, each as wide as the screen (a line the console wrapped continues on the next).</summary>
     public string[] Read(PngImage image)

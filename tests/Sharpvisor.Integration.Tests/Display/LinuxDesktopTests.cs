@@ -11,10 +11,6 @@ namespace Sharpvisor.Integration.Tests;
 [Collection(nameof(LinuxBootTests))]
 public sealed class LinuxDesktopTests : IDisposable
 {
-    // Rows the test has the guest print so the screen reader learns the console font's glyphs.
-    private const string Capitals = "ABCDEFGHIJKLMNOPQRSTUVWXYZ 0123456789";
-    private const string Smalls = "abcdefghijklmnopqrstuvwxyz #:()-_./+,=[]";
-
     private static readonly TimeSpan BootTime = TimeSpan.FromMinutes(3);
     private readonly DirectoryInfo _directory = Directory.CreateTempSubdirectory("sharpvisor-desktop-");
 
@@ -39,10 +35,11 @@ public sealed class LinuxDesktopTests : IDisposable
 
         await using (var viewer = await VncViewer.StartAsync(socket))
         {
-            await viewer.TypeLineAsync("dmesg -n 1; clear");
-            await viewer.TypeLineAsync($"echo {Capitals}");
-            await viewer.TypeLineAsync($"echo {Smalls[..27]}'{Smalls[27..]}'");
-            await viewer.TypeLineAsync("uname -a");
+            foreach (var line in ScreenText.CommandsPrintingKnownRows().Prepend("dmesg -n 1; clear").Append("uname -a"))
+            {
+                await viewer.TypeLineAsync(line);
+            }
+
             TestTrace.Step("desktop: typed");
         }
 
@@ -61,13 +58,10 @@ public sealed class LinuxDesktopTests : IDisposable
             Assert.Equal((640, 480), (image.Width, image.Height));
             File.Copy(file, Path.Combine(LinuxImages.RepositoryRoot, "artifacts", "linux-desktop-screen.png"), overwrite: true); // the last look, kept for a failure
             TestTrace.Step($"desktop: screen {attempt} captured");
-            if (screen.Learn(image, Capitals) && screen.Learn(image, Smalls))
+            rows = screen.LearnAndRead(image) ?? rows;
+            if (answer.IsMatch(string.Concat(rows)))
             {
-                rows = screen.Read(image);
-                if (answer.IsMatch(string.Concat(rows)))
-                {
-                    break;
-                }
+                break;
             }
 
             await Task.Delay(TimeSpan.FromSeconds(1));
