@@ -10,7 +10,6 @@ namespace Sharpvisor.Ui.Tests;
 public sealed class ChromiumFactAttribute : FactAttribute, IKvmRequirement
 {
     private bool _needsKvm;
-    private bool _needsGuestUserSpace;
 
     public ChromiumFactAttribute()
     {
@@ -30,24 +29,6 @@ public sealed class ChromiumFactAttribute : FactAttribute, IKvmRequirement
             if (value && Skip is null)
             {
                 Skip = KvmAvailability.SkipReason;
-            }
-        }
-    }
-
-    /// <summary>
-    /// The guest runs user space, as <see cref="KvmFactAttribute.NeedsGuestUserSpace"/>: skipped (also under CI) where
-    /// /dev/kvm cannot run it, which .ci/run then runs in the nested KVM host. Implies <see cref="NeedsKvm"/>.
-    /// </summary>
-    public bool NeedsGuestUserSpace
-    {
-        get => _needsGuestUserSpace;
-        set
-        {
-            _needsGuestUserSpace = value;
-            _needsKvm |= value;
-            if (value && (Skip is null || Skip == KvmAvailability.SkipReason))
-            {
-                Skip = KvmAvailability.SkipReasonFor(true);
             }
         }
     }
