@@ -71,6 +71,7 @@ public sealed class DashboardTests
     public const string LinePixelsScript = """
         ([selector, variable]) => {
           const canvas = document.querySelector(selector);
+          if (!canvas) return 0; // the chart is not on the page yet: no line either
           const hex = getComputedStyle(document.documentElement).getPropertyValue(variable).trim();
           const [r, g, b] = [1, 3, 5].map(i => parseInt(hex.slice(i, i + 2), 16));
           const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
