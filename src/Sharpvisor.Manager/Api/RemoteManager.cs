@@ -57,15 +57,32 @@ internal sealed class RemoteManager : IDisposable
     /// <summary>Removes the VM's definition there, if it does not run: what a failed migration leaves behind. Best effort.</summary>
     public async Task TryDeleteAsync(string name)
     {
+        // A failed migration's incoming VMM may still be on its way out when the source gives up: the destination
+        // refuses the delete (409) until it has stopped, so ask again for a while. A destination whose guest runs
+        // (a hand-over that failed after GO) refuses it all along and keeps the VM: deleting never stops a guest.
+        var path = $"api/v1/vms/{Uri.EscapeDataString(name)}";
+        var deadline = DateTime.UtcNow + DeleteRetryLimit;
         try
         {
-            using var response = await _http.DeleteAsync($"api/v1/vms/{Uri.EscapeDataString(name)}").ConfigureAwait(false);
+            while (true)
+            {
+                using var response = await _http.DeleteAsync(path).ConfigureAwait(false);
+                if (response.StatusCode != System.Net.HttpStatusCode.Conflict || DateTime.UtcNow >= deadline)
+                {
+                    return;
+                }
+
+                await Task.Delay(TimeSpan.FromMilliseconds(200)).ConfigureAwait(false);
+            }
         }
         catch (Exception e) when (e is HttpRequestException or OperationCanceledException)
         {
             // The destination is gone: it has nothing to clean up, or will find a stopped VM.
         }
     }
+
+    // How long a failed migration waits for the destination's incoming VMM to stop so its definition can go.
+    private static readonly TimeSpan DeleteRetryLimit = TimeSpan.FromSeconds(30);
 
     /// <summary>The WebSocket to the destination's incoming migration (its VMM starts when this connects).</summary>
     public async Task<WebSocket> ConnectIncomingAsync(string name, CancellationToken cancellationToken)
