@@ -298,7 +298,22 @@ public sealed partial class VmSupervisor
 
     private static async Task CopyThenShutdownAsync(Stream from, Stream to, Socket socket, CancellationToken cancellationToken)
     {
-        await CopyAsync(from, to, cancellationToken).ConfigureAwait(false);
-        socket.Shutdown(SocketShutdown.Send);
+        try
+        {
+            await CopyAsync(from, to, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            // The VMM reads end of stream also when the other manager broke off (a cancelled migration, a lost link),
+            // at once: else a destination's VMM would wait out its idle timeout, and its VM could not be deleted.
+            try
+            {
+                socket.Shutdown(SocketShutdown.Send);
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                // The VMM closed first.
+            }
+        }
     }
 }
