@@ -13,7 +13,7 @@ public sealed class ScreenText
 
     /// <summary>
     /// Two rows that between them hold every character a Linux shell's answers need here (uname's among them), for a
-    /// test to have the guest print (<see cref="CommandsPrintingKnownRows"/>) and the reader to learn from.
+    /// test to have the guest print (<see cref="CommandLineShowing"/>) and the reader to learn from.
     /// </summary>
     public static readonly string[] KnownRows = ["ABCDEFGHIJKLMNOPQRSTUVWXYZ 0123456789", "abcdefghijklmnopqrstuvwxyz #:()-_./+,=[]"];
 
@@ -49,11 +49,16 @@ public sealed class ScreenText
         return false;
     }
 
-    /// <summary>Shell commands that print <see cref="KnownRows"/> (the punctuation quoted), one a line.</summary>
-    public static IEnumerable<string> CommandsPrintingKnownRows() =>
-        KnownRows.Select(row => row.IndexOf(' ', StringComparison.Ordinal) is var space and > 0
-            ? $"echo {row[..(space + 1)]}'{row[(space + 1)..]}'"
-            : $"echo {row}");
+    /// <summary>
+    /// One shell command line that quiets the kernel's messages, clears the screen, prints <see cref="KnownRows"/> (the
+    /// punctuation quoted), then runs <paramref name="command"/>. One line, so that nothing the test types is still
+    /// being echoed (typed ahead) while the known rows are printed, which would shift them off their first column.
+    /// </summary>
+    public static string CommandLineShowing(string command) =>
+        string.Join("; ", KnownRows.Select(row => row.IndexOf(' ', StringComparison.Ordinal) is var space and > 0
+                ? $"echo {row[..(space + 1)]}'{row[(space + 1)..]}'"
+                : $"echo {row}")
+            .Prepend("clear").Prepend("dmesg -n 1").Append(command));
 
     /// <summary>The screen's rows as text once <paramref name="image"/> shows <see cref="KnownRows"/> to learn from; else null.</summary>
     public string[]? LearnAndRead(PngImage image) => KnownRows.All(row => Learn(image, row)) ? Read(image) : null;

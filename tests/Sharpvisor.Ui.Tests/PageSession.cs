@@ -7,17 +7,19 @@ namespace Sharpvisor.Ui.Tests;
 /// <summary>A daemon, a browser and a page signed in with the daemon's token; a failure saves a screenshot.</summary>
 public sealed class PageSession : IAsyncDisposable
 {
+    private readonly IUiDaemon _daemon;
     private string? _files;
 
-    private PageSession(UiDaemon daemon, Browser browser, IPage page, List<string> problems)
+    private PageSession(IUiDaemon daemon, Browser browser, IPage page, List<string> problems)
     {
-        Daemon = daemon;
+        _daemon = daemon;
         Browser = browser;
         Page = page;
         Problems = problems;
     }
 
-    public UiDaemon Daemon { get; }
+    /// <summary>The daemon in this process (of <see cref="OpenAsync(string?, string, TimeSpan?)"/>).</summary>
+    public UiDaemon Daemon => _daemon as UiDaemon ?? throw new InvalidOperationException("this session's daemon runs in a process of its own");
 
     public Browser Browser { get; }
 
@@ -29,31 +31,48 @@ public sealed class PageSession : IAsyncDisposable
     /// <param name="kvmDevice">The daemon's KVM device (see <see cref="UiDaemon.StartAsync"/>); null: /dev/kvm.</param>
     /// <param name="hash">The page to show once signed in: the VM list by default (the address alone shows the dashboard).</param>
     /// <param name="metricsInterval">How often the daemon samples its metrics history; null: 1 s, so charts fill quickly.</param>
-    public static async Task<PageSession> OpenAsync(string? kvmDevice = null, string hash = "#/vms", TimeSpan? metricsInterval = null)
+    public static async Task<PageSession> OpenAsync(string? kvmDevice = null, string hash = "#/vms", TimeSpan? metricsInterval = null) =>
+        await OpenAsync(await UiDaemon.StartAsync(kvmDevice, metricsInterval ?? TimeSpan.FromSeconds(1)), hash);
+
+    /// <summary>A browser and a page signed in to <paramref name="daemon"/>, which the session disposes (also when this fails).</summary>
+    public static async Task<PageSession> OpenAsync(IUiDaemon daemon, string hash = "#/vms")
     {
         // Chromium's JIT under an emulated CPU (the nested KVM host) is many times slower than on hardware.
         var timeout = (float)TestTime.Ceiling(TimeSpan.FromSeconds(30)).TotalMilliseconds;
         Assertions.SetDefaultExpectTimeout(timeout);
-        var daemon = await UiDaemon.StartAsync(kvmDevice, metricsInterval ?? TimeSpan.FromSeconds(1));
-        var browser = await Browser.LaunchAsync();
-        var problems = new List<string>();
-        var page = await browser.NewPageAsync(problems);
-        page.SetDefaultTimeout(timeout);
-        page.SetDefaultNavigationTimeout(timeout);
-        await page.GotoAsync(daemon.Daemon.UiUrl);
-        await Assertions.Expect(page.Locator("#connection")).ToHaveTextAsync("Events: live");
-        if (hash != "#/")
+        Browser? browser = null;
+        try
         {
-            await page.EvaluateAsync("hash => { location.hash = hash; }", hash);
-        }
+            browser = await Browser.LaunchAsync();
+            var problems = new List<string>();
+            var page = await browser.NewPageAsync(problems);
+            page.SetDefaultTimeout(timeout);
+            page.SetDefaultNavigationTimeout(timeout);
+            await page.GotoAsync(daemon.UiUrl);
+            await Assertions.Expect(page.Locator("#connection")).ToHaveTextAsync("Events: live");
+            if (hash != "#/")
+            {
+                await page.EvaluateAsync("hash => { location.hash = hash; }", hash);
+            }
 
-        return new PageSession(daemon, browser, page, problems);
+            return new PageSession(daemon, browser, page, problems);
+        }
+        catch
+        {
+            if (browser is not null)
+            {
+                await browser.DisposeAsync();
+            }
+
+            await daemon.DisposeAsync();
+            throw;
+        }
     }
 
     /// <summary>Defines a VM behind the page's back (POST /api/v1/vms) and returns it as the API answered.</summary>
     public async Task<VmResource> CreateVmAsync(VmSpec spec)
     {
-        using var response = await Daemon.Http.PostAsJsonAsync("api/v1/vms", spec, ApiJsonContext.Default.VmSpec);
+        using var response = await _daemon.Http.PostAsJsonAsync("api/v1/vms", spec, ApiJsonContext.Default.VmSpec);
         Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
         return (await response.Content.ReadFromJsonAsync(ApiJsonContext.Default.VmResource))!;
     }
@@ -88,7 +107,7 @@ public sealed class PageSession : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await Browser.DisposeAsync();
-        await Daemon.DisposeAsync();
+        await _daemon.DisposeAsync();
         if (_files is not null)
         {
             Directory.Delete(_files, recursive: true);

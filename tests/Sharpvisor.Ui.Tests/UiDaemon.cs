@@ -10,7 +10,7 @@ namespace Sharpvisor.Ui.Tests;
 /// directory, VMs run by the real <c>sharpvisor</c> built into this output. Disposing it stops the daemon and kills
 /// the VMMs it left running.
 /// </summary>
-public sealed class UiDaemon : IAsyncDisposable
+public sealed class UiDaemon : IUiDaemon
 {
     private readonly string _directory;
 
@@ -24,7 +24,8 @@ public sealed class UiDaemon : IAsyncDisposable
 
     public ManagerDaemon Daemon { get; }
 
-    /// <summary>A client with the token, for what the test does behind the page's back.</summary>
+    public string UiUrl => Daemon.UiUrl;
+
     public HttpClient Http { get; }
 
     /// <param name="kvmDevice">

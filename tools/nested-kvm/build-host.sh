@@ -22,8 +22,8 @@ source "$lib"
 # The modules the host loads at boot, by name; their dependencies are found with modinfo.
 # 9p + virtio: the machine's root and the job folder; overlay: a writable root over the read-only share;
 # kvm_amd: the point of it all; tun, veth, bridge, af_packet: the tests' own networks inside namespaces;
-# loop, ext4: disk images mounted by tests.
-modules=(virtio_pci 9pnet_virtio 9p overlay kvm_amd tun veth bridge af_packet loop ext4)
+# loop, ext4: disk images mounted by tests; virtio_net: the NIC of `run --forward`.
+modules=(virtio_pci 9pnet_virtio 9p overlay kvm_amd tun veth bridge af_packet loop ext4 virtio_net)
 
 apt_need cpio gzip kmod
 bb_version="$(busybox_version)"

@@ -35,10 +35,7 @@ public sealed class LinuxDesktopTests : IDisposable
 
         await using (var viewer = await VncViewer.StartAsync(socket))
         {
-            foreach (var line in ScreenText.CommandsPrintingKnownRows().Prepend("dmesg -n 1; clear").Append("uname -a"))
-            {
-                await viewer.TypeLineAsync(line);
-            }
+            await viewer.TypeLineAsync(ScreenText.CommandLineShowing("uname -a"));
 
             TestTrace.Step("desktop: typed");
         }

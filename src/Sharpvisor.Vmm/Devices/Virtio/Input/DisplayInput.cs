@@ -9,19 +9,46 @@ namespace Sharpvisor.Vmm.Devices.Virtio.Input;
 /// </summary>
 public sealed class DisplayInput : IDisplayInput
 {
+    // EV_KEY's values: released, pressed, and pressed again while held (the client's autorepeat).
+    private const uint Released = 0, Pressed = 1, Repeated = 2;
+
+    private readonly Lock _keysGate = new();
+    private readonly bool[] _held = new bool[InputCodes.MaxKey + 1];
     private Tuple<VirtioInput, VirtioInput>? _devices; // a reference, so that both are swapped at once
     private int _buttons;
 
-    /// <summary>Sends input to these devices from now on (null: drop it).</summary>
-    public void Attach(VirtioInput? keyboard, VirtioInput? tablet) =>
-        Volatile.Write(ref _devices, keyboard is null || tablet is null ? null : Tuple.Create(keyboard, tablet));
+    /// <summary>Sends input to these devices from now on (null: drop it); a new keyboard has no key held.</summary>
+    public void Attach(VirtioInput? keyboard, VirtioInput? tablet)
+    {
+        lock (_keysGate)
+        {
+            Array.Clear(_held);
+            Volatile.Write(ref _devices, keyboard is null || tablet is null ? null : Tuple.Create(keyboard, tablet));
+        }
+    }
 
+    /// <summary>
+    /// A key event of any client. A press of a key already held is the client's autorepeat and reaches the guest as a
+    /// repeat (the keyboard has no EV_REP, so the guest repeats nothing itself, and Linux would drop a second press).
+    /// </summary>
     public void Key(uint keysym, uint scancode, bool down)
     {
         var code = KeyMap.ToKeyCode(keysym, scancode);
-        if (code != 0 && Volatile.Read(ref _devices) is { } devices)
+        if (code == 0 || code >= _held.Length)
         {
-            devices.Item1.Send([new InputEvent(InputCodes.EvKey, code, down ? 1u : 0u)]);
+            return;
+        }
+
+        lock (_keysGate)
+        {
+            if (Volatile.Read(ref _devices) is not { } devices)
+            {
+                return;
+            }
+
+            var value = !down ? Released : _held[code] ? Repeated : Pressed;
+            _held[code] = down;
+            devices.Item1.Send([new InputEvent(InputCodes.EvKey, code, value)]);
         }
     }
 

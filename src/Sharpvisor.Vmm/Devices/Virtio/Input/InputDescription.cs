@@ -8,13 +8,16 @@ internal sealed record InputDescription(string Name, string Serial, ushort Produ
 {
     public IReadOnlyDictionary<ushort, (int Min, int Max)> Axes { get; init; } = new Dictionary<ushort, (int, int)>();
 
-    /// <summary>A PC keyboard: every key code up to <see cref="InputCodes.MaxKey"/>, and autorepeat done by the guest.</summary>
+    /// <summary>
+    /// A PC keyboard: every key code up to <see cref="InputCodes.MaxKey"/>. No EV_REP: the client's machine repeats a
+    /// held key (<see cref="DisplayInput"/> passes its repeats on), because a guest timing the repeat itself would
+    /// repeat every key whose release came late over a slow network (seen: "NNNNNNN" typed as "N" in a nested host).
+    /// </summary>
     public static InputDescription Keyboard { get; } = new(
         "Sharpvisor Keyboard", "0", 1,
         new Dictionary<ushort, ushort[]>
         {
             [InputCodes.EvKey] = [.. Enumerable.Range(1, InputCodes.MaxKey).Select(k => (ushort)k)],
-            [InputCodes.EvRep] = [0, 1],
         });
 
     /// <summary>An absolute pointer with three buttons and a wheel: the VNC pointer lands where the client's is.</summary>

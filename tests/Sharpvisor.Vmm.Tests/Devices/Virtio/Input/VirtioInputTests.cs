@@ -72,6 +72,24 @@ public sealed class VirtioInputTests : IDisposable
     }
 
     [Fact]
+    public void AKeyPressedAgainWhileHeldIsARepeatAndTheGuestRepeatsNothingItself()
+    {
+        Assert.Empty(Config(_keyboardDriver, 0x11, 0x14)); // no EV_REP bits: no autorepeat timed by the guest
+        _keyboardDriver.Start();
+        var buffers = Post(_keyboardDriver, 10);
+        _input.Key('a', 0, down: true);
+        _input.Key('a', 0, down: true); // the client's autorepeat
+        _input.Key('a', 0, down: false);
+        _input.Key('a', 0, down: true);
+        _input.Attach(_keyboard, _tablet); // a rebuilt machine: nothing held
+        _input.Key('a', 0, down: true);
+        Assert.Equal(10, _keyboardDriver.WaitForUsed(0, 10).Count);
+        Assert.Equal(
+            [(1, 30, 1u), (1, 30, 2u), (1, 30, 0u), (1, 30, 1u), (1, 30, 1u)],
+            buffers.Select(b => Event(_keyboardDriver, b)).Where(e => e.Type != 0));
+    }
+
+    [Fact]
     public void ThePointerIsScaledToTheTabletsAxesAndClampedToTheScreen()
     {
         _tabletDriver.Start();
