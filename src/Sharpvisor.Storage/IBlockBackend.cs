@@ -1,0 +1,29 @@
+namespace Sharpvisor.Storage;
+
+/// <summary>
+/// Where a virtual disk's bytes live. Callers check offsets and lengths against <see cref="Size"/>; implementations
+/// check again and throw <see cref="ArgumentOutOfRangeException"/>, so that no bug above can write outside the disk.
+/// </summary>
+public interface IBlockBackend : IDisposable
+{
+    /// <summary>The virtual disk's size in bytes.</summary>
+    ulong Size { get; }
+
+    /// <summary>True when writes, discards and write-zeroes are refused.</summary>
+    bool ReadOnly { get; }
+
+    /// <summary>Fills <paramref name="destination"/> from <paramref name="offset"/>; bytes past the end of the data read as zero.</summary>
+    void Read(long offset, Span<byte> destination);
+
+    /// <summary>Writes <paramref name="source"/> at <paramref name="offset"/>; durable only after <see cref="Flush"/>.</summary>
+    void Write(long offset, ReadOnlySpan<byte> source);
+
+    /// <summary>Makes every completed write durable (fdatasync for a file).</summary>
+    void Flush();
+
+    /// <summary>The guest no longer needs the range; its contents become unspecified (here: zeros or unchanged).</summary>
+    void Discard(long offset, long length);
+
+    /// <summary>The range reads as zeros afterwards.</summary>
+    void WriteZeroes(long offset, long length);
+}

@@ -1,0 +1,100 @@
+using Microsoft.Win32.SafeHandles;
+
+namespace Sharpvisor.Storage;
+
+/// <summary>
+/// A raw image: the file's bytes are the disk's bytes. A writable image is locked exclusively (flock, through
+/// FileShare.None) so two writers cannot share a disk; a read-only one shares its lock with other readers.
+/// </summary>
+public sealed class RawImage : IBlockBackend
+{
+    private const int ZeroChunk = 1 << 20;
+
+    private readonly SafeFileHandle _file;
+
+    private RawImage(SafeFileHandle file, ulong size, bool readOnly)
+    {
+        _file = file;
+        Size = size;
+        ReadOnly = readOnly;
+    }
+
+    /// <inheritdoc/>
+    public ulong Size { get; }
+
+    /// <inheritdoc/>
+    public bool ReadOnly { get; }
+
+    /// <summary>Opens <paramref name="path"/>; IOException and UnauthorizedAccessException carry the reason.</summary>
+    public static RawImage Open(string path, bool readOnly)
+    {
+        var file = File.OpenHandle(
+            path, FileMode.Open, readOnly ? FileAccess.Read : FileAccess.ReadWrite, readOnly ? FileShare.Read : FileShare.None);
+        try
+        {
+            return new RawImage(file, (ulong)RandomAccess.GetLength(file), readOnly);
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+    }
+
+    /// <inheritdoc/>
+    public void Read(long offset, Span<byte> destination)
+    {
+        BlockRange.Check(Size, offset, destination.Length);
+        while (!destination.IsEmpty)
+        {
+            var read = RandomAccess.Read(_file, destination, offset);
+            if (read == 0)
+            {
+                destination.Clear(); // the file shrank under us: past its end reads as zeros
+                return;
+            }
+
+            destination = destination[read..];
+            offset += read;
+        }
+    }
+
+    /// <summary>Writes inside the image only: a write past its end would grow the file and fill the host's disk.</summary>
+    public void Write(long offset, ReadOnlySpan<byte> source)
+    {
+        BlockRange.CheckWritable(ReadOnly);
+        BlockRange.Check(Size, offset, source.Length);
+        RandomAccess.Write(_file, source, offset);
+    }
+
+    /// <inheritdoc/>
+    public void Flush()
+    {
+        if (!ReadOnly)
+        {
+            RandomAccess.FlushToDisk(_file);
+        }
+    }
+
+    /// <summary>Leaves the bytes as they are: "unspecified" allows it, and it needs no fallocate.</summary>
+    public void Discard(long offset, long length)
+    {
+        BlockRange.CheckWritable(ReadOnly);
+        BlockRange.Check(Size, offset, length);
+    }
+
+    /// <inheritdoc/>
+    public void WriteZeroes(long offset, long length)
+    {
+        BlockRange.CheckWritable(ReadOnly);
+        BlockRange.Check(Size, offset, length);
+        var zeros = new byte[(int)Math.Min(length, ZeroChunk)];
+        for (var done = 0L; done < length; done += zeros.Length)
+        {
+            RandomAccess.Write(_file, zeros.AsSpan(0, (int)Math.Min(zeros.Length, length - done)), offset + done);
+        }
+    }
+
+    /// <inheritdoc/>
+    public void Dispose() => _file.Dispose();
+}
