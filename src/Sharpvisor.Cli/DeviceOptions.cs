@@ -1,9 +1,10 @@
 using Sharpvisor.Control;
+using Sharpvisor.Storage;
 using Sharpvisor.Vmm.Machine;
 
 namespace Sharpvisor.Cli;
 
-/// <summary>Parses the device options of <c>run</c>: <c>--disk PATH[,readonly][,id=ID]</c> and <c>--net tap=NAME[,mac=XX:..]</c>.</summary>
+/// <summary>Parses the device options of <c>run</c>: <c>--disk PATH[,readonly][,id=ID][,format=raw|qcow2]</c> and <c>--net tap=NAME[,mac=XX:..]</c>.</summary>
 internal static class DeviceOptions
 {
     public static DiskConfig ParseDisk(string spec)
@@ -16,11 +17,17 @@ internal static class DeviceOptions
 
         var readOnly = false;
         string? id = null;
+        var format = DiskFormat.Raw;
         foreach (var part in parts[1..])
         {
             if (part is "readonly" or "ro" or "readonly=on")
             {
                 readOnly = true;
+            }
+            else if (part.StartsWith("format=", StringComparison.Ordinal))
+            {
+                format = ImageFormat.FromName(part["format=".Length..])
+                    ?? throw new UsageException($"--disk '{spec}': unknown format '{part["format=".Length..]}' (expected raw or qcow2)");
             }
             else if (part.StartsWith("id=", StringComparison.Ordinal) && part.Length > 3 && part.Length <= 23 && part[3..].All(c => c is >= ' ' and <= '~'))
             {
@@ -28,11 +35,11 @@ internal static class DeviceOptions
             }
             else
             {
-                throw new UsageException($"--disk '{spec}': unknown or invalid setting '{part}' (expected readonly or id=ID of 1-20 printable ASCII characters)");
+                throw new UsageException($"--disk '{spec}': unknown or invalid setting '{part}' (expected readonly, format=raw|qcow2 or id=ID of 1-20 printable ASCII characters)");
             }
         }
 
-        return new DiskConfig(parts[0], readOnly, id);
+        return new DiskConfig(parts[0], readOnly, id, format);
     }
 
     public static NetConfig ParseNet(string spec)

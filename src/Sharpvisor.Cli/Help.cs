@@ -22,7 +22,7 @@ internal static class Help
         ["run"] = """
             usage: sharpvisor run [--kernel PATH] [--initrd PATH] [--cmdline STR] [--cpus N] [--memory SIZE]
                                   [--serial stdio|file:PATH|socket:PATH|none] [--on-reboot stop|restart] [--kvm PATH]
-                                  [--emulation-workarounds on|off] [--disk PATH[,readonly][,id=ID]]...
+                                  [--emulation-workarounds on|off] [--disk PATH[,readonly][,id=ID][,format=raw|qcow2]]...
                                   [--net tap=NAME[,mac=XX:XX:XX:XX:XX:XX]]... [--console serial|virtio] [--rng]
                                   [--display heads=N[,size=WxH][,vnc=PATH][,listen=127.0.0.1:PORT][,password-file=F]]
                                   [--control PATH] [--exit-file PATH] [--seccomp on|log|off]
@@ -43,8 +43,10 @@ internal static class Help
               --emulation-workarounds
                            on hosts whose KVM emulates instructions (PVM): complete int3/fwait for the guest
                            and give Linux guests arguments that avoid the rest (default on)
-              --disk       a raw disk image as virtio-blk (repeatable); readonly refuses guest writes,
-                           id= sets the serial the guest reads (default: the file name)
+              --disk       a disk image as virtio-blk (repeatable); readonly refuses guest writes,
+                           id= sets the serial the guest reads (default: the file name), format= says
+                           raw (the default; never guessed from the file's bytes) or qcow2 (with its
+                           backing chain, opened read-only; a qcow2 disk cannot migrate yet)
               --net        a virtio-net NIC on TAP interface NAME, attached or created (repeatable);
                            default MAC 02:73:76 plus three bytes from the name
               --console    virtio adds hvc0 (virtio-console) on the same output; keyboard input goes to it
@@ -308,6 +310,98 @@ internal static class Help
             example:
               sharpvisor events --vm web1 --after 0
             """,
+        ["image"] = """
+            usage: sharpvisor image SUBCOMMAND ...
+
+            Disk images, raw and qcow2 (v2 and v3, backing chains), without qemu-img (docs/storage.md).
+              create       a new empty image, optionally over a backing file
+              info         format, sizes, backing file (--output json as qemu-img's)
+              check        a qcow2 image's metadata: exit 0 clean, 3 leaked clusters, 2 corruption
+              convert      copy an image's content into a new raw or qcow2 image, flattening its backing chain
+              resize       grow an image (shrink a raw one with --shrink)
+            SIZE is bytes, or a number with K, M, G or T (powers of 1024). qemu-img's -f, -O, -b, -F and -p are
+            accepted for --format, --output-format, --backing, --backing-format and --progress.
+            'sharpvisor help image SUBCOMMAND' tells more.
+
+            examples:
+              sharpvisor image create disk.qcow2 20G
+              sharpvisor image info --output json disk.qcow2
+            """,
+        ["image create"] = """
+            usage: sharpvisor image create [--format qcow2|raw] [--backing FILE [--backing-format raw|qcow2]]
+                                          [--cluster-size SIZE] NAME [SIZE]
+
+            Creates the image NAME, which must not exist, SIZE bytes long (a raw image is a sparse file).
+              --format     qcow2 (default) or raw (-f)
+              --backing    a backing file the new qcow2 image reads through (-b); a relative name is relative
+                           to NAME's directory; SIZE defaults to its size
+              --backing-format
+                           the backing file's format (-F; default: probed, then recorded in NAME)
+              --cluster-size
+                           the qcow2 cluster size, a power of two from 512 to 2M (default 64K)
+
+            examples:
+              sharpvisor image create disk.qcow2 20G
+              sharpvisor image create -f qcow2 -b base.qcow2 -F qcow2 overlay.qcow2
+            """,
+        ["image info"] = """
+            usage: sharpvisor image info [--output human|json] [--backing-chain] [--format raw|qcow2] FILE
+
+            Describes an image: format, virtual size, disk size (the blocks the file takes), cluster size,
+            backing file and its format, and the dirty and corrupt flags.
+              --output     human (default) or json: qemu-img info --output=json's fields and names
+                           (virtual-size, filename, format, actual-size, cluster-size, backing-filename,
+                           full-backing-filename, backing-filename-format, dirty-flag)
+              --backing-chain
+                           every image of the backing chain in turn (in JSON: an array)
+              --format     read FILE as this format (-f) instead of probing it
+
+            example:
+              sharpvisor image info --backing-chain --output json overlay.qcow2
+            """,
+        ["image check"] = """
+            usage: sharpvisor image check [--format raw|qcow2] FILE
+
+            Checks a qcow2 image's metadata, read-only: every L1, L2, data and refcount cluster aligned and inside
+            the file, and every refcount equal to the references to its cluster. A raw image has none to check.
+              --format     read FILE as this format (-f) instead of probing it
+            Exit status, as qemu-img check's: 0 no problem; 3 leaked clusters only (refcount above references:
+            lost space, no harm to data; a crash can leave them); 2 corruption (a refcount below its references,
+            a cluster used twice, a pointer outside the file); 1 the image cannot be read at all.
+
+            example:
+              sharpvisor image check disk.qcow2 || echo "check exited $?"
+            """,
+        ["image convert"] = """
+            usage: sharpvisor image convert [--format FMT] [--output-format qcow2|raw] [--cluster-size SIZE]
+                                           [--progress] SRC DST
+
+            Copies what a guest sees in SRC (its backing chain flattened) into DST, which must not exist. All-zero
+            clusters are not written, so DST is sparse. A failed conversion removes DST.
+              --format     SRC's format (-f; default: probed)
+              --output-format
+                           DST's format (-O): raw (default, as qemu-img) or qcow2
+              --cluster-size
+                           DST's qcow2 cluster size (default 64K)
+              --progress   a progress bar on stderr (-p); shown anyway when stderr is a terminal
+
+            examples:
+              sharpvisor image convert -O qcow2 disk.raw disk.qcow2
+              sharpvisor image convert -O raw --progress overlay.qcow2 flat.raw
+            """,
+        ["image resize"] = """
+            usage: sharpvisor image resize [--shrink] [--format raw|qcow2] FILE [+]SIZE
+
+            Sets FILE's virtual size to SIZE, or grows it by SIZE with '+'. A qcow2 image only grows, and only
+            as far as its L1 table's clusters reach (4 TiB with 64K clusters): moving the table is refused. Close
+            the image first: it is locked while it changes.
+              --shrink     allow a smaller size (raw only): the data past it is lost
+              --format     read FILE as this format (-f) instead of probing it
+
+            examples:
+              sharpvisor image resize disk.qcow2 40G
+              sharpvisor image resize disk.raw +1G
+            """,
         ["completion"] = """
             usage: sharpvisor completion bash
 
@@ -338,6 +432,7 @@ internal static class Help
           vm          list, show, create, start, stop, kill, pause, resume, reboot, delete the daemon's VMs;
                       attach to a VM's console
           events      follow the daemon's event stream
+          image       create, inspect, check, convert and resize raw and qcow2 disk images
           host-info   show the host's CPUs, memory, storage and what its KVM offers
           completion  print a bash completion script
           version     print the version (also --version)
@@ -353,11 +448,14 @@ internal static class Help
         """;
 
     /// <summary>The commands, for completion and suggestions.</summary>
-    public static IReadOnlyList<string> Commands { get; } = ["run", "serve", "vm", "events", "host-info", "completion", "version", "help"];
+    public static IReadOnlyList<string> Commands { get; } = ["run", "serve", "vm", "events", "image", "host-info", "completion", "version", "help"];
 
     /// <summary>vm's subcommands, in the order its help lists them.</summary>
     public static IReadOnlyList<string> VmSubcommands { get; } =
         ["list", "show", "create", "start", "stop", "kill", "pause", "resume", "reboot", "delete", "console", "snapshot", "snapshots", "restore", "migrate", "migrate-cancel", "display", "screenshot"];
+
+    /// <summary>image's subcommands, in the order its help lists them.</summary>
+    public static IReadOnlyList<string> ImageSubcommands { get; } = ["create", "info", "check", "convert", "resize"];
 
     public static IEnumerable<string> TopicNames => Topics.Keys;
 
@@ -387,7 +485,7 @@ internal static class Help
             return "";
         }
 
-        return args[0] == "vm" && args.Count > 1 && Topics.ContainsKey("vm " + args[1]) ? "vm " + args[1] : args[0];
+        return args[0] is "vm" or "image" && args.Count > 1 && Topics.ContainsKey(args[0] + " " + args[1]) ? args[0] + " " + args[1] : args[0];
     }
 
     /// <summary>

@@ -17,6 +17,7 @@ internal static class Program
                 "serve" => ServeLauncher.Execute(args[1..]),
                 "vm" => VmCommand.Execute(args[1..]),
                 "events" => EventsCommand.Execute(args[1..]),
+                "image" => ImageCommand.Execute(args[1..]),
                 "completion" => CompletionCommand.Execute(args[1..]),
                 "help" => HelpCommand(args[1..]),
                 "--help" or "-h" => Print(Help.Overview),

@@ -5,10 +5,13 @@ namespace Sharpvisor.Cli;
 /// <summary>Parses memory sizes the way QEMU's -m does: a bare number is MiB; K, M, G, T suffixes (optionally "iB"/"B").</summary>
 internal static class SizeParser
 {
-    public static ulong Parse(string text, string option)
+    /// <param name="text">What the user typed.</param>
+    /// <param name="option">What to call it in an error.</param>
+    /// <param name="bareUnit">What a number without a suffix counts: MiB for memory (-m), bytes for disk images (qemu-img).</param>
+    public static ulong Parse(string text, string option, ulong bareUnit = 1UL << 20)
     {
         var s = text.Trim();
-        var unit = 1UL << 20;
+        var unit = bareUnit;
         var suffixStart = s.Length;
         while (suffixStart > 0 && char.IsLetter(s[suffixStart - 1]))
         {

@@ -146,6 +146,7 @@ public sealed class BadInputTests
     [Theory]
     [InlineData("--disk", ",readonly", 2, "needs a file path")]
     [InlineData("--disk", "/tmp/x.img,bogus", 2, "unknown or invalid setting 'bogus'")]
+    [InlineData("--disk", "/tmp/x.img,format=vmdk", 2, "unknown format 'vmdk' (expected raw or qcow2)")]
     [InlineData("--net", "tap=", 2, "is not a valid interface name")]
     [InlineData("--net", "tap=much-too-long-name0", 2, "is not a valid interface name")]
     [InlineData("--net", "tap=t0,mac=01:00:00:00:00:01", 2, "must be six hex bytes")]
@@ -164,6 +165,32 @@ public sealed class BadInputTests
     {
         var result = await SharpvisorProcess.RunAsync(["run", option, value]);
         AssertOneLineError(result, exitCode, fragment);
+    }
+
+    /// <summary>A disk said to be qcow2 that is not one, or whose backing file is gone: one line naming the problem.</summary>
+    [KvmFact]
+    public async Task ABrokenQcow2DiskIsAOneLineUsageError()
+    {
+        var scratch = Directory.CreateTempSubdirectory("sv-badqcow2-");
+        try
+        {
+            var raw = Path.Combine(scratch.FullName, "raw.img");
+            await File.WriteAllBytesAsync(raw, new byte[65536]);
+            var notQcow2 = await SharpvisorProcess.RunAsync(["run", "--disk", $"{raw},format=qcow2"]);
+            AssertOneLineError(notQcow2, 2, $"--disk {raw}: ");
+            Assert.Contains("magic", notQcow2.Stderr, StringComparison.OrdinalIgnoreCase);
+
+            var overlay = Path.Combine(scratch.FullName, "overlay.qcow2");
+            var created = await ProcessRunner.RunAsync("qemu-img", ["create", "-q", "-f", "qcow2", "-F", "raw", "-b", raw, overlay]);
+            Assert.True(created.ExitCode == 0, created.ToString());
+            File.Delete(raw);
+            var orphan = await SharpvisorProcess.RunAsync(["run", "--disk", $"{overlay},format=qcow2"]);
+            AssertOneLineError(orphan, 2, $"backing file {raw} of {overlay} does not exist");
+        }
+        finally
+        {
+            scratch.Delete(recursive: true);
+        }
     }
 
     [KvmFact]

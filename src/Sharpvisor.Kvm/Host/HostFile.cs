@@ -145,4 +145,15 @@ public static unsafe class HostFile
             _ => HostFileKind.Other,
         };
     }
+
+    /// <summary>
+    /// The bytes the file system gave <paramref name="path"/> (st_blocks × 512: a sparse image takes less than its
+    /// length), what qemu-img calls its actual size; null when stat fails.
+    /// </summary>
+    public static long? AllocatedBytes(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        var buffer = stackalloc byte[Libc.StatSize];
+        return Libc.stat(path, buffer) == 0 ? *(long*)(buffer + Libc.StatBlocksOffset) * 512 : null;
+    }
 }

@@ -61,6 +61,9 @@ internal static unsafe partial class Libc
     /// <summary>struct stat on x86-64 is 144 bytes; st_mode (a u32) sits at offset 24.</summary>
     public const int StatSize = 144;
     public const int StatModeOffset = 24;
+
+    /// <summary>st_blocks (an i64 of 512-byte units) sits at offset 64 of struct stat on x86-64.</summary>
+    public const int StatBlocksOffset = 64;
     public const uint S_IFMT = 0xF000;
     public const uint S_IFDIR = 0x4000;
     public const uint S_IFCHR = 0x2000;

@@ -95,6 +95,33 @@ public sealed partial class Qcow2Image : IBlockBackend
         chain.Enter(path);
         var file = File.OpenHandle(
             path, FileMode.Open, readOnly ? FileAccess.Read : FileAccess.ReadWrite, readOnly ? FileShare.Read : FileShare.None);
+        try
+        {
+            return Open(file, path, readOnly, cache, chain);
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// A qcow2 image on <paramref name="file"/>, already open (and locked, if its caller locks) with the access
+    /// <paramref name="readOnly"/> says: a confined VMM's launcher opens its disks for it. <paramref name="path"/>
+    /// names it in messages and locates relative backing file names. On success the image owns the handle; on failure
+    /// the caller still does.
+    /// </summary>
+    public static Qcow2Image Open(SafeFileHandle file, string path, bool readOnly, Qcow2CacheOptions? cache = null)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        var chain = new BackingChain();
+        chain.Enter(path);
+        return Open(file, path, readOnly, cache ?? Qcow2CacheOptions.Default, chain);
+    }
+
+    private static Qcow2Image Open(SafeFileHandle file, string path, bool readOnly, Qcow2CacheOptions cache, BackingChain chain)
+    {
         IBlockBackend? backing = null;
         try
         {
@@ -115,7 +142,6 @@ public sealed partial class Qcow2Image : IBlockBackend
         catch
         {
             backing?.Dispose();
-            file.Dispose();
             throw;
         }
     }

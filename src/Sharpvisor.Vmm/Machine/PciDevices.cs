@@ -24,6 +24,10 @@ internal sealed class PciDevices : IDisposable
 {
     private readonly List<VirtioPciDevice> _functions = [];
     private readonly List<(string Option, RawFileBackend Image)> _disks = [];
+
+    // Disks whose format keeps tables in memory (qcow2): committed when the devices quiesce, so that a snapshot's or
+    // a restore's next open of the image reads what the guest wrote.
+    private readonly List<IBlockBackend> _formattedDisks = [];
     private readonly List<VirtioNet> _nics = [];
     private DisplayInput? _displayInput;
 
@@ -55,6 +59,11 @@ internal sealed class PciDevices : IDisposable
                 var left = deadline - Stopwatch.GetElapsedTime(start);
                 function.Quiesce(left > TimeSpan.Zero ? left : TimeSpan.Zero);
                 quiesced.Add(function);
+            }
+
+            foreach (var disk in _formattedDisks)
+            {
+                disk.Flush();
             }
         }
         catch
@@ -139,10 +148,21 @@ internal sealed class PciDevices : IDisposable
             {
                 var disk = config.Disks[i];
                 var option = $"--disk {disk.Path}";
-                var backend = Open(option, () => RawFileBackend.Open(disk.Path, disk.ReadOnly, lockDisks));
-                devices._disks.Add((option, backend));
+                IBlockBackend backend;
+                if (disk.Format == Sharpvisor.Storage.DiskFormat.Qcow2)
+                {
+                    backend = Open(option, () => FormattedImageBackend.OpenQcow2(disk.Path, disk.ReadOnly, lockDisks));
+                    devices._formattedDisks.Add(backend);
+                }
+                else
+                {
+                    var raw = Open(option, () => RawFileBackend.Open(disk.Path, disk.ReadOnly, lockDisks));
+                    devices._disks.Add((option, raw));
+                    backend = raw;
+                }
+
                 devices.Add(new VirtioBlock(backend, disk.Id ?? Path.GetFileName(disk.Path)), memory, msi, doorbells, log,
-                    $"file {Path.GetFullPath(disk.Path)} {(disk.ReadOnly ? "read-only" : "read-write")}");
+                    $"{Sharpvisor.Storage.ImageFormat.Name(disk.Format)} file {Path.GetFullPath(disk.Path)} {(disk.ReadOnly ? "read-only" : "read-write")}");
             }
 
             foreach (var nic in config.Nics)

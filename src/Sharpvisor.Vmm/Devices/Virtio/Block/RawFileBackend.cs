@@ -36,11 +36,7 @@ public sealed class RawFileBackend : IBlockBackend
     /// </summary>
     public static RawFileBackend Open(string path, bool readOnly, bool locked = true)
     {
-        // A confined VMM's disks come opened (and locked, unless incoming) by its launcher, with the access their
-        // definition gives.
-        var file = InheritedFiles.Take(path) ?? (readOnly || locked
-            ? File.OpenHandle(path, FileMode.Open, readOnly ? FileAccess.Read : FileAccess.ReadWrite, readOnly ? FileShare.Read : FileShare.None)
-            : HostFile.OpenReadWriteUnlocked(path));
+        var file = OpenFile(path, readOnly, locked);
         try
         {
             return new RawFileBackend(file, (ulong)RandomAccess.GetLength(file), readOnly);
@@ -51,6 +47,15 @@ public sealed class RawFileBackend : IBlockBackend
             throw;
         }
     }
+
+    /// <summary>
+    /// The image file as every format opens it: the launcher's handle for a confined VMM (opened, and locked unless
+    /// incoming, with the access the definition gives), else opened here, locked as <see cref="Open"/> says.
+    /// </summary>
+    public static SafeFileHandle OpenFile(string path, bool readOnly, bool locked = true) =>
+        InheritedFiles.Take(path) ?? (readOnly || locked
+            ? File.OpenHandle(path, FileMode.Open, readOnly ? FileAccess.Read : FileAccess.ReadWrite, readOnly ? FileShare.Read : FileShare.None)
+            : HostFile.OpenReadWriteUnlocked(path));
 
     public void Read(long offset, Span<byte> destination)
     {

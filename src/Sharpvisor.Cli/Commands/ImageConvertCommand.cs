@@ -1,0 +1,105 @@
+using Sharpvisor.Storage;
+using Sharpvisor.Storage.Qcow2;
+
+namespace Sharpvisor.Cli.Commands;
+
+/// <summary>
+/// <c>sharpvisor image convert</c>: the guest-visible bytes of an image (its backing chain flattened) into a new raw or
+/// qcow2 image. All-zero chunks are not written, so the output is sparse: unallocated clusters in qcow2, holes in raw.
+/// </summary>
+internal static class ImageConvertCommand
+{
+    public static readonly HashSet<string> ValueOptions = ["--format", "--output-format", "--cluster-size"];
+
+    public static readonly HashSet<string> FlagOptions = ["--progress"];
+
+    // The chunk for raw output and the zero test's unit: qcow2's default cluster size.
+    private const int RawChunk = 64 << 10;
+
+    public static int Execute(string[] args)
+    {
+        var options = new ArgumentReader(args, ValueOptions, FlagOptions, maxPositionals: 2);
+        var source = ImageCommand.Positional(options, 0, "a source image", "convert");
+        var destination = ImageCommand.Positional(options, 1, "a destination file", "convert");
+        var sourceFormat = ImageCommand.Format(options, "--format");
+        var outputFormat = ImageCommand.Format(options, "--output-format") ?? DiskFormat.Raw;
+        var clusterBits = options.Get("--cluster-size") is { } clusterText ? ClusterBits(clusterText) : 16;
+        if (outputFormat == DiskFormat.Raw && options.Has("--cluster-size"))
+        {
+            throw new UsageException("--cluster-size needs -O qcow2");
+        }
+
+        ImageCommand.RequireFile(source);
+        ImageCommand.RefuseExisting(destination);
+        using var input = Images.Open(source, sourceFormat ?? ImageFormat.Probe(source), readOnly: true);
+        var progress = ProgressBar.For("converting", options.Has("--progress"));
+        var created = false;
+        try
+        {
+            if (outputFormat == DiskFormat.Qcow2)
+            {
+                // qcow2 counts whole sectors: a raw source of another length gets a zero-filled last sector.
+                Qcow2Image.Create(destination, checked((input.Size + 511) / 512 * 512), clusterBits);
+                created = true;
+                using var output = Qcow2Image.Open(destination, readOnly: false);
+                Copy(input, output.Size, (int)output.ClusterSize, progress, (offset, chunk) => output.Write(offset, chunk));
+                output.Flush();
+            }
+            else
+            {
+                using var output = File.OpenHandle(destination, FileMode.CreateNew, FileAccess.Write, FileShare.None);
+                created = true;
+                RandomAccess.SetLength(output, checked((long)input.Size));
+                Copy(input, input.Size, RawChunk, progress, (offset, chunk) => RandomAccess.Write(output, chunk, offset));
+                RandomAccess.FlushToDisk(output);
+            }
+        }
+        catch
+        {
+            // Half an image is worse than none: it would look like a finished conversion.
+            progress.Finish();
+            if (created)
+            {
+                File.Delete(destination);
+            }
+
+            throw;
+        }
+
+        progress.Finish();
+        return ExitCodes.Success;
+    }
+
+    /// <summary>Copies <paramref name="size"/> bytes chunk by chunk, skipping all-zero chunks; past the source's end reads as zeros.</summary>
+    private static void Copy(IBlockBackend input, ulong size, int chunkBytes, ProgressBar progress, Action<long, byte[]> write)
+    {
+        var chunk = new byte[chunkBytes];
+        for (var offset = 0UL; offset < size; offset += (ulong)chunkBytes)
+        {
+            var length = (int)Math.Min((ulong)chunkBytes, size - offset);
+            var fromSource = offset >= input.Size ? 0 : (int)Math.Min((ulong)length, input.Size - offset);
+            var data = length == chunk.Length ? chunk : new byte[length];
+            input.Read((long)offset, data.AsSpan(0, fromSource));
+            data.AsSpan(fromSource).Clear();
+            if (data.AsSpan().IndexOfAnyExcept((byte)0) >= 0)
+            {
+                write((long)offset, data);
+            }
+
+            progress.Report(offset + (ulong)length, size);
+        }
+
+        progress.Report(size, size);
+    }
+
+    private static int ClusterBits(string text)
+    {
+        var bytes = ImageCommand.Size(text, "--cluster-size");
+        if (!System.Numerics.BitOperations.IsPow2(bytes) || bytes < 512 || bytes > 2UL << 20)
+        {
+            throw new UsageException($"--cluster-size '{text}' must be a power of two from 512 to 2M");
+        }
+
+        return System.Numerics.BitOperations.Log2(bytes);
+    }
+}

@@ -1,0 +1,123 @@
+using Sharpvisor.Storage.Qcow2;
+
+namespace Sharpvisor.Vmm.Devices.Virtio.Block;
+
+/// <summary>
+/// A disk in a format with metadata (qcow2, from Sharpvisor.Storage) as a virtio-blk backend. Whatever the image
+/// throws becomes an <see cref="IOException"/>, which the device answers with an I/O error: a full refcount table or a
+/// corrupt table the guest's request runs into fails that request, not the VMM.
+/// </summary>
+public sealed class FormattedImageBackend : IBlockBackend
+{
+    private readonly Sharpvisor.Storage.IBlockBackend _image;
+    private readonly string _path;
+
+    private FormattedImageBackend(Sharpvisor.Storage.IBlockBackend image, string path)
+    {
+        _image = image;
+        _path = path;
+    }
+
+    public ulong Size => _image.Size;
+
+    public bool ReadOnly => _image.ReadOnly;
+
+    /// <summary>
+    /// Opens the qcow2 image at <paramref name="path"/> (with its backing chain, read-only) on the file handle
+    /// <see cref="RawFileBackend.OpenFile"/> gives. A migration's destination (<paramref name="locked"/> false) is
+    /// refused: it would read the image's tables while the source still changes them.
+    /// </summary>
+    public static FormattedImageBackend OpenQcow2(string path, bool readOnly, bool locked = true)
+    {
+        if (!locked && !readOnly)
+        {
+            throw new IOException($"{path} is a qcow2 image: a VM with a writable qcow2 disk cannot migrate yet");
+        }
+
+        var file = RawFileBackend.OpenFile(path, readOnly, locked);
+        try
+        {
+            return new FormattedImageBackend(Qcow2Image.Open(file, path, readOnly), path);
+        }
+        catch (Exception e) when (e is NotSupportedException or InvalidOperationException or ArgumentException
+                                   or FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException)
+        {
+            // A backing file that is missing or refused is not "no such file" for the disk the option names.
+            file.Dispose();
+            throw new IOException(e.Message, e);
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+    }
+
+    public void Read(long offset, Span<byte> destination)
+    {
+        try
+        {
+            _image.Read(offset, destination);
+        }
+        catch (Exception e) when (IsImageFault(e))
+        {
+            throw Fault(e);
+        }
+    }
+
+    public void Write(long offset, ReadOnlySpan<byte> source)
+    {
+        try
+        {
+            _image.Write(offset, source);
+        }
+        catch (Exception e) when (IsImageFault(e))
+        {
+            throw Fault(e);
+        }
+    }
+
+    public void Flush()
+    {
+        try
+        {
+            _image.Flush();
+        }
+        catch (Exception e) when (IsImageFault(e))
+        {
+            throw Fault(e);
+        }
+    }
+
+    public void Discard(long offset, long length)
+    {
+        try
+        {
+            _image.Discard(offset, length);
+        }
+        catch (Exception e) when (IsImageFault(e))
+        {
+            throw Fault(e);
+        }
+    }
+
+    public void WriteZeroes(long offset, long length)
+    {
+        try
+        {
+            _image.WriteZeroes(offset, length);
+        }
+        catch (Exception e) when (IsImageFault(e))
+        {
+            throw Fault(e);
+        }
+    }
+
+    /// <summary>Commits the image's cached tables (a clean shutdown leaves nothing for a later open to repair).</summary>
+    public void Dispose() => _image.Dispose();
+
+    // What an image may throw for a request it cannot serve (IOException passes as it is).
+    private static bool IsImageFault(Exception e) => e is NotSupportedException or InvalidOperationException or ArgumentException;
+
+    private IOException Fault(Exception e) => new($"{_path}: {e.Message}", e);
+}
