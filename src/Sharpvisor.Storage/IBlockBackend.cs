@@ -1,8 +1,10 @@
 namespace Sharpvisor.Storage;
 
 /// <summary>
-/// Where a virtual disk's bytes live. Callers check offsets and lengths against <see cref="Size"/>; implementations
-/// check again and throw <see cref="ArgumentOutOfRangeException"/>, so that no bug above can write outside the disk.
+/// Where a virtual disk's bytes live: an image here, or the VMM's file of a virtio-blk disk. Callers check offsets and
+/// lengths against <see cref="Size"/>; implementations check again and throw (the images here
+/// <see cref="ArgumentOutOfRangeException"/>, the VMM's backends an <see cref="IOException"/>, which the device answers
+/// with an I/O error), so that no bug above can write outside the disk.
 /// </summary>
 public interface IBlockBackend : IDisposable
 {

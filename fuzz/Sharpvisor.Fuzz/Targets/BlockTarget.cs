@@ -1,3 +1,4 @@
+using Sharpvisor.Storage;
 using Sharpvisor.Vmm.Devices.Virtio;
 using Sharpvisor.Vmm.Devices.Virtio.Block;
 using Sharpvisor.Vmm.Devices.Virtio.Queue;

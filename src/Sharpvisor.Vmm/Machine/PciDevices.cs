@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Sharpvisor.Storage;
 using Sharpvisor.Vmm.Bus;
 using Sharpvisor.Vmm.Devices.Interrupts;
 using Sharpvisor.Vmm.Devices.Pci;

@@ -12,6 +12,7 @@ using Sharpvisor.Vmm.Memory;
 using Sharpvisor.Vmm.Tests.Devices.Virtio.Net;
 using Sharpvisor.Vmm.Tests.Devices.Virtio.Transport;
 using Buffer = Sharpvisor.Vmm.Tests.Devices.Virtio.Queue.Buffer;
+using Sharpvisor.Storage;
 
 namespace Sharpvisor.Vmm.Tests.Devices.Virtio;
 

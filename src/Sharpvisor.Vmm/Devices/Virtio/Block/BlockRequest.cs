@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
+using Sharpvisor.Storage;
 using Sharpvisor.Vmm.Devices.Virtio.Queue;
 using Sharpvisor.Vmm.Memory;
 

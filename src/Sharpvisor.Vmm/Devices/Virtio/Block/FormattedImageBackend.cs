@@ -1,3 +1,4 @@
+using Sharpvisor.Storage;
 using Sharpvisor.Storage.Qcow2;
 
 namespace Sharpvisor.Vmm.Devices.Virtio.Block;
@@ -9,10 +10,10 @@ namespace Sharpvisor.Vmm.Devices.Virtio.Block;
 /// </summary>
 public sealed class FormattedImageBackend : IBlockBackend
 {
-    private readonly Sharpvisor.Storage.IBlockBackend _image;
+    private readonly IBlockBackend _image;
     private readonly string _path;
 
-    private FormattedImageBackend(Sharpvisor.Storage.IBlockBackend image, string path)
+    private FormattedImageBackend(IBlockBackend image, string path)
     {
         _image = image;
         _path = path;

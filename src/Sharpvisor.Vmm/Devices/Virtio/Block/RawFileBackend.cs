@@ -1,5 +1,6 @@
 using Microsoft.Win32.SafeHandles;
 using Sharpvisor.Kvm.Host;
+using Sharpvisor.Storage;
 
 namespace Sharpvisor.Vmm.Devices.Virtio.Block;
 

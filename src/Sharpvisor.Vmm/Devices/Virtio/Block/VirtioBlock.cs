@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using Sharpvisor.Storage;
 
 namespace Sharpvisor.Vmm.Devices.Virtio.Block;
 

@@ -1,4 +1,4 @@
-using Sharpvisor.Vmm.Devices.Virtio.Block;
+using Sharpvisor.Storage;
 
 namespace Sharpvisor.Vmm.Tests.Devices.Virtio.Block;
 
