@@ -150,7 +150,7 @@ internal sealed class PciDevices : IDisposable
                 var disk = config.Disks[i];
                 var option = $"--disk {disk.Path}";
                 IBlockBackend backend;
-                if (disk.Format == Sharpvisor.Storage.DiskFormat.Qcow2)
+                if (disk.Format == DiskFormat.Qcow2)
                 {
                     backend = Open(option, () => FormattedImageBackend.OpenQcow2(disk.Path, disk.ReadOnly, lockDisks));
                     devices._formattedDisks.Add(backend);
@@ -163,7 +163,8 @@ internal sealed class PciDevices : IDisposable
                 }
 
                 devices.Add(new VirtioBlock(backend, disk.Id ?? Path.GetFileName(disk.Path)), memory, msi, doorbells, log,
-                    $"{Sharpvisor.Storage.ImageFormat.Name(disk.Format)} file {Path.GetFullPath(disk.Path)} {(disk.ReadOnly ? "read-only" : "read-write")}");
+                    // A raw disk's text is what snapshots have always saved: an older snapshot restores without a "change".
+                    $"{(disk.Format == DiskFormat.Raw ? "" : ImageFormat.Name(disk.Format) + " ")}file {Path.GetFullPath(disk.Path)} {(disk.ReadOnly ? "read-only" : "read-write")}");
             }
 
             foreach (var nic in config.Nics)
