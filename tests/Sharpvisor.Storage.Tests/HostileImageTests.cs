@@ -130,6 +130,36 @@ public sealed class HostileImageTests : IDisposable
         AssertFormatError(_dir["b.qcow2"], "loops");
     }
 
+    [QemuFact]
+    public void ABackingFileWhoseFormatTheOverlayDoesNotSayIsNeverGuessed()
+    {
+        File.WriteAllBytes(_dir["base.raw"], new byte[4096]);
+        Qemu.Img("create", "-q", "-f", "qcow2", "-b", "base.raw", "-F", "raw", _dir["o.qcow2"], "4k");
+        // Turn the backing-format extension into an unknown one, which readers skip: the overlay no longer says "raw".
+        var header = new byte[4096];
+        using (var file = File.OpenHandle(_dir["o.qcow2"]))
+        {
+            RandomAccess.Read(file, header, 0);
+        }
+
+        var at = header.AsSpan().IndexOf(new byte[] { 0xe2, 0x79, 0x2a, 0xca });
+        Assert.True(at > 0, "no backing format extension in the qemu-made overlay");
+        Patch(_dir["o.qcow2"], at, 0x7a7a7a7au);
+        var e = Assert.Throws<NotSupportedException>(() => Qcow2Image.Open(_dir["o.qcow2"], readOnly: true).Dispose());
+        Assert.Contains("does not say its backing file's format", e.Message, StringComparison.Ordinal);
+    }
+
+    [QemuFact]
+    public void ARefcountTableRunningPastTheEndOfTheFileIsRefused()
+    {
+        var path = Small();
+        var refcountTable = (long)ReadU64(path, 48);
+        Patch(path, 56, 2u); // two clusters of table, at the file's last cluster: the second lies past the end
+        Patch(path, 48, (ulong)(new FileInfo(path).Length - ClusterSize));
+        AssertFormatError(path, "runs past the end of the file");
+        Assert.True(refcountTable > 0);
+    }
+
     [Fact]
     public void BackingChainDeeperThan64IsRefused()
     {

@@ -231,6 +231,37 @@ public sealed class WrittenImageTests
         ImageAssert.SameBytes(reopened, expected, 0, expected.Length);
     }
 
+    /// <summary>
+    /// A guest that writes part of a cluster and discards it, round after round, and never flushes: each round lets go
+    /// of a cluster and takes a new one, and the file must not grow by a cluster a round (found by an attacker's review).
+    /// </summary>
+    [QemuFact]
+    public void WritingAndDiscardingWithoutFlushingDoesNotGrowTheFileWithoutBound()
+    {
+        using var dir = new TempDirectory();
+        Qcow2Image.Create(dir["d.qcow2"], 1 << 20, clusterBits: 12);
+        var start = new FileInfo(dir["d.qcow2"]).Length;
+        var data = new byte[512];
+        Array.Fill(data, (byte)0x77);
+        using (var image = Qcow2Image.Open(dir["d.qcow2"], readOnly: false))
+        {
+            for (var round = 0; round < 5000; round++)
+            {
+                image.Write(0, data);
+                image.Discard(0, 4096);
+            }
+
+            image.Write(0, data);
+        }
+
+        Assert.InRange(new FileInfo(dir["d.qcow2"]).Length - start, 0, 256 * 4096);
+        Qemu.AssertClean(dir["d.qcow2"]);
+        using var reopened = Qcow2Image.Open(dir["d.qcow2"], readOnly: true);
+        var expected = new byte[4096];
+        data.CopyTo(expected, 0);
+        ImageAssert.SameBytes(reopened, expected, 0, expected.Length);
+    }
+
     [Fact]
     public void RawImageRefusesOutOfRangeAndReadOnlyWrites()
     {

@@ -32,16 +32,13 @@ internal sealed class BackingChain
             throw new FileNotFoundException($"backing file {path} of {overlayPath} does not exist", path);
         }
 
-        DiskFormat format;
-        if (formatName is null)
-        {
-            format = ImageFormat.Probe(path);
-        }
-        else
-        {
-            format = ImageFormat.FromName(formatName)
+        // Never guessed: a raw backing file whose first bytes a guest once wrote could otherwise pose as a qcow2 image
+        // naming any host file as its own backing (qemu-img has recorded the format since QEMU 6.1).
+        var format = formatName is null
+            ? throw new NotSupportedException(
+                $"{overlayPath} does not say its backing file's format; record it with: qemu-img rebase -u -F raw|qcow2 -b {name} {overlayPath}")
+            : ImageFormat.FromName(formatName)
                 ?? throw new NotSupportedException($"backing file format \"{formatName}\" of {overlayPath} is not supported");
-        }
 
         if (format == DiskFormat.Raw)
         {

@@ -255,9 +255,11 @@ internal sealed class Qcow2Header
             throw new Qcow2FormatException($"refcount table offset {offset} is not a cluster boundary past the header");
         }
 
-        if (offset >= (ulong)fileLength)
+        // All of it inside the file: clusters appended at the end must never land on its tail, where a guest's data
+        // would then be read back as refcount table entries.
+        if (offset >= (ulong)fileLength || clusters * (ulong)clusterSize > (ulong)fileLength - offset)
         {
-            throw new Qcow2FormatException($"refcount table at {offset} is past the end of the file ({fileLength} bytes)");
+            throw new Qcow2FormatException($"refcount table of {clusters} clusters at {offset} runs past the end of the file ({fileLength} bytes)");
         }
     }
 

@@ -14,6 +14,10 @@ public sealed partial class Qcow2Image
 
     private int RefcountBlockBits => _clusterBits + 3 - _header.RefcountOrder;
 
+    // Clusters let go of (their refcounts dropped at the next commit) before an allocation that would grow the file
+    // commits first: the most a file grows by for want of a flush.
+    private const int MaxPendingFrees = 64;
+
     // Where the search for a free cluster starts: every cluster below it is in use.
     private long _freeSearchFrom;
 
@@ -25,6 +29,14 @@ public sealed partial class Qcow2Image
     private long AllocateCluster()
     {
         var cluster = FindFreeCluster();
+        if (cluster < 0 && _pendingFrees.Count >= MaxPendingFrees)
+        {
+            // A guest that writes and discards the same cluster over and over, never flushing, would otherwise grow the
+            // file by a cluster a round: commit, so the clusters it let go of are free to reuse.
+            CommitMetadata();
+            cluster = FindFreeCluster();
+        }
+
         if (cluster < 0)
         {
             cluster = _allocationEnd;

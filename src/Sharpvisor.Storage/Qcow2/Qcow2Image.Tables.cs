@@ -137,15 +137,25 @@ public sealed partial class Qcow2Image
         }
 
         _dirtyL1.Clear();
-        foreach (var (offset, length) in _pendingFrees)
+
+        // One cluster at a time, each forgotten once dropped: when a write fails part way, the next commit retries only
+        // what was not dropped (dropping one twice would free a cluster in use, to be handed out a second time).
+        while (_pendingFrees.Count > 0)
         {
-            for (var cluster = offset & ~(_clusterSize - 1); cluster < offset + length; cluster += _clusterSize)
+            var last = _pendingFrees.Count - 1;
+            var (offset, length) = _pendingFrees[last];
+            var cluster = offset & ~(_clusterSize - 1);
+            ChangeRefcount(cluster, -1);
+            var next = cluster + _clusterSize;
+            if (next < offset + length)
             {
-                ChangeRefcount(cluster, -1);
+                _pendingFrees[last] = (next, offset + length - next);
+            }
+            else
+            {
+                _pendingFrees.RemoveAt(last);
             }
         }
-
-        _pendingFrees.Clear();
 
         // A freed compressed cluster's bytes may be reused: forget what it inflated to.
         _inflated = null;

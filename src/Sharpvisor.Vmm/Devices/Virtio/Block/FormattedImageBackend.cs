@@ -114,8 +114,21 @@ public sealed class FormattedImageBackend : IBlockBackend
         }
     }
 
-    /// <summary>Commits the image's cached tables (a clean shutdown leaves nothing for a later open to repair).</summary>
-    public void Dispose() => _image.Dispose();
+    /// <summary>
+    /// Commits the image's cached tables (a clean shutdown leaves nothing for a later open to repair). A commit that
+    /// fails (the host disk full, a table the image broke) is dropped, as a crash would drop it: the machine's other
+    /// devices must still be torn down.
+    /// </summary>
+    public void Dispose()
+    {
+        try
+        {
+            _image.Dispose();
+        }
+        catch (Exception e) when (e is IOException || IsImageFault(e))
+        {
+        }
+    }
 
     // What an image may throw for a request it cannot serve (IOException passes as it is).
     private static bool IsImageFault(Exception e) => e is NotSupportedException or InvalidOperationException or ArgumentException;
