@@ -30,6 +30,16 @@ public sealed class RawImage : IBlockBackend
     {
         var file = File.OpenHandle(
             path, FileMode.Open, readOnly ? FileAccess.Read : FileAccess.ReadWrite, readOnly ? FileShare.Read : FileShare.None);
+        return Open(file, readOnly);
+    }
+
+    /// <summary>
+    /// An image on a <paramref name="file"/> its caller opened (and locked, if it must be: a launcher may hand over
+    /// descriptors); the image owns it from here, and disposes of it also when this throws.
+    /// </summary>
+    public static RawImage Open(SafeFileHandle file, bool readOnly)
+    {
+        ArgumentNullException.ThrowIfNull(file);
         try
         {
             return new RawImage(file, (ulong)RandomAccess.GetLength(file), readOnly);

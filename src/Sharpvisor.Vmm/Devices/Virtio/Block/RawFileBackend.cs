@@ -9,26 +9,28 @@ namespace Sharpvisor.Vmm.Devices.Virtio.Block;
 /// exclusively (flock) so two VMs cannot write one disk; a read-only one shares its lock with other readers. A live
 /// migration hands the exclusive lock over: the destination opens the image unlocked, the source drops its lock just
 /// before it lets the destination run (<see cref="ReleaseWriteLock"/>), the destination takes it (<see cref="TryTakeWriteLock"/>).
+/// The bytes go through the storage layer's <see cref="RawImage"/>; what is the VMM's own is how the file is opened and
+/// locked, the host's fallocate and fdatasync, and the IOException a device answers with an I/O error.
 /// </summary>
 public sealed class RawFileBackend : IBlockBackend
 {
-    private const int ZeroChunk = 1 << 20;
-
     /// <summary>The most a write-zeroes segment may write by hand (the request size cap of reads and writes).</summary>
     private const long MaxZeroWrite = BlockRequest.MaxRequestBytes;
 
+    private readonly RawImage _image;
+
+    // The image's own handle (it owns and disposes of it): the host calls below (fallocate, fdatasync, flock) act on it.
     private readonly SafeFileHandle _file;
 
-    private RawFileBackend(SafeFileHandle file, ulong size, bool readOnly)
+    private RawFileBackend(RawImage image, SafeFileHandle file)
     {
+        _image = image;
         _file = file;
-        Size = size;
-        ReadOnly = readOnly;
     }
 
-    public ulong Size { get; }
+    public ulong Size => _image.Size;
 
-    public bool ReadOnly { get; }
+    public bool ReadOnly => _image.ReadOnly;
 
     /// <summary>
     /// Opens <paramref name="path"/>; IOException and UnauthorizedAccessException carry the reason. With
@@ -38,15 +40,7 @@ public sealed class RawFileBackend : IBlockBackend
     public static RawFileBackend Open(string path, bool readOnly, bool locked = true)
     {
         var file = OpenFile(path, readOnly, locked);
-        try
-        {
-            return new RawFileBackend(file, (ulong)RandomAccess.GetLength(file), readOnly);
-        }
-        catch
-        {
-            file.Dispose();
-            throw;
-        }
+        return new RawFileBackend(RawImage.Open(file, readOnly), file); // RawImage.Open disposes of the file if it throws
     }
 
     /// <summary>
@@ -61,25 +55,14 @@ public sealed class RawFileBackend : IBlockBackend
     public void Read(long offset, Span<byte> destination)
     {
         CheckRange(offset, destination.Length);
-        while (!destination.IsEmpty)
-        {
-            var read = RandomAccess.Read(_file, destination, offset);
-            if (read == 0)
-            {
-                destination.Clear(); // the file shrank under us: past its end reads as zeros
-                return;
-            }
-
-            destination = destination[read..];
-            offset += read;
-        }
+        _image.Read(offset, destination);
     }
 
     /// <summary>Writes inside the image only: a write past its end would grow the file and fill the host's disk.</summary>
     public void Write(long offset, ReadOnlySpan<byte> source)
     {
         CheckRange(offset, source.Length);
-        RandomAccess.Write(_file, source, offset);
+        _image.Write(offset, source);
     }
 
     public void Flush() => HostFile.FlushData(_file);
@@ -104,11 +87,7 @@ public sealed class RawFileBackend : IBlockBackend
             throw new IOException($"write-zeroes of {length} bytes without fallocate(ZERO_RANGE) is over {MaxZeroWrite}");
         }
 
-        var zeros = new byte[(int)Math.Min(length, ZeroChunk)];
-        for (var done = 0L; done < length; done += zeros.Length)
-        {
-            RandomAccess.Write(_file, zeros.AsSpan(0, (int)Math.Min(zeros.Length, length - done)), offset + done);
-        }
+        _image.WriteZeroes(offset, length);
     }
 
     /// <summary>
@@ -127,9 +106,13 @@ public sealed class RawFileBackend : IBlockBackend
     /// <summary>Takes the exclusive lock back, or for the first time; false when another process holds a lock on the image.</summary>
     public bool TryTakeWriteLock() => ReadOnly || HostFile.TryLockExclusive(_file);
 
-    public void Dispose() => _file.Dispose();
+    public void Dispose() => _image.Dispose();
 
-    /// <summary>The last line of defence behind the device's own sector checks: nothing outside [0, Size).</summary>
+    /// <summary>
+    /// The last line of defence behind the device's own sector checks: nothing outside [0, Size). Checked here before
+    /// the image checks again, so that a bad range is the IOException the device answers with an I/O error (the image
+    /// would throw ArgumentOutOfRangeException).
+    /// </summary>
     private void CheckRange(long offset, long length)
     {
         if (offset < 0 || length < 0 || (ulong)length > Size || (ulong)offset > Size - (ulong)length)
