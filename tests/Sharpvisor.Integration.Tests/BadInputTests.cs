@@ -10,7 +10,7 @@ public sealed class BadInputTests
     public async Task MissingKvmDeviceIsARuntimeError()
     {
         var result = await SharpvisorProcess.RunAsync(["run", "--kvm", "/nonexistent/kvm"]);
-        AssertOneLineError(result, 1, "/nonexistent/kvm does not exist");
+        CliAssert.OneLineError(result, 1, "/nonexistent/kvm does not exist");
     }
 
     [Fact]
@@ -26,7 +26,7 @@ public sealed class BadInputTests
             var result = Environment.UserName == "root"
                 ? await ProcessRunner.RunAsync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", SharpvisorProcess.ExecutablePath, "host-info", "--kvm", path])
                 : await SharpvisorProcess.RunAsync(["host-info", "--kvm", path]);
-            AssertOneLineError(result, 1, $"no permission to open {path}");
+            CliAssert.OneLineError(result, 1, $"no permission to open {path}");
         }
         finally
         {
@@ -38,7 +38,7 @@ public sealed class BadInputTests
     public async Task MissingKernelIsAUsageError()
     {
         var result = await SharpvisorProcess.RunAsync(["run", "--kernel", "/nonexistent/vmlinux"]);
-        AssertOneLineError(result, 2, "--kernel /nonexistent/vmlinux: no such file");
+        CliAssert.OneLineError(result, 2, "--kernel /nonexistent/vmlinux: no such file");
     }
 
     [Fact]
@@ -49,7 +49,7 @@ public sealed class BadInputTests
         try
         {
             var result = await SharpvisorProcess.RunAsync(["run", "--kernel", path]);
-            AssertOneLineError(result, 2, "is neither a PVH ELF nor a bzImage");
+            CliAssert.OneLineError(result, 2, "is neither a PVH ELF nor a bzImage");
         }
         finally
         {
@@ -70,7 +70,7 @@ public sealed class BadInputTests
             var gcc = await ProcessRunner.RunAsync("gcc", ["-static", "-nostdlib", "-no-pie", "-Wl,-Ttext=0x200000", "-o", elf, source]);
             Assert.True(gcc.ExitCode == 0, gcc.ToString());
             var result = await SharpvisorProcess.RunAsync(["run", "--kernel", elf]);
-            AssertOneLineError(result, 2, "no PVH entry point");
+            CliAssert.OneLineError(result, 2, "no PVH entry point");
         }
         finally
         {
@@ -94,7 +94,7 @@ public sealed class BadInputTests
         try
         {
             var result = await SharpvisorProcess.RunAsync(["run", "--kernel", path]);
-            AssertOneLineError(result, 2, path);
+            CliAssert.OneLineError(result, 2, path);
         }
         finally
         {
@@ -109,7 +109,7 @@ public sealed class BadInputTests
     public async Task BadCpuCountIsAUsageError(string cpus, string message)
     {
         var result = await SharpvisorProcess.RunAsync(["run", "--cpus", cpus]);
-        AssertOneLineError(result, 2, message);
+        CliAssert.OneLineError(result, 2, message);
     }
 
     [Theory]
@@ -120,14 +120,14 @@ public sealed class BadInputTests
     public async Task BadMemorySizeIsAUsageError(string memory, string message)
     {
         var result = await SharpvisorProcess.RunAsync(["run", "--memory", memory]);
-        AssertOneLineError(result, 2, message);
+        CliAssert.OneLineError(result, 2, message);
     }
 
     [Fact]
     public async Task CommandLineThatDoesNotFitIsAUsageError()
     {
         var result = await SharpvisorProcess.RunAsync(["run", "--cmdline", new string('x', 70_000)]);
-        AssertOneLineError(result, 2, "command line");
+        CliAssert.OneLineError(result, 2, "command line");
     }
 
     [Theory]
@@ -140,7 +140,7 @@ public sealed class BadInputTests
     public async Task BadCommandLinesAreUsageErrors(string[] args, string message)
     {
         var result = await SharpvisorProcess.RunAsync(args);
-        AssertOneLineError(result, 2, message);
+        CliAssert.OneLineError(result, 2, message);
     }
 
     [Theory]
@@ -164,7 +164,7 @@ public sealed class BadInputTests
     public async Task BadDeviceOptionsAreUsageErrors(string option, string value, int exitCode, string fragment)
     {
         var result = await SharpvisorProcess.RunAsync(["run", option, value]);
-        AssertOneLineError(result, exitCode, fragment);
+        CliAssert.OneLineError(result, exitCode, fragment);
     }
 
     /// <summary>A disk said to be qcow2 that is not one, or whose backing file is gone: one line naming the problem.</summary>
@@ -177,7 +177,7 @@ public sealed class BadInputTests
             var raw = Path.Combine(scratch.FullName, "raw.img");
             await File.WriteAllBytesAsync(raw, new byte[65536]);
             var notQcow2 = await SharpvisorProcess.RunAsync(["run", "--disk", $"{raw},format=qcow2"]);
-            AssertOneLineError(notQcow2, 2, $"--disk {raw}: ");
+            CliAssert.OneLineError(notQcow2, 2, $"--disk {raw}: ");
             Assert.Contains("magic", notQcow2.Stderr, StringComparison.OrdinalIgnoreCase);
 
             var overlay = Path.Combine(scratch.FullName, "overlay.qcow2");
@@ -185,7 +185,7 @@ public sealed class BadInputTests
             Assert.True(created.ExitCode == 0, created.ToString());
             File.Delete(raw);
             var orphan = await SharpvisorProcess.RunAsync(["run", "--disk", $"{overlay},format=qcow2"]);
-            AssertOneLineError(orphan, 2, $"backing file {raw} of {overlay} does not exist");
+            CliAssert.OneLineError(orphan, 2, $"backing file {raw} of {overlay} does not exist");
         }
         finally
         {
@@ -197,7 +197,7 @@ public sealed class BadInputTests
     public async Task AMissingDiskImageIsAUsageError()
     {
         var result = await SharpvisorProcess.RunAsync(["run", "--disk", "/nonexistent/disk.img"]);
-        AssertOneLineError(result, 2, "--disk /nonexistent/disk.img: no such file");
+        CliAssert.OneLineError(result, 2, "--disk /nonexistent/disk.img: no such file");
     }
 
     [KvmFact]
@@ -205,18 +205,6 @@ public sealed class BadInputTests
     {
         var result = await SharpvisorProcess.RunAsync(["run", "--disk", Path.GetTempPath()]);
         Assert.NotEqual(0, result.ExitCode);
-        AssertOneLineError(result, result.ExitCode, "--disk");
-    }
-
-    private static void AssertOneLineError(ProcessResult result, int exitCode, string fragment)
-    {
-        Assert.True(result.ExitCode == exitCode, result.ToString());
-        var lines = result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.True(lines.Length == 1, "expected exactly one line on stderr:\n" + result);
-        Assert.StartsWith("sharpvisor: error: ", lines[0], StringComparison.Ordinal);
-        Assert.Contains(fragment, lines[0], StringComparison.Ordinal);
-        // A stack trace has frames ("   at Namespace.Type.Method") and exception type names.
-        Assert.DoesNotContain("   at ", result.Stderr, StringComparison.Ordinal);
-        Assert.DoesNotContain("Exception", result.Stderr, StringComparison.Ordinal);
+        CliAssert.OneLineError(result, result.ExitCode, "--disk");
     }
 }

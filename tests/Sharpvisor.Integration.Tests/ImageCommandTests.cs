@@ -198,7 +198,7 @@ public sealed class ImageCommandTests : IDisposable
 
         var result = await Image("convert", Path("src.raw"), Path("dst.raw"));
 
-        AssertOneLineError(result, 1, "already exists");
+        CliAssert.OneLineError(result, 1, "already exists");
         Assert.Equal("keep me", await File.ReadAllTextAsync(Path("dst.raw")));
     }
 
@@ -228,7 +228,7 @@ public sealed class ImageCommandTests : IDisposable
         var shrink = await Image("resize", "--shrink", Path("a.raw"), "2M");
 
         Assert.True(grow.ExitCode == 0, grow.ToString());
-        AssertOneLineError(refused, 1, "--shrink");
+        CliAssert.OneLineError(refused, 1, "--shrink");
         Assert.True(shrink.ExitCode == 0, shrink.ToString());
         Assert.Equal(2L << 20, new FileInfo(Path("a.raw")).Length);
         await QemuUtils.IoAsync("raw", Path("a.raw"), "read -P 0x42 0 1m");
@@ -239,7 +239,7 @@ public sealed class ImageCommandTests : IDisposable
     {
         await QemuUtils.ImgAsync("create", "-q", "-f", "qcow2", Path("a.qcow2"), "64M");
 
-        AssertOneLineError(await Image("resize", "--shrink", Path("a.qcow2"), "32M"), 1, "shrinking a qcow2 image is not supported");
+        CliAssert.OneLineError(await Image("resize", "--shrink", Path("a.qcow2"), "32M"), 1, "shrinking a qcow2 image is not supported");
         Assert.Equal(64L << 20, (await QemuInfo(Path("a.qcow2"))).GetProperty("virtual-size").GetInt64());
     }
 
@@ -254,7 +254,7 @@ public sealed class ImageCommandTests : IDisposable
     [InlineData(new[] { "image", "create", "a.qcow2", "ten" }, "is not a size")]
     [InlineData(new[] { "image", "chek", "a.qcow2" }, "did you mean 'check'")]
     public async Task UsageErrorsExit2WithOneLine(string[] args, string fragment) =>
-        AssertOneLineError(await SharpvisorProcess.RunAsync(args), 2, fragment);
+        CliAssert.OneLineError(await SharpvisorProcess.RunAsync(args), 2, fragment);
 
     [Theory]
     [InlineData("info")]
@@ -270,7 +270,7 @@ public sealed class ImageCommandTests : IDisposable
             _ => ["image", subcommand, "/nonexistent/a.qcow2"],
         };
 
-        AssertOneLineError(await SharpvisorProcess.RunAsync(args), 1, "/nonexistent/a.qcow2: no such file");
+        CliAssert.OneLineError(await SharpvisorProcess.RunAsync(args), 1, "/nonexistent/a.qcow2: no such file");
     }
 
     [Fact]
@@ -278,7 +278,7 @@ public sealed class ImageCommandTests : IDisposable
     {
         await File.WriteAllTextAsync(Path("a.qcow2"), "keep me");
 
-        AssertOneLineError(await Image("create", Path("a.qcow2"), "1G"), 1, "already exists");
+        CliAssert.OneLineError(await Image("create", Path("a.qcow2"), "1G"), 1, "already exists");
         Assert.Equal("keep me", await File.ReadAllTextAsync(Path("a.qcow2")));
     }
 
@@ -297,14 +297,14 @@ public sealed class ImageCommandTests : IDisposable
 
         foreach (var subcommand in new[] { "info", "check" })
         {
-            AssertOneLineError(await Image(subcommand, Path("truncated.qcow2")), 1, "truncated image");
-            AssertOneLineError(await Image(subcommand, "-f", "qcow2", Path("magic.qcow2")), 1, "bad magic");
-            AssertOneLineError(await Image(subcommand, Path("clusters.qcow2")), 1, "cluster_bits 30");
+            CliAssert.OneLineError(await Image(subcommand, Path("truncated.qcow2")), 1, "truncated image");
+            CliAssert.OneLineError(await Image(subcommand, "-f", "qcow2", Path("magic.qcow2")), 1, "bad magic");
+            CliAssert.OneLineError(await Image(subcommand, Path("clusters.qcow2")), 1, "cluster_bits 30");
         }
 
-        AssertOneLineError(await Image("convert", Path("truncated.qcow2"), Path("out.raw")), 1, "truncated image");
+        CliAssert.OneLineError(await Image("convert", Path("truncated.qcow2"), Path("out.raw")), 1, "truncated image");
         Assert.False(File.Exists(Path("out.raw")));
-        AssertOneLineError(await Image("resize", Path("clusters.qcow2"), "2G"), 1, "cluster_bits 30");
+        CliAssert.OneLineError(await Image("resize", Path("clusters.qcow2"), "2G"), 1, "cluster_bits 30");
     }
 
     private string Path(string name) => System.IO.Path.Combine(_dir, name);
@@ -315,17 +315,6 @@ public sealed class ImageCommandTests : IDisposable
     {
         using var json = JsonDocument.Parse(await QemuUtils.ImgAsync("info", "--output=json", path));
         return json.RootElement.Clone();
-    }
-
-    private static void AssertOneLineError(ProcessResult result, int exitCode, string fragment)
-    {
-        Assert.True(result.ExitCode == exitCode, result.ToString());
-        var lines = result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.True(lines.Length == 1, "expected exactly one line on stderr:\n" + result);
-        Assert.StartsWith("sharpvisor: error: ", lines[0], StringComparison.Ordinal);
-        Assert.Contains(fragment, lines[0], StringComparison.Ordinal);
-        Assert.DoesNotContain("   at ", result.Stderr, StringComparison.Ordinal);
-        Assert.DoesNotContain("Exception", result.Stderr, StringComparison.Ordinal);
     }
 
     // A 64 KiB-cluster image qemu-img made: the refcount table's first entry names the block counting the first clusters.
