@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Text.Json;
+using static Sharpvisor.Tests.Shared.Qcow2Bytes;
 
 namespace Sharpvisor.Integration.Tests;
 
@@ -315,31 +316,5 @@ public sealed class ImageCommandTests : IDisposable
     {
         using var json = JsonDocument.Parse(await QemuUtils.ImgAsync("info", "--output=json", path));
         return json.RootElement.Clone();
-    }
-
-    // A 64 KiB-cluster image qemu-img made: the refcount table's first entry names the block counting the first clusters.
-    private static long FirstRefcountBlock(string path) => (long)ReadU64(path, (long)ReadU64(path, 48));
-
-    private static long LastDataCluster(string path)
-    {
-        var l2 = (long)(ReadU64(path, (long)ReadU64(path, 40)) & 0x00ff_ffff_ffff_fe00UL);
-        return (long)(ReadU64(path, l2 + 8) & 0x00ff_ffff_ffff_fe00UL) >> 16;
-    }
-
-    private static void SetRefcount(string path, long cluster, ushort value)
-    {
-        var bytes = new byte[2];
-        BinaryPrimitives.WriteUInt16BigEndian(bytes, value);
-        var block = FirstRefcountBlock(path);
-        using var file = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite);
-        RandomAccess.Write(file, bytes, block + (cluster * 2));
-    }
-
-    private static ulong ReadU64(string path, long offset)
-    {
-        using var file = File.OpenHandle(path);
-        var bytes = new byte[8];
-        RandomAccess.Read(file, bytes, offset);
-        return BinaryPrimitives.ReadUInt64BigEndian(bytes);
     }
 }

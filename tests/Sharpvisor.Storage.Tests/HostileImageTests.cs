@@ -1,5 +1,5 @@
-using System.Buffers.Binary;
 using Sharpvisor.Storage.Qcow2;
+using static Sharpvisor.Tests.Shared.Qcow2Bytes;
 
 namespace Sharpvisor.Storage.Tests;
 
@@ -218,39 +218,6 @@ public sealed class HostileImageTests : IDisposable
         File.Delete(path);
         Qemu.Img("create", "-q", "-f", "qcow2", "-o", $"cluster_size={ClusterSize}", path, "1M");
         Qemu.Io("qcow2", path, "write -P 0xab 0 8k");
-        return path;
-    }
-
-    private static long L1Offset(string path) => (long)ReadU64(path, 40);
-
-    private static long L2Offset(string path) => (long)(ReadU64(path, L1Offset(path)) & 0x00ff_ffff_ffff_fe00UL);
-
-    private static ulong ReadU64(string path, long offset)
-    {
-        using var file = File.OpenHandle(path);
-        var bytes = new byte[8];
-        RandomAccess.Read(file, bytes, offset);
-        return BinaryPrimitives.ReadUInt64BigEndian(bytes);
-    }
-
-    private static string Patch(string path, long offset, uint value)
-    {
-        var bytes = new byte[4];
-        BinaryPrimitives.WriteUInt32BigEndian(bytes, value);
-        return Patch(path, offset, bytes);
-    }
-
-    private static string Patch(string path, long offset, ulong value)
-    {
-        var bytes = new byte[8];
-        BinaryPrimitives.WriteUInt64BigEndian(bytes, value);
-        return Patch(path, offset, bytes);
-    }
-
-    private static string Patch(string path, long offset, byte[] bytes)
-    {
-        using var file = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite);
-        RandomAccess.Write(file, bytes, offset);
         return path;
     }
 

@@ -1,5 +1,5 @@
-using System.Buffers.Binary;
 using Sharpvisor.Storage.Qcow2;
+using static Sharpvisor.Tests.Shared.Qcow2Bytes;
 
 namespace Sharpvisor.Storage.Tests;
 
@@ -66,8 +66,7 @@ public sealed class ImageToolSupportTests : IDisposable
     public void CheckReportsAnL2EntryPastTheEndOfTheFile()
     {
         var path = Written();
-        var l2 = (long)(ReadU64(path, (long)ReadU64(path, 40)) & 0x00ff_ffff_ffff_fe00UL);
-        WriteU64(path, l2 + 8, (1UL << 63) | (1UL << 40));
+        Patch(path, L2Offset(path) + 8, (1UL << 63) | (1UL << 40));
 
         var result = Qcow2Image.Check(path);
 
@@ -81,8 +80,8 @@ public sealed class ImageToolSupportTests : IDisposable
         var path = _dir["big.qcow2"];
         Qemu.Img("create", "-q", "-f", "qcow2", path, "1G"); // two L1 entries
         Qemu.Io("qcow2", path, "write -P 0xab 0 64k");
-        var l1 = (long)ReadU64(path, 40);
-        WriteU64(path, l1 + 8, ReadU64(path, l1));
+        var l1 = L1Offset(path);
+        Patch(path, l1 + 8, ReadU64(path, l1));
 
         var result = Qcow2Image.Check(path);
 
@@ -134,37 +133,5 @@ public sealed class ImageToolSupportTests : IDisposable
         Qemu.Img("create", "-q", "-f", "qcow2", path, "4M");
         Qemu.Io("qcow2", path, "write -P 0xab 0 128k");
         return path;
-    }
-
-    private static long FirstRefcountBlock(string path) => (long)ReadU64(path, (long)ReadU64(path, 48));
-
-    private static long LastDataCluster(string path)
-    {
-        var l2 = (long)(ReadU64(path, (long)ReadU64(path, 40)) & 0x00ff_ffff_ffff_fe00UL);
-        return (long)(ReadU64(path, l2 + 8) & 0x00ff_ffff_ffff_fe00UL) >> 16;
-    }
-
-    private static void SetRefcount(string path, long cluster, ushort value)
-    {
-        var bytes = new byte[2];
-        BinaryPrimitives.WriteUInt16BigEndian(bytes, value);
-        using var file = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite);
-        RandomAccess.Write(file, bytes, FirstRefcountBlock(path) + (cluster * 2));
-    }
-
-    private static ulong ReadU64(string path, long offset)
-    {
-        using var file = File.OpenHandle(path);
-        var bytes = new byte[8];
-        RandomAccess.Read(file, bytes, offset);
-        return BinaryPrimitives.ReadUInt64BigEndian(bytes);
-    }
-
-    private static void WriteU64(string path, long offset, ulong value)
-    {
-        var bytes = new byte[8];
-        BinaryPrimitives.WriteUInt64BigEndian(bytes, value);
-        using var file = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite);
-        RandomAccess.Write(file, bytes, offset);
     }
 }
