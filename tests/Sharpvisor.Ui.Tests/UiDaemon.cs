@@ -55,19 +55,7 @@ public sealed class UiDaemon : IUiDaemon
         Http.Dispose();
         var runDirectory = Daemon.Supervisor.RunDirectory;
         await Daemon.DisposeAsync();
-        if (Directory.Exists(runDirectory))
-        {
-            foreach (var socket in Directory.EnumerateFiles(runDirectory, "*.sock", SearchOption.AllDirectories))
-            {
-                foreach (var pid in ProcessProbe.FindByControlSocket(socket))
-                {
-                    if (ProcessProbe.StartTime(pid) is { } start)
-                    {
-                        ProcessProbe.Kill(pid, start);
-                    }
-                }
-            }
-        }
+        StrayVmms.Kill(runDirectory);
 
         Directory.Delete(_directory, recursive: true);
     }

@@ -4,7 +4,6 @@ using System.Net.Http.Headers;
 using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using Sharpvisor.Kvm.Host;
-using Sharpvisor.Manager.Supervisor;
 
 namespace Sharpvisor.Ui.Tests;
 
@@ -98,7 +97,7 @@ public sealed partial class UserSpaceDaemon : IUiDaemon
         _process.Dispose();
         if (_dataDirectory is not null)
         {
-            KillVmms(_dataDirectory);
+            StrayVmms.Kill(_dataDirectory);
             Directory.Delete(_dataDirectory, recursive: true);
         }
     }
@@ -191,21 +190,6 @@ public sealed partial class UserSpaceDaemon : IUiDaemon
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    // VMs outlive a daemon that stops: kill those a failed test left running here.
-    private static void KillVmms(string dataDirectory)
-    {
-        foreach (var socket in Directory.EnumerateFiles(dataDirectory, "*.sock", SearchOption.AllDirectories))
-        {
-            foreach (var pid in ProcessProbe.FindByControlSocket(socket))
-            {
-                if (ProcessProbe.StartTime(pid) is { } start)
-                {
-                    ProcessProbe.Kill(pid, start);
-                }
-            }
-        }
     }
 
     [GeneratedRegex(@"sharpvisor: web UI at (\S+#token=[0-9a-f]+)")]
