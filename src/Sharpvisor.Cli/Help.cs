@@ -163,7 +163,7 @@ internal static class Help
             """,
         ["vm create"] = """
             usage: sharpvisor vm create NAME [--cpus N] [--memory SIZE] [--kernel PATH | --guest SCENARIO]
-                                        [--initrd PATH] [--cmdline STR] [--disk PATH[,readonly]]...
+                                        [--initrd PATH] [--cmdline STR] [--disk PATH[,readonly][,format=raw|qcow2]]...
                                         [--net tap=NAME[,mac=..]]... [--console serial|virtio]
                                         [--display heads=N[,size=WxH][,listen=127.0.0.1:PORT][,password-file=F]] [--json]
 
@@ -175,7 +175,8 @@ internal static class Help
               --guest      the built-in test guest with this scenario (hello, idle, serial-echo, shell ...)
               --initrd     an initial ramdisk (with --kernel only)
               --cmdline    the kernel command line (with --guest: the scenario's arguments)
-              --disk       a raw image file as virtio-blk (repeatable; no commas in the path)
+              --disk       an image file as virtio-blk (repeatable; no commas in the path): raw unless
+                           format=qcow2 says so; a qcow2 image's backing files must be under the storage roots
               --net        a virtio-net NIC on TAP interface NAME (repeatable)
               --console    serial (default) or virtio
               --display    a screen: N heads (1-16) preferring WxH (default 1024x768), a VNC server per head

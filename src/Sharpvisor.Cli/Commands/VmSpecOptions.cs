@@ -1,5 +1,6 @@
 using System.Globalization;
 using Sharpvisor.Api;
+using Sharpvisor.Storage;
 
 namespace Sharpvisor.Cli.Commands;
 
@@ -140,7 +141,7 @@ internal static class VmSpecOptions
     {
         var disk = DeviceOptions.ParseDisk(spec);
         return disk.Id is null
-            ? new DiskSpec(FullPath(disk.Path, "--disk"), disk.ReadOnly)
+            ? new DiskSpec(FullPath(disk.Path, "--disk"), disk.ReadOnly, disk.Format == DiskFormat.Qcow2 ? "qcow2" : null)
             : throw new UsageException($"--disk '{spec}': id= is not supported by the manager (only by run)");
     }
 

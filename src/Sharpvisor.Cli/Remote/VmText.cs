@@ -26,7 +26,8 @@ internal static class VmText
             ("initrd", vm.Initrd),
             ("cmdline", vm.Cmdline.Length == 0 ? null : vm.Cmdline),
         };
-        fields.AddRange(vm.Disks.Select((disk, i) => ($"disk{i}", (string?)(disk.ReadOnly ? $"{disk.Path} (readonly)" : disk.Path))));
+        fields.AddRange(vm.Disks.Select((disk, i) => ($"disk{i}", (string?)(disk.Path
+            + (disk.Format is null or "raw" ? "" : $" ({disk.Format})") + (disk.ReadOnly ? " (readonly)" : "")))));
         fields.AddRange(vm.Nics.Select((nic, i) => ($"net{i}", (string?)(nic.Mac is null ? $"tap {nic.Tap}" : $"tap {nic.Tap}, mac {nic.Mac}"))));
         fields.Add(("console", vm.Console));
         fields.Add(("pid", vm.Pid is { } pid ? Number(pid) : null));

@@ -1,6 +1,8 @@
 using System.Globalization;
 using Sharpvisor.Kvm.Host;
 using Sharpvisor.Manager.Store;
+using Sharpvisor.Storage;
+using Sharpvisor.Storage.Qcow2;
 
 namespace Sharpvisor.Manager.Api;
 
@@ -30,7 +32,7 @@ internal static class VmHostChecks
         var data = dataDirectory is null ? null : HostFile.RealPath(dataDirectory);
         var images = dataDirectory is null ? null : HostFile.RealPath(Path.Combine(dataDirectory, "images"));
         var problems = new List<ValidationProblem>();
-        string? Check(string field, string? path)
+        string? Check(string field, string? path, string? backingOf = null)
         {
             if (path is null)
             {
@@ -46,7 +48,7 @@ internal static class VmHostChecks
 
             if (problem is not null)
             {
-                problems.Add(new ValidationProblem(field, problem));
+                problems.Add(new ValidationProblem(field, backingOf is null ? problem : $"a backing file of '{backingOf}': {problem}"));
             }
 
             return real ?? path;
@@ -54,8 +56,51 @@ internal static class VmHostChecks
 
         var kernel = Check("kernel", definition.Kernel);
         var initrd = Check("initrd", definition.Initrd);
-        var disks = definition.Disks.Select((d, i) => d with { Path = Check(string.Create(CultureInfo.InvariantCulture, $"disks[{i}].path"), d.Path)! }).ToList();
+        var disks = definition.Disks.Select((d, i) =>
+        {
+            var field = string.Create(CultureInfo.InvariantCulture, $"disks[{i}].path");
+            var count = problems.Count;
+            var resolved = d with { Path = Check(field, d.Path)! };
+            if (problems.Count > count || d.FormatName != "qcow2")
+            {
+                return resolved;
+            }
+
+            var (backing, problem) = BackingFiles(resolved.Path);
+            if (problem is not null)
+            {
+                problems.Add(new ValidationProblem(field, problem));
+            }
+
+            foreach (var file in backing)
+            {
+                Check(field, file, resolved.Path); // the VMM reads it: a regular file under the storage roots, as the disk itself
+            }
+
+            return resolved with { BackingFiles = backing };
+        }).ToList();
         return (definition with { Kernel = kernel, Initrd = initrd, Disks = disks }, problems);
+    }
+
+    /// <summary>
+    /// The backing files of the qcow2 image at <paramref name="path"/>, each by the path the VMM's open will use
+    /// (a launcher opens them for a confined VMM under that name), or why the image cannot be opened as qcow2.
+    /// </summary>
+    private static (IReadOnlyList<string> Files, string? Problem) BackingFiles(string path)
+    {
+        try
+        {
+            if (ImageFormat.Probe(path) != DiskFormat.Qcow2)
+            {
+                return ([], $"'{path}' is not a qcow2 image; give its format as raw");
+            }
+
+            return ([.. Qcow2Image.BackingFiles(path).Select(b => b.Path)], null);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or Qcow2FormatException)
+        {
+            return ([], $"'{path}': {e.Message}");
+        }
     }
 
     private static bool Below(string path, string directory) =>

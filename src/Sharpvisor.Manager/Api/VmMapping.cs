@@ -68,7 +68,7 @@ internal static class VmMapping
         BuiltInGuest = definition.BuiltInGuest,
         Initrd = definition.Initrd,
         Cmdline = definition.Cmdline,
-        Disks = [.. definition.Disks.Select(d => new DiskSpec(d.Path, d.ReadOnly))],
+        Disks = [.. definition.Disks.Select(ToSpec)],
         Nics = [.. definition.Nics.Select(n => new NicSpec(n.Tap, n.Mac))],
         Console = definition.Console,
         Display = ToSpec(definition.Display, withPassword: true),
@@ -84,7 +84,7 @@ internal static class VmMapping
         BuiltInGuest = definition.BuiltInGuest,
         Initrd = definition.Initrd,
         Cmdline = definition.Cmdline,
-        Disks = [.. definition.Disks.Select(d => new DiskSpec(d.Path, d.ReadOnly))],
+        Disks = [.. definition.Disks.Select(ToSpec)],
         Nics = [.. definition.Nics.Select(n => new NicSpec(n.Tap, n.Mac))],
         Console = definition.Console,
         Display = ToSpec(definition.Display, withPassword: false),
@@ -105,7 +105,9 @@ internal static class VmMapping
 
     // A null item (JSON "disks": [null]) stays null: the validator names it ("disks[0]: must not be null").
     private static List<DiskDefinition>? ToDisks(IReadOnlyList<DiskSpec>? disks) =>
-        disks?.Select(d => d is null ? null! : new DiskDefinition(d.Path, d.ReadOnly)).ToList();
+        disks?.Select(d => d is null ? null! : new DiskDefinition(d.Path, d.ReadOnly, d.Format)).ToList();
+
+    private static DiskSpec ToSpec(DiskDefinition disk) => new(disk.Path, disk.ReadOnly, disk.FormatName);
 
     /// <summary>
     /// No spec, or 0 heads (an update removing it): no display. A null password keeps <paramref name="currentPassword"/>

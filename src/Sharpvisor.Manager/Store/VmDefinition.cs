@@ -1,7 +1,23 @@
 namespace Sharpvisor.Manager.Store;
 
-/// <summary>A virtio-blk disk on a raw image file; the guest sees them as vda, vdb ... in list order.</summary>
-public sealed record DiskDefinition(string Path, bool ReadOnly = false);
+/// <summary>
+/// A virtio-blk disk on an image file in <paramref name="Format"/> (raw or qcow2; null, as every definition stored
+/// before formats were, is raw: a format is never guessed from the file, which the guest writes); the guest sees them
+/// as vda, vdb ... in list order.
+/// </summary>
+public sealed record DiskDefinition(string Path, bool ReadOnly = false, string? Format = null)
+{
+    /// <summary>The format's name, raw when none is given.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public string FormatName => Format ?? "raw";
+
+    /// <summary>
+    /// A qcow2 image's backing files, nearest first, as an open of the image finds them: found on this host when the
+    /// definition is checked to run (never stored), and opened read-only for a confined VMM.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public IReadOnlyList<string> BackingFiles { get; init; } = [];
+}
 
 /// <summary>A virtio-net NIC on a TAP interface; <paramref name="Mac"/> like 02:00:00:00:00:01, or null for a generated one.</summary>
 public sealed record NicDefinition(string Tap, string? Mac = null);

@@ -179,6 +179,10 @@ internal static class VmDefinitionValidator
             {
                 add(field, "names the same file as an earlier disk");
             }
+            else if (disk.Format is not (null or "raw" or "qcow2"))
+            {
+                add(string.Create(CultureInfo.InvariantCulture, $"disks[{i}].format"), "must be raw or qcow2 (or left out: raw)");
+            }
         }
     }
 

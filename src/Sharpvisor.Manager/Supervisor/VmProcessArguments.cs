@@ -56,7 +56,7 @@ public static class VmProcessArguments
             }
 
             args.Add("--disk");
-            args.Add(disk.ReadOnly ? disk.Path + ",readonly" : disk.Path);
+            args.Add(disk.Path + (disk.ReadOnly ? ",readonly" : "") + (disk.FormatName == "raw" ? "" : ",format=" + disk.FormatName));
         }
 
         foreach (var nic in definition.Nics)

@@ -149,6 +149,7 @@ public sealed class VmmJail
         }
 
         readOnly.AddRange(definition.Disks.Where(d => d.ReadOnly).Select(d => d.Path));
+        readOnly.AddRange(definition.Disks.SelectMany(d => d.BackingFiles)); // read, never written, by a qcow2 disk
         if (restoreFrom is not null)
         {
             readOnly.Add(restoreFrom);
@@ -169,6 +170,7 @@ public sealed class VmmJail
         }
 
         opened.AddRange(definition.Disks.Select(d => (d.Path, !d.ReadOnly)));
+        opened.AddRange(definition.Disks.SelectMany(d => d.BackingFiles).Select(b => (b, false)));
         if (restoreFrom is not null)
         {
             opened.Add((restoreFrom, false));

@@ -22,4 +22,32 @@ public sealed partial class Qcow2Image
             header.IsCorrupt,
             header.SnapshotCount);
     }
+
+    /// <summary>
+    /// The backing files of the qcow2 image at <paramref name="path"/>, nearest first, each by the path an open of the
+    /// image would use and in the format its overlay names: what a launcher must open for a confined VMM, and check
+    /// first. Reads headers only. Throws as an open would on a missing file, an unnamed or unknown format, a loop, or a
+    /// chain deeper than 64.
+    /// </summary>
+    public static IReadOnlyList<(string Path, DiskFormat Format)> BackingFiles(string path)
+    {
+        var chain = new BackingChain();
+        chain.Enter(path);
+        var files = new List<(string Path, DiskFormat Format)>();
+        for (var (overlay, info) = (path, ReadInfo(path)); info?.BackingFile is { } name;)
+        {
+            var backing = BackingChain.PathOf(overlay, name);
+            if (!File.Exists(backing))
+            {
+                throw new FileNotFoundException($"backing file {backing} of {overlay} does not exist", backing);
+            }
+
+            var format = BackingChain.FormatOf(overlay, name, info.BackingFormat);
+            chain.Enter(backing);
+            files.Add((backing, format));
+            (overlay, info) = (backing, format == DiskFormat.Qcow2 ? ReadInfo(backing) : null);
+        }
+
+        return files;
+    }
 }

@@ -93,8 +93,9 @@ public sealed partial class Qcow2Image : IBlockBackend
     internal static Qcow2Image Open(string path, bool readOnly, Qcow2CacheOptions cache, BackingChain chain)
     {
         chain.Enter(path);
-        var file = File.OpenHandle(
-            path, FileMode.Open, readOnly ? FileAccess.Read : FileAccess.ReadWrite, readOnly ? FileShare.Read : FileShare.None);
+        var file = readOnly
+            ? chain.OpenReadOnly(path)
+            : File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None);
         try
         {
             return Open(file, path, readOnly, cache, chain);
@@ -110,17 +111,19 @@ public sealed partial class Qcow2Image : IBlockBackend
     /// A qcow2 image on <paramref name="file"/>, already open (and locked, if its caller locks) with the access
     /// <paramref name="readOnly"/> says: a confined VMM's launcher opens its disks for it. <paramref name="path"/>
     /// names it in messages and locates relative backing file names. On success the image owns the handle; on failure
-    /// the caller still does.
+    /// the caller still does. <paramref name="openBacking"/>, when given, opens each backing file read-only by the path
+    /// <see cref="BackingFiles"/> lists for it (null: open it by path).
     /// </summary>
-    public static Qcow2Image Open(SafeFileHandle file, string path, bool readOnly, Qcow2CacheOptions? cache = null)
+    public static Qcow2Image Open(
+        SafeFileHandle file, string path, bool readOnly, Qcow2CacheOptions? cache = null, Func<string, SafeFileHandle?>? openBacking = null)
     {
         ArgumentNullException.ThrowIfNull(file);
-        var chain = new BackingChain();
+        var chain = new BackingChain(openBacking);
         chain.Enter(path);
         return Open(file, path, readOnly, cache ?? Qcow2CacheOptions.Default, chain);
     }
 
-    private static Qcow2Image Open(SafeFileHandle file, string path, bool readOnly, Qcow2CacheOptions cache, BackingChain chain)
+    internal static Qcow2Image Open(SafeFileHandle file, string path, bool readOnly, Qcow2CacheOptions cache, BackingChain chain)
     {
         IBlockBackend? backing = null;
         try

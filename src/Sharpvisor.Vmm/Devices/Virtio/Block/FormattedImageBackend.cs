@@ -1,3 +1,4 @@
+using Sharpvisor.Kvm.Host;
 using Sharpvisor.Storage;
 using Sharpvisor.Storage.Qcow2;
 
@@ -25,7 +26,7 @@ public sealed class FormattedImageBackend : IBlockBackend
 
     /// <summary>
     /// Opens the qcow2 image at <paramref name="path"/> (with its backing chain, read-only) on the file handle
-    /// <see cref="RawFileBackend.OpenFile"/> gives. A migration's destination (<paramref name="locked"/> false) is
+    /// <see cref="RawFileBackend.OpenFile"/> gives; a confined VMM's launcher opened the backing files too. A migration's destination (<paramref name="locked"/> false) is
     /// refused: it would read the image's tables while the source still changes them.
     /// </summary>
     public static FormattedImageBackend OpenQcow2(string path, bool readOnly, bool locked = true)
@@ -38,7 +39,7 @@ public sealed class FormattedImageBackend : IBlockBackend
         var file = RawFileBackend.OpenFile(path, readOnly, locked);
         try
         {
-            return new FormattedImageBackend(Qcow2Image.Open(file, path, readOnly), path);
+            return new FormattedImageBackend(Qcow2Image.Open(file, path, readOnly, openBacking: InheritedFiles.Take), path);
         }
         catch (Exception e) when (e is NotSupportedException or InvalidOperationException or ArgumentException
                                    or FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException)
@@ -78,41 +79,11 @@ public sealed class FormattedImageBackend : IBlockBackend
         }
     }
 
-    public void Flush()
-    {
-        try
-        {
-            _image.Flush();
-        }
-        catch (Exception e) when (IsImageFault(e))
-        {
-            throw Fault(e);
-        }
-    }
+    public void Flush() => Guarded(() => _image.Flush());
 
-    public void Discard(long offset, long length)
-    {
-        try
-        {
-            _image.Discard(offset, length);
-        }
-        catch (Exception e) when (IsImageFault(e))
-        {
-            throw Fault(e);
-        }
-    }
+    public void Discard(long offset, long length) => Guarded(() => _image.Discard(offset, length));
 
-    public void WriteZeroes(long offset, long length)
-    {
-        try
-        {
-            _image.WriteZeroes(offset, length);
-        }
-        catch (Exception e) when (IsImageFault(e))
-        {
-            throw Fault(e);
-        }
-    }
+    public void WriteZeroes(long offset, long length) => Guarded(() => _image.WriteZeroes(offset, length));
 
     /// <summary>
     /// Commits the image's cached tables (a clean shutdown leaves nothing for a later open to repair). A commit that
@@ -127,6 +98,19 @@ public sealed class FormattedImageBackend : IBlockBackend
         }
         catch (Exception e) when (e is IOException || IsImageFault(e))
         {
+        }
+    }
+
+    // Read and Write keep a try of their own: a span cannot be captured by a lambda.
+    private void Guarded(Action operation)
+    {
+        try
+        {
+            operation();
+        }
+        catch (Exception e) when (IsImageFault(e))
+        {
+            throw Fault(e);
         }
     }
 
