@@ -22,6 +22,7 @@ namespace Sharpvisor.Api;
 [JsonSerializable(typeof(ServeInfo))]
 [JsonSerializable(typeof(ApiProblem))]
 [JsonSerializable(typeof(SnapshotSpec))]
+[JsonSerializable(typeof(CloneSpec))]
 [JsonSerializable(typeof(MigrateSpec))]
 [JsonSerializable(typeof(MigrationResource))]
 [JsonSerializable(typeof(SnapshotResource))]

@@ -58,7 +58,19 @@ public sealed record VmSpec
     /// <summary>A screen; absent: none (on update: unchanged; <c>{"heads": 0}</c> removes it).</summary>
     public DisplaySpec? Display { get; init; }
 
+    /// <summary>
+    /// A template (true): kept to make thin clones of (POST /api/v1/vms/{vm}/clone), never started. Absent on update:
+    /// unchanged; it stays a template, with its disks, while any VM's disk is an overlay over one of them.
+    /// </summary>
+    public bool? Template { get; init; }
+
     public long? Version { get; init; }
+}
+
+/// <summary>The body of <c>POST /api/v1/vms/{template}/clone</c>: the new VM's name (its other settings are the template's).</summary>
+public sealed record CloneSpec
+{
+    public string? Name { get; init; }
 }
 
 /// <summary>A VM as every API answer shows it: its definition and its runtime state.</summary>
@@ -88,6 +100,9 @@ public sealed record VmResource
 
     /// <summary>The VM's screen; null: none.</summary>
     public DisplaySpec? Display { get; init; }
+
+    /// <summary>A template: never started; thin clones are made of it.</summary>
+    public bool Template { get; init; }
 
     public required long Version { get; init; }
 

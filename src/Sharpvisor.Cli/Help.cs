@@ -122,6 +122,8 @@ internal static class Help
               list         the VMs, one line each
               show         one VM's definition and state
               create       define a VM
+              template     make a stopped VM a template (or, with --off, a VM again)
+              clone        define a thin clone of a template (qcow2 overlays over its disks)
               start, stop, kill, pause, resume, reboot
                            change a VM's state
               delete       remove a VM that does not run
@@ -235,6 +237,29 @@ internal static class Help
 
             Removes a VM that does not run (its files are left where they are).
             """ + Remote,
+        ["vm template"] = """
+            usage: sharpvisor vm template VM [--off] [--json]
+
+            Makes the stopped VM a template: it never runs again, and thin clones are made of it (vm clone). With
+            --off it is an ordinary VM again, refused while any VM's disk is an overlay over one of its disks.
+            """ + Remote + """
+
+
+            example:
+              sharpvisor vm template gold
+            """,
+        ["vm clone"] = """
+            usage: sharpvisor vm clone TEMPLATE NAME [--json]
+
+            Defines NAME as a thin clone of TEMPLATE: its settings, no NICs (give each clone its own TAP), and each
+            writable disk a new qcow2 overlay over the template's (NAME-diskN.qcow2 beside it), so the clone's writes
+            land in its overlay only; read-only disks are shared. The template keeps its disks while clones read them.
+            """ + Remote + """
+
+
+            example:
+              sharpvisor vm clone gold desk-1 && sharpvisor vm start desk-1
+            """,
         ["vm snapshot"] = """
             usage: sharpvisor vm snapshot VM NAME [--stop] [--json]
 
@@ -453,7 +478,7 @@ internal static class Help
 
     /// <summary>vm's subcommands, in the order its help lists them.</summary>
     public static IReadOnlyList<string> VmSubcommands { get; } =
-        ["list", "show", "create", "start", "stop", "kill", "pause", "resume", "reboot", "delete", "console", "snapshot", "snapshots", "restore", "migrate", "migrate-cancel", "display", "screenshot"];
+        ["list", "show", "create", "template", "clone", "start", "stop", "kill", "pause", "resume", "reboot", "delete", "console", "snapshot", "snapshots", "restore", "migrate", "migrate-cancel", "display", "screenshot"];
 
     /// <summary>image's subcommands, in the order its help lists them.</summary>
     public static IReadOnlyList<string> ImageSubcommands { get; } = ["create", "info", "check", "convert", "resize"];

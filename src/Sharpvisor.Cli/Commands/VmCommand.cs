@@ -6,7 +6,7 @@ namespace Sharpvisor.Cli.Commands;
 /// <summary><c>sharpvisor vm ...</c>: the VMs of a running daemon, over its REST API (docs/api.md).</summary>
 internal static class VmCommand
 {
-    public const string Subcommands = "list, show, create, start, stop, kill, pause, resume, reboot, delete, console, snapshot, snapshots, restore, migrate, migrate-cancel, display, screenshot";
+    public const string Subcommands = "list, show, create, template, clone, start, stop, kill, pause, resume, reboot, delete, console, snapshot, snapshots, restore, migrate, migrate-cancel, display, screenshot";
 
     public static int Execute(string[] args)
     {
@@ -26,6 +26,8 @@ internal static class VmCommand
             "list" => List(rest),
             "show" => Show(rest),
             "create" => Create(rest),
+            "template" => Template(rest),
+            "clone" => Clone(rest),
             "start" or "kill" or "pause" or "resume" or "reboot" => Action(args[0], rest, []),
             "stop" => Action("stop", rest, ["--timeout"]),
             "delete" => Delete(rest),
@@ -88,6 +90,42 @@ internal static class VmCommand
             }
 
             RemoteCommand.Print(options.Has(RemoteCommand.JsonFlag) ? answer.Json : $"created {answer.Value.Name} ({answer.Value.Id:D})");
+            return ExitCodes.Success;
+        });
+    }
+
+    /// <summary>vm template VM [--off]: makes the stopped VM a template (or, with --off, an ordinary VM again).</summary>
+    private static int Template(string[] args)
+    {
+        var options = RemoteCommand.Read(args, [], ["--off"], positionals: 1);
+        var vm = RemoteCommand.Positional(options, 0, "the VM (id or name)");
+        var spec = new VmSpec { Template = !options.Has("--off") };
+        return RemoteCommand.Run(async () =>
+        {
+            using var api = RemoteCommand.Connect(options);
+            using var body = ApiClient.Json(spec, ApiJsonContext.Default.VmSpec);
+            var answer = await api.SendAsync(HttpMethod.Put, ApiClient.VmPath(vm), ApiJsonContext.Default.VmResource, body).ConfigureAwait(false);
+            RemoteCommand.Print(options.Has(RemoteCommand.JsonFlag)
+                ? answer.Json
+                : $"{answer.Value.Name}: {(answer.Value.Template ? "a template" : "an ordinary VM")}");
+            return ExitCodes.Success;
+        });
+    }
+
+    /// <summary>vm clone TEMPLATE NAME: a thin clone of the template, each writable disk a qcow2 overlay over the template's.</summary>
+    private static int Clone(string[] args)
+    {
+        var options = RemoteCommand.Read(args, [], [], positionals: 2);
+        var template = RemoteCommand.Positional(options, 0, "the template (id or name)");
+        var spec = new CloneSpec { Name = RemoteCommand.Positional(options, 1, "the new VM's name") };
+        return RemoteCommand.Run(async () =>
+        {
+            using var api = RemoteCommand.Connect(options);
+            using var body = ApiClient.Json(spec, ApiJsonContext.Default.CloneSpec);
+            var answer = await api.SendAsync(HttpMethod.Post, ApiClient.VmPath(template, "clone"), ApiJsonContext.Default.VmResource, body).ConfigureAwait(false);
+            RemoteCommand.Print(options.Has(RemoteCommand.JsonFlag)
+                ? answer.Json
+                : $"created {answer.Value.Name} ({answer.Value.Id:D}) from template {template}");
             return ExitCodes.Success;
         });
     }

@@ -19,6 +19,7 @@ internal static class VmText
             ("name", vm.Name),
             ("id", Id(vm.Id)),
             ("state", vm.ExitReason is null ? vm.State : $"{vm.State} ({vm.ExitReason})"),
+            ("template", vm.Template ? "yes: never runs; 'vm clone' makes VMs of it" : null),
             ("vcpus", Number(vm.Vcpus)),
             ("memory", Memory(vm.MemoryMiB)),
             ("kernel", vm.Kernel),

@@ -20,6 +20,7 @@ internal static class VmMapping
         Nics = ToNics(spec.Nics) ?? [],
         Console = spec.Console ?? VmConsoles.Serial,
         Display = ToDisplay(spec.Display),
+        IsTemplate = spec.Template ?? false,
     };
 
     /// <summary>
@@ -54,6 +55,7 @@ internal static class VmMapping
             Nics = ToNics(spec.Nics) ?? current.Nics,
             Console = spec.Console ?? current.Console,
             Display = spec.Display is null ? current.Display : ToDisplay(spec.Display, current.Display?.VncPassword),
+            IsTemplate = spec.Template ?? current.IsTemplate,
             Version = spec.Version ?? current.Version,
         };
     }
@@ -88,6 +90,7 @@ internal static class VmMapping
         Nics = [.. definition.Nics.Select(n => new NicSpec(n.Tap, n.Mac))],
         Console = definition.Console,
         Display = ToSpec(definition.Display, withPassword: false),
+        Template = definition.IsTemplate,
         Version = definition.Version,
         CreatedAt = definition.CreatedAt,
         UpdatedAt = definition.UpdatedAt,

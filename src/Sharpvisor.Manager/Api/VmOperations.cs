@@ -73,7 +73,13 @@ public sealed partial class VmOperations(IVmStore store, VmSupervisor supervisor
                 throw new VmVersionConflictException(id, version, current.Version);
             }
 
-            await store.UpdateAsync(Checked(VmMapping.Merge(current, spec))).ConfigureAwait(false);
+            var merged = VmMapping.Merge(current, spec);
+            if (!merged.IsTemplate || !merged.Disks.SequenceEqual(current.Disks))
+            {
+                await RequireNoClonesAsync(current, merged.IsTemplate ? "change the disks of" : "turn into an ordinary VM the").ConfigureAwait(false);
+            }
+
+            await store.UpdateAsync(Checked(merged)).ConfigureAwait(false);
             return await ResourceAsync(id).ConfigureAwait(false);
         }).ConfigureAwait(false);
     }
@@ -85,6 +91,7 @@ public sealed partial class VmOperations(IVmStore store, VmSupervisor supervisor
         await SerializedAsync(id, async () =>
         {
             await RequireStoppedAsync(id, "delete").ConfigureAwait(false);
+            await RequireNoClonesAsync(await store.GetAsync(id).ConfigureAwait(false) ?? throw new VmNotFoundException(id), "delete").ConfigureAwait(false);
             if (!await store.DeleteAsync(id).ConfigureAwait(false))
             {
                 throw new VmNotFoundException(id);
@@ -146,7 +153,9 @@ public sealed partial class VmOperations(IVmStore store, VmSupervisor supervisor
     {
         // Checked again: the files may have moved (or become links out of the roots) since the definition was taken,
         // or it predates the roots. The VMM gets the paths resolved, so a link swapped in later is not followed.
-        var definition = CheckedAndResolved(await store.GetAsync(id).ConfigureAwait(false) ?? throw new VmNotFoundException(id)).Resolved;
+        var stored = await store.GetAsync(id).ConfigureAwait(false) ?? throw new VmNotFoundException(id);
+        RequireNotTemplate(stored);
+        var definition = CheckedAndResolved(stored).Resolved;
         try
         {
             await supervisor.StartAsync(definition, restoreFrom, CancellationToken.None).ConfigureAwait(false);

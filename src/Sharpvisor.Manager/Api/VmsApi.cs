@@ -23,6 +23,7 @@ public static class VmsApi
         vms.MapPut("/{vm}", UpdateVm).WithName("UpdateVm");
         vms.MapDelete("/{vm}", DeleteVm).WithName("DeleteVm");
         vms.MapGet("/{vm}/events", ListVmEvents).WithName("ListVmEvents");
+        vms.MapPost("/{vm}/clone", CloneVm).WithName("CloneVm");
         return endpoints;
     }
 
@@ -45,6 +46,13 @@ public static class VmsApi
     public static async Task<Created<VmResource>> CreateVm([FromBody] VmSpec spec, [FromServices] VmOperations vms)
     {
         var created = await vms.CreateAsync(RequireBody(spec)).ConfigureAwait(false);
+        return TypedResults.Created($"/api/v1/vms/{created.Id:D}", created);
+    }
+
+    /// <summary>A thin clone of a template: its definition under a new name, each writable disk a qcow2 overlay over the template's.</summary>
+    public static async Task<Created<VmResource>> CloneVm([FromRoute] string vm, [FromBody] CloneSpec spec, [FromServices] VmOperations vms)
+    {
+        var created = await vms.CloneAsync(vm, spec ?? throw new ApiValidationException("body", "must be a JSON object")).ConfigureAwait(false);
         return TypedResults.Created($"/api/v1/vms/{created.Id:D}", created);
     }
 

@@ -73,6 +73,12 @@ public sealed record VmDefinition
     /// <summary>The kernel command line (for the built-in guest: the scenario's arguments).</summary>
     public string Cmdline { get; init; } = "";
 
+    /// <summary>
+    /// A template: kept to make thin clones of (each disk a qcow2 overlay over the template's), never started itself,
+    /// so its disks stay what every clone reads beneath its own writes.
+    /// </summary>
+    public bool IsTemplate { get; init; }
+
     public IReadOnlyList<DiskDefinition> Disks { get; init; } = [];
 
     public IReadOnlyList<NicDefinition> Nics { get; init; } = [];

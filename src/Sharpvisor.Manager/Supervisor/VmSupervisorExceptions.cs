@@ -67,3 +67,6 @@ public sealed class MigrationConflictException(string message, Exception? innerE
 
 /// <summary>A display action on a VM defined without a display (the API's 409).</summary>
 public sealed class NoDisplayException(string vm) : VmConflictException($"VM '{vm}' has no display (define one: \"display\": {{\"heads\": 1}})");
+
+/// <summary>A template asked to run, a VM not a template asked for a clone, or a template changed while clones read its disks (the API's 409).</summary>
+public sealed class TemplateConflictException(string message) : VmConflictException(message);

@@ -65,6 +65,39 @@ public sealed class RemoteCliTests(DaemonFixture daemon) : IClassFixture<DaemonF
     }
 
     [Fact]
+    public async Task ATemplateIsMadeAndClonedWithAQcow2OverlayAndAStartOfItIsRefused()
+    {
+        var disk = Path.Combine(daemon.ImagesDirectory, "gold-cli.raw");
+        await File.WriteAllBytesAsync(disk, new byte[1 << 20]);
+        Assert.Equal(0, (await daemon.CliAsync("vm", "create", "gold-cli", "--guest", "idle", "--memory", "64M", "--disk", disk)).ExitCode);
+
+        var made = await daemon.CliAsync("vm", "template", "gold-cli");
+        Assert.True(made.ExitCode == 0, made.ToString());
+        Assert.Equal("gold-cli: a template\n", made.Stdout);
+        var start = await daemon.CliAsync("vm", "start", "gold-cli");
+        Assert.True(start.ExitCode == 1, start.ToString());
+        Assert.Contains("is a template and never runs", start.Stderr, StringComparison.Ordinal);
+
+        var cloned = await daemon.CliAsync("vm", "clone", "gold-cli", "desk-cli");
+        Assert.True(cloned.ExitCode == 0, cloned.ToString());
+        Assert.Matches(@"^created desk-cli \([0-9a-f-]{36}\) from template gold-cli\n$", cloned.Stdout);
+        var overlay = Path.Combine(daemon.ImagesDirectory, "desk-cli-disk0.qcow2");
+        var show = await daemon.CliAsync("vm", "show", "desk-cli");
+        Assert.Contains($"disk0:       {overlay} (qcow2)\n", show.Stdout, StringComparison.Ordinal);
+        Assert.Equal(disk, Sharpvisor.Storage.Qcow2.Qcow2Image.ReadInfo(overlay).BackingFile);
+
+        // A clone reads the template's disk: it stays a template until the clone is gone.
+        var off = await daemon.CliAsync("vm", "template", "gold-cli", "--off");
+        Assert.True(off.ExitCode == 1, off.ToString());
+        Assert.Contains("'desk-cli'", off.Stderr, StringComparison.Ordinal);
+        Assert.Equal(0, (await daemon.CliAsync("vm", "delete", "desk-cli")).ExitCode);
+        off = await daemon.CliAsync("vm", "template", "gold-cli", "--off");
+        Assert.Equal("gold-cli: an ordinary VM\n", off.Stdout);
+        Assert.Equal(0, (await daemon.CliAsync("vm", "delete", "gold-cli")).ExitCode);
+        File.Delete(overlay);
+    }
+
+    [Fact]
     public async Task AStartThatDoesNotEndRunningExits1WithTheReason()
     {
         // A kernel file that is no kernel: its VMM refuses it before it opens KVM, on any machine.

@@ -123,7 +123,7 @@ public sealed class Qcow2DiskApiTests : IAsyncLifetime
 
         var started = await D.ActOkAsync("thin", "start");
         Assert.True(started.State is "running" or "stopped", $"the VM did not start: {started.State} {started.ExitReason}");
-        var ended = await EndedAsync("thin", TestTime.Ceiling(TimeSpan.FromSeconds(60)));
+        var ended = await VmWait.EndedAsync(D, "thin", TestTime.Ceiling(TimeSpan.FromSeconds(60)));
         Assert.True(ended.State == "stopped", $"the guest's disk test failed: {ended.State}, {ended.ExitReason}");
 
         // The template is untouched; the overlay holds the guest's sectors and shows the template everywhere else.
@@ -142,23 +142,6 @@ public sealed class Qcow2DiskApiTests : IAsyncLifetime
         }
 
         Assert.True(Qcow2Image.Check(overlay).IsClean, "the overlay the VMM wrote is not clean");
-    }
-
-    /// <summary>The VM once it no longer runs (the built-in guest ends by itself), polled up to <paramref name="ceiling"/>.</summary>
-    private async Task<VmResource> EndedAsync(string vm, TimeSpan ceiling)
-    {
-        var deadline = DateTime.UtcNow + ceiling;
-        for (var delay = 50; ; delay = Math.Min(delay * 2, 1000))
-        {
-            var resource = await D.GetAsync(vm);
-            if (resource.State is not ("starting" or "running" or "stopping"))
-            {
-                return resource;
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, $"{vm} still {resource.State} after {ceiling}");
-            await Task.Delay(delay);
-        }
     }
 
     private static StringContent Json(string json) => new(json, System.Text.Encoding.UTF8, "application/json");

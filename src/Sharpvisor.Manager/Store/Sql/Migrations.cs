@@ -77,6 +77,11 @@ internal static class Migrations
         new(3, "vms: display", """
             ALTER TABLE vms ADD COLUMN display TEXT;
             """),
+
+        // A template: a VM kept to make thin clones of, never run (1) or an ordinary VM (0).
+        new(4, "vms: template", """
+            ALTER TABLE vms ADD COLUMN template INTEGER NOT NULL DEFAULT 0;
+            """),
     ];
 
     public static int Latest => All[^1].Version;

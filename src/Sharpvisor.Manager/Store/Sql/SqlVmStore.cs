@@ -20,9 +20,9 @@ public abstract class SqlVmStore : IVmStore
 {
     private const string DefinitionColumns =
         "v.id, v.name, v.vcpus, v.memory_mib, v.kernel, v.built_in_guest, v.initrd, v.cmdline, v.disks, v.nics, v.console, "
-        + "v.created_at, v.updated_at, v.version, v.display";
+        + "v.created_at, v.updated_at, v.version, v.display, v.template";
 
-    private const int DefinitionColumnCount = 15;
+    private const int DefinitionColumnCount = 16;
 
     private const string StateColumns = "s.vm_id, s.state, s.exit_reason, s.changed_at, s.started_at, s.stopped_at";
 
@@ -165,8 +165,8 @@ public abstract class SqlVmStore : IVmStore
                 }
 
                 await using (var insert = Command(connection, transaction, """
-                    INSERT INTO vms (id, name, vcpus, memory_mib, kernel, built_in_guest, initrd, cmdline, disks, nics, console, created_at, updated_at, version, display)
-                    VALUES (@id, @name, @vcpus, @memory_mib, @kernel, @built_in_guest, @initrd, @cmdline, @disks, @nics, @console, @created_at, @updated_at, @version, @display)
+                    INSERT INTO vms (id, name, vcpus, memory_mib, kernel, built_in_guest, initrd, cmdline, disks, nics, console, created_at, updated_at, version, display, template)
+                    VALUES (@id, @name, @vcpus, @memory_mib, @kernel, @built_in_guest, @initrd, @cmdline, @disks, @nics, @console, @created_at, @updated_at, @version, @display, @template)
                     """))
                 {
                     AddDefinition(insert, stored);
@@ -225,7 +225,7 @@ public abstract class SqlVmStore : IVmStore
                 await using (var update = Command(connection, transaction, """
                     UPDATE vms SET name = @name, vcpus = @vcpus, memory_mib = @memory_mib, kernel = @kernel,
                         built_in_guest = @built_in_guest, initrd = @initrd, cmdline = @cmdline, disks = @disks, nics = @nics,
-                        console = @console, updated_at = @updated_at, version = @version, display = @display
+                        console = @console, updated_at = @updated_at, version = @version, display = @display, template = @template
                     WHERE id = @id AND version = @expected_version
                     """))
                 {
@@ -425,6 +425,7 @@ public abstract class SqlVmStore : IVmStore
         Add(command, "@display", definition.Display is null ? null : JsonSerializer.Serialize(definition.Display, StoreJson.Default.DisplayDefinition), DbType.String);
         Add(command, "@updated_at", ToMicroseconds(definition.UpdatedAt), DbType.Int64);
         Add(command, "@version", definition.Version, DbType.Int64);
+        Add(command, "@template", definition.IsTemplate ? 1 : 0, DbType.Int32);
     }
 
     private async Task<VmDefinition?> GetAsync(DbConnection connection, DbTransaction? transaction, Guid id, CancellationToken cancellationToken)
@@ -473,6 +474,7 @@ public abstract class SqlVmStore : IVmStore
         UpdatedAt = FromMicroseconds(reader.GetInt64(12)),
         Version = reader.GetInt64(13),
         Display = reader.IsDBNull(14) ? null : JsonSerializer.Deserialize(reader.GetString(14), StoreJson.Default.DisplayDefinition),
+        IsTemplate = Convert.ToInt64(reader.GetValue(15), CultureInfo.InvariantCulture) != 0,
     };
 
     private static VmRuntimeState ReadState(DbDataReader reader, int first) => new(
