@@ -30,6 +30,14 @@ public sealed class TokenAndPageTests
             Assert.Equal("text/javascript", head.Content.Headers.ContentType?.MediaType);
         }
 
+        // Every file of the page's source is served: a module left out of the table fails the whole page at import.
+        foreach (var file in Directory.EnumerateFiles(Path.Combine(TestBinaries.RepositoryRoot, "src", "Sharpvisor.Manager", "Ui", "web")))
+        {
+            var path = "/" + Path.GetFileName(file);
+            using var response = await anonymous.GetAsync(path == "/index.html" ? "/" : path);
+            Assert.True(response.IsSuccessStatusCode, $"{path} is in Ui/web but not served: {(int)response.StatusCode} (UiEndpoints.Files)");
+        }
+
         using var missing = await anonymous.GetAsync("/nothing.js");
         Assert.Equal(System.Net.HttpStatusCode.NotFound, missing.StatusCode);
     }

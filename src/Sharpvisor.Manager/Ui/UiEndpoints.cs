@@ -33,6 +33,7 @@ public static class UiEndpoints
         ["create-dialog.js"] = "text/javascript; charset=utf-8",
         ["dashboard.js"] = "text/javascript; charset=utf-8",
         ["migrate-dialog.js"] = "text/javascript; charset=utf-8",
+        ["clone-dialog.js"] = "text/javascript; charset=utf-8",
         ["events.js"] = "text/javascript; charset=utf-8",
         ["format.js"] = "text/javascript; charset=utf-8",
         ["live.js"] = "text/javascript; charset=utf-8",

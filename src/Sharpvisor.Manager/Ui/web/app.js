@@ -3,6 +3,7 @@
 import { api, adoptTokenFromAddress, getToken, setToken, forgetToken } from "./api.js";
 import { setupCreateDialog, openCreateDialog, closeCreateDialog } from "./create-dialog.js";
 import { setupMigrateDialog, openMigrateDialog, closeMigrateDialog } from "./migrate-dialog.js";
+import { setupCloneDialog, openCloneDialog, closeCloneDialog } from "./clone-dialog.js";
 import { refreshDashboard } from "./dashboard.js";
 import { subscribe } from "./events.js";
 import { poll } from "./live.js";
@@ -38,6 +39,7 @@ function showLogin(reason) {
   vmConsole.dispose();
   closeCreateDialog();
   closeMigrateDialog();
+  closeCloneDialog();
   $("host-banner").hidden = true;
   $("login-reason").textContent = reason;
   show("login-view");
@@ -54,6 +56,11 @@ async function act(vm, action) {
     openMigrateDialog(vm);
     return;
   }
+  if (action === "clone") {
+    openCloneDialog(vm);
+    return;
+  }
+  if (action === "template" && !confirm(`Make ${vm.name} a template? It will never run again; new VMs are made from it.`)) return;
   const page = pageNow();
   const message = isShown("vm-view") ? $("vm-message") : $("list-message");
   message.textContent = "";
@@ -74,6 +81,9 @@ async function act(vm, action) {
         await loadList(); // the list without it first, so the sparklines ask for no history of it
         startPolling();
       }
+    } else if (action === "template") {
+      const updated = await api("PUT", `vms/${vm.id}`, { template: true });
+      if (isCurrent(page)) vmChanged(updated);
     } else {
       const updated = await api("POST", `vms/${vm.id}/${action}`);
       if (isCurrent(page)) vmChanged(updated);
@@ -217,6 +227,10 @@ setupMigrateDialog((vm, result) => {
   if (isShown("vm-view")) location.hash = "#/vms";
   $("list-message").textContent =
     `${vm.name} now runs at ${result.destination} (${result.rounds} rounds, paused ${result.downtimeMs} ms).`;
+});
+setupCloneDialog((vm) => {
+  // To the new VM's page, ready to start.
+  location.hash = `#/vm/${encodeURIComponent(vm.name)}`;
 });
 setupEditForm((vm) => vmChanged(vm));
 setupThemeToggle($("theme-toggle"));

@@ -41,7 +41,10 @@ function row(vm, act) {
     spark = new Sparkline(`CPU of ${vm.name}`);
     sparks.set(vm.id, spark);
   }
-  tr.append(cell("Name", link), cell("State", state), cell("vCPUs", String(vm.vcpus)), cell("Memory", `${vm.memoryMiB} MiB`),
+  const name = document.createElement("span");
+  name.append(link);
+  if (vm.template) name.append(" ", text("span", "template", "tag"));
+  tr.append(cell("Name", name), cell("State", state), cell("vCPUs", String(vm.vcpus)), cell("Memory", `${vm.memoryMiB} MiB`),
     cell("Uptime", text("span", uptimeText(vm), "uptime")), cell("CPU", spark.element),
     cell("Guest", vm.builtInGuest ? `built-in: ${vm.builtInGuest}` : vm.kernel || ""), cell("Actions", buttons));
   return tr;

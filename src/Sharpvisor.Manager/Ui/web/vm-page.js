@@ -6,7 +6,7 @@ import { VmConsole } from "./console.js";
 import { VmDisplay } from "./display.js";
 import { duration, mib, number, percent, rate, uptimeSeconds } from "./format.js";
 import { $, text, isCurrent, refused } from "./nav.js";
-import { renderActions } from "./vm-actions.js";
+import { renderActions, pageActionNames } from "./vm-actions.js";
 import { checkAll, checkAsYouType, clearErrors, editSpec, showApiErrors } from "./vm-form.js";
 import { showState } from "./vm-state.js";
 
@@ -45,6 +45,7 @@ export function clearVm(name) {
   vmConsole.dispose();
   vmDisplay.dispose();
   $("vm-title").textContent = name;
+  $("vm-template").hidden = true;
   document.title = `${name} · Sharpvisor`;
   $("vm-message").textContent = "";
   $("vm-body").hidden = true;
@@ -75,12 +76,14 @@ export function renderVm(vm, act) {
   $("vm-body").hidden = false;
   showState($("vm-state"), $("vm-reason"), vm, true);
   showUptime();
-  renderActions($("vm-actions"), vm, (action) => act(vm, action));
+  renderActions($("vm-actions"), vm, (action) => act(vm, action), pageActionNames);
+  $("vm-template").hidden = !vm.template;
   // The page's single-key shortcuts (shortcuts.js), announced on the buttons they press.
   $("vm-actions").querySelector('[data-action="start"]').setAttribute("aria-keyshortcuts", "s");
   $("vm-actions").querySelector('[data-action="stop"]').setAttribute("aria-keyshortcuts", "t");
   const details = [["Id", vm.id], ["vCPUs", vm.vcpus], ["Memory", `${vm.memoryMiB} MiB`],
     ["Guest", vm.builtInGuest ? `built-in: ${vm.builtInGuest}` : vm.kernel], ["Command line", vm.cmdline],
+    ...vm.disks.map((d, i) => [`Disk ${i}`, `${d.path} (${d.format ?? "raw"}${d.readOnly ? ", read-only" : ""})`]),
     ["Process", vm.pid ?? "none"], ["Version", vm.version]];
   $("vm-details").replaceChildren(...details.flatMap(([k, v]) => [text("dt", k), text("dd", String(v ?? ""))]));
   showEditForm(vm);
