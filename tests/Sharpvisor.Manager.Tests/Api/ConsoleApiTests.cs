@@ -5,22 +5,8 @@ using System.Text;
 namespace Sharpvisor.Manager.Tests.Api;
 
 /// <summary>The console WebSocket over a real VMM's console socket (the test guest's serial-echo scenario).</summary>
-public sealed class ConsoleApiTests : IAsyncLifetime
+public sealed class ConsoleApiTests : DaemonTest
 {
-    private TestDaemon? _daemon;
-
-    private TestDaemon D => _daemon ?? throw new InvalidOperationException("not initialized");
-
-    public async Task InitializeAsync() => _daemon = await TestDaemon.StartAsync(null);
-
-    public async Task DisposeAsync()
-    {
-        if (_daemon is not null)
-        {
-            await _daemon.DisposeAsync();
-        }
-    }
-
     private Task<ClientWebSocket> ConnectAsync(string vm) => ConnectAsync(D, vm);
 
     /// <summary>The console WebSocket of <paramref name="vm"/> on <paramref name="daemon"/>.</summary>

@@ -9,24 +9,10 @@ namespace Sharpvisor.Manager.Tests.Api;
 /// (regular files under the storage roots), and a VM started from it reads the template and writes only its overlay,
 /// also when the VMM runs confined and may open no file by path (the jail opens the backing files for it).
 /// </summary>
-public sealed class Qcow2DiskApiTests : IAsyncLifetime
+public sealed class Qcow2DiskApiTests : DaemonTest
 {
     private const int SectorSize = 512;
     private const byte TemplateByte = 0xEE;
-
-    private TestDaemon? _daemon;
-
-    private TestDaemon D => _daemon ?? throw new InvalidOperationException("not initialized");
-
-    public async Task InitializeAsync() => _daemon = await TestDaemon.StartAsync(null);
-
-    public async Task DisposeAsync()
-    {
-        if (_daemon is not null)
-        {
-            await _daemon.DisposeAsync();
-        }
-    }
 
     /// <summary>A 1 MiB raw template of <see cref="TemplateByte"/> and a qcow2 overlay over it, in <paramref name="directory"/>.</summary>
     private static (string Template, string Overlay) TemplateAndOverlay(string directory, string? backingName = null)

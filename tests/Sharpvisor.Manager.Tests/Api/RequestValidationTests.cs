@@ -12,22 +12,8 @@ namespace Sharpvisor.Manager.Tests.Api;
 /// What a client sends that can never run is a 400 naming the field in the API's own terms (never a 500, never .NET
 /// type names), and the host's readiness is visible before any VM fails: a real daemon on SQLite, no VM started.
 /// </summary>
-public sealed class RequestValidationTests : IAsyncLifetime
+public sealed class RequestValidationTests : DaemonTest
 {
-    private TestDaemon? _daemon;
-
-    private TestDaemon D => _daemon ?? throw new InvalidOperationException("not initialized");
-
-    public async Task InitializeAsync() => _daemon = await TestDaemon.StartAsync(null);
-
-    public async Task DisposeAsync()
-    {
-        if (_daemon is not null)
-        {
-            await _daemon.DisposeAsync();
-        }
-    }
-
     /// <summary>POSTs a create and returns the single field its 400 names, with the message.</summary>
     private Task<(string Field, string Message, string Body)> RefusedAsync(string json) => D.CreateRefusedAsync(json);
 

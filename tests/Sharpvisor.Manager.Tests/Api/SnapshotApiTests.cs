@@ -11,22 +11,8 @@ namespace Sharpvisor.Manager.Tests.Api;
 /// scenario, which counts the bytes it echoes: a VM restored from a snapshot must go on counting from where it was;
 /// and its generation scenario, which checks every page of its window itself.
 /// </summary>
-public sealed class SnapshotApiTests : IAsyncLifetime
+public sealed class SnapshotApiTests : DaemonTest
 {
-    private TestDaemon? _daemon;
-
-    private TestDaemon D => _daemon ?? throw new InvalidOperationException("not initialized");
-
-    public async Task InitializeAsync() => _daemon = await TestDaemon.StartAsync(null);
-
-    public async Task DisposeAsync()
-    {
-        if (_daemon is not null)
-        {
-            await _daemon.DisposeAsync();
-        }
-    }
-
     private async Task<HttpResponseMessage> TakeAsync(string vm, string json) =>
         await D.Http.PostAsync($"api/v1/vms/{vm}/snapshots", new StringContent(json, Encoding.UTF8, "application/json"));
 

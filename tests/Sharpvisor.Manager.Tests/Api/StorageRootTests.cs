@@ -8,22 +8,8 @@ namespace Sharpvisor.Manager.Tests.Api;
 /// An API token is not the host: a definition may name only files under the storage roots, links resolved, checked
 /// when it is taken and again when the VM starts (the test daemon's root is the temporary directory).
 /// </summary>
-public sealed class StorageRootTests : IAsyncLifetime
+public sealed class StorageRootTests : DaemonTest
 {
-    private TestDaemon? _daemon;
-
-    private TestDaemon D => _daemon ?? throw new InvalidOperationException("not initialized");
-
-    public async Task InitializeAsync() => _daemon = await TestDaemon.StartAsync(null);
-
-    public async Task DisposeAsync()
-    {
-        if (_daemon is not null)
-        {
-            await _daemon.DisposeAsync();
-        }
-    }
-
     private static async Task<(string Field, string Message)> RefusedAsync(HttpResponseMessage response)
     {
         var (field, message, _) = await TestDaemon.SingleFieldProblemAsync(response);

@@ -11,23 +11,9 @@ namespace Sharpvisor.Manager.Tests.Api;
 /// definition under a new name with each writable disk a qcow2 overlay over the template's, and the template keeps
 /// its disks while any clone reads them. Real files, a real daemon on SQLite.
 /// </summary>
-public sealed class TemplateApiTests : IAsyncLifetime
+public sealed class TemplateApiTests : DaemonTest
 {
     private const byte TemplateByte = 0xC3;
-
-    private TestDaemon? _daemon;
-
-    private TestDaemon D => _daemon ?? throw new InvalidOperationException("not initialized");
-
-    public async Task InitializeAsync() => _daemon = await TestDaemon.StartAsync(null);
-
-    public async Task DisposeAsync()
-    {
-        if (_daemon is not null)
-        {
-            await _daemon.DisposeAsync();
-        }
-    }
 
     /// <summary>A VM "gold" on a 1 MiB raw system disk of <see cref="TemplateByte"/> and a read-only data disk, made a template.</summary>
     private async Task<(string System, string Data)> TemplateAsync(string scenario = "idle", string cmdline = "")
