@@ -120,6 +120,30 @@ public sealed partial class VmOperations
         }
     }
 
+    /// <summary>
+    /// 409 when <paramref name="definition"/> (paths resolved) would write a template's disk: every clone reads it
+    /// beneath its overlay, and a write to it would change their disks under them.
+    /// </summary>
+    private async Task RequireNoTemplateDiskWrittenAsync(VmDefinition definition)
+    {
+        var written = definition.Disks.Where(d => !d.ReadOnly).Select(d => d.Path).ToHashSet(StringComparer.Ordinal);
+        if (written.Count == 0)
+        {
+            return;
+        }
+
+        foreach (var entry in await store.ListAsync(null).ConfigureAwait(false))
+        {
+            var template = entry.Definition;
+            if (template.IsTemplate && template.Id != definition.Id
+                && template.Disks.FirstOrDefault(d => written.Contains(HostFile.RealPath(d.Path) ?? d.Path)) is { } disk)
+            {
+                throw new TemplateConflictException(
+                    $"'{disk.Path}' is a disk of template '{template.Name}', which its clones read: give it read-only, or use a clone");
+            }
+        }
+    }
+
     /// <summary>409 for a template: it never runs.</summary>
     private static void RequireNotTemplate(VmDefinition definition)
     {

@@ -156,6 +156,7 @@ public sealed partial class VmOperations(IVmStore store, VmSupervisor supervisor
         var stored = await store.GetAsync(id).ConfigureAwait(false) ?? throw new VmNotFoundException(id);
         RequireNotTemplate(stored);
         var definition = CheckedAndResolved(stored).Resolved;
+        await RequireNoTemplateDiskWrittenAsync(definition).ConfigureAwait(false);
         try
         {
             await supervisor.StartAsync(definition, restoreFrom, CancellationToken.None).ConfigureAwait(false);

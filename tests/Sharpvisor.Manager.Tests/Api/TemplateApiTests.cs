@@ -110,6 +110,24 @@ public sealed class TemplateApiTests : DaemonTest
         Assert.Empty(Directory.GetFiles(D.Directory, "*.qcow2"));
     }
 
+    [Fact]
+    public async Task Another_VM_may_not_start_writing_a_templates_disk()
+    {
+        var (system, _) = await TemplateAsync();
+        using (var created = await D.Http.PostAsJsonAsync("api/v1/vms", new VmSpec
+        {
+            Name = "vandal", BuiltInGuest = "idle", MemoryMiB = 64, Disks = [new DiskSpec(system)],
+        }, ApiJsonContext.Default.VmSpec))
+        {
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        }
+
+        var refused = await ConflictAsync(await D.ActAsync("vandal", "start"));
+        Assert.Contains($"'{system}' is a disk of template 'gold'", refused, StringComparison.Ordinal);
+        Assert.Equal("defined", (await D.GetAsync("vandal")).State);
+        Assert.All(await File.ReadAllBytesAsync(system), b => Assert.Equal(TemplateByte, b));
+    }
+
     [KvmFact]
     public async Task Two_clones_each_write_only_their_own_overlay_and_the_template_stays_as_it_was()
     {
