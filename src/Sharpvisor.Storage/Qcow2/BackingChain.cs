@@ -48,18 +48,26 @@ internal sealed class BackingChain(Func<string, SafeFileHandle?>? opener = null)
             : ImageFormat.FromName(formatName)
                 ?? throw new NotSupportedException($"backing file format \"{formatName}\" of {overlayPath} is not supported");
 
+    /// <summary>Throws <see cref="FileNotFoundException"/>, naming the overlay, when the backing file <paramref name="path"/> is missing.</summary>
+    public static void RequireExists(string path, string overlayPath)
+    {
+        if (!File.Exists(path))
+        {
+            throw new FileNotFoundException($"backing file {path} of {overlayPath} does not exist", path);
+        }
+    }
+
     /// <summary>Opens the backing file an overlay at <paramref name="overlayPath"/> names, read-only.</summary>
     public IBlockBackend OpenBacking(string overlayPath, string name, string? formatName, Qcow2CacheOptions cache)
     {
         var path = PathOf(overlayPath, name);
         var format = FormatOf(overlayPath, name, formatName);
-        var handed = opener?.Invoke(path);
-        if (handed is null && !File.Exists(path))
+        var file = opener?.Invoke(path);
+        if (file is null)
         {
-            throw new FileNotFoundException($"backing file {path} of {overlayPath} does not exist", path);
+            RequireExists(path, overlayPath);
         }
 
-        var file = handed;
         try
         {
             Enter(path);
@@ -75,8 +83,4 @@ internal sealed class BackingChain(Func<string, SafeFileHandle?>? opener = null)
             file?.Dispose();
         }
     }
-
-    /// <summary>A read-only handle on <paramref name="path"/>, shared with other readers: the opener's, or one of its own.</summary>
-    public SafeFileHandle OpenReadOnly(string path) =>
-        opener?.Invoke(path) ?? File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
 }

@@ -37,11 +37,7 @@ public sealed partial class Qcow2Image
         for (var (overlay, info) = (path, ReadInfo(path)); info?.BackingFile is { } name;)
         {
             var backing = BackingChain.PathOf(overlay, name);
-            if (!File.Exists(backing))
-            {
-                throw new FileNotFoundException($"backing file {backing} of {overlay} does not exist", backing);
-            }
-
+            BackingChain.RequireExists(backing, overlay);
             var format = BackingChain.FormatOf(overlay, name, info.BackingFormat);
             chain.Enter(backing);
             files.Add((backing, format));

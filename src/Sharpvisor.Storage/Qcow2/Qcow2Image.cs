@@ -93,9 +93,8 @@ public sealed partial class Qcow2Image : IBlockBackend
     internal static Qcow2Image Open(string path, bool readOnly, Qcow2CacheOptions cache, BackingChain chain)
     {
         chain.Enter(path);
-        var file = readOnly
-            ? chain.OpenReadOnly(path)
-            : File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None);
+        var file = File.OpenHandle(
+            path, FileMode.Open, readOnly ? FileAccess.Read : FileAccess.ReadWrite, readOnly ? FileShare.Read : FileShare.None);
         try
         {
             return Open(file, path, readOnly, cache, chain);
