@@ -380,6 +380,21 @@ public sealed class VmSupervisorTests : IAsyncLifetime
     }
 
     [KvmFact]
+    public async Task A_connect_the_runtime_makes_under_the_filter_fails_and_the_VMM_goes_on()
+    {
+        // .NET aborts a socket disposed while another thread's call holds it with connect(AF_UNSPEC): under a killing
+        // filter a control client closing at that moment took the whole VM down with SIGSYS. The hook makes the call.
+        var supervisor = NewSupervisor(Options with { VmmEnvironment = new Dictionary<string, string> { ["SHARPVISOR_SECCOMP_SELFTEST"] = "refused-call" } });
+        var vm = await DefineAsync("seccomp-connect-1");
+
+        Assert.Equal(VmState.Running, (await supervisor.StartAsync(vm)).State);
+
+        Assert.Contains("sharpvisor: seccomp self-test: connect failed with errno 1\n", await File.ReadAllTextAsync(supervisor.LogPath(vm.Id)), StringComparison.Ordinal); // EPERM
+        Assert.Equal(VmState.Running, (await supervisor.GetStatusAsync(vm.Id))!.State);
+        await supervisor.KillAsync(vm.Id, CancellationToken.None);
+    }
+
+    [KvmFact]
     public async Task A_VMM_killed_from_outside_leaves_its_VM_crashed_with_an_event()
     {
         var supervisor = NewSupervisor();

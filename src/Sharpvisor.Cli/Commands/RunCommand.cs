@@ -21,7 +21,10 @@ internal static class RunCommand
 
     internal static readonly HashSet<string> FlagOptions = ["--rng"];
 
-    /// <summary>A test hook: "forbidden-call" makes the VMM make a call its seccomp filter forbids, right after installing it.</summary>
+    /// <summary>
+    /// A test hook, right after the seccomp filter is installed: "forbidden-call" makes a call the filter forbids (the
+    /// kernel kills the VMM), "refused-call" one it refuses (the VMM says which errno it got, and goes on).
+    /// </summary>
     internal const string SeccompSelfTestVariable = "SHARPVISOR_SECCOMP_SELFTEST";
 
     public static int Execute(string[] args)
@@ -149,9 +152,14 @@ internal static class RunCommand
                     // Everything is open and listening: from here the VMM needs only the calls on its list.
                     VmmSyscallPolicy.Install(seccomp);
                     confined = true;
-                    if (seccomp != SeccompMode.Off && Environment.GetEnvironmentVariable(SeccompSelfTestVariable) == "forbidden-call")
+                    switch (seccomp != SeccompMode.Off ? Environment.GetEnvironmentVariable(SeccompSelfTestVariable) : null)
                     {
-                        _ = SeccompFilter.MakeForbiddenCall(); // the test hook: the kernel kills the process here
+                        case "forbidden-call":
+                            _ = SeccompFilter.MakeForbiddenCall(); // the kernel kills the process here
+                            break;
+                        case "refused-call":
+                            Console.Error.WriteLine($"sharpvisor: seccomp self-test: connect failed with errno {SeccompFilter.MakeConnectCall()}");
+                            break;
                     }
                 }
 

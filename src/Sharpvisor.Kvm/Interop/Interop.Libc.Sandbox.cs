@@ -8,6 +8,7 @@ internal static unsafe partial class Libc
     public const int PR_SET_NO_NEW_PRIVS = 38;
     public const long SYS_seccomp = 317;
     public const long SYS_ptrace = 101;
+    public const long SYS_connect = 42;
     public const nuint SECCOMP_SET_MODE_FILTER = 1;
     public const nuint SECCOMP_FILTER_FLAG_TSYNC = 1;
 

@@ -21,6 +21,8 @@ public enum SeccompMode
 /// is logged). Two calls are allowed by their arguments: <c>clone</c> only for threads (no namespace flags, so a
 /// compromised VMM cannot unshare itself out of its confinement), <c>socket</c> only for AF_UNIX; <c>clone3</c>, whose
 /// flags sit behind a pointer a filter cannot read, fails with ENOSYS, and glibc then falls back to <c>clone</c>.
+/// Calls given as <c>refused</c> fail with EPERM instead of killing: for calls a runtime makes on its own where
+/// failing is harmless (see <c>VmmSyscallPolicy.Refused</c>).
 /// <c>ioctl</c> is allowed for the request types given (<see cref="Build"/>'s <c>ioctlTypes</c>, the byte that says
 /// which driver a request is for: 0xAE KVM, 'T' terminals and TUN), so the socket ioctls that reconfigure the host's
 /// network interfaces (0x89) are out of reach even with CAP_NET_ADMIN.
@@ -50,6 +52,7 @@ public sealed class SeccompFilter
     private const uint RetLog = 0x7FFC_0000;
     private const uint RetAllow = 0x7FFF_0000;
     private const uint Enosys = 38;
+    private const uint Eperm = 1;
 
     private const uint SysSocket = 41;
     private const uint SysClone = 56;
@@ -68,23 +71,34 @@ public sealed class SeccompFilter
     /// <summary>Instructions in the program (at most 4096, the kernel's limit).</summary>
     public int Length => _program.Length;
 
-    /// <summary>Builds the program; <paramref name="allowed"/> are x86-64 system call numbers.</summary>
-    public static SeccompFilter Build(IEnumerable<uint> allowed, SeccompMode mode, int? signalsOnlyTo = null, IReadOnlyList<byte>? ioctlTypes = null)
+    /// <summary>
+    /// Builds the program; <paramref name="allowed"/> are x86-64 system call numbers, <paramref name="refused"/> calls
+    /// that fail with EPERM (none of them allowed or argument-checked).
+    /// </summary>
+    public static SeccompFilter Build(IEnumerable<uint> allowed, SeccompMode mode, int? signalsOnlyTo = null, IReadOnlyList<byte>? ioctlTypes = null,
+        IEnumerable<uint>? refused = null)
     {
         ArgumentNullException.ThrowIfNull(allowed);
         ArgumentOutOfRangeException.ThrowIfEqual(mode, SeccompMode.Off);
         var requested = allowed.ToHashSet();
         uint[] special = [SysSocket, SysClone, SysClone3, SysKill, SysTgkill, SysIoctl];
         var numbers = requested.Where(n => !special.Contains(n)).Order().ToArray();
+        var failing = (refused ?? []).Distinct().Order().ToArray();
+        if (failing.Where(n => requested.Contains(n) || special.Contains(n)).ToArray() is [var both, ..])
+        {
+            throw new ArgumentException($"call {both} cannot be both refused and allowed or argument-checked", nameof(refused));
+        }
         var denied = mode == SeccompMode.Kill ? RetKillProcess : RetLog;
         var types = ioctlTypes ?? [];
 
-        // Layout: header (4), six special cases, the list, then the returns and the argument checks.
+        // Layout: header (4), six special cases, the list, the refused list, then the returns and the argument checks.
         const int header = 4, specials = 6;
         var list = header + specials;
-        var deny = list + numbers.Length;
+        var refusedList = list + numbers.Length;
+        var deny = refusedList + failing.Length;
         var enosys = deny + 1;
-        var cloneCheck = enosys + 1;       // 3 instructions
+        var eperm = enosys + 1;
+        var cloneCheck = eperm + 1;        // 3 instructions
         var socketCheck = cloneCheck + 3;  // 2 instructions
         var signalCheck = socketCheck + 2; // 2 instructions
         var ioctlCheck = signalCheck + 2;  // 3 + one per type
@@ -92,7 +106,7 @@ public sealed class SeccompFilter
         var allow = kill + 1;
         if (allow - 2 > 255)
         {
-            throw new ArgumentException($"{numbers.Length} allowed calls are too many for 8-bit jumps", nameof(allowed));
+            throw new ArgumentException($"{numbers.Length + failing.Length} listed calls are too many for 8-bit jumps", nameof(allowed));
         }
 
         // A call the caller did not ask for goes to the deny return even when it has an argument check.
@@ -115,8 +129,14 @@ public sealed class SeccompFilter
             program.Add(Jump(JumpIfEqual, numbers[i], at: list + i, whenTrue: allow, whenFalse: list + i + 1));
         }
 
+        for (var i = 0; i < failing.Length; i++)
+        {
+            program.Add(Jump(JumpIfEqual, failing[i], at: refusedList + i, whenTrue: eperm, whenFalse: refusedList + i + 1));
+        }
+
         program.Add(new(Return, 0, 0, denied));
         program.Add(new(Return, 0, 0, RetErrno | Enosys));
+        program.Add(new(Return, 0, 0, RetErrno | Eperm));
         program.Add(new(LoadWordAbsolute, 0, 0, FirstArgumentLowOffset));
         program.Add(Jump(JumpIfAnyBit, CloneNamespaces, at: cloneCheck + 1, whenTrue: kill, whenFalse: cloneCheck + 2));
         program.Add(Jump(JumpIfAnyBit, CloneThread, at: cloneCheck + 2, whenTrue: allow, whenFalse: kill));
@@ -163,6 +183,9 @@ public sealed class SeccompFilter
 
     /// <summary>A call no VMM makes (ptrace(PTRACE_TRACEME)): under a killing filter the process dies here (SIGSYS).</summary>
     public static long MakeForbiddenCall() => Libc.syscall(Libc.SYS_ptrace, 0, 0, 0);
+
+    /// <summary>connect(-1, NULL, 0): the errno it fails with (EPERM under a filter that refuses connect, else EBADF).</summary>
+    public static int MakeConnectCall() => Libc.syscall(Libc.SYS_connect, nuint.MaxValue, 0, 0) < 0 ? Marshal.GetLastPInvokeError() : 0;
 
     /// <summary>Runs the program over one call the way the kernel would: what it returns (for tests).</summary>
     public uint Evaluate(uint number, uint arch = AuditArchX86_64, ulong firstArgument = 0, ulong secondArgument = 0)

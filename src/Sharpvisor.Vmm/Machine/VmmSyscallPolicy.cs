@@ -30,7 +30,7 @@ public static class VmmSyscallPolicy
 
         // Unix sockets (socket itself is allowed for AF_UNIX only by the filter).
         // No connect: a VMM only listens (its control and console sockets), so a VMM taken over cannot reach the
-        // manager's or anyone's unix sockets, abstract ones included.
+        // manager's or anyone's unix sockets, abstract ones included (it fails, see Refused).
         ["accept"] = 43, ["sendto"] = 44, ["recvfrom"] = 45, ["sendmsg"] = 46, ["recvmsg"] = 47,
         ["shutdown"] = 48, ["bind"] = 49, ["listen"] = 50, ["getsockname"] = 51, ["getpeername"] = 52,
         ["setsockopt"] = 54, ["getsockopt"] = 55, ["accept4"] = 288,
@@ -56,11 +56,22 @@ public static class VmmSyscallPolicy
         ["clone"] = 56, ["socket"] = 41,
     };
 
+    /// <summary>
+    /// Calls that fail with EPERM rather than kill: connect, which .NET makes on its own when a socket is disposed
+    /// while another thread's call still holds it (Socket.Dispose aborts a stream socket with connect(AF_UNSPEC),
+    /// SafeSocketHandle.TryUnblockSocket), so a control or console client closing at the wrong moment killed the VMM
+    /// (SIGSYS). Failing that call costs nothing (the close goes on), and a VMM taken over still reaches no socket.
+    /// </summary>
+    public static IReadOnlyDictionary<string, uint> Refused { get; } = new Dictionary<string, uint>(StringComparer.Ordinal)
+    {
+        ["connect"] = 42,
+    };
+
     /// <summary>The ioctl request types a VMM sends: 0xAE (KVM) and 'T' (TUNSETIFF and the terminal's TCGETS/TCSETS, FIONBIO).</summary>
     public static IReadOnlyList<byte> IoctlTypes { get; } = [0xAE, (byte)'T'];
 
     /// <summary>The filter for this process: signals only to itself.</summary>
-    public static SeccompFilter Filter(SeccompMode mode) => SeccompFilter.Build(Allowed.Values, mode, signalsOnlyTo: Environment.ProcessId, ioctlTypes: IoctlTypes);
+    public static SeccompFilter Filter(SeccompMode mode) => SeccompFilter.Build(Allowed.Values, mode, signalsOnlyTo: Environment.ProcessId, ioctlTypes: IoctlTypes, refused: Refused.Values);
 
     /// <summary>Confines this process from here on; a no-op for <see cref="SeccompMode.Off"/>.</summary>
     public static void Install(SeccompMode mode)

@@ -77,8 +77,7 @@ internal static class VncCapture
                     if (password is not null && typed is > 0 and < 5)
                     {
                         typed++;
-                        await process.StandardInput.WriteLineAsync(password);
-                        await process.StandardInput.FlushAsync();
+                        await TypeAsync(process, password);
                     }
 
                     continue;
@@ -93,8 +92,7 @@ internal static class VncCapture
                 if (password is not null && typed == 0 && output.ToString().Contains("Password:", StringComparison.Ordinal))
                 {
                     typed++;
-                    await process.StandardInput.WriteLineAsync(password);
-                    await process.StandardInput.FlushAsync();
+                    await TypeAsync(process, password);
                 }
 
                 read = process.StandardOutput.ReadAsync(buffer, deadline.Token).AsTask();
@@ -109,5 +107,19 @@ internal static class VncCapture
         }
 
         return new ProcessResult(process.ExitCode, output.ToString(), await stderr);
+    }
+
+    /// <summary>Types the password; a client that has finished meanwhile (its terminal closed: a broken pipe) needs no more.</summary>
+    private static async Task TypeAsync(System.Diagnostics.Process process, string password)
+    {
+        try
+        {
+            await process.StandardInput.WriteLineAsync(password);
+            await process.StandardInput.FlushAsync();
+        }
+        catch (IOException)
+        {
+            // Its exit code and output say how it went.
+        }
     }
 }

@@ -55,6 +55,22 @@ public sealed class SeccompFilterTests
     }
 
     [Fact]
+    public void RefusedCallsFailWithEpermAndNothingElseMoves()
+    {
+        const uint Connect = 42, Eperm = 0x0005_0000 | 1;
+        var filter = SeccompFilter.Build([Read, Clone, Socket], SeccompMode.Kill, refused: [Connect]);
+        Assert.Equal(Eperm, filter.Evaluate(Connect));
+        Assert.True(SeccompFilter.Allows(filter.Evaluate(Read)));
+        Assert.True(SeccompFilter.Allows(filter.Evaluate(Socket, firstArgument: 1)));
+        Assert.Equal(Kill, filter.Evaluate(Socket, firstArgument: 2));
+        Assert.Equal(Enosys, filter.Evaluate(Clone3));
+        Assert.Equal(Kill, filter.Evaluate(Ptrace));
+        Assert.Equal(Kill, Filter.Evaluate(Connect)); // not refused unless asked
+        Assert.Throws<ArgumentException>(() => SeccompFilter.Build([Read, Connect], SeccompMode.Kill, refused: [Connect]));
+        Assert.Throws<ArgumentException>(() => SeccompFilter.Build([Read], SeccompMode.Kill, refused: [Socket]));
+    }
+
+    [Fact]
     public void OtherCallingConventionsAreRefused()
     {
         Assert.Equal(Kill, Filter.Evaluate(Read | 0x4000_0000)); // x32
