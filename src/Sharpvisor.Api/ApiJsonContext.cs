@@ -28,4 +28,9 @@ namespace Sharpvisor.Api;
 [JsonSerializable(typeof(SnapshotResource))]
 [JsonSerializable(typeof(DisplayResource))]
 [JsonSerializable(typeof(IReadOnlyList<SnapshotResource>))]
+[JsonSerializable(typeof(PoolResource))]
+[JsonSerializable(typeof(IReadOnlyList<PoolResource>))]
+[JsonSerializable(typeof(ImageResource))]
+[JsonSerializable(typeof(IReadOnlyList<ImageResource>))]
+[JsonSerializable(typeof(ImageSpec))]
 public sealed partial class ApiJsonContext : JsonSerializerContext;

@@ -84,7 +84,7 @@ internal static class Help
             """,
         ["serve"] = """
             usage: sharpvisor serve [--listen HOST:PORT] [--data-dir DIR] [--database CONNSTRING] [--kvm PATH]
-                                    [--storage-root DIR]... [--tls-cert PEM [--tls-key PEM]] [--insecure-http]
+                                    [--storage-root [NAME=]DIR]... [--tls-cert PEM [--tls-key PEM]] [--insecure-http]
 
             Runs the manager daemon: REST API (docs/api.md), web UI, one VMM process per VM.
               --listen     where the API and UI listen (default 127.0.0.1:7780; port 0 picks a free one);
@@ -95,7 +95,8 @@ internal static class Help
               --database   an Npgsql connection string: keep the inventory in PostgreSQL (or $SHARPVISOR_DATABASE)
               --kvm        the KVM device the VMMs open (default /dev/kvm); serve warns when it is not usable
               --storage-root  a directory whose files VM definitions may use as kernel, initrd or disk, links
-                           resolved (repeatable; default DATA-DIR/images, created at start)
+                           resolved (repeatable; default DATA-DIR/images, created at start); each is a storage
+                           pool named NAME (default: the directory's name; DATA-DIR/images is "default")
               --tls-cert   a PEM certificate (and --tls-key, else the key in the same file): serve HTTPS with it
               --insecure-http  serve plain HTTP beyond loopback anyway (the token crosses the network in clear)
             SIGTERM or Ctrl-C stops the daemon; running VMs keep running and are re-attached at the next start.
@@ -336,6 +337,32 @@ internal static class Help
             example:
               sharpvisor events --vm web1 --after 0
             """,
+        ["pool"] = """
+            usage: sharpvisor pool list
+                   sharpvisor pool images POOL
+                   sharpvisor pool create-image POOL NAME [SIZE] [--format qcow2|raw] [--backing IMAGE]
+                   sharpvisor pool upload POOL FILE [--name NAME] [--progress]
+                   sharpvisor pool download POOL IMAGE FILE [--progress]
+                   sharpvisor pool delete-image POOL IMAGE
+
+            The daemon's storage pools (each --storage-root of serve; "default" is DATA-DIR/images) and their
+            disk images, raw and qcow2 (docs/storage.md).
+              list          each pool: images, free room, size, directory
+              images        each image: format, virtual size, size on disk, backing file, the VMs using it
+              create-image  a new empty image (default qcow2), or with --backing a qcow2 overlay over another image
+                            of the pool (SIZE then defaults to its size)
+              upload        FILE becomes image NAME (default: FILE's name); a qcow2 image is checked first
+              download      the image's bytes into FILE (refused while a running VM writes it)
+              delete-image  refused while a VM uses the image or another image is an overlay over it
+              --progress    a progress bar even when stderr is not a terminal
+            SIZE is bytes, or a number with K, M, G or T (powers of 1024).
+            """ + Remote + """
+
+
+            examples:
+              sharpvisor pool upload default debian.qcow2
+              sharpvisor pool create-image default desk1.qcow2 --backing debian.qcow2
+            """,
         ["image"] = """
             usage: sharpvisor image SUBCOMMAND ...
 
@@ -459,6 +486,7 @@ internal static class Help
                       attach to a VM's console
           events      follow the daemon's event stream
           image       create, inspect, check, convert and resize raw and qcow2 disk images
+          pool        the daemon's storage pools: list, create, upload, download and delete their images
           host-info   show the host's CPUs, memory, storage and what its KVM offers
           completion  print a bash completion script
           version     print the version (also --version)
@@ -474,11 +502,14 @@ internal static class Help
         """;
 
     /// <summary>The commands, for completion and suggestions.</summary>
-    public static IReadOnlyList<string> Commands { get; } = ["run", "serve", "vm", "events", "image", "host-info", "completion", "version", "help"];
+    public static IReadOnlyList<string> Commands { get; } = ["run", "serve", "vm", "events", "image", "pool", "host-info", "completion", "version", "help"];
 
     /// <summary>vm's subcommands, in the order its help lists them.</summary>
     public static IReadOnlyList<string> VmSubcommands { get; } =
         ["list", "show", "create", "template", "clone", "start", "stop", "kill", "pause", "resume", "reboot", "delete", "console", "snapshot", "snapshots", "restore", "migrate", "migrate-cancel", "display", "screenshot"];
+
+    /// <summary>pool's subcommands, in the order its help lists them.</summary>
+    public static IReadOnlyList<string> PoolSubcommands { get; } = ["list", "images", "create-image", "upload", "download", "delete-image"];
 
     /// <summary>image's subcommands, in the order its help lists them.</summary>
     public static IReadOnlyList<string> ImageSubcommands { get; } = ["create", "info", "check", "convert", "resize"];

@@ -18,6 +18,7 @@ internal static class Program
                 "vm" => VmCommand.Execute(args[1..]),
                 "events" => EventsCommand.Execute(args[1..]),
                 "image" => ImageCommand.Execute(args[1..]),
+                "pool" => PoolCommand.Execute(args[1..]),
                 "completion" => CompletionCommand.Execute(args[1..]),
                 "help" => HelpCommand(args[1..]),
                 "--help" or "-h" => Print(Help.Overview),

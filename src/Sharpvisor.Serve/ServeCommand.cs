@@ -30,7 +30,8 @@ internal static class ServeCommand
             DataDirectory = NonEmpty(options, "--data-dir") ?? ManagerOptions.DefaultDataDirectory(),
             DatabaseConnectionString = NonEmpty(options, "--database") ?? (Environment.GetEnvironmentVariable("SHARPVISOR_DATABASE") is { Length: > 0 } env ? env : null),
             Supervisor = NonEmpty(options, "--kvm") is { } kvm ? new() { KvmDevice = Path.GetFullPath(kvm) } : null,
-            StorageRoots = StorageRoots(options.GetAll("--storage-root")),
+            StorageRoots = StorageRoots(options.GetAll("--storage-root"), out var poolNames),
+            StoragePoolNames = poolNames,
             TlsCertificatePath = NonEmpty(options, "--tls-cert") is { } cert ? Path.GetFullPath(cert) : null,
             TlsKeyPath = NonEmpty(options, "--tls-key") is { } key ? Path.GetFullPath(key) : null,
             AllowInsecureHttp = options.Has("--insecure-http"),
@@ -38,23 +39,50 @@ internal static class ServeCommand
         return RunAsync(managerOptions).GetAwaiter().GetResult();
     }
 
-    /// <summary>Each --storage-root must be an existing directory; none given: null (the data directory's images).</summary>
-    private static IReadOnlyList<string>? StorageRoots(IReadOnlyList<string> given)
+    /// <summary>
+    /// Each --storage-root is DIR or NAME=DIR (the pool's name, else the directory's), DIR an existing directory; none
+    /// given: null (the data directory's images, pool "default").
+    /// </summary>
+    private static IReadOnlyList<string>? StorageRoots(IReadOnlyList<string> given, out IReadOnlyDictionary<string, string>? names)
     {
+        names = null;
         if (given.Count == 0)
         {
             return null;
         }
 
-        foreach (var root in given)
+        var roots = new List<string>(given.Count);
+        var named = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var value in given)
         {
+            var equals = value.IndexOf('=', StringComparison.Ordinal);
+            var (name, root) = equals > 0 && !value[..equals].Contains('/', StringComparison.Ordinal) ? (value[..equals], value[(equals + 1)..]) : (null, value);
+            if (name is not null && !StoragePool.IsValidName(name))
+            {
+                throw new UsageException($"--storage-root '{value}': the pool name must be 1 to 64 of letters, digits, '.', '_' and '-', starting with a letter or digit");
+            }
+
             if (root.Length == 0 || !Directory.Exists(root))
             {
                 throw new UsageException($"--storage-root '{root}' is not an existing directory");
             }
+
+            var full = Path.GetFullPath(root);
+            if (name is not null)
+            {
+                if (named.ContainsValue(name))
+                {
+                    throw new UsageException($"--storage-root: two pools are named '{name}'");
+                }
+
+                named[full] = name;
+            }
+
+            roots.Add(full);
         }
 
-        return [.. given.Select(Path.GetFullPath)];
+        names = named.Count > 0 ? named : null;
+        return roots;
     }
 
     /// <summary>"HOST:PORT" with an IP address (or localhost) and a port 0-65535; 0 picks a free port.</summary>

@@ -80,6 +80,42 @@ internal sealed class ApiClient : IDisposable
         return await response.Content.ReadAsByteArrayAsync().ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Streams a GET's answer into a new file at <paramref name="file"/> (removed again if the transfer fails),
+    /// reporting bytes written against the answer's length; the bytes written. Any status other than 2xx throws.
+    /// </summary>
+    public async Task<long> DownloadAsync(string path, string file, Action<ulong, ulong> progress)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, path);
+        using var response = await SendRequestAsync(request, HttpCompletionOption.ResponseHeadersRead).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new ApiException((int)response.StatusCode, ProblemLines.From(response.StatusCode, await response.Content.ReadAsStringAsync().ConfigureAwait(false)));
+        }
+
+        var total = (ulong)(response.Content.Headers.ContentLength ?? 0);
+        var buffer = new byte[1 << 20];
+        long written = 0;
+        try
+        {
+            await using var source = await response.Content.ReadAsStreamAsync().ConfigureAwait(false);
+            await using var target = new FileStream(file, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20, FileOptions.Asynchronous);
+            for (int read; (read = await source.ReadAsync(buffer).ConfigureAwait(false)) > 0;)
+            {
+                await target.WriteAsync(buffer.AsMemory(0, read)).ConfigureAwait(false);
+                written += read;
+                progress((ulong)written, total);
+            }
+        }
+        catch (Exception e) when (e is IOException or HttpRequestException)
+        {
+            File.Delete(file);
+            throw Unreachable($"the download broke off after {written} bytes: {Innermost(e).Message}");
+        }
+
+        return written;
+    }
+
     /// <summary>Opens a streamed answer (the event stream); the caller reads and disposes it.</summary>
     public async Task<HttpResponseMessage> OpenStreamAsync(string path, CancellationToken cancellationToken)
     {

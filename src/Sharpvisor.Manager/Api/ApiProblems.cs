@@ -35,6 +35,7 @@ internal static class ApiProblems
         401 => "https://tools.ietf.org/html/rfc9110#section-15.5.2",
         404 => "https://tools.ietf.org/html/rfc9110#section-15.5.5",
         409 => "https://tools.ietf.org/html/rfc9110#section-15.5.10",
+        413 => "https://tools.ietf.org/html/rfc9110#section-15.5.14",
         _ => "https://tools.ietf.org/html/rfc9110#section-15.6.1",
     };
 }

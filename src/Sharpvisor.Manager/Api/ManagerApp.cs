@@ -78,6 +78,7 @@ internal static class ManagerApp
         builder.Services.AddSingleton(store);
         builder.Services.AddSingleton(supervisor);
         builder.Services.AddSingleton<VmOperations>();
+        builder.Services.AddSingleton<StorageOperations>();
         builder.Services.AddSingleton(services => new MetricsHistory(store, supervisor, options, services.GetRequiredService<ILogger<MetricsHistory>>()));
         builder.Services.AddHostedService(services => services.GetRequiredService<MetricsHistory>());
 
@@ -97,6 +98,7 @@ internal static class ManagerApp
         app.MapConsoleApi();
         app.MapMetricsApi();
         app.MapHostApi();
+        app.MapStorageApi();
         app.MapMetricsHistoryApi();
         app.MapUi();
         return app;

@@ -47,6 +47,12 @@ public sealed record ManagerOptions
     /// <summary>The roots in force.</summary>
     public IReadOnlyList<string> EffectiveStorageRoots => StorageRoots ?? [DefaultStorageRoot];
 
+    /// <summary>Names given to storage roots (<c>serve --storage-root NAME=DIR</c>), by root; see <see cref="StoragePools"/>.</summary>
+    public IReadOnlyDictionary<string, string>? StoragePoolNames { get; init; }
+
+    /// <summary>The roots in force as named pools (<see cref="StoragePool.Of"/>).</summary>
+    public IReadOnlyList<StoragePool> StoragePools => StoragePool.Of(EffectiveStorageRoots, StoragePoolNames, DefaultStorageRoot);
+
     /// <summary>The <c>sharpvisor</c> binary that runs each VM; null: this process's own executable.</summary>
     public string? SharpvisorExecutable { get; init; }
 

@@ -5,8 +5,9 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Sharpvisor.Manager.Api;
 
 /// <summary>
-/// Bearer-token check for <c>/api/...</c> and <c>/metrics</c>. The console and VNC WebSockets and the event stream also take
-/// <c>?access_token=</c>, since browsers cannot set headers on WebSocket and EventSource requests. The UI's files and
+/// Bearer-token check for <c>/api/...</c> and <c>/metrics</c>. The console and VNC WebSockets, the event stream and an
+/// image's download also take <c>?access_token=</c>, since browsers cannot set headers on WebSocket and EventSource
+/// requests or download links. The UI's files and
 /// the OpenAPI document need no token. A refused request gets a 401 ProblemDetails before any handler runs.
 /// </summary>
 internal static class TokenAuthentication
@@ -49,9 +50,12 @@ internal static class TokenAuthentication
     private static string? QueryToken(HttpRequest request) =>
         request.Query.TryGetValue(QueryParameter, out var values) && values.Count == 1 ? values[0] : null;
 
-    // /api/v1/events, /api/v1/vms/{vm}/console and /api/v1/vms/{vm}/display/{head}/vnc only.
+    // /api/v1/events, /api/v1/vms/{vm}/console, /api/v1/vms/{vm}/display/{head}/vnc and an image's download
+    // (/api/v1/pools/{pool}/images/{name}/content, a browser's download link) only.
     private static bool AcceptsQueryToken(PathString path) =>
         path.Equals("/api/v1/events", StringComparison.Ordinal)
+        || (path.StartsWithSegments("/api/v1/pools", StringComparison.Ordinal, out var pools)
+            && pools.Value is { } download && download.EndsWith("/content", StringComparison.Ordinal) && download.Count(c => c == '/') == 4)
         || (path.StartsWithSegments("/api/v1/vms", StringComparison.Ordinal, out var rest)
             && rest.Value is { } tail
             && ((tail.EndsWith("/console", StringComparison.Ordinal) && tail.Count(c => c == '/') == 2)

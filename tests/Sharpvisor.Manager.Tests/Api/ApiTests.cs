@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
-using System.Text;
 using System.Text.Json;
 using Sharpvisor.Api;
 
@@ -43,7 +42,7 @@ public abstract class ApiTests : IAsyncLifetime
         await DropDatabaseAsync();
     }
 
-    private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
+    private static StringContent Json(string json) => TestDaemon.Json(json);
 
     private static async Task<JsonElement> ProblemAsync(HttpResponseMessage response, HttpStatusCode expected)
     {

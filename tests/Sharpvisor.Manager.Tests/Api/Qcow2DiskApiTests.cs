@@ -130,5 +130,5 @@ public sealed class Qcow2DiskApiTests : DaemonTest
         Assert.True(Qcow2Image.Check(overlay).IsClean, "the overlay the VMM wrote is not clean");
     }
 
-    private static StringContent Json(string json) => new(json, System.Text.Encoding.UTF8, "application/json");
+    private static StringContent Json(string json) => TestDaemon.Json(json);
 }

@@ -164,5 +164,5 @@ public sealed class TemplateApiTests : DaemonTest
         }
     }
 
-    private static StringContent Json(string json) => new(json, System.Text.Encoding.UTF8, "application/json");
+    private static StringContent Json(string json) => TestDaemon.Json(json);
 }

@@ -42,10 +42,13 @@ public sealed class TestDaemon : IAsyncDisposable
     /// <param name="defineDefaultVm">Whether the daemon defines testguest in an empty inventory.</param>
     /// <param name="kvmDevice">The KVM device its VMMs open (a missing one: a host where no VM can start); null: /dev/kvm.</param>
     /// <param name="metricsSampleInterval">How often the metrics history samples; null: the daemon's default.</param>
-    public static async Task<TestDaemon> StartAsync(string? database, bool defineDefaultVm = false, string? kvmDevice = null, TimeSpan? metricsSampleInterval = null)
+    /// <param name="pools">Storage pools to make, each a directory of that name in the daemon's directory; null: the system's temporary directory.</param>
+    public static async Task<TestDaemon> StartAsync(string? database, bool defineDefaultVm = false, string? kvmDevice = null, TimeSpan? metricsSampleInterval = null,
+        IReadOnlyList<string>? pools = null)
     {
         // Short: the VMMs' unix sockets live under it.
         var directory = System.IO.Directory.CreateTempSubdirectory("sva-").FullName;
+        var roots = pools?.Select(p => System.IO.Directory.CreateDirectory(Path.Combine(directory, p)).FullName).ToArray();
         var options = new ManagerOptions
         {
             DataDirectory = Path.Combine(directory, "data"),
@@ -55,11 +58,15 @@ public sealed class TestDaemon : IAsyncDisposable
             Supervisor = SupervisorOptions with { KvmDevice = kvmDevice },
             DefineDefaultVm = defineDefaultVm,
             EventPollInterval = TimeSpan.FromMilliseconds(200),
-            StorageRoots = [Path.GetTempPath()], // the tests' images and kernels are temporary files
+            StorageRoots = roots ?? [Path.GetTempPath()], // the tests' images and kernels are temporary files
+            StoragePoolNames = roots?.Zip(pools!).ToDictionary(p => p.First, p => p.Second),
         };
         var daemon = await ManagerDaemon.StartAsync(metricsSampleInterval is { } interval ? options with { MetricsSampleInterval = interval } : options);
         return new TestDaemon(daemon, directory);
     }
+
+    /// <summary>A JSON request body.</summary>
+    public static StringContent Json(string json) => new(json, System.Text.Encoding.UTF8, "application/json");
 
     public HttpClient NewClient(string? token)
     {
