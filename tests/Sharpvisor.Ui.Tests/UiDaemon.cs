@@ -28,6 +28,9 @@ public sealed class UiDaemon : IUiDaemon
 
     public HttpClient Http { get; }
 
+    /// <summary>The directory of its first storage pool, "desktops".</summary>
+    public string PoolDirectory => Path.Combine(_directory, "desktops");
+
     /// <param name="kvmDevice">
     /// The KVM device the daemon probes (GET /api/v1/host) and its VMMs open; a path that does not exist makes a host
     /// where no VM can start, on any machine. Null: /dev/kvm.
@@ -45,7 +48,9 @@ public sealed class UiDaemon : IUiDaemon
             Supervisor = new VmSupervisorOptions { StartTimeout = TestTime.Ceiling(TimeSpan.FromSeconds(15)), StopTimeout = TestTime.Ceiling(TimeSpan.FromSeconds(5)), KvmDevice = kvmDevice },
             EventPollInterval = TimeSpan.FromMilliseconds(200),
             MetricsSampleInterval = metricsInterval ?? TimeSpan.FromSeconds(5),
-            StorageRoots = [Path.GetTempPath()], // PageSession.TempFile's images and kernels
+            // A pool of its own first (the storage page shows it first), and PageSession.TempFile's images and kernels.
+            StorageRoots = [Directory.CreateDirectory(Path.Combine(directory, "desktops")).FullName, Path.GetTempPath()],
+            StoragePoolNames = new Dictionary<string, string> { [Path.Combine(directory, "desktops")] = "desktops" },
         });
         return new UiDaemon(daemon, directory);
     }

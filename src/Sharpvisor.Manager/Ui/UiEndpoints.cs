@@ -39,6 +39,7 @@ public static class UiEndpoints
         ["live.js"] = "text/javascript; charset=utf-8",
         ["nav.js"] = "text/javascript; charset=utf-8",
         ["shortcuts.js"] = "text/javascript; charset=utf-8",
+        ["storage.js"] = "text/javascript; charset=utf-8",
         ["theme.js"] = "text/javascript; charset=utf-8",
         ["theme-early.js"] = "text/javascript; charset=utf-8",
         ["vm-actions.js"] = "text/javascript; charset=utf-8",

@@ -98,6 +98,44 @@ public sealed class RemoteCliTests(DaemonFixture daemon) : IClassFixture<DaemonF
     }
 
     [Fact]
+    public async Task AnImageIsUploadedListedOverlaidDownloadedAndDeletedThroughThePoolCommands()
+    {
+        var source = Path.Combine(daemon.DataDirectory, "upload-cli.raw");
+        var bytes = Enumerable.Range(0, 1 << 20).Select(i => (byte)(i % 251)).ToArray();
+        await File.WriteAllBytesAsync(source, bytes);
+
+        var uploaded = await daemon.CliAsync("pool", "upload", "default", source, "--name", "pool-cli.raw");
+        Assert.True(uploaded.ExitCode == 0, uploaded.ToString());
+        Assert.Equal("default/pool-cli.raw: raw, 1 MiB, uploaded\n", uploaded.Stdout);
+        var overlay = await daemon.CliAsync("pool", "create-image", "default", "pool-cli.qcow2", "--backing", "pool-cli.raw");
+        Assert.True(overlay.ExitCode == 0, overlay.ToString());
+        Assert.Equal("default/pool-cli.qcow2: qcow2, 1 MiB, created\n", overlay.Stdout);
+
+        var pools = await daemon.CliAsync("pool", "list");
+        Assert.Matches(@"(?m)^default\s+\d+\s+\S+ \S+\s+\S+ \S+\s+" + System.Text.RegularExpressions.Regex.Escape(daemon.ImagesDirectory) + "$", pools.Stdout);
+        var images = await daemon.CliAsync("pool", "images", "default");
+        Assert.Matches(@"(?m)^pool-cli\.qcow2\s+qcow2\s+1 MiB\s+\S+ \S+\s+pool-cli\.raw\s+-$", images.Stdout);
+        Assert.Matches(@"(?m)^pool-cli\.raw\s+raw\s+1 MiB\s+\S+ \S+\s+-\s+-$", images.Stdout);
+
+        var copy = Path.Combine(daemon.DataDirectory, "download-cli.raw");
+        var downloaded = await daemon.CliAsync("pool", "download", "default", "pool-cli.raw", copy);
+        Assert.True(downloaded.ExitCode == 0, downloaded.ToString());
+        Assert.Equal(bytes, await File.ReadAllBytesAsync(copy));
+        var again = await daemon.CliAsync("pool", "download", "default", "pool-cli.raw", copy);
+        Assert.True(again.ExitCode == 1 && again.Stderr.Contains("exists already", StringComparison.Ordinal), again.ToString());
+
+        var held = await daemon.CliAsync("pool", "delete-image", "default", "pool-cli.raw");
+        Assert.True(held.ExitCode == 1 && held.Stderr.Contains("overlay over 'pool-cli.raw'", StringComparison.Ordinal), held.ToString());
+        Assert.Equal(0, (await daemon.CliAsync("pool", "delete-image", "default", "pool-cli.qcow2")).ExitCode);
+        Assert.Equal("default/pool-cli.raw: deleted\n", (await daemon.CliAsync("pool", "delete-image", "default", "pool-cli.raw")).Stdout);
+        var bad = await daemon.CliAsync("pool", "upload", "default", source, "--name", "../escape");
+        Assert.True(bad.ExitCode == 2 && bad.Stderr.StartsWith("sharpvisor: error: name: must be 1 to 128", StringComparison.Ordinal), bad.ToString());
+        var unknown = await daemon.CliAsync("pool", "images", "nowhere");
+        Assert.True(unknown.ExitCode == 1 && unknown.Stderr.Contains("no storage pool named 'nowhere'", StringComparison.Ordinal), unknown.ToString());
+        Assert.False(File.Exists(Path.Combine(daemon.ImagesDirectory, "pool-cli.raw")));
+    }
+
+    [Fact]
     public async Task AStartThatDoesNotEndRunningExits1WithTheReason()
     {
         // A kernel file that is no kernel: its VMM refuses it before it opens KVM, on any machine.

@@ -1,5 +1,5 @@
-// The page: token sign-in, and three views chosen by the address's hash: the host dashboard (#/), the VM list (#/vms)
-// and one VM's page (#/vm/NAME). States come live from the event stream; numbers from polls while the tab is visible.
+// The page: token sign-in, and four views chosen by the address's hash: the host dashboard (#/), the VM list (#/vms),
+// one VM's page (#/vm/NAME) and the storage pools (#/storage). States come live from the event stream; numbers from polls while the tab is visible.
 import { api, adoptTokenFromAddress, getToken, setToken, forgetToken } from "./api.js";
 import { setupCreateDialog, openCreateDialog, closeCreateDialog } from "./create-dialog.js";
 import { setupMigrateDialog, openMigrateDialog, closeMigrateDialog } from "./migrate-dialog.js";
@@ -9,11 +9,12 @@ import { subscribe } from "./events.js";
 import { poll } from "./live.js";
 import { $, nextPage, pageNow, isCurrent, onUnauthorized, refused } from "./nav.js";
 import { setupShortcuts, press } from "./shortcuts.js";
+import { loadStorage, setupStorage } from "./storage.js";
 import { setupThemeToggle } from "./theme.js";
 import { renderList, updateRow, removeRow, refreshListMetrics } from "./vm-list.js";
 import { vmConsole, currentVm, clearVm, showMissing, renderVm, addEvent, setupEditForm, refreshVmMetrics } from "./vm-page.js";
 
-const views = ["login-view", "dashboard-view", "list-view", "vm-view"];
+const views = ["login-view", "dashboard-view", "list-view", "vm-view", "storage-view"];
 // Numbers refresh this often while shown; the daemon samples every 5 s by default, so faster would show nothing new.
 const refreshMs = 3000;
 let events = null;
@@ -24,7 +25,7 @@ function show(view) {
   for (const id of views) $(id).hidden = id !== view;
   $("forget-token").hidden = view === "login-view";
   $("nav").hidden = view === "login-view";
-  const section = { "dashboard-view": "dashboard", "list-view": "vms", "vm-view": "vms" }[view];
+  const section = { "dashboard-view": "dashboard", "list-view": "vms", "vm-view": "vms", "storage-view": "storage" }[view];
   for (const link of $("nav").querySelectorAll("a")) {
     if (link.dataset.nav === section) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
@@ -196,6 +197,16 @@ function route() {
   }
   vmConsole.dispose();
   clearVm("");
+  if (location.hash === "#/storage") {
+    document.title = "Storage · Sharpvisor";
+    show("storage-view");
+    $("storage-message").textContent = "";
+    loadStorage(page);
+    // No numbers to poll: the page is read when shown and after each change made from it.
+    stopPolling = () => Promise.resolve();
+    startPolling = () => {};
+    return;
+  }
   if (location.hash === "#/vms") {
     document.title = "Virtual machines · Sharpvisor";
     show("list-view");
@@ -233,6 +244,7 @@ setupCloneDialog((vm) => {
   location.hash = `#/vm/${encodeURIComponent(vm.name)}`;
 });
 setupEditForm((vm) => vmChanged(vm));
+setupStorage(pageNow);
 setupThemeToggle($("theme-toggle"));
 setupShortcuts({
   s: () => isShown("vm-view") && press($("vm-actions").querySelector('button[data-action="start"]')),
