@@ -28,4 +28,14 @@ public interface IBlockBackend : IDisposable
 
     /// <summary>The range reads as zeros afterwards.</summary>
     void WriteZeroes(long offset, long length);
+
+    /// <summary>
+    /// The run that starts at <paramref name="offset"/> (inside the disk): zeros for sure, or maybe data. A tool walks an
+    /// image by these runs and reads only the data ones. Without an allocation map: data to the end.
+    /// </summary>
+    BlockExtent ExtentAt(long offset)
+    {
+        BlockRange.Check(Size, offset, 1);
+        return new BlockExtent(false, (long)Size - offset);
+    }
 }

@@ -19,6 +19,12 @@ public sealed class RawImage : IBlockBackend
         ReadOnly = readOnly;
     }
 
+    /// <summary>
+    /// Where a file's next data at or after an offset begins and ends, or null when only a hole follows (lseek's
+    /// SEEK_DATA and SEEK_HOLE: the host layer's, this library makes no system calls); null: every byte is data.
+    /// </summary>
+    public Func<SafeFileHandle, long, (long Start, long End)?>? DataMap { get; init; }
+
     /// <inheritdoc/>
     public ulong Size { get; }
 
@@ -26,23 +32,28 @@ public sealed class RawImage : IBlockBackend
     public bool ReadOnly { get; }
 
     /// <summary>Opens <paramref name="path"/>; IOException and UnauthorizedAccessException carry the reason.</summary>
-    public static RawImage Open(string path, bool readOnly)
+    public static RawImage Open(string path, bool readOnly) => Open(path, readOnly, null);
+
+    /// <summary>As <see cref="Open(string, bool)"/>, with the file's <paramref name="dataMap"/> (see <see cref="DataMap"/>).</summary>
+    public static RawImage Open(string path, bool readOnly, Func<SafeFileHandle, long, (long Start, long End)?>? dataMap)
     {
         var file = File.OpenHandle(
             path, FileMode.Open, readOnly ? FileAccess.Read : FileAccess.ReadWrite, readOnly ? FileShare.Read : FileShare.None);
-        return Open(file, readOnly);
+        return Open(file, readOnly, dataMap);
     }
 
     /// <summary>
     /// An image on a <paramref name="file"/> its caller opened (and locked, if it must be: a launcher may hand over
     /// descriptors); the image owns it from here, and disposes of it also when this throws.
     /// </summary>
-    public static RawImage Open(SafeFileHandle file, bool readOnly)
+    public static RawImage Open(SafeFileHandle file, bool readOnly) => Open(file, readOnly, null);
+
+    private static RawImage Open(SafeFileHandle file, bool readOnly, Func<SafeFileHandle, long, (long Start, long End)?>? dataMap)
     {
         ArgumentNullException.ThrowIfNull(file);
         try
         {
-            return new RawImage(file, (ulong)RandomAccess.GetLength(file), readOnly);
+            return new RawImage(file, (ulong)RandomAccess.GetLength(file), readOnly) { DataMap = dataMap };
         }
         catch
         {
@@ -103,6 +114,22 @@ public sealed class RawImage : IBlockBackend
         {
             RandomAccess.Write(_file, zeros.AsSpan(0, (int)Math.Min(zeros.Length, length - done)), offset + done);
         }
+    }
+
+    /// <summary>The file's holes, as <see cref="DataMap"/> finds them; without one, data to the end.</summary>
+    public BlockExtent ExtentAt(long offset)
+    {
+        BlockRange.Check(Size, offset, 1);
+        var end = (long)Size;
+        if (DataMap?.Invoke(_file, offset) is not { } data)
+        {
+            return DataMap is null ? new BlockExtent(false, end - offset) : new BlockExtent(true, end - offset);
+        }
+
+        // A file that changed under the map (or a map that answers nonsense) is data from here: never a hole unproven.
+        return data.Start > offset && data.Start <= end ? new BlockExtent(true, data.Start - offset)
+            : data.Start == offset && data.End > offset ? new BlockExtent(false, Math.Min(data.End, end) - offset)
+            : new BlockExtent(false, end - offset);
     }
 
     /// <inheritdoc/>

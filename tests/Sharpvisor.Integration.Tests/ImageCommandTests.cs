@@ -192,6 +192,26 @@ public sealed class ImageCommandTests : IDisposable
     }
 
     [QemuUtilsFact]
+    public async Task ConvertOfASparseRawImageKeepsItsDataBetweenTheHoles()
+    {
+        // 64 GiB of holes around a few bytes: the holes are skipped (SEEK_DATA), the data lands where it was.
+        using (var file = File.OpenHandle(Path("sparse.raw"), FileMode.CreateNew, FileAccess.Write))
+        {
+            RandomAccess.SetLength(file, 64L << 30);
+            RandomAccess.Write(file, new byte[] { 0x11, 0x22 }, 3L << 30);
+            RandomAccess.Write(file, new byte[] { 0x33 }, (64L << 30) - 1);
+        }
+
+        var result = await Image("convert", "-O", "qcow2", Path("sparse.raw"), Path("sparse.qcow2"));
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        await QemuUtils.ImgAsync("check", Path("sparse.qcow2"));
+        await QemuUtils.IoAsync("qcow2", Path("sparse.qcow2"), "read -P 0x11 3g 1", "read -P 0x22 3221225473 1", "read -P 0 1g 64k",
+            "read -P 0x33 68719476735 1");
+        Assert.True(new FileInfo(Path("sparse.qcow2")).Length < 4L << 20, "the holes were written");
+    }
+
+    [QemuUtilsFact]
     public async Task ConvertRefusesAnExistingDestination()
     {
         await QemuUtils.ImgAsync("create", "-q", "-f", "raw", Path("src.raw"), "1M");

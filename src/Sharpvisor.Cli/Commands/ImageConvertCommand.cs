@@ -1,3 +1,4 @@
+using Sharpvisor.Kvm.Host;
 using Sharpvisor.Storage;
 using Sharpvisor.Storage.Qcow2;
 
@@ -5,7 +6,8 @@ namespace Sharpvisor.Cli.Commands;
 
 /// <summary>
 /// <c>sharpvisor image convert</c>: the guest-visible bytes of an image (its backing chain flattened) into a new raw or
-/// qcow2 image. All-zero chunks are not written, so the output is sparse: unallocated clusters in qcow2, holes in raw.
+/// qcow2 image. Only what may hold data is read (holes of a raw file, unallocated and zero clusters of a qcow2 chain
+/// are skipped), and all-zero chunks are not written, so the output is sparse: unallocated clusters in qcow2, holes in raw.
 /// </summary>
 internal static class ImageConvertCommand
 {
@@ -31,7 +33,8 @@ internal static class ImageConvertCommand
 
         ImageCommand.RequireFile(source);
         ImageCommand.RefuseExisting(destination);
-        using var input = Images.Open(source, sourceFormat ?? ImageFormat.Probe(source), readOnly: true);
+        // The source's holes from the host (SEEK_DATA): a raw image of 1 TiB with 1 GiB written reads 1 GiB.
+        using var input = Images.Open(source, sourceFormat ?? ImageFormat.Probe(source), readOnly: true, HostFile.NextData);
         var progress = ProgressBar.For("converting", options.Has("--progress"));
         var created = false;
         try
@@ -42,7 +45,7 @@ internal static class ImageConvertCommand
                 Qcow2Image.Create(destination, checked((input.Size + 511) / 512 * 512), clusterBits);
                 created = true;
                 using var output = Qcow2Image.Open(destination, readOnly: false);
-                Copy(input, output.Size, (int)output.ClusterSize, progress, (offset, chunk) => output.Write(offset, chunk));
+                ImageCopy.Copy(input, output.Size, (int)output.ClusterSize, (offset, chunk) => output.Write(offset, chunk), progress.Report);
                 output.Flush();
             }
             else
@@ -50,7 +53,7 @@ internal static class ImageConvertCommand
                 using var output = File.OpenHandle(destination, FileMode.CreateNew, FileAccess.Write, FileShare.None);
                 created = true;
                 RandomAccess.SetLength(output, checked((long)input.Size));
-                Copy(input, input.Size, RawChunk, progress, (offset, chunk) => RandomAccess.Write(output, chunk, offset));
+                ImageCopy.Copy(input, input.Size, RawChunk, (offset, chunk) => RandomAccess.Write(output, chunk, offset), progress.Report);
                 RandomAccess.FlushToDisk(output);
             }
         }
@@ -68,28 +71,6 @@ internal static class ImageConvertCommand
 
         progress.Finish();
         return ExitCodes.Success;
-    }
-
-    /// <summary>Copies <paramref name="size"/> bytes chunk by chunk, skipping all-zero chunks; past the source's end reads as zeros.</summary>
-    private static void Copy(IBlockBackend input, ulong size, int chunkBytes, ProgressBar progress, Action<long, byte[]> write)
-    {
-        var chunk = new byte[chunkBytes];
-        for (var offset = 0UL; offset < size; offset += (ulong)chunkBytes)
-        {
-            var length = (int)Math.Min((ulong)chunkBytes, size - offset);
-            var fromSource = offset >= input.Size ? 0 : (int)Math.Min((ulong)length, input.Size - offset);
-            var data = length == chunk.Length ? chunk : new byte[length];
-            input.Read((long)offset, data.AsSpan(0, fromSource));
-            data.AsSpan(fromSource).Clear();
-            if (data.AsSpan().IndexOfAnyExcept((byte)0) >= 0)
-            {
-                write((long)offset, data);
-            }
-
-            progress.Report(offset + (ulong)length, size);
-        }
-
-        progress.Report(size, size);
     }
 
     private static int ClusterBits(string text)

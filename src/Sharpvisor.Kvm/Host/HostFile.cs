@@ -24,6 +24,8 @@ public enum HostFileKind
 public static unsafe class HostFile
 {
     private const int EOPNOTSUPP = 95;
+    private const int ENXIO = 6;
+    private const int EINVAL = 22;
 
     /// <summary>fdatasync(2): the written data (and the size, if it changed) reach stable storage.</summary>
     public static void FlushData(SafeFileHandle file)
@@ -101,6 +103,28 @@ public static unsafe class HostFile
 
         var errno = Marshal.GetLastPInvokeError();
         return errno == EOPNOTSUPP ? false : throw Errno.Create(operation, errno);
+    }
+
+    /// <summary>
+    /// Where the file's next data at or after <paramref name="offset"/> begins and where that data ends (lseek SEEK_DATA
+    /// and SEEK_HOLE), or null when only a hole follows to the end. A file system that cannot tell says all is data.
+    /// Uses the descriptor's file position, which <see cref="RandomAccess"/> (pread, pwrite) never does.
+    /// </summary>
+    public static (long Start, long End)? NextData(SafeFileHandle file, long offset)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        using var fd = new HandleLease(file);
+        var length = RandomAccess.GetLength(file);
+        var start = Libc.lseek(fd.Fd, offset, Libc.SEEK_DATA);
+        if (start < 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            return errno == ENXIO ? null : errno == EINVAL ? (offset, Math.Max(offset, length)) : throw Errno.Create("lseek(SEEK_DATA)", errno);
+        }
+
+        var end = Libc.lseek(fd.Fd, start, Libc.SEEK_HOLE);
+        return (start, end < 0 ? Math.Max(start, length) : end);
     }
 
     /// <summary>

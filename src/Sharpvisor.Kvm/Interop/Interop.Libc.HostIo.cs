@@ -83,4 +83,10 @@ internal static unsafe partial class Libc
 
     [LibraryImport(Lib, EntryPoint = "fallocate", SetLastError = true)]
     public static partial int fallocate(int fd, int mode, long offset, long len);
+
+    public const int SEEK_DATA = 3;
+    public const int SEEK_HOLE = 4;
+
+    [LibraryImport(Lib, EntryPoint = "lseek", SetLastError = true)]
+    public static partial long lseek(int fd, long offset, int whence);
 }
