@@ -94,4 +94,52 @@ public sealed class VirtioQueue(int index, SplitVirtqueue ring, EventFd doorbell
         }
         while (!_revoked && !_held && Ring.EnableNotifications(Memory));
     }
+
+    /// <summary>
+    /// As <see cref="ServeAvailable"/>, a batch at a time: up to <paramref name="chains"/>.Length chains are popped
+    /// into those objects, <paramref name="handle"/> serves the first N of them (it may run them at once) and fills
+    /// <paramref name="written"/>[i] for each, and then all N go back on the used ring. A batch popped is served
+    /// whole before a quiesce takes effect; at most one queue's worth of chains per call, as there.
+    /// </summary>
+    public void ServeAvailableInBatches(DescriptorChain[] chains, uint[] written, Action<int> handle)
+    {
+        ArgumentNullException.ThrowIfNull(chains);
+        ArgumentNullException.ThrowIfNull(written);
+        ArgumentNullException.ThrowIfNull(handle);
+        ArgumentOutOfRangeException.ThrowIfLessThan(written.Length, chains.Length);
+        var budget = (int)Ring.Size;
+        do
+        {
+            Ring.DisableNotifications(Memory);
+            while (!_revoked && !YieldIfHeld())
+            {
+                var count = 0;
+                while (count < chains.Length && count < budget && Ring.TryPop(Memory, chains[count]))
+                {
+                    count++;
+                }
+
+                if (count == 0)
+                {
+                    break;
+                }
+
+                handle(count);
+                for (var i = 0; i < count; i++)
+                {
+                    Ring.Push(Memory, chains[i].HeadIndex, written[i]);
+                }
+
+                NotifyIfNeeded();
+                budget -= count;
+                if (budget == 0 && !_revoked)
+                {
+                    _ = Ring.EnableNotifications(Memory);
+                    Doorbell.Signal();
+                    return;
+                }
+            }
+        }
+        while (!_revoked && !_held && Ring.EnableNotifications(Memory));
+    }
 }

@@ -41,6 +41,14 @@ public static class BlockRequest
     /// <summary>Largest piece handed to one file call: guest segments can be up to 4 GiB, spans only 2 GiB.</summary>
     private const int MaxPiece = 1 << 30;
 
+    /// <summary>Whether the chain is a flush request (its header's type; a chain too short for a header is not).</summary>
+    public static bool IsFlush(DescriptorChain chain, GuestMemory memory)
+    {
+        ArgumentNullException.ThrowIfNull(chain);
+        Span<byte> header = stackalloc byte[HeaderSize];
+        return chain.CopyFromReadable(memory, header) >= HeaderSize && BinaryPrimitives.ReadUInt32LittleEndian(header) == TypeFlush;
+    }
+
     /// <summary>Runs the request and writes its status; returns the bytes written into the chain (for the used ring).</summary>
     public static uint Execute(DescriptorChain chain, GuestMemory memory, IBlockBackend disk, string id)
     {

@@ -399,6 +399,43 @@ public sealed class VirtioBlockTests : IDisposable
     }
 
     [Fact]
+    public void RequestsTakenTogetherRunAtOnceAndAFlushWaitsForThoseBeforeIt()
+    {
+        // Four reads that go on only once all four are at the disk together: served one by one, they would fail.
+        using var disk = new GatedDisk(RawFileBackend.Open(_path, readOnly: false), readsAtOnce: 4);
+        _driver = new VirtioPciDriver(new VirtioBlock(disk, "gated"));
+        _driver.Start(NoEventIndex(_driver.OfferedFeatures), queueSize: 32);
+        var queue = Driver.Queues[Queue]!;
+        var statuses = new List<ulong>();
+        void Add(uint type, ulong sector, Buffer? data = null)
+        {
+            var status = Driver.Allocate(1, Untouched);
+            statuses.Add(status);
+            queue.Add([new Buffer(Header(type, sector), 16), .. data is { } d ? new[] { d } : [], new Buffer(status, 1, Write: true)]);
+        }
+
+        var buffers = Enumerable.Range(0, 4).Select(_ => Driver.Allocate(512, Untouched)).ToArray();
+        for (var i = 0; i < 4; i++)
+        {
+            Add(BlockRequest.TypeIn, (ulong)i, new Buffer(buffers[i], 512, Write: true));
+        }
+
+        Add(BlockRequest.TypeFlush, 0);
+        Add(BlockRequest.TypeOut, 9, new Buffer(Driver.Allocate(Pattern(512, 9)), 512));
+        Driver.Kick(Queue);
+
+        Assert.Equal(6, Driver.WaitForUsed(Queue, 6).Count);
+        Assert.All(statuses, s => Assert.Equal(BlockRequest.StatusOk, Driver.ReadGuest(s, 1)[0]));
+        Assert.Equal(4, disk.MostReadsAtOnce);
+        for (var i = 0; i < 4; i++)
+        {
+            Assert.Equal(_image[(i * 512)..((i + 1) * 512)], Driver.ReadGuest(buffers[i], 512));
+        }
+
+        Assert.Equal(["read", "read", "read", "read", "flush", "write"], disk.Done);
+    }
+
+    [Fact]
     public void ManyRequestsInFlightWithIndirectDescriptorsAndEventIndex()
     {
         var driver = Open(start: false);
@@ -439,6 +476,70 @@ public sealed class VirtioBlockTests : IDisposable
         for (var request = 0; request < count; request++)
         {
             Assert.Equal(Pattern(1024, (byte)request), data[(request * 1024)..((request + 1) * 1024)]);
+        }
+    }
+
+    /// <summary>A disk whose reads wait until <c>readsAtOnce</c> of them are in it together (30 s at most, then an I/O error), and that logs what ended when.</summary>
+    private sealed class GatedDisk(Sharpvisor.Storage.IBlockBackend inner, int readsAtOnce) : Sharpvisor.Storage.IBlockBackend
+    {
+        private readonly Barrier _gate = new(readsAtOnce);
+        private int _inReads;
+
+        public List<string> Done { get; } = [];
+
+        public int MostReadsAtOnce { get; private set; }
+
+        public ulong Size => inner.Size;
+
+        public bool ReadOnly => inner.ReadOnly;
+
+        public void Read(long offset, Span<byte> destination)
+        {
+            var now = Interlocked.Increment(ref _inReads);
+            lock (Done)
+            {
+                MostReadsAtOnce = Math.Max(MostReadsAtOnce, now);
+            }
+
+            if (!_gate.SignalAndWait(TimeSpan.FromSeconds(30)))
+            {
+                throw new IOException("the reads were not in the disk together");
+            }
+
+            inner.Read(offset, destination);
+            Interlocked.Decrement(ref _inReads);
+            Log("read");
+        }
+
+        public void Write(long offset, ReadOnlySpan<byte> source)
+        {
+            inner.Write(offset, source);
+            Log("write");
+        }
+
+        public void Flush()
+        {
+            Assert.Equal(0, Volatile.Read(ref _inReads)); // nothing before the flush is still going
+            inner.Flush();
+            Log("flush");
+        }
+
+        public void Discard(long offset, long length) => inner.Discard(offset, length);
+
+        public void WriteZeroes(long offset, long length) => inner.WriteZeroes(offset, length);
+
+        public void Dispose()
+        {
+            _gate.Dispose();
+            inner.Dispose();
+        }
+
+        private void Log(string what)
+        {
+            lock (Done)
+            {
+                Done.Add(what);
+            }
         }
     }
 }
