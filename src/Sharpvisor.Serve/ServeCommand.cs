@@ -36,6 +36,11 @@ internal static class ServeCommand
             TlsKeyPath = NonEmpty(options, "--tls-key") is { } key ? Path.GetFullPath(key) : null,
             AllowInsecureHttp = options.Has("--insecure-http"),
         };
+        if (managerOptions.StorageRoots?.FirstOrDefault(root => SamePath(root, managerOptions.DataDirectory)) is { } dataRoot)
+        {
+            throw new UsageException($"--storage-root '{dataRoot}' is the data directory, which holds the token and the inventory: give its images directory or another one");
+        }
+
         return RunAsync(managerOptions).GetAwaiter().GetResult();
     }
 
@@ -84,6 +89,9 @@ internal static class ServeCommand
         names = named.Count > 0 ? named : null;
         return roots;
     }
+
+    private static bool SamePath(string a, string b) =>
+        (HostFile.RealPath(a) ?? Path.GetFullPath(a)).TrimEnd('/') == (HostFile.RealPath(b) ?? Path.GetFullPath(b)).TrimEnd('/');
 
     /// <summary>"HOST:PORT" with an IP address (or localhost) and a port 0-65535; 0 picks a free port.</summary>
     public static IPEndPoint ParseListen(string text)

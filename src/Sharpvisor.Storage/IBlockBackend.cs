@@ -33,9 +33,17 @@ public interface IBlockBackend : IDisposable
     /// The run that starts at <paramref name="offset"/> (inside the disk): zeros for sure, or maybe data. A tool walks an
     /// image by these runs and reads only the data ones. Without an allocation map: data to the end.
     /// </summary>
-    BlockExtent ExtentAt(long offset)
+    BlockExtent ExtentAt(long offset) => ExtentAt(offset, long.MaxValue);
+
+    /// <summary>
+    /// As <see cref="ExtentAt(long)"/>, looking no further than <paramref name="maxLength"/> bytes (at least 1): the
+    /// answer may be shorter, never longer. What a chain asks of its backing image, so each level looks only as far
+    /// as the level above needs.
+    /// </summary>
+    BlockExtent ExtentAt(long offset, long maxLength)
     {
         BlockRange.Check(Size, offset, 1);
-        return new BlockExtent(false, (long)Size - offset);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxLength, 1);
+        return new BlockExtent(false, Math.Min(maxLength, (long)Size - offset));
     }
 }

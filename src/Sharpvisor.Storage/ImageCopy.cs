@@ -1,7 +1,7 @@
 namespace Sharpvisor.Storage;
 
 /// <summary>
-/// Copies a disk's guest-visible bytes into another, reading only what may hold data (<see cref="IBlockBackend.ExtentAt"/>)
+/// Copies a disk's guest-visible bytes into another, reading only what may hold data (<see cref="IBlockBackend.ExtentAt(long, long)"/>)
 /// and writing only chunks that are not all zeros, so the copy of a thin image is thin and quick whatever its size.
 /// </summary>
 public static class ImageCopy
@@ -18,19 +18,23 @@ public static class ImageCopy
         var chunk = new byte[chunkBytes];
         var step = (ulong)chunkBytes;
         var end = Math.Min(size, input.Size);
+        var dataEnd = 0UL; // the end of the last run found to hold data: no need to ask again before it
         for (var offset = 0UL; offset < end;)
         {
             // A run of zeros skips the whole chunks it covers; a chunk it covers in part is read like any other.
-            var extent = input.ExtentAt((long)offset);
-            if (extent.Zero && extent.Length > 0)
+            if (offset >= dataEnd)
             {
-                var skipTo = Math.Min(end, offset + (ulong)extent.Length) / step * step;
-                if (skipTo > offset)
+                var extent = input.ExtentAt((long)offset, (long)(end - offset));
+                var runEnd = Math.Min(end, offset + (ulong)Math.Max(1, extent.Length));
+                var skipTo = runEnd / step * step;
+                if (extent.Zero && skipTo > offset)
                 {
                     offset = skipTo;
                     progress?.Invoke(offset, size);
                     continue;
                 }
+
+                dataEnd = extent.Zero ? offset + step : runEnd;
             }
 
             var length = (int)Math.Min(step, size - offset);

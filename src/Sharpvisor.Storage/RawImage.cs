@@ -117,17 +117,26 @@ public sealed class RawImage : IBlockBackend
     }
 
     /// <summary>The file's holes, as <see cref="DataMap"/> finds them; without one, data to the end.</summary>
-    public BlockExtent ExtentAt(long offset)
+    public BlockExtent ExtentAt(long offset) => ExtentAt(offset, long.MaxValue);
+
+    /// <inheritdoc cref="ExtentAt(long)"/>
+    public BlockExtent ExtentAt(long offset, long maxLength)
     {
         BlockRange.Check(Size, offset, 1);
-        var end = (long)Size;
-        if (DataMap?.Invoke(_file, offset) is not { } data)
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxLength, 1);
+        var end = offset + Math.Min(maxLength, (long)Size - offset);
+        if (DataMap is null)
         {
-            return DataMap is null ? new BlockExtent(false, end - offset) : new BlockExtent(true, end - offset);
+            return new BlockExtent(false, end - offset);
+        }
+
+        if (DataMap(_file, offset) is not { } data)
+        {
+            return new BlockExtent(true, end - offset); // only a hole to the file's end
         }
 
         // A file that changed under the map (or a map that answers nonsense) is data from here: never a hole unproven.
-        return data.Start > offset && data.Start <= end ? new BlockExtent(true, data.Start - offset)
+        return data.Start > offset ? new BlockExtent(true, Math.Min(data.Start, end) - offset)
             : data.Start == offset && data.End > offset ? new BlockExtent(false, Math.Min(data.End, end) - offset)
             : new BlockExtent(false, end - offset);
     }

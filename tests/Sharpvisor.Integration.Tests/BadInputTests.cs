@@ -161,6 +161,8 @@ public sealed class BadInputTests
     [InlineData("--display", "heads=16,size=8192x8192", 2, "16 heads of 8192x8192 are over the 256 MiB")]
     [InlineData("--display", "password-file=/nonexistent/pw", 2, "no such file")]
     [InlineData("--console", "vga", 2, "--console 'vga' must be serial or virtio")]
+    [InlineData("--disk", "/dev/null", 2, "/dev/null is a device node")]
+    [InlineData("--disk", "/tmp", 2, "/tmp is a directory")]
     public async Task BadDeviceOptionsAreUsageErrors(string option, string value, int exitCode, string fragment)
     {
         var result = await SharpvisorProcess.RunAsync(["run", option, value]);

@@ -3,7 +3,7 @@ using Sharpvisor.Storage.Qcow2;
 namespace Sharpvisor.Storage.Tests;
 
 /// <summary>
-/// An image's runs of zeros and data (<see cref="IBlockBackend.ExtentAt"/>) and the copy that reads only the data: a
+/// An image's runs of zeros and data (<see cref="IBlockBackend.ExtentAt(long, long)"/>) and the copy that reads only the data: a
 /// qcow2 chain answers from its tables, a raw file from its data map; a map that answers nonsense is never a hole.
 /// </summary>
 public sealed class ExtentTests
@@ -47,6 +47,29 @@ public sealed class ExtentTests
         Assert.Equal(new BlockExtent(false, 2 * Cluster - 100), top.ExtentAt(2 * Cluster + 100)); // from inside a cluster
         using var base2 = Qcow2Image.Open(directory["base.qcow2"], readOnly: true);
         Assert.Equal(new BlockExtent(false, Cluster), base2.ExtentAt(6 * Cluster));
+    }
+
+    [Fact]
+    public void A_deep_chain_of_empty_overlays_answers_as_its_base_does()
+    {
+        // Each level asks the one below only for the rest of the cluster it looks at: the cost grows with the depth,
+        // not as a power of it (a chain of 12 empty overlays over 4096 clusters).
+        using var directory = new TempDirectory();
+        const long size = 4096L * Cluster;
+        Qcow2Image.Create(directory["0.qcow2"], (ulong)size);
+        using (var base_ = Qcow2Image.Open(directory["0.qcow2"], readOnly: false))
+        {
+            base_.Write(0, Enumerable.Repeat((byte)1, 3000 * Cluster).ToArray());
+            base_.Flush();
+        }
+
+        for (var level = 1; level <= 12; level++)
+        {
+            Qcow2Image.Create(directory[$"{level}.qcow2"], (ulong)size, backingFile: $"{level - 1}.qcow2", backingFormat: "qcow2");
+        }
+
+        using var top = Qcow2Image.Open(directory["12.qcow2"], readOnly: true);
+        Assert.Equal([(false, 0, 3000L * Cluster), (true, 3000L * Cluster, size)], Runs(top));
     }
 
     [Fact]
@@ -108,6 +131,8 @@ public sealed class ExtentTests
         }
 
         public BlockExtent ExtentAt(long offset) => inner.ExtentAt(offset);
+
+        public BlockExtent ExtentAt(long offset, long maxLength) => inner.ExtentAt(offset, maxLength);
 
         public void Write(long offset, ReadOnlySpan<byte> source) => throw new NotSupportedException();
 

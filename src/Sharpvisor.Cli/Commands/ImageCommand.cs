@@ -76,9 +76,17 @@ internal static class ImageCommand
     /// <summary>The image at <paramref name="path"/> must exist and be a file: a clear line rather than .NET's wording.</summary>
     public static void RequireFile(string path)
     {
-        if (Directory.Exists(path))
+        switch (Sharpvisor.Kvm.Host.HostFile.KindOf(path))
         {
-            throw new IOException($"{path} is a directory, not an image");
+            case Sharpvisor.Kvm.Host.HostFileKind.Directory:
+                throw new IOException($"{path} is a directory, not an image");
+            case Sharpvisor.Kvm.Host.HostFileKind.Missing:
+                throw new IOException($"{path}: no such file");
+            case Sharpvisor.Kvm.Host.HostFileKind.BlockDevice or Sharpvisor.Kvm.Host.HostFileKind.CharacterDevice:
+                throw new IOException($"{path} is a device node, not an image file");
+            case Sharpvisor.Kvm.Host.HostFileKind.Other:
+                // A FIFO would block the open until someone writes to it.
+                throw new IOException($"{path} is a FIFO or a socket, not an image file");
         }
 
         if (!File.Exists(path))

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text.RegularExpressions;
+using Microsoft.Win32.SafeHandles;
 using Sharpvisor.Api;
 using Sharpvisor.Kvm.Host;
 using Sharpvisor.Manager.Store;
@@ -21,6 +22,13 @@ public sealed partial class StorageOperations(IVmStore store, ManagerOptions opt
 
     private const int CopyBlock = 64 * 1024;
 
+    /// <summary>One change to the pools at a time: a delete's checks and its unlink, a new image's final rename.</summary>
+    private readonly SemaphoreSlim _changes = new(1, 1);
+
+    /// <summary>Every backing file a header names is held to a disk's rules before anything here opens it.</summary>
+    private Func<string, SafeFileHandle?> BackingGuard =>
+        VmHostChecks.BackingGuard(VmHostChecks.Checker(options.EffectiveStorageRoots, options.DataDirectory));
+
     public IReadOnlyList<PoolResource> ListPools() =>
         options.StoragePools.Select(pool =>
         {
@@ -39,14 +47,35 @@ public sealed partial class StorageOperations(IVmStore store, ManagerOptions opt
     {
         var found = Pool(pool);
         var users = await UsersAsync(cancellationToken).ConfigureAwait(false);
-        return ImageFiles(found).Select(file => Describe(found, file, users)).ToList();
+        var images = new List<ImageResource>();
+        foreach (var file in ImageFiles(found))
+        {
+            try
+            {
+                images.Add(Describe(found, file, users));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Deleted meanwhile, or not readable by the manager: not an image it can offer.
+            }
+        }
+
+        return images;
     }
 
     public async Task<ImageResource> GetImageAsync(string pool, string name, CancellationToken cancellationToken)
     {
         var found = Pool(pool);
         var path = ExistingImage(found, name);
-        return Describe(found, path, await UsersAsync(cancellationToken).ConfigureAwait(false));
+        var users = await UsersAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return Describe(found, path, users);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UnknownStorageException($"pool '{found.Name}' has no image named '{name}' it can read: {e.Message}");
+        }
     }
 
     /// <summary>A new empty image, or a qcow2 overlay over another image of the pool; 409 when the name is taken.</summary>
@@ -76,21 +105,33 @@ public sealed partial class StorageOperations(IVmStore store, ManagerOptions opt
             throw new ApiValidationException("sizeBytes", $"must be a multiple of 512 from 512 to {MaxSizeBytes} (1 PiB)");
         }
 
+        // Made under a hidden name beside it (a relative backing name resolves the same) and renamed into place whole.
+        var staging = StagingPath(found, spec.Name!);
         try
         {
             if (format == DiskFormat.Qcow2)
             {
-                Qcow2Image.Create(path, (ulong)bytes, backingFile: backing);
+                Qcow2Image.Create(staging, (ulong)bytes, backingFile: backing);
             }
             else
             {
-                using var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None);
+                using var file = new FileStream(staging, FileMode.CreateNew, FileAccess.Write, FileShare.None);
                 file.SetLength(bytes); // sparse: the blocks come as the guest writes
             }
+
+            await PlaceAsync(found, staging, path, spec.Name!, cancellationToken).ConfigureAwait(false);
         }
-        catch (IOException) when (File.Exists(path))
+        catch (IOException e) when (e.HResult == Enospc)
         {
-            throw new ImageConflictException($"pool '{found.Name}' has an image named '{spec.Name}' already");
+            throw new ImageTooLargeException($"pool '{found.Name}' has no room for the image's metadata");
+        }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException || (e is IOException && e is not FileNotFoundException))
+        {
+            throw new ApiValidationException("sizeBytes", $"the image could not be made: {e.Message}");
+        }
+        finally
+        {
+            File.Delete(staging);
         }
 
         return Describe(found, path, await UsersAsync(cancellationToken).ConfigureAwait(false));
@@ -111,24 +152,27 @@ public sealed partial class StorageOperations(IVmStore store, ManagerOptions opt
             throw new ImageTooLargeException($"the image is {length} bytes; pool '{found.Name}' has {free} bytes free");
         }
 
-        var staging = Path.Combine(found.Path, $".{name}.upload-{Guid.NewGuid():N}");
+        var staging = StagingPath(found, name);
         try
         {
             await WriteSparseAsync(staging, body, cancellationToken).ConfigureAwait(false);
-            if (Describe(found, staging, Users.None).Problem is { } problem)
+            var uploaded = Describe(found, staging, Users.None);
+            if (uploaded.Problem is { } problem)
             {
                 throw new ApiValidationException("body", $"not an image this host can use: {problem}");
             }
 
-            File.Move(staging, path, overwrite: false);
+            // A header may name any host file: an uploaded overlay's backing image must be one of this pool's.
+            if (uploaded.BackingFile is { } backingName && !ImageName().IsMatch(backingName))
+            {
+                throw new ApiValidationException("body", $"its backing file '{backingName}' is not an image name of this pool (no directory); rebase it first: qemu-img rebase -u -b NAME");
+            }
+
+            await PlaceAsync(found, staging, path, name, cancellationToken).ConfigureAwait(false);
         }
         catch (IOException e) when (e.HResult == Enospc)
         {
             throw new ImageTooLargeException($"pool '{found.Name}' ran out of room during the upload");
-        }
-        catch (IOException) when (File.Exists(path))
-        {
-            throw new ImageConflictException($"pool '{found.Name}' has an image named '{name}' already");
         }
         finally
         {
@@ -158,24 +202,60 @@ public sealed partial class StorageOperations(IVmStore store, ManagerOptions opt
     public async Task DeleteAsync(string pool, string name, CancellationToken cancellationToken)
     {
         var found = Pool(pool);
-        var path = ExistingImage(found, name);
-        var real = HostFile.RealPath(path) ?? path;
-        if ((await UsersAsync(cancellationToken).ConfigureAwait(false)).Of(real) is [_, ..] users)
+        await _changes.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
-            throw new ImageConflictException($"image '{name}' is a disk of {string.Join(", ", users.Select(u => $"'{u}'"))} (or below one): remove it from them first");
-        }
+            var path = ExistingImage(found, name);
+            var real = HostFile.RealPath(path) ?? path;
+            if ((await UsersAsync(cancellationToken).ConfigureAwait(false)).Of(real) is [_, ..] users)
+            {
+                throw new ImageConflictException($"image '{name}' is a disk of {string.Join(", ", users.Select(u => $"'{u}'"))} (or below one): remove it from them first");
+            }
 
-        if (ImageFiles(found).FirstOrDefault(other => other != path && ReadsBelow(other, real)) is { } overlay)
+            var guard = BackingGuard;
+            if (ImageFiles(found).FirstOrDefault(other => other != path && ReadsBelow(other, real, guard)) is { } overlay)
+            {
+                throw new ImageConflictException($"image '{Path.GetFileName(overlay)}' of pool '{found.Name}' is an overlay over '{name}': delete it first");
+            }
+
+            File.Delete(path);
+        }
+        finally
         {
-            throw new ImageConflictException($"image '{Path.GetFileName(overlay)}' of pool '{found.Name}' is an overlay over '{name}': delete it first");
+            _changes.Release();
         }
-
-        File.Delete(path);
     }
 
-    private StoragePool Pool(string name) =>
-        options.StoragePools.FirstOrDefault(p => p.Name == name)
-        ?? throw new UnknownStorageException($"no storage pool named '{name}' (the pools: {string.Join(", ", options.StoragePools.Select(p => p.Name))})");
+    /// <summary>Renames a finished image into place, unless the name was taken meanwhile (409).</summary>
+    private async Task PlaceAsync(StoragePool pool, string staging, string path, string name, CancellationToken cancellationToken)
+    {
+        await _changes.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (Path.Exists(path) || new FileInfo(path).LinkTarget is not null)
+            {
+                throw new ImageConflictException($"pool '{pool.Name}' has an image named '{name}' already");
+            }
+
+            File.Move(staging, path, overwrite: false);
+        }
+        finally
+        {
+            _changes.Release();
+        }
+    }
+
+    private static string StagingPath(StoragePool pool, string name) => Path.Combine(pool.Path, $".{name}.upload-{Guid.NewGuid():N}");
+
+    private StoragePool Pool(string name)
+    {
+        var pool = options.StoragePools.FirstOrDefault(p => p.Name == name)
+            ?? throw new UnknownStorageException($"no storage pool named '{name}' (the pools: {string.Join(", ", options.StoragePools.Select(p => p.Name))})");
+        // The data directory holds the token and the inventory: never a pool's files, whatever serve was given.
+        return HostFile.RealPath(pool.Path) is { } real && HostFile.RealPath(options.DataDirectory) == real
+            ? throw new ImageConflictException($"pool '{name}' is the manager's data directory, which holds its token and inventory: give serve another --storage-root")
+            : pool;
+    }
 
     private static string ExistingImage(StoragePool pool, string? name, string field = "name")
     {
@@ -262,12 +342,12 @@ public sealed partial class StorageOperations(IVmStore store, ManagerOptions opt
     }
 
     /// <summary>Whether the qcow2 image at <paramref name="overlay"/> reads <paramref name="real"/> anywhere down its chain.</summary>
-    private static bool ReadsBelow(string overlay, string real)
+    private static bool ReadsBelow(string overlay, string real, Func<string, SafeFileHandle?> guard)
     {
         try
         {
             return ImageFormat.Probe(overlay) == DiskFormat.Qcow2
-                && Qcow2Image.BackingFiles(overlay).Any(b => (HostFile.RealPath(b.Path) ?? b.Path) == real);
+                && Qcow2Image.BackingFiles(overlay, guard).Any(b => (HostFile.RealPath(b.Path) ?? b.Path) == real);
         }
         catch (Exception e) when (e is Qcow2FormatException or NotSupportedException or IOException or UnauthorizedAccessException)
         {
@@ -290,6 +370,7 @@ public sealed partial class StorageOperations(IVmStore store, ManagerOptions opt
             names.Add(vm);
         }
 
+        var guard = BackingGuard;
         foreach (var entry in await store.ListAsync(null, cancellationToken).ConfigureAwait(false))
         {
             foreach (var disk in entry.Definition.Disks)
@@ -299,7 +380,7 @@ public sealed partial class StorageOperations(IVmStore store, ManagerOptions opt
                 {
                     try
                     {
-                        foreach (var (backing, _) in Qcow2Image.BackingFiles(disk.Path))
+                        foreach (var (backing, _) in Qcow2Image.BackingFiles(disk.Path, guard))
                         {
                             Add(backing, entry.Definition.Name);
                         }

@@ -1,3 +1,4 @@
+using Microsoft.Win32.SafeHandles;
 using System.Globalization;
 using Sharpvisor.Kvm.Host;
 using Sharpvisor.Manager.Store;
@@ -28,9 +29,8 @@ internal static class VmHostChecks
     {
         ArgumentNullException.ThrowIfNull(definition);
         ArgumentNullException.ThrowIfNull(storageRoots);
-        var roots = storageRoots.Select(HostFile.RealPath).OfType<string>().ToArray();
-        var data = dataDirectory is null ? null : HostFile.RealPath(dataDirectory);
-        var images = dataDirectory is null ? null : HostFile.RealPath(Path.Combine(dataDirectory, "images"));
+        var problemOf = Checker(storageRoots, dataDirectory);
+        var guard = BackingGuard(problemOf);
         var problems = new List<ValidationProblem>();
         string? Check(string field, string? path, string? backingOf = null)
         {
@@ -40,12 +40,7 @@ internal static class VmHostChecks
             }
 
             var real = HostFile.RealPath(path);
-            var problem = FileProblem(path) ?? RootProblem(path, real, roots, storageRoots);
-            if (problem is null && real is not null && data is not null && Below(real, data) && !(images is not null && Below(real, images)))
-            {
-                problem = $"'{path}' is inside the manager's data directory {dataDirectory}, which holds its token and inventory";
-            }
-
+            var problem = problemOf(path);
             if (problem is not null)
             {
                 problems.Add(new ValidationProblem(field, backingOf is null ? problem : $"a backing file of '{backingOf}': {problem}"));
@@ -66,7 +61,7 @@ internal static class VmHostChecks
                 return resolved;
             }
 
-            var (backing, problem) = BackingFiles(resolved.Path);
+            var (backing, problem) = BackingFiles(resolved.Path, guard);
             if (problem is not null)
             {
                 problems.Add(new ValidationProblem(field, problem));
@@ -86,7 +81,7 @@ internal static class VmHostChecks
     /// The backing files of the qcow2 image at <paramref name="path"/>, each by the path the VMM's open will use
     /// (a launcher opens them for a confined VMM under that name), or why the image cannot be opened as qcow2.
     /// </summary>
-    private static (IReadOnlyList<string> Files, string? Problem) BackingFiles(string path)
+    private static (IReadOnlyList<string> Files, string? Problem) BackingFiles(string path, Func<string, SafeFileHandle?> guard)
     {
         try
         {
@@ -95,13 +90,50 @@ internal static class VmHostChecks
                 return ([], $"'{path}' is not a qcow2 image; give its format as raw");
             }
 
-            return ([.. Qcow2Image.BackingFiles(path).Select(b => b.Path)], null);
+            return ([.. Qcow2Image.BackingFiles(path, guard).Select(b => b.Path)], null);
+        }
+        catch (BackingFileRefusedException e)
+        {
+            return ([], $"a backing file of '{path}': {e.Message}");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or Qcow2FormatException)
         {
             return ([], $"'{path}': {e.Message}");
         }
     }
+
+    /// <summary>
+    /// A check of a path: why the manager may not use it as a VM's file (not a regular file, outside the storage
+    /// roots once resolved, inside the data directory but for its images), or null when it may.
+    /// </summary>
+    public static Func<string, string?> Checker(IReadOnlyList<string> storageRoots, string? dataDirectory)
+    {
+        ArgumentNullException.ThrowIfNull(storageRoots);
+        var roots = storageRoots.Select(HostFile.RealPath).OfType<string>().ToArray();
+        var data = dataDirectory is null ? null : HostFile.RealPath(dataDirectory);
+        var images = dataDirectory is null ? null : HostFile.RealPath(Path.Combine(dataDirectory, "images"));
+        return path =>
+        {
+            var real = HostFile.RealPath(path);
+            var problem = FileProblem(path) ?? RootProblem(path, real, roots, storageRoots);
+            return problem is null && real is not null && data is not null && Below(real, data) && !(images is not null && Below(real, images))
+                ? $"'{path}' is inside the manager's data directory {dataDirectory}, which holds its token and inventory"
+                : problem;
+        };
+    }
+
+    /// <summary>
+    /// The hook for <see cref="Qcow2Image.BackingFiles"/> that holds each backing file to <paramref name="problemOf"/>
+    /// before anything opens it: a header (an upload's, a guest's) may name a FIFO, a device or any host file.
+    /// </summary>
+    public static Func<string, SafeFileHandle?> BackingGuard(Func<string, string?> problemOf)
+    {
+        ArgumentNullException.ThrowIfNull(problemOf);
+        return path => problemOf(path) is { } problem ? throw new BackingFileRefusedException(problem) : null;
+    }
+
+    /// <summary>A backing file a header names that the manager may not use (<see cref="BackingGuard"/>).</summary>
+    public sealed class BackingFileRefusedException(string problem) : IOException(problem);
 
     private static bool Below(string path, string directory) =>
         path.StartsWith(directory.EndsWith('/') ? directory : directory + "/", StringComparison.Ordinal);

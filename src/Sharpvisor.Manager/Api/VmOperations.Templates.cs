@@ -96,10 +96,11 @@ public sealed partial class VmOperations
     private async Task<IReadOnlyList<string>> ClonesOfAsync(VmDefinition template)
     {
         var disks = template.Disks.Select(d => HostFile.RealPath(d.Path) ?? d.Path).ToHashSet(StringComparer.Ordinal);
+        var guard = VmHostChecks.BackingGuard(VmHostChecks.Checker(options.EffectiveStorageRoots, options.DataDirectory));
         var clones = new List<string>();
         foreach (var entry in await store.ListAsync(null).ConfigureAwait(false))
         {
-            if (entry.Definition.Id != template.Id && entry.Definition.Disks.Any(d => d.FormatName == "qcow2" && ReadsAny(d.Path, disks)))
+            if (entry.Definition.Id != template.Id && entry.Definition.Disks.Any(d => d.FormatName == "qcow2" && ReadsAny(d.Path, disks, guard)))
             {
                 clones.Add(entry.Definition.Name);
             }
@@ -108,11 +109,11 @@ public sealed partial class VmOperations
         return clones;
     }
 
-    private static bool ReadsAny(string overlay, HashSet<string> files)
+    private static bool ReadsAny(string overlay, HashSet<string> files, Func<string, Microsoft.Win32.SafeHandles.SafeFileHandle?> guard)
     {
         try
         {
-            return Qcow2Image.BackingFiles(overlay).Any(b => files.Contains(HostFile.RealPath(b.Path) ?? b.Path));
+            return Qcow2Image.BackingFiles(overlay, guard).Any(b => files.Contains(HostFile.RealPath(b.Path) ?? b.Path));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException)
         {

@@ -11,25 +11,36 @@ public sealed partial class Qcow2Image
     /// run the backing image itself says is zeros); data for an allocated or compressed cluster. Runs of clusters
     /// alike are one answer, up to 65536 clusters.
     /// </summary>
-    public BlockExtent ExtentAt(long offset)
+    public BlockExtent ExtentAt(long offset) => ExtentAt(offset, long.MaxValue);
+
+    /// <summary>As <see cref="ExtentAt(long)"/>, looking no further than <paramref name="maxLength"/> bytes.</summary>
+    public BlockExtent ExtentAt(long offset, long maxLength)
     {
         BlockRange.Check(Size, offset, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxLength, 1);
+        var limit = offset + Math.Min(maxLength, (long)Size - offset);
         lock (_sync)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            var zero = ZeroToClusterEnd(offset);
-            var end = Math.Min((long)Size, (offset & ~(_clusterSize - 1)) + _clusterSize);
-            for (var clusters = 1; end < (long)Size && clusters < MaxExtentClusters && ZeroToClusterEnd(end) == zero; clusters++)
+            var end = Math.Min(limit, (offset & ~(_clusterSize - 1)) + _clusterSize);
+            var zero = ZeroUpTo(offset, end);
+            for (var clusters = 1; end < limit && clusters < MaxExtentClusters; clusters++)
             {
-                end = Math.Min((long)Size, end + _clusterSize);
+                var next = Math.Min(limit, end + _clusterSize);
+                if (ZeroUpTo(end, next) != zero)
+                {
+                    break;
+                }
+
+                end = next;
             }
 
             return new BlockExtent(zero, end - offset);
         }
     }
 
-    /// <summary>Whether the bytes from <paramref name="offset"/> to its cluster's end read as zeros for sure.</summary>
-    private bool ZeroToClusterEnd(long offset)
+    /// <summary>Whether the bytes [<paramref name="offset"/>, <paramref name="end"/>), inside one cluster, read as zeros for sure.</summary>
+    private bool ZeroUpTo(long offset, long end)
     {
         var entry = LookupEntry(offset);
         switch (Classify(entry))
@@ -45,11 +56,12 @@ public sealed partial class Qcow2Image
             return true;
         }
 
-        var end = Math.Min(Math.Min((long)Size, (offset & ~(_clusterSize - 1)) + _clusterSize), (long)_backing.Size);
-        // Each answer moves on by at least a byte (a backing that says less is taken as data), so this ends within a cluster.
+        end = Math.Min(end, (long)_backing.Size);
+        // Each answer moves on by at least a byte (a backing that says less is taken as data), so this ends within a
+        // cluster; each asks the level below for no more than the rest of this range, so a chain costs its depth.
         for (var at = offset; at < end;)
         {
-            var below = _backing.ExtentAt(at);
+            var below = _backing.ExtentAt(at, end - at);
             if (!below.Zero || below.Length <= 0)
             {
                 return false;

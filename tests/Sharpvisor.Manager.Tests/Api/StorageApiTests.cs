@@ -150,6 +150,49 @@ public sealed class StorageApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_header_naming_a_host_file_is_refused_and_never_opened()
+    {
+        // An upload's backing file must be an image of its pool, named without a directory.
+        var overlay = Path.Combine(D.Directory, "evil.qcow2");
+        Qcow2Image.Create(overlay, 1 << 20, backingFile: "/etc/passwd", backingFormat: "raw");
+        Assert.Contains("not an image name of this pool", await RefusedAsync(await UploadAsync("gold", "evil.qcow2", await File.ReadAllBytesAsync(overlay)), HttpStatusCode.BadRequest), StringComparison.Ordinal);
+
+        // One already in the pool (put there by hand) whose backing file is a FIFO: opening that would block for ever.
+        var fifo = Path.Combine(D.Directory, "pipe");
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", fifo))
+        {
+            await mkfifo.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+            Assert.Equal(0, mkfifo.ExitCode);
+        }
+
+        Qcow2Image.Create(Path.Combine(Gold, "trap.qcow2"), 1 << 20, backingFile: fifo, backingFormat: "qcow2");
+        await File.WriteAllBytesAsync(Path.Combine(Gold, "plain.raw"), new byte[4096]);
+
+        var images = (await D.Http.GetFromJsonAsync("api/v1/pools/gold/images", ApiJsonContext.Default.IReadOnlyListImageResource))!;
+        Assert.Equal(fifo, images.Single(i => i.Name == "trap.qcow2").BackingFile);
+        var trap = Path.Combine(Gold, "trap.qcow2");
+        var (field, message, _) = await D.CreateRefusedAsync($$"""{"name":"trapped","builtInGuest":"idle","disks":[{"path":"{{trap}}","format":"qcow2"}]}""");
+        Assert.Equal("disks[0].path", field);
+        Assert.Contains("FIFO", message, StringComparison.Ordinal);
+        using var deleted = await D.Http.DeleteAsync("api/v1/pools/gold/images/plain.raw"); // walks every overlay's chain
+        Assert.Equal(HttpStatusCode.NoContent, deleted.StatusCode);
+    }
+
+    [Fact]
+    public async Task An_image_the_file_system_cannot_hold_is_refused_and_leaves_no_file()
+    {
+        // 1 PiB of raw: ext4 and most file systems stop far below (EFBIG); tmpfs and xfs may make it, sparse.
+        using var response = await D.Http.PostAsync("api/v1/pools/gold/images", TestDaemon.Json("""{"name":"vast.raw","format":"raw","sizeBytes":1125899906842624}"""));
+        if (response.StatusCode == HttpStatusCode.Created)
+        {
+            return;
+        }
+
+        Assert.Contains("could not be made", await RefusedAsync(response, HttpStatusCode.BadRequest), StringComparison.Ordinal);
+        Assert.Empty(Directory.GetFileSystemEntries(Gold));
+    }
+
+    [Fact]
     public async Task Images_are_made_empty_or_as_overlays_over_an_image_of_the_pool()
     {
         var base_ = await CreatedAsync(await D.Http.PostAsync("api/v1/pools/gold/images", TestDaemon.Json("""{"name":"base.raw","format":"raw","sizeBytes":2097152}""")));

@@ -101,7 +101,14 @@ public sealed class VirtioQueue(int index, SplitVirtqueue ring, EventFd doorbell
     /// <paramref name="written"/>[i] for each, and then all N go back on the used ring. A batch popped is served
     /// whole before a quiesce takes effect; at most one queue's worth of chains per call, as there.
     /// </summary>
-    public void ServeAvailableInBatches(DescriptorChain[] chains, uint[] written, Action<int> handle)
+    public void ServeAvailableInBatches(DescriptorChain[] chains, uint[] written, Action<int> handle) =>
+        ServeAvailableInBatches(chains, written, long.MaxValue, handle);
+
+    /// <summary>
+    /// As above; a batch also ends once its chains' buffers add up to <paramref name="maxBatchBytes"/> (one chain at
+    /// least), so a batch of large requests cannot keep a quiesce or a reset waiting for long.
+    /// </summary>
+    public void ServeAvailableInBatches(DescriptorChain[] chains, uint[] written, long maxBatchBytes, Action<int> handle)
     {
         ArgumentNullException.ThrowIfNull(chains);
         ArgumentNullException.ThrowIfNull(written);
@@ -114,8 +121,10 @@ public sealed class VirtioQueue(int index, SplitVirtqueue ring, EventFd doorbell
             while (!_revoked && !YieldIfHeld())
             {
                 var count = 0;
-                while (count < chains.Length && count < budget && Ring.TryPop(Memory, chains[count]))
+                var bytes = 0L;
+                while (count < chains.Length && count < budget && bytes < maxBatchBytes && Ring.TryPop(Memory, chains[count]))
                 {
+                    bytes += (long)chains[count].ReadableLength + chains[count].WritableLength;
                     count++;
                 }
 

@@ -39,7 +39,8 @@ public sealed class FormattedImageBackend : IBlockBackend
         var file = RawFileBackend.OpenFile(path, readOnly, locked);
         try
         {
-            return new FormattedImageBackend(Qcow2Image.Open(file, path, readOnly, openBacking: InheritedFiles.Take), path);
+            // A backing file opened by path is held to a disk's rules first; the jail's were checked by the manager.
+            return new FormattedImageBackend(Qcow2Image.Open(file, path, readOnly, openBacking: backing => InheritedFiles.Take(backing) ?? RawFileBackend.RequireRegular(backing)), path);
         }
         catch (Exception e) when (e is NotSupportedException or InvalidOperationException or ArgumentException
                                    or FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException)

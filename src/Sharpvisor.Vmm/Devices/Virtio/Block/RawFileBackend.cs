@@ -47,10 +47,30 @@ public sealed class RawFileBackend : IBlockBackend
     /// The image file as every format opens it: the launcher's handle for a confined VMM (opened, and locked unless
     /// incoming, with the access the definition gives), else opened here, locked as <see cref="Open"/> says.
     /// </summary>
-    public static SafeFileHandle OpenFile(string path, bool readOnly, bool locked = true) =>
-        InheritedFiles.Take(path) ?? (readOnly || locked
+    public static SafeFileHandle OpenFile(string path, bool readOnly, bool locked = true)
+    {
+        if (InheritedFiles.Take(path) is { } inherited)
+        {
+            return inherited;
+        }
+
+        _ = RequireRegular(path);
+        return readOnly || locked
             ? File.OpenHandle(path, FileMode.Open, readOnly ? FileAccess.Read : FileAccess.ReadWrite, readOnly ? FileShare.Read : FileShare.None)
-            : HostFile.OpenReadWriteUnlocked(path));
+            : HostFile.OpenReadWriteUnlocked(path);
+    }
+
+    /// <summary>
+    /// Throws a clear IOException unless <paramref name="path"/> is a regular file (or missing: the open says so):
+    /// a FIFO would block the open or read nothing, a device has no size .NET can read. Always null, for chaining.
+    /// </summary>
+    public static SafeFileHandle? RequireRegular(string path) => HostFile.KindOf(path) switch
+    {
+        HostFileKind.Regular or HostFileKind.Missing or HostFileKind.NoAccess => null,
+        HostFileKind.Directory => throw new IOException($"{path} is a directory, not a disk image"),
+        HostFileKind.BlockDevice or HostFileKind.CharacterDevice => throw new IOException($"{path} is a device node: give a disk image file (block devices are not supported yet)"),
+        _ => throw new IOException($"{path} is a FIFO or a socket, not a disk image file"),
+    };
 
     public void Read(long offset, Span<byte> destination)
     {

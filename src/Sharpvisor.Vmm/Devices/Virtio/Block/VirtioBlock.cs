@@ -28,6 +28,9 @@ public sealed partial class VirtioBlock : ThreadedVirtioDevice
     /// <summary>Requests taken from the ring as one batch.</summary>
     public const int MaxInFlight = 32;
 
+    /// <summary>Buffer bytes a batch takes at most (one request at least): what a quiesce or a reset may wait for.</summary>
+    public const long MaxBatchBytes = 64L << 20;
+
     /// <summary>Threads a batch runs on at most (the device thread among them).</summary>
     public const int IoThreads = 4;
 
@@ -102,7 +105,7 @@ public sealed partial class VirtioBlock : ThreadedVirtioDevice
         }
     }
 
-    private void Drain(VirtioQueue queue) => queue.ServeAvailableInBatches(_batch, _written, count =>
+    private void Drain(VirtioQueue queue) => queue.ServeAvailableInBatches(_batch, _written, MaxBatchBytes, count =>
     {
         // Runs between flushes go at once; each flush alone, after what came before it and before what follows.
         var start = 0;
