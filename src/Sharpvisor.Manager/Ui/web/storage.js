@@ -114,49 +114,46 @@ function upload(pool, file, onProgress) {
   });
 }
 
-/** Wires the pool chooser, the upload form and the new-image form; `page` tells whose answers still count. */
+/**
+ * Runs a change made from the page (`make` resolves with the new image), then says what became of it and reads the
+ * pools again; a refusal is said in the message line. Answers for an earlier page are dropped.
+ */
+async function change(page, verb, form, make) {
+  $("storage-message").textContent = "";
+  try {
+    const image = await make();
+    if (!isCurrent(page)) return;
+    $("storage-message").textContent = `${verb} ${image.name} (${image.format}, ${bytes(image.virtualSizeBytes)}).`;
+    $(form).reset();
+    await loadStorage(page);
+  } catch (error) {
+    if (isCurrent(page) && !refused(error)) $("storage-message").textContent = error.message;
+  }
+}
+
+/** Wires the pool chooser, the upload form and the new-image form; `currentPage` tells whose answers still count. */
 export function setupStorage(currentPage) {
   $("pool-select").addEventListener("change", () => loadImages(currentPage()).catch((error) => {
     if (!refused(error)) $("storage-message").textContent = error.message;
   }));
   $("upload-form").addEventListener("submit", async (event) => {
     event.preventDefault();
-    const page = currentPage();
     const file = $("upload-file").files[0];
     if (!file) return;
     const progress = $("upload-progress");
     progress.hidden = false;
     progress.value = 0;
-    $("storage-message").textContent = "";
-    try {
-      const image = await upload(chosenPool(), file, (done, total) => { progress.value = done / total; });
-      if (!isCurrent(page)) return;
-      $("storage-message").textContent = `Uploaded ${image.name} (${image.format}, ${bytes(image.virtualSizeBytes)}).`;
-      $("upload-form").reset();
-      await loadStorage(page);
-    } catch (error) {
-      if (isCurrent(page) && !refused(error)) $("storage-message").textContent = error.message;
-    } finally {
-      progress.hidden = true;
-    }
+    await change(currentPage(), "Uploaded", "upload-form",
+      () => upload(chosenPool(), file, (done, total) => { progress.value = done / total; }));
+    progress.hidden = true;
   });
   $("image-form").addEventListener("submit", async (event) => {
     event.preventDefault();
-    const page = currentPage();
     const form = new FormData($("image-form"));
     const backing = form.get("backing") || undefined;
     const sizeMiB = form.get("sizeMiB");
     const spec = { name: form.get("name"), format: backing ? "qcow2" : form.get("format"), backing,
       sizeBytes: sizeMiB ? Number(sizeMiB) * 1048576 : undefined };
-    $("storage-message").textContent = "";
-    try {
-      const image = await api("POST", imagesPath(chosenPool()), spec);
-      if (!isCurrent(page)) return;
-      $("storage-message").textContent = `Created ${image.name} (${image.format}, ${bytes(image.virtualSizeBytes)}).`;
-      $("image-form").reset();
-      await loadStorage(page);
-    } catch (error) {
-      if (isCurrent(page) && !refused(error)) $("storage-message").textContent = error.message;
-    }
+    await change(currentPage(), "Created", "image-form", () => api("POST", imagesPath(chosenPool()), spec));
   });
 }
