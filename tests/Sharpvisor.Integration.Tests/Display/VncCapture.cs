@@ -64,8 +64,9 @@ internal static class VncCapture
         {
             // The client prints its prompt before it turns the terminal's echo off, and turning it off (TCSAFLUSH)
             // discards what was typed meanwhile: there is no telling from outside when it is ready. So the password
-            // is typed at the prompt and again whenever the client says nothing for a second after it (a line too
-            // many is never read), a few times at most.
+            // is typed at the prompt and again whenever the client says nothing for a second after it, until it
+            // ends or the deadline passes (a line too many is never read; a loaded machine's client may take many
+            // seconds between its prompt and its read).
             var typed = 0;
             var read = process.StandardOutput.ReadAsync(buffer, deadline.Token).AsTask();
             while (true)
@@ -74,7 +75,7 @@ internal static class VncCapture
                 if (await Task.WhenAny(read, quiet) == quiet)
                 {
                     await quiet; // throws once the deadline passed
-                    if (password is not null && typed is > 0 and < 5)
+                    if (password is not null && typed > 0)
                     {
                         typed++;
                         await TypeAsync(process, password);
